@@ -1,0 +1,28 @@
+# The two commands of the README. Both make their own virtual environment in .venv.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint install
+
+$(BIN)/ioc: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/ioc
+
+install: $(BIN)/ioc
+
+## run: install, then the demo server (demo province, simulated feeds) on :8000
+run: install
+	$(BIN)/ioc demo
+
+## lint: ruff, formatting and mypy --strict
+lint: install
+	$(BIN)/ruff check ioc tests benchmarks
+	$(BIN)/ruff format --check ioc tests benchmarks
+	$(BIN)/mypy ioc
+
+## test: install, lint, then the whole suite against a real PostgreSQL
+test: lint
+	$(BIN)/python -m pytest -q

@@ -1,0 +1,100 @@
+"""The FastAPI app factory. The lifespan owns every resource: the database, the background
+services, the live hub. Rooms contribute routers (`_routers`) and services (`_services`)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request, Response
+
+from ioc import __version__, metrics
+from ioc.api import problems
+from ioc.db import Database, upgrade
+from ioc.db.engine import resolve_database_url
+from ioc.services import LoopService
+from ioc.settings import Settings
+
+log = logging.getLogger("ioc.api")
+
+ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
+
+
+@dataclass
+class AppContext:
+    """Everything one running app owns; built in the lifespan, reachable as `app.state.ctx`."""
+
+    settings: Settings
+    db: Database
+    services: list[LoopService] = field(default_factory=list)
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    # Room-specific handles (live hub, collector runners…) registered by the rooms.
+    rooms: dict[str, Any] = field(default_factory=dict)
+
+
+def _routers() -> list[APIRouter]:
+    from ioc.api import health
+    from ioc.units.views import router as units_router
+
+    return [health.router, units_router]
+
+
+def _services(ctx: AppContext) -> list[LoopService]:
+    return []
+
+
+def create_app(settings: Settings, *, database_url: str | None = None) -> FastAPI:
+    """Build the app. `database_url` overrides settings (tests, embedded server)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = database_url or resolve_database_url(settings)
+        if settings.migrate_on_start:
+            await upgrade(url)
+        db = Database(url, pool_size=settings.db_pool_size)
+        ctx = AppContext(settings=settings, db=db)
+        app.state.ctx = ctx
+        ctx.services = _services(ctx)
+        for service in ctx.services:
+            service.start()
+        log.info("ioc %s ready on %s", __version__, settings.public_url)
+        try:
+            yield
+        finally:
+            for service in reversed(ctx.services):
+                await service.stop()
+            await db.close()
+
+    app = FastAPI(
+        title="ioc",
+        version=__version__,
+        summary="Live KPIs of a provincial Intelligent Operations Centre",
+        description=(
+            "Collect dossiers (portal), citizen reports (1022 hotline) and e-documents (edXML); "
+            "compute the government's indicators per unit; stream them to screens; alert "
+            "department heads; feed district IOCs. Every route but /healthz, /readyz and "
+            "/metrics needs `Authorization: Bearer <token>` (`ioc token create`)."
+        ),
+        lifespan=lifespan,
+    )
+    problems.install(app)
+
+    @app.middleware("http")
+    async def _observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.HTTP_REQUESTS.labels(request.method, path, str(response.status_code)).inc()
+        metrics.HTTP_LATENCY.labels(request.method, path).observe(time.perf_counter() - started)
+        return response
+
+    for router in _routers():
+        app.include_router(router)
+    return app

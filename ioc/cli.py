@@ -1,0 +1,300 @@
+"""The `ioc` command line (typer). Every command explains itself with --help."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from ioc import __version__
+from ioc.errors import IocError
+from ioc.settings import ConfigError, Settings, load_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="ioc",
+    help="Monitoring backend for a provincial Intelligent Operations Centre (IOC).\n\n"
+    "Settings come from IOC_* environment variables or the TOML file named by IOC_CONFIG. "
+    "Without IOC_DATABASE_URL, an embedded PostgreSQL is started under IOC_DATA_DIR (./var).",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(
+    help="Database schema (Alembic migrations shipped with ioc).", no_args_is_help=True
+)
+units_app = typer.Typer(help="Administrative units (GSO codes) and reforms.", no_args_is_help=True)
+organs_app = typer.Typer(
+    help="Organ ids of the e-government directory → units.", no_args_is_help=True
+)
+token_app = typer.Typer(
+    help="API tokens: create, list, revoke (CONTRACT §3).", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(units_app, name="units")
+app.add_typer(organs_app, name="organs")
+app.add_typer(token_app, name="token")
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        typer.echo(f"ioc: {exc.detail}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _run(coro_fn: Callable[[str], Coroutine[Any, Any, T]], settings: Settings | None = None) -> T:
+    """Run `coro_fn(database_url)` against the configured (or embedded) database."""
+    from ioc.db.engine import resolve_database_url
+
+    settings = settings or _settings()
+    try:
+        url = resolve_database_url(settings)
+        return asyncio.run(coro_fn(url))
+    except IocError as exc:
+        typer.echo(f"ioc: {exc.detail}", err=True)
+        for err in exc.errors or []:
+            typer.echo(f"  {err}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        typer.echo(f"ioc: cannot reach the database: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ioc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Monitoring backend for a provincial Intelligent Operations Centre (IOC)."""
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (IOC_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (IOC_PORT, default 8000).")] = None,
+) -> None:
+    """Run everything: API, websockets, collectors, KPI engine, alerts, feed delivery."""
+    overrides: dict[str, object] = {}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    settings = _settings(**overrides)
+    _serve(settings)
+
+
+def _serve(settings: Settings) -> None:
+    import uvicorn
+
+    from ioc.api import create_app
+    from ioc.logs import configure
+
+    configure(settings.log_level, settings.log_json)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+        ws_max_size=64 * 1024,
+    )
+
+
+@app.command()
+def demo(
+    host: Annotated[str | None, typer.Option(help="Listen address (IOC_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (IOC_PORT, default 8000).")] = None,
+) -> None:
+    """`serve` with the demo province (Bình Phước, 70) loaded and its sources simulated.
+
+    Prints an admin token and the wall-screen address before starting."""
+    overrides: dict[str, object] = {"demo": True}
+    if host:
+        overrides["host"] = host
+    if port:
+        overrides["port"] = port
+    settings = _settings(**overrides)
+    from ioc.demo import prepare_demo
+
+    token = _run(lambda url: prepare_demo(url, settings), settings)
+    typer.echo("\nioc demo: Bình Phước (70), simulated portal, 1022 hotline and documents")
+    typer.echo(f"  admin token : {token}")
+    typer.echo(f"  API docs    : {settings.public_url}/docs")
+    typer.echo(f"  wall screen : {settings.public_url}/screen?unit=70#token={token}\n")
+    _serve(settings)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    target: Annotated[str, typer.Argument(help="Revision; default all heads.")] = "heads",
+) -> None:
+    """Apply migrations (idempotent: nothing happens when already at head)."""
+    from ioc.db import upgrade
+
+    _run(lambda url: upgrade(url, target))
+    typer.echo(f"database upgraded to {target}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(target: Annotated[str, typer.Argument(help="Revision, or base.")]) -> None:
+    """Revert migrations down to TARGET (destroys the data of reverted tables)."""
+    from ioc.db import downgrade
+
+    _run(lambda url: downgrade(url, target))
+    typer.echo(f"database downgraded to {target}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the applied and the shipped migration heads."""
+    from ioc.db import current_heads, script_heads
+
+    applied = _run(current_heads)
+    typer.echo(f"applied: {', '.join(sorted(applied)) or '(none)'}")
+    typer.echo(f"shipped: {', '.join(sorted(script_heads()))}")
+
+
+async def _with_session(url: str, fn: Callable[..., Awaitable[T]]) -> T:
+    from ioc.db import Database, upgrade
+
+    await upgrade(url)
+    db = Database(url, pool_size=1)
+    try:
+        async with db.session() as session:
+            return await fn(session)
+    finally:
+        await db.close()
+
+
+@units_app.command("load")
+def units_load(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="CSV: code,name,level,parent_code,lat,lon — "
+            "or a reform mapping old_code,new_code,is_default.",
+        ),
+    ],
+    valid_from: Annotated[
+        str | None,
+        typer.Option(
+            help="Date (YYYY-MM-DD) the units or the reform take effect; a mapping defaults "
+            "to 2025-07-01."
+        ),
+    ] = None,
+) -> None:
+    """Load units (or a reform mapping) from FILE; all or nothing, bad lines are named."""
+    from ioc.units import load_units_csv
+
+    vf = date.fromisoformat(valid_from) if valid_from else None
+    n = _run(lambda url: _with_session(url, lambda s: load_units_csv(s, file, valid_from=vf)))
+    typer.echo(f"loaded {n} rows from {file}")
+
+
+@units_app.command("demo-files")
+def units_demo_files() -> None:
+    """Print the paths of the demo province's unit files shipped with ioc."""
+    from ioc.units import DEMO_FILES, DEMO_ORGANS
+
+    for path in [*DEMO_FILES, DEMO_ORGANS]:
+        typer.echo(path)
+
+
+@organs_app.command("load")
+def organs_load(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="CSV: organ_id,unit_code,name")
+    ],
+) -> None:
+    """Load an organ mapping, replacing earlier rows of the same organ_id."""
+    from ioc.units import load_organs_csv
+
+    n = _run(lambda url: _with_session(url, lambda s: load_organs_csv(s, file)))
+    typer.echo(f"loaded {n} organs from {file}")
+
+
+@token_app.command("create")
+def token_create(
+    role: Annotated[
+        str, typer.Option(help="admin, operator, department_head, district or collector.")
+    ],
+    name: Annotated[str, typer.Option(help="Who or what uses the token, e.g. 'screen-689'.")],
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            help="GSO code of the unit whose subtree the token sees (required except for admin)."
+        ),
+    ] = None,
+    expires_days: Annotated[int | None, typer.Option(help="Expire after N days.")] = None,
+) -> None:
+    """Create a token. The token is printed once, alone on the last line; only a hash is kept."""
+    from ioc.auth import create_token
+
+    expires = datetime.now(UTC) + timedelta(days=expires_days) if expires_days else None
+    secret, info = _run(
+        lambda url: _with_session(
+            url, lambda s: create_token(s, name=name, role=role, unit_code=unit, expires_at=expires)
+        )
+    )
+    typer.echo(
+        f"created token {info.id} ({info.role}, unit {info.unit_code or 'all'}); "
+        "store it now, it is not shown again:",
+        err=True,
+    )
+    typer.echo(secret)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (never their secrets)."""
+    from ioc.auth import list_tokens
+
+    tokens = _run(lambda url: _with_session(url, list_tokens))
+    for t in tokens:
+        state = (
+            "revoked"
+            if t.revoked_at
+            else ("expired" if t.expires_at and t.expires_at < datetime.now(UTC) else "active")
+        )
+        typer.echo(
+            f"{t.id}  {t.prefix}…  {t.role:<16} {t.unit_code or 'all':<6} {state:<8} {t.name}"
+        )
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token: Annotated[str, typer.Argument(help="Token id or its printed prefix.")],
+) -> None:
+    """Revoke a token; it stops working at once, on open websockets too."""
+    from ioc.auth import revoke_token
+
+    info = _run(lambda url: _with_session(url, lambda s: revoke_token(s, token)))
+    typer.echo(f"revoked {info.id} ({info.name})")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,161 @@
+"""All configuration of `ioc`: one pydantic-settings class, from `IOC_*` env vars and a TOML file.
+
+Precedence (highest first): keyword arguments, environment variables `IOC_*`, the TOML file
+named by `IOC_CONFIG`, defaults. Nested tables of the TOML file (e.g. `[[collectors]]`) map
+to the fields of the same name.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from ioc.errors import IocError
+
+
+class ConfigError(IocError):
+    """The configuration is invalid; the message lists every bad value."""
+
+    status = 500
+    title = "Invalid configuration"
+
+
+class CollectorSource(BaseModel):
+    """A source that `ioc` polls (CONTRACT §1.5)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    kind: Literal["dossiers", "procedures", "reports", "documents"]
+    url: str = Field(pattern=r"^https?://")
+    interval_seconds: float = Field(default=10.0, gt=0)
+    page_size: int = Field(default=500, ge=1, le=10_000)
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    auth_header: str | None = None
+    enabled: bool = True
+
+
+class TomlSource(PydanticBaseSettingsSource):
+    """Reads the TOML file named by `IOC_CONFIG` (or `config_file=`)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is not None:
+            try:
+                self._data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except FileNotFoundError as exc:
+                raise ConfigError(f"IOC_CONFIG: file {path} does not exist") from exc
+            except tomllib.TOMLDecodeError as exc:
+                raise ConfigError(f"IOC_CONFIG: {path} is not valid TOML: {exc}") from exc
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    """Every setting of `ioc`. Env var = `IOC_` + field name in upper case."""
+
+    model_config = SettingsConfigDict(env_prefix="IOC_", extra="ignore", validate_default=True)
+
+    # --- database
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql:// URL (TCP, or a socket directory as ?host=/dir). "
+        "Unset: an embedded PostgreSQL is started under data_dir.",
+    )
+    data_dir: Path = Field(default=Path("var"), description="Where the embedded database lives.")
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    migrate_on_start: bool = Field(default=True, description="Apply migrations at `serve` start.")
+
+    # --- HTTP
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    public_url: str = Field(default="http://localhost:8000", pattern=r"^https?://")
+    metrics_token: str | None = Field(
+        default=None, description="If set, /metrics requires `Authorization: Bearer <this>`."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_json: bool = Field(default=False, description="Log as JSON lines (for log shippers).")
+    cors_origins: list[str] = Field(default_factory=list)
+    ws_allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins allowed to open /ws from a browser; empty = same host only.",
+    )
+
+    # --- ingest
+    ingest_max_records: int = Field(default=10_000, ge=1)
+    ingest_max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    xml_max_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    xml_max_depth: int = Field(default=64, ge=8)
+    collectors: list[CollectorSource] = Field(default_factory=list)
+
+    # --- KPIs
+    kpi_warn_margin: float = Field(default=0.05, ge=0, le=1)
+    kpi_targets: dict[str, float] = Field(
+        default_factory=dict, description="Default targets by KPI id, overriding the catalogue."
+    )
+
+    # --- live
+    events_retention_hours: float = Field(default=72.0, gt=0)
+
+    # --- alerts (SMTP)
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "ioc@localhost"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: Literal["none", "starttls", "tls"] = "none"
+
+    # --- feeds / webhooks
+    webhooks_allow_private: bool = False
+
+    # --- demo
+    demo: bool = Field(default=False, description="Load the demo province and simulate sources.")
+    simulate_rate: float = Field(default=5.0, ge=0, description="Demo records per second.")
+    seed: int = 7
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
+            raise ValueError("must be a postgresql:// URL, e.g. postgresql://user@127.0.0.1/ioc")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config = os.environ.get("IOC_CONFIG")
+        path = Path(config) if config else None
+        return (init_settings, env_settings, TomlSource(settings_cls, path))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, or raise `ConfigError` naming every bad value and what is expected."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            env = "IOC_" + str(err["loc"][0]).upper() if err["loc"] else "IOC_?"
+            lines.append(f"  {env} ({loc}): {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("invalid settings:\n" + "\n".join(lines)) from None
