@@ -15,7 +15,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from ioc import __version__, metrics
 from ioc.api import problems
 from ioc.db import Database, upgrade
-from ioc.db.engine import resolve_database_url
+from ioc.db.engine import asyncpg_dsn, resolve_database_url
+from ioc.events.listener import Listener
 from ioc.services import LoopService
 from ioc.settings import Settings
 
@@ -30,6 +31,7 @@ class AppContext:
 
     settings: Settings
     db: Database
+    listener: Listener
     services: list[LoopService] = field(default_factory=list)
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
     # Room-specific handles (live hub, collector runners…) registered by the rooms.
@@ -56,9 +58,11 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         if settings.migrate_on_start:
             await upgrade(url)
         db = Database(url, pool_size=settings.db_pool_size)
-        ctx = AppContext(settings=settings, db=db)
+        ctx = AppContext(settings=settings, db=db, listener=Listener(asyncpg_dsn(url)))
         app.state.ctx = ctx
+        # Rooms subscribe their listener callbacks while building their services.
         ctx.services = _services(ctx)
+        ctx.listener.start()
         for service in ctx.services:
             service.start()
         log.info("ioc %s ready on %s", __version__, settings.public_url)
@@ -67,6 +71,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         finally:
             for service in reversed(ctx.services):
                 await service.stop()
+            await ctx.listener.stop()
             await db.close()
 
     app = FastAPI(
