@@ -293,6 +293,39 @@ def token_revoke(
     typer.echo(f"revoked {info.id} ({info.name})")
 
 
+@app.command("export")
+def export_config(
+    directory: Annotated[
+        Path, typer.Argument(file_okay=False, help="Directory to write (created if needed).")
+    ],
+) -> None:
+    """Export the configuration (units, organs, KPI targets, alert rules, subscriptions) as
+    JSON files plus manifest.json; `ioc import` restores it. Records and events: pg_dump."""
+    from ioc.ops import export_to
+
+    manifest = _run(lambda url: export_to(url, directory))
+    for entry in manifest["files"]:
+        typer.echo(f"{entry['kind']:<16} {entry['rows']:>7} rows  {directory / entry['file']}")
+
+
+@app.command("import")
+def import_config(
+    directory: Annotated[
+        Path, typer.Argument(exists=True, file_okay=False, help="A directory from `ioc export`.")
+    ],
+    allow_edited: Annotated[
+        bool, typer.Option(help="Accept files edited after export (skip digest checks).")
+    ] = False,
+) -> None:
+    """Merge an `ioc export` into the database (migrating it first): rows in the files are
+    created or overwritten, others are kept; all or nothing."""
+    from ioc.ops import import_from
+
+    counts = _run(lambda url: import_from(url, directory, verify=not allow_edited))
+    for kind, n in counts.items():
+        typer.echo(f"{kind:<16} {n:>7} rows imported")
+
+
 def main() -> None:
     try:
         app()
