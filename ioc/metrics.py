@@ -20,3 +20,46 @@ SERVICE_RUNS = Counter(
 )
 DB_POOL_CHECKED_OUT = Gauge("ioc_db_pool_checked_out", "Database connections in use")
 DB_POOL_SIZE = Gauge("ioc_db_pool_size", "Database pool size")
+
+# --- hardening (input limits, rate limits, personal data)
+HARDENING_REJECTED = Counter(
+    "ioc_hardening_rejected_requests_total",
+    "Requests refused by an input or rate limit, by reason",
+    ["reason"],
+)
+PERSONAL_DATA_READS = Counter(
+    "ioc_privacy_personal_data_reads_total",
+    "Unmasked personal-data reads (each also written to personal_data_access_log)",
+    ["kind"],
+)
+PERSONAL_DATA_PURGED = Counter(
+    "ioc_privacy_purged_records_total",
+    "Records whose personal data was erased (or rows deleted) by the retention purge",
+    ["table"],
+)
+
+# --- live screens (websockets)
+LIVE_CLIENTS = Gauge("ioc_live_clients", "Open /ws connections of this process")
+LIVE_MESSAGES_SENT = Counter(
+    "ioc_live_messages_sent_total", "Messages written to screens, by type", ["type"]
+)
+LIVE_EVENTS_DROPPED = Counter(
+    "ioc_live_events_dropped_total",
+    "Events not sent to a screen, by reason (coalesced = superseded by a newer KPI value; "
+    "overflow = queue full, screen resynchronised or cut off)",
+    ["reason"],
+)
+LIVE_DISCONNECTS = Counter(
+    "ioc_live_disconnects_total", "Screens closed by the server, by reason", ["reason"]
+)
+LIVE_EVENTS_READ = Counter(
+    "ioc_live_events_read_total", "kpi/alert events read from the log by this process's hub"
+)
+LIVE_FANOUT_DELAY = Histogram(
+    "ioc_live_fanout_delay_seconds",
+    "From an event's transaction start to its fan-out by the hub",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+LIVE_EVENTS_PURGED = Counter(
+    "ioc_live_events_purged_total", "Events deleted from the log by the retention purge"
+)

@@ -112,6 +112,45 @@ class Settings(BaseSettings):
 
     # --- live
     events_retention_hours: float = Field(default=72.0, gt=0)
+    events_purge_seconds: float = Field(
+        default=300.0, gt=0, description="How often the (leased) retention purge runs."
+    )
+    ws_queue_size: int = Field(
+        default=256, ge=1, description="Pending messages per screen before it is resynchronised."
+    )
+    ws_overflow: Literal["snapshot", "close"] = Field(
+        default="snapshot",
+        description="On queue overflow: send a fresh snapshot (a second overflow within "
+        "ws_overflow_window_seconds closes with 1013), or close with 1013 at once.",
+    )
+    ws_overflow_window_seconds: float = Field(default=30.0, ge=0)
+    ws_coalesce_kpis: bool = Field(
+        default=True,
+        description="A KPI update still queued for a screen is replaced by a newer one for "
+        "the same (unit, window, kpi).",
+    )
+    ws_ping_seconds: float = Field(
+        default=10.0, gt=0, le=15, description="Send {type: ping} after this long without a message."
+    )
+    ws_idle_timeout_seconds: float = Field(
+        default=90.0, gt=0, description="Close a screen that sent nothing (not even a ping) this long."
+    )
+    ws_send_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Cut off a screen whose socket accepts nothing this long."
+    )
+    ws_auth_recheck_seconds: float = Field(
+        default=15.0, gt=0, description="How often open sockets' tokens are re-checked."
+    )
+    ws_max_message_bytes: int = Field(
+        default=4096, ge=256, description="Largest message a client may send."
+    )
+    ws_max_replay: int = Field(
+        default=10_000, ge=1, description="Resume replays at most this many events, else snapshot."
+    )
+    ws_compression: bool = Field(
+        default=False,
+        description="Offer permessage-deflate to clients (costs CPU and memory per screen).",
+    )
 
     # --- alerts (SMTP)
     smtp_host: str | None = None

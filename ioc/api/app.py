@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 
 from ioc import __version__, metrics
-from ioc.api import problems
+from ioc.api import limits, problems
 from ioc.db import Database, upgrade
 from ioc.db.engine import asyncpg_dsn, resolve_database_url
 from ioc.events.listener import Listener
@@ -87,6 +87,8 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         lifespan=lifespan,
     )
     problems.install(app)
+    # Input and rate limits run before routing, for every route (docs/security.md).
+    limits.install(app, settings)
 
     @app.middleware("http")
     async def _observe(

@@ -6,6 +6,8 @@ import logging
 import uuid
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -79,6 +81,29 @@ def install(app: FastAPI) -> None:
             headers=dict(exc.headers) if exc.headers else None,
         )
 
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        # The database restarting or unreachable is an outage, not a bug: 503 + Retry-After,
+        # so clients retry (ingest is idempotent) instead of treating the batch as refused.
+        if database_unavailable(exc):
+            log.warning(
+                "database unavailable on %s %s: %s",
+                request.method,
+                request.url.path,
+                type(exc).__name__,
+            )
+            return problem(
+                503,
+                "Service unavailable",
+                "the database (or another service this request needs) is unreachable; retry "
+                "later — re-sending an ingest batch is safe",
+                slug="unavailable",
+                headers={"Retry-After": "5"},
+            )
+        return await _unexpected(request, exc)
+
+    for error_class in DATABASE_ERRORS:
+        app.add_exception_handler(error_class, _database_error)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         error_id = uuid.uuid4().hex[:12]
@@ -89,6 +114,44 @@ def install(app: FastAPI) -> None:
             f"an unexpected error occurred; quote error id {error_id} to the operators",
             slug="internal",
         )
+
+
+# Errors that may mean "the database is down or restarting"; `database_unavailable` decides.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    sqlalchemy.exc.DBAPIError,
+    sqlalchemy.exc.TimeoutError,
+)
+# SQLSTATE classes/codes of an unavailable server: connection exceptions (08), too many
+# connections (53300), admin/crash shutdown and "starting up" (57P01..57P03).
+_UNAVAILABLE_SQLSTATES = ("08", "53300", "57P01", "57P02", "57P03")
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True if `exc` (or what caused it) says the database cannot be reached right now."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, sqlalchemy.exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(
+            current,
+            OSError
+            | TimeoutError
+            | sqlalchemy.exc.TimeoutError
+            | asyncpg.InterfaceError
+            | asyncpg.exceptions.ConnectionDoesNotExistError,
+        ):
+            return True
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _title(status: int) -> str:
