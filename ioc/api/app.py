@@ -40,9 +40,10 @@ class AppContext:
 
 def _routers() -> list[APIRouter]:
     from ioc.api import health
+    from ioc.screen import router as screen_router
     from ioc.units.views import router as units_router
 
-    return [health.router, units_router]
+    return [health.router, units_router, screen_router]
 
 
 def _services(ctx: AppContext) -> list[LoopService]:

@@ -1,0 +1,66 @@
+"""The wall screen: `/screen` (the page), `/screen/assets/<file>` and `/screen/catalogue.json`.
+
+No route here needs a token: the page and its scripts hold no data. The page reads its token
+from the URL fragment (`#token=…`, never sent to the server) or from the login form, keeps it
+in the browser's localStorage, and sends it itself to `/api/v1/*` and `/ws`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from ioc.errors import NotFound
+from ioc.screen.catalogue import screen_catalogue
+from ioc.screen.files import ASSETS, INDEX, MEDIA_TYPES
+
+router = APIRouter(tags=["screen"], include_in_schema=False)
+
+# The page loads only its own scripts and styles and talks only to its own origin (the API
+# and the websocket: Chromium and Firefox let 'self' cover ws:/wss: of the same host).
+# Inline scripts are refused, so data that reaches the DOM can never become code.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
+)
+# `no-cache` = revalidate every time (ETag): a TV left on for months picks up a new version
+# at its next reload, and an unchanged file costs a 304.
+COMMON_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+def _file(request: Request, path: Path, headers: dict[str, str]) -> Response:
+    """The file, or a bodiless 304 when the browser's copy (If-None-Match) is current."""
+    response = FileResponse(
+        path, media_type=MEDIA_TYPES[path.suffix], headers=headers, stat_result=path.stat()
+    )
+    etag = response.headers["etag"]
+    given = request.headers.get("if-none-match", "")
+    if etag in {tag.strip() for tag in given.split(",")}:
+        return Response(status_code=304, headers={**headers, "ETag": etag})
+    return response
+
+
+@router.get("/screen", summary="The wall screen (HTML); ?unit=CODE&window=WINDOW#token=…")
+async def screen_page(request: Request) -> Response:
+    return _file(request, INDEX, {**COMMON_HEADERS, "Content-Security-Policy": CSP})
+
+
+@router.get("/screen/assets/{name}", summary="A script, style or icon of the wall screen")
+async def screen_asset(request: Request, name: str) -> Response:
+    # Only files listed when the package was imported are served: no path from the request
+    # ever reaches the filesystem, so `..` and friends cannot escape the directory.
+    path = ASSETS.get(name)
+    if path is None:
+        raise NotFound(f"no screen asset named {name!r}")
+    return _file(request, path, COMMON_HEADERS)
+
+
+@router.get("/screen/catalogue.json", summary="KPI names (vi, en), kinds and target directions")
+async def catalogue() -> Response:
+    return JSONResponse(screen_catalogue(), headers=COMMON_HEADERS)

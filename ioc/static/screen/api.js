@@ -1,0 +1,70 @@
+// Calls to the ioc API with the screen's token in the Authorization header. Paths are
+// relative to the page, so the screen also works behind a reverse proxy under a prefix.
+
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+    // 401: the token is wrong or revoked; 403: it does not cover this unit. Retrying cannot help.
+    this.fatal = status === 401 || status === 403;
+    this.reason = status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : 'error';
+  }
+}
+
+export class Api {
+  constructor(base, token) {
+    this.base = base;
+    this.token = token;
+  }
+
+  url(path, params = {}) {
+    const u = new URL(path, this.base);
+    for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null) u.searchParams.set(k, v);
+    return u;
+  }
+
+  async get(path, params) {
+    const res = await fetch(this.url(path, params), {
+      headers: { Authorization: `Bearer ${this.token}`, Accept: 'application/json' },
+      cache: 'no-store',
+      credentials: 'omit',
+      referrerPolicy: 'no-referrer',
+    });
+    if (!res.ok) {
+      let problem = null;
+      try {
+        problem = await res.json();
+      } catch {
+        problem = null;
+      }
+      throw new ApiError(res.status, problem);
+    }
+    return res.json();
+  }
+
+  unit(code) {
+    return this.get(`api/v1/units/${encodeURIComponent(code)}`);
+  }
+
+  kpis(unit, window) {
+    return this.get('api/v1/kpis', { unit, window, children: 'true' });
+  }
+
+  series(id, unit, from, to) {
+    return this.get(`api/v1/kpis/${encodeURIComponent(id)}/series`, { unit, from, to, step: 'day' });
+  }
+
+  catalogue() {
+    return fetch(new URL('screen/catalogue.json', this.base), { cache: 'no-cache' })
+      .then((r) => (r.ok ? r.json() : { kpis: [] }));
+  }
+
+  /** ws(s)://host/…/ws — the token goes as ?token= because browsers cannot set headers here. */
+  wsUrl() {
+    const u = new URL('ws', this.base);
+    u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    u.searchParams.set('token', this.token);
+    return u.toString();
+  }
+}

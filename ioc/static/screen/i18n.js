@@ -1,0 +1,124 @@
+// Texts of the screen in Vietnamese (default) and English. KPI names come from the server's
+// catalogue (/screen/catalogue.json); the English names below are used only when the
+// catalogue has none, so a new KPI still shows its Vietnamese name and never a blank tile.
+
+export const LANGS = ['vi', 'en'];
+
+const TEXTS = {
+  vi: {
+    title: 'Trung tâm Điều hành thông minh',
+    'window.today': 'Hôm nay',
+    'window.7d': '7 ngày qua',
+    'window.month': 'Tháng này',
+    'window.quarter': 'Quý này',
+    'window.year': 'Năm nay',
+    'conn.connecting': 'Đang kết nối…',
+    'conn.live': 'Trực tuyến',
+    'conn.down': 'Mất kết nối',
+    'conn.retry': 'Mất kết nối — thử lại sau {s} giây (lần {n})',
+    'conn.unauthorized': 'Mã truy cập không hợp lệ',
+    'conn.forbidden': 'Không có quyền xem đơn vị này',
+    updated: 'Cập nhật lúc {t}',
+    'updated.never': 'Chưa có số liệu',
+    stale: 'MẤT KẾT NỐI — số liệu lúc {t} có thể đã cũ',
+    target: 'Mục tiêu {op} {v}',
+    'target.none': 'Không đặt mục tiêu',
+    'status.ok': 'Đạt',
+    'status.warn': 'Cần chú ý',
+    'status.bad': 'Không đạt',
+    'status.no_data': 'Chưa có dữ liệu',
+    children: 'Đơn vị trực thuộc — xếp từ yếu nhất',
+    'children.none': 'Không có đơn vị trực thuộc',
+    'children.more': '+ {n} đơn vị khác',
+    'col.unit': 'Đơn vị',
+    'col.bad': 'Không đạt',
+    'col.ontime': 'Đúng hạn',
+    'col.overdue': 'Quá hạn',
+    alerts: 'Cảnh báo',
+    'alerts.none': 'Không có cảnh báo đang mở',
+    'alert.acknowledged': 'đã xác nhận',
+    'severity.critical': 'Nghiêm trọng',
+    'severity.warning': 'Cảnh báo',
+    'severity.info': 'Thông tin',
+    hours: '{v} giờ',
+    'login.title': 'Đăng nhập màn hình IOC',
+    'login.token': 'Mã truy cập (token)',
+    'login.unit': 'Mã đơn vị (GSO)',
+    'login.submit': 'Mở màn hình',
+    'login.missing_unit': 'Hãy nhập mã đơn vị, ví dụ 70 hoặc 689',
+    lang: 'EN',
+  },
+  en: {
+    title: 'Intelligent Operations Centre',
+    'window.today': 'Today',
+    'window.7d': 'Last 7 days',
+    'window.month': 'This month',
+    'window.quarter': 'This quarter',
+    'window.year': 'This year',
+    'conn.connecting': 'Connecting…',
+    'conn.live': 'Live',
+    'conn.down': 'Disconnected',
+    'conn.retry': 'Disconnected — retrying in {s} s (attempt {n})',
+    'conn.unauthorized': 'Invalid access token',
+    'conn.forbidden': 'Not allowed to view this unit',
+    updated: 'Updated {t}',
+    'updated.never': 'No data yet',
+    stale: 'DISCONNECTED — figures from {t} may be out of date',
+    target: 'Target {op} {v}',
+    'target.none': 'No target',
+    'status.ok': 'On target',
+    'status.warn': 'Watch',
+    'status.bad': 'Off target',
+    'status.no_data': 'No data',
+    children: 'Units below — worst first',
+    'children.none': 'No units below this one',
+    'children.more': '+ {n} more units',
+    'col.unit': 'Unit',
+    'col.bad': 'Off target',
+    'col.ontime': 'On time',
+    'col.overdue': 'Overdue',
+    alerts: 'Alerts',
+    'alerts.none': 'No open alerts',
+    'alert.acknowledged': 'acknowledged',
+    'severity.critical': 'Critical',
+    'severity.warning': 'Warning',
+    'severity.info': 'Info',
+    hours: '{v} h',
+    'login.title': 'Sign in to the IOC screen',
+    'login.token': 'Access token',
+    'login.unit': 'Unit code (GSO)',
+    'login.submit': 'Open screen',
+    'login.missing_unit': 'Enter a unit code, e.g. 70 or 689',
+    lang: 'VI',
+  },
+};
+
+const KPI_NAMES_EN = {
+  dossier_received: 'Dossiers received',
+  dossier_online_rate: 'Dossiers filed online',
+  dossier_ontime_rate: 'Dossiers finished on time',
+  dossier_overdue_open: 'Open dossiers overdue',
+  dossier_digitized_rate: 'Dossiers digitised',
+  dossier_online_payment_rate: 'Fees paid online',
+  online_service_usage_rate: 'Online services in use',
+  report_received: 'Citizen reports received',
+  report_ontime_rate: 'Reports resolved on time',
+  report_overdue_open: 'Open reports overdue',
+  report_response_p50_hours: 'Median first response',
+  document_electronic_rate: 'Documents exchanged electronically',
+  document_overdue_open: 'Open documents overdue',
+};
+
+/** `t(lang, key, {name: value})` → the text, with `{name}` replaced; the key if unknown. */
+export function t(lang, key, params = {}) {
+  const table = TEXTS[lang] || TEXTS.vi;
+  const text = table[key] ?? TEXTS.vi[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ''));
+}
+
+/** The KPI's display name: catalogue name in that language, else ours, else the id. */
+export function kpiName(lang, id, catalogue) {
+  const entry = catalogue.get(id);
+  if (lang === 'en') return entry?.name_en || KPI_NAMES_EN[id] || entry?.name_vi || id;
+  return entry?.name_vi || id;
+}

@@ -1,0 +1,238 @@
+// The IOC wall screen: /screen?unit=CODE&window=WINDOW[&lang=en]#token=…
+// Reads the token from the fragment (never sent to the server in a URL) or the login form,
+// keeps it in localStorage, and shows the unit's KPIs live from the websocket.
+
+import { Api, ApiError } from './api.js';
+import { formatter, isoDay } from './format.js';
+import { LANGS, t } from './i18n.js';
+import { LiveConnection } from './live.js';
+import { ScreenState, WINDOWS, seriesPoints } from './model.js';
+import { renderAlerts, renderChildren, renderTiles } from './render.js';
+
+const TOKEN_KEY = 'ioc.screen.token';
+const LANG_KEY = 'ioc.screen.lang';
+const SERIES_DAYS = 14;
+const SERIES_REFRESH_MS = 10 * 60 * 1000;
+const MAX_CHILD_ROWS = 12;
+
+const $ = (id) => document.getElementById(id);
+
+function readToken() {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const fromHash = hash.get('token');
+  if (fromHash) {
+    localStorage.setItem(TOKEN_KEY, fromHash);
+    // Drop the fragment from the address bar and history: it is a secret.
+    history.replaceState(null, '', location.pathname + location.search);
+    return fromHash;
+  }
+  return localStorage.getItem(TOKEN_KEY);
+}
+
+function readLang(params) {
+  const asked = params.get('lang') || localStorage.getItem(LANG_KEY) || 'vi';
+  return LANGS.includes(asked) ? asked : 'vi';
+}
+
+class Screen {
+  constructor({ unit, window, token, lang }) {
+    this.api = new Api(document.baseURI, token);
+    this.state = new ScreenState(unit, window);
+    this.lang = lang;
+    this.fmt = formatter(lang);
+    this.catalogue = new Map();
+    this.series = new Map();
+    this.seriesAt = 0;
+    this.lastHeard = null; // when the server last confirmed the figures are current
+    this.conn = { state: 'connecting' };
+  }
+
+  async start() {
+    try {
+      const body = await this.api.catalogue();
+      for (const k of body.kpis ?? []) this.catalogue.set(k.id, k);
+    } catch {
+      // Without the catalogue tiles show ids and guessed formats; the figures stay right.
+    }
+    $('lang').addEventListener('click', () => this.setLang(this.lang === 'vi' ? 'en' : 'vi'));
+    setInterval(() => this.renderHeader(), 1000);
+    setInterval(() => this.refreshSeries(true), SERIES_REFRESH_MS);
+    this.live = new LiveConnection({
+      url: () => this.api.wsUrl(),
+      subscribe: () => {
+        const msg = { type: 'subscribe', unit: this.state.unit, windows: [this.state.window] };
+        if (this.state.seq !== null) msg.since = this.state.seq;
+        return msg;
+      },
+      check: () => this.checkUnit(),
+      onMessage: (msg) => this.onMessage(msg),
+      onState: (s) => this.onConnState(s),
+    });
+    this.render();
+    this.live.start();
+  }
+
+  /** Before each (re)connection: the token still works and the unit is in scope. */
+  async checkUnit() {
+    const unit = await this.api.unit(this.state.unit);
+    this.state.applyUnit(unit);
+  }
+
+  onMessage(msg) {
+    if (msg.type === 'snapshot') {
+      this.state.applySnapshot(msg);
+      this.heard();
+      if (msg.children === undefined) this.loadChildren();
+      this.refreshSeries(false);
+      this.render();
+    } else if (msg.type === 'kpi' || msg.type === 'alert') {
+      if (this.state.applyEvent(msg)) this.render();
+      this.heard();
+    } else if (msg.type === 'ping') {
+      this.heard();
+      this.renderHeader();
+    } else if (msg.type === 'error') {
+      this.onConnState({ state: 'down', reason: msg.detail || msg.message || 'error' });
+    }
+  }
+
+  heard() {
+    this.lastHeard = new Date();
+    document.body.dataset.seq = this.state.seq === null ? '' : String(this.state.seq);
+  }
+
+  async loadChildren() {
+    try {
+      const body = await this.api.kpis(this.state.unit, this.state.window);
+      this.state.applyRest({ ...body, kpis: [...this.state.kpis.values()] });
+      this.render();
+    } catch {
+      // The ranking waits for the next snapshot.
+    }
+  }
+
+  async refreshSeries(force) {
+    if (!force && Date.now() - this.seriesAt < SERIES_REFRESH_MS && this.series.size) return;
+    if (this.conn.state !== 'live') return;
+    this.seriesAt = Date.now();
+    const to = new Date();
+    const from = new Date(to.getTime() - (SERIES_DAYS - 1) * 86400000);
+    const ids = [...this.state.kpis.keys()];
+    await Promise.all(ids.map(async (id) => {
+      try {
+        const body = await this.api.series(id, this.state.unit, isoDay(from), isoDay(to));
+        this.series.set(id, seriesPoints(body));
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) this.series.delete(id);
+      }
+    }));
+    this.render();
+  }
+
+  onConnState(s) {
+    this.conn = s;
+    if (s.state === 'fatal') this.showLogin(t(this.lang, `conn.${s.reason}`));
+    this.renderHeader();
+  }
+
+  setLang(lang) {
+    this.lang = lang;
+    this.fmt = formatter(lang);
+    localStorage.setItem(LANG_KEY, lang);
+    this.render();
+  }
+
+  render() {
+    const ctx = {
+      state: this.state, catalogue: this.catalogue, series: this.series, lang: this.lang,
+      fmt: this.fmt, maxRows: MAX_CHILD_ROWS,
+      unitNames: new Map([...this.state.children].map(([code, c]) => [code, c.name ?? code])),
+    };
+    ctx.unitNames.set(this.state.unit, this.state.unitName ?? this.state.unit);
+    renderTiles($('tiles'), ctx);
+    renderChildren($('children'), $('children-more'), ctx);
+    renderAlerts($('alerts'), ctx);
+    this.scrollTicker();
+    this.renderHeader();
+  }
+
+  /** Scroll the ticker back and forth only when the alerts do not fit on one line. */
+  scrollTicker() {
+    const items = $('alerts');
+    const overflow = items.scrollWidth - items.parentElement.clientWidth;
+    items.classList.toggle('scrolling', overflow > 0);
+    items.style.setProperty('--ticker-overflow', `${Math.max(0, overflow)}px`);
+    items.style.setProperty('--ticker-seconds', `${Math.max(10, overflow / 60)}s`);
+  }
+
+  renderHeader() {
+    const { lang, fmt } = this;
+    document.documentElement.lang = lang;
+    document.title = `IOC · ${this.state.unitName ?? this.state.unit}`;
+    $('unit-name').textContent = this.state.unitName ?? this.state.unit;
+    $('window-label').textContent = t(lang, `window.${this.state.window}`);
+    $('clock').textContent = fmt.dateTime(new Date());
+    $('lang').textContent = t(lang, 'lang');
+    $('children-title').textContent = t(lang, 'children');
+    $('alerts-title').textContent = t(lang, 'alerts');
+    for (const th of document.querySelectorAll('[data-i18n]')) th.textContent = t(lang, th.dataset.i18n);
+    const live = this.conn.state === 'live';
+    document.body.dataset.conn = this.conn.state;
+    document.body.classList.toggle('stale', !live);
+    const heard = this.lastHeard ? fmt.dateTime(this.lastHeard) : null;
+    $('updated').textContent = heard ? t(lang, 'updated', { t: heard }) : t(lang, 'updated.never');
+    let text = t(lang, `conn.${this.conn.state === 'fatal' ? this.conn.reason : this.conn.state}`);
+    if (this.conn.state === 'down' && this.conn.retryMs !== undefined) {
+      text = t(lang, 'conn.retry', { s: Math.ceil(this.conn.retryMs / 1000), n: this.conn.attempt });
+    }
+    $('conn-text').textContent = text;
+    const banner = $('stale-banner');
+    banner.hidden = live || !heard;
+    banner.textContent = heard ? t(lang, 'stale', { t: heard }) : '';
+  }
+
+  showLogin(message) {
+    showLogin(this.state.unit, message, this.lang);
+  }
+}
+
+function showLogin(unit, message, lang) {
+  const form = $('login');
+  for (const node of form.querySelectorAll('[data-i18n]')) node.textContent = t(lang, node.dataset.i18n);
+  $('login-unit').value = unit ?? '';
+  $('login-error').textContent = message ?? '';
+  form.hidden = false;
+  form.onsubmit = (ev) => {
+    ev.preventDefault();
+    const token = $('login-token').value.trim();
+    const code = $('login-unit').value.trim();
+    if (!code) {
+      $('login-error').textContent = t(lang, 'login.missing_unit');
+      return;
+    }
+    localStorage.setItem(TOKEN_KEY, token);
+    const params = new URLSearchParams(location.search);
+    params.set('unit', code);
+    // A fresh page load starts from a clean state with the new token and unit.
+    location.assign(`${location.pathname}?${params}`);
+  };
+  $('login-token').focus();
+}
+
+function main() {
+  const params = new URLSearchParams(location.search);
+  const lang = readLang(params);
+  const token = readToken();
+  const unit = params.get('unit');
+  const win = WINDOWS.includes(params.get('window')) ? params.get('window') : 'today';
+  document.documentElement.lang = lang;
+  if (!token || !unit || !/^\d{2,5}$/.test(unit)) {
+    document.body.dataset.conn = 'login';
+    showLogin(unit, '', lang);
+    return;
+  }
+  const screen = new Screen({ unit, window: win, token, lang });
+  screen.start();
+}
+
+main();

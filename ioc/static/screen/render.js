@@ -1,0 +1,141 @@
+// Drawing the state into the page. Only textContent and attributes are ever set (never
+// innerHTML), so no text from the server can become markup or script.
+
+import { t, kpiName } from './i18n.js';
+import { rankChildren, worstStatus } from './model.js';
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+/** The kind of a KPI's value: from the catalogue, else guessed from its id. */
+export function kpiKind(id, catalogue) {
+  const kind = catalogue.get(id)?.kind;
+  if (kind) return kind;
+  if (id.endsWith('_rate')) return 'rate';
+  if (id.endsWith('_hours')) return 'hours';
+  return 'count';
+}
+
+function targetOp(id, catalogue) {
+  const op = catalogue.get(id)?.op;
+  if (op) return op.replace('>=', '≥').replace('<=', '≤');
+  return id.endsWith('_open') || id.endsWith('_hours') ? '≤' : '≥';
+}
+
+/** The order of tiles: the catalogue's, then any KPI the catalogue does not know. */
+function tileOrder(kpis, catalogue) {
+  const ids = [...catalogue.keys()].filter((id) => kpis.has(id));
+  for (const id of kpis.keys()) if (!catalogue.has(id)) ids.push(id);
+  return ids;
+}
+
+function sparkline(points) {
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('class', 'spark');
+  svg.setAttribute('viewBox', '0 0 100 30');
+  svg.setAttribute('preserveAspectRatio', 'none');
+  svg.setAttribute('aria-hidden', 'true');
+  const values = points.map((p) => p.v).filter((v) => v !== null && Number.isFinite(v));
+  if (values.length < 2) return svg;
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  const span = hi - lo || 1;
+  const step = 100 / (points.length - 1);
+  const coords = [];
+  points.forEach((p, i) => {
+    if (p.v === null || !Number.isFinite(p.v)) return;
+    coords.push(`${(i * step).toFixed(1)},${(28 - ((p.v - lo) / span) * 26).toFixed(1)}`);
+  });
+  const line = document.createElementNS(SVG, 'polyline');
+  line.setAttribute('points', coords.join(' '));
+  line.setAttribute('vector-effect', 'non-scaling-stroke');
+  svg.append(line);
+  svg.dataset.points = String(coords.length);
+  return svg;
+}
+
+/** KPI tiles: name, value, target, status (colour and word), 14-day sparkline. */
+export function renderTiles(root, { state, catalogue, series, lang, fmt }) {
+  const nodes = [];
+  for (const id of tileOrder(state.kpis, catalogue)) {
+    const kpi = state.kpis.get(id);
+    const kind = kpiKind(id, catalogue);
+    const tile = el('article', `tile status-${kpi.status}`);
+    tile.dataset.kpi = id;
+    tile.dataset.status = kpi.status;
+    tile.append(el('h3', 'name', kpiName(lang, id, catalogue)));
+    const value = el('div', 'value', fmt.value(kind, kpi.value));
+    tile.append(value);
+    const foot = el('div', 'foot');
+    const target = kpi.target === null
+      ? t(lang, 'target.none')
+      : t(lang, 'target', { op: targetOp(id, catalogue), v: fmt.value(kind, kpi.target) });
+    foot.append(el('span', 'target', target));
+    foot.append(el('span', 'status', t(lang, `status.${kpi.status}`)));
+    tile.append(foot);
+    tile.append(sparkline(series.get(id) ?? []));
+    nodes.push(tile);
+  }
+  root.replaceChildren(...nodes);
+}
+
+/** Children ranked worst first, as many rows as fit; the rest counted. */
+export function renderChildren(table, more, { state, catalogue, lang, fmt, maxRows }) {
+  const body = table.tBodies[0];
+  const ranked = rankChildren(state.children);
+  const rows = ranked.slice(0, maxRows).map((child, i) => {
+    const row = el('tr', `status-${worstStatus(child.kpis)}`);
+    row.dataset.unit = child.code;
+    row.append(el('td', 'rank', String(i + 1)));
+    row.append(el('td', 'unit', child.name ?? child.code));
+    row.append(el('td', 'bad num', child.kpis.size ? fmt.count(child.bad) : '—'));
+    const ontime = child.kpis.get('dossier_ontime_rate');
+    row.append(el('td', `num status-${ontime?.status ?? 'no_data'}`,
+      fmt.value(kpiKind('dossier_ontime_rate', catalogue), ontime?.value)));
+    const overdue = child.kpis.get('dossier_overdue_open');
+    row.append(el('td', `num status-${overdue?.status ?? 'no_data'}`,
+      fmt.value('count', overdue?.value)));
+    return row;
+  });
+  body.replaceChildren(...rows);
+  const hidden = ranked.length - rows.length;
+  more.textContent = ranked.length === 0 ? t(lang, 'children.none')
+    : hidden > 0 ? t(lang, 'children.more', { n: fmt.count(hidden) }) : '';
+}
+
+/** The open alerts ticker: severity, rule, unit, KPI and value — nothing personal. */
+export function renderAlerts(root, { state, catalogue, unitNames, lang, fmt }) {
+  const alerts = [...state.alerts.values()];
+  const order = { critical: 0, warning: 1, info: 2 };
+  alerts.sort((a, b) => (order[a.severity] ?? 3) - (order[b.severity] ?? 3));
+  if (alerts.length === 0) {
+    root.replaceChildren(el('span', 'alert none', t(lang, 'alerts.none')));
+    return;
+  }
+  root.replaceChildren(...alerts.map((a) => {
+    const severity = ['critical', 'warning', 'info'].includes(a.severity) ? a.severity : 'warning';
+    const item = el('span', `alert sev-${severity}`);
+    item.dataset.alert = String(a.id ?? '');
+    item.append(el('b', 'sev', t(lang, `severity.${severity}`)));
+    const rule = a.rule_name ?? a.name ?? a.rule?.name ?? '';
+    const unitCode = String(a.unit ?? a.unit_code ?? '');
+    const unit = unitNames.get(unitCode) ?? a.unit_name ?? unitCode;
+    const kpiId = a.kpi ?? a.kpi_id ?? a.rule?.kpi;
+    const parts = [rule, unit];
+    if (kpiId) {
+      const value = a.value === undefined ? '' : `: ${fmt.value(kpiKind(kpiId, catalogue), a.value === null ? null : Number(a.value))}`;
+      parts.push(`${kpiName(lang, kpiId, catalogue)}${value}`);
+    }
+    item.append(el('span', 'text', parts.filter(Boolean).join(' · ')));
+    if (a.acknowledged_at || a.acknowledged || a.state === 'acknowledged') {
+      item.append(el('i', 'ack', t(lang, 'alert.acknowledged')));
+    }
+    return item;
+  }));
+}
