@@ -50,6 +50,9 @@ class Kind:
     # Columns that describe what happened at run time rather than what was configured
     # (counters, cursors, failure state): not exported, kept as they are on import.
     state_columns: frozenset[str] = frozenset()
+    # SQL for state columns of rows the import creates (a restored subscription starts
+    # from the target's current event log, not from a seq of another database's log).
+    insert_defaults: tuple[tuple[str, str], ...] = ()
 
 
 # Import order matters: units before anything that references a unit.
@@ -57,6 +60,30 @@ KINDS: tuple[Kind, ...] = (
     Kind("units", "units", ("code",)),
     Kind("unit_links", "unit_links", ("child_code", "parent_code", "kind")),
     Kind("organs", "organs", ("organ_id",)),
+    # ioc.alerts (0005): rules (soft-deleted ones too, so history keeps its names) and
+    # silences. Alert states, transitions and the outbox are run-time data: pg_dump.
+    Kind("alert_rules", "alert_rules", ("id",)),
+    Kind("alert_silences", "alert_silences", ("id",)),
+    # ioc.feeds (0006): subscriptions with their secrets; delivery progress is state.
+    Kind(
+        "feed_subscriptions",
+        "feed_subscriptions",
+        ("id",),
+        state_columns=frozenset(
+            {
+                "status_reason",
+                "status_changed_at",
+                "cursor_seq",
+                "replay_epoch",
+                "attempts",
+                "first_failure_at",
+                "next_attempt_at",
+                "last_success_at",
+                "last_error",
+            }
+        ),
+        insert_defaults=(("cursor_seq", "(SELECT coalesce(max(seq), 0) FROM events)"),),
+    ),
 )
 _UNIT_KINDS = {"units", "unit_links"}
 
@@ -202,6 +229,9 @@ async def _upsert(
     if not rows:
         return 0
     names = ", ".join(_q(c) for c in used)
+    defaults = [(c, sql) for c, sql in kind.insert_defaults if c in cols.writable and c not in used]
+    insert_names = ", ".join([names, *(_q(c) for c, _ in defaults)])
+    select = ", ".join([names, *(sql for _, sql in defaults)])
     updates = [c for c in used if c not in kind.key]
     action = (
         "DO UPDATE SET " + ", ".join(f"{_q(c)} = EXCLUDED.{_q(c)}" for c in updates)
@@ -209,8 +239,8 @@ async def _upsert(
         else "DO NOTHING"
     )
     sql = (
-        f"INSERT INTO {_q(kind.table)} ({names}) OVERRIDING SYSTEM VALUE "
-        f"SELECT {names} FROM jsonb_populate_recordset(NULL::{_q(kind.table)}, "
+        f"INSERT INTO {_q(kind.table)} ({insert_names}) OVERRIDING SYSTEM VALUE "
+        f"SELECT {select} FROM jsonb_populate_recordset(NULL::{_q(kind.table)}, "
         f"CAST(:rows AS jsonb)) ON CONFLICT ({', '.join(_q(k) for k in kind.key)}) {action}"
     )
     try:

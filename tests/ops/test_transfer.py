@@ -189,3 +189,76 @@ async def test_cli_export_and_import(databases: DatabaseFactory, tmp_path: Path)
     assert refused.returncode == 1
     assert "organs.json was changed after export" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+CONFIG_SQL = """
+INSERT INTO alert_rules (name, kpi, unit_code, time_window, op, threshold, clear_threshold,
+    severity, recipients, webhook_secret, created_by, deleted_at)
+VALUES
+ ('Tỷ lệ đúng hạn thấp', 'dossier_ontime_rate', '689', 'month', '<', 0.95, 0.97, 'critical',
+  '[{"channel": "email", "to": "sotttt@binhphuoc.gov.vn"}]', 'whsec_rule1', 'admin', NULL),
+ ('old', 'report_overdue_open', '70', 'today', '>', 0, NULL, 'info', '[]', 'whsec_rule2',
+  'admin', '2026-11-01T00:00:00Z');
+INSERT INTO alert_silences (rule_id, unit_code, ends_at, reason, created_by)
+SELECT id, '689', '2026-12-01T00:00:00Z', 'bảo trì', 'admin' FROM alert_rules WHERE name = 'old';
+INSERT INTO feed_subscriptions (id, unit_code, url, topics, secret, cursor_seq, attempts,
+    last_error, created_by, status)
+VALUES ('6f1c2d8e-0b5a-4c1e-9d7e-2a1b3c4d5e6f', '689', 'https://ioc.dongxoai.example/inbox',
+    ARRAY['kpi', 'alert'], 'whsec_sub', 500, 3, 'timeout', 'district-689', 'active');
+"""
+
+CONFIG_SNAPSHOT = {
+    "rules": "SELECT jsonb_agg(to_jsonb(t) ORDER BY id) FROM alert_rules t",
+    "silences": "SELECT jsonb_agg(to_jsonb(t) ORDER BY id) FROM alert_silences t",
+    "subscriptions": "SELECT jsonb_agg(to_jsonb(t) - ARRAY['cursor_seq', 'attempts', "
+    "'last_error', 'status_changed_at'] ORDER BY id) FROM feed_subscriptions t",
+}
+
+
+async def test_rules_silences_and_subscriptions_round_trip(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    source = await databases.create()
+    conn = await asyncpg.connect(asyncpg_dsn(source))
+    try:
+        await conn.execute(CONFIG_SQL)
+        expected = {k: json.loads(await conn.fetchval(sql)) for k, sql in CONFIG_SNAPSHOT.items()}
+    finally:
+        await conn.close()
+    manifest = await export_to(source, tmp_path)
+    counts = {f["kind"]: f["rows"] for f in manifest["files"]}
+    assert (counts["alert_rules"], counts["alert_silences"], counts["feed_subscriptions"]) == (
+        2,
+        1,
+        1,
+    )
+    exported = json.loads((tmp_path / "feed_subscriptions.json").read_text())
+    assert "cursor_seq" not in exported[0]  # delivery progress is state, not configuration
+    assert exported[0]["secret"] == "whsec_sub"
+
+    target = await databases.create()
+    conn = await asyncpg.connect(asyncpg_dsn(target))
+    try:
+        await conn.execute(
+            "INSERT INTO events (seq, type, payload) VALUES (1, 'kpi', '{}'), (2, 'kpi', '{}')"
+        )
+        await import_from(target, tmp_path)
+        got = {k: json.loads(await conn.fetchval(sql)) for k, sql in CONFIG_SNAPSHOT.items()}
+        assert got == expected
+        # A restored subscription starts at the target's log head, with no failure state.
+        row = await conn.fetchrow("SELECT cursor_seq, attempts, last_error FROM feed_subscriptions")
+        assert tuple(row) == (2, 0, None)
+        # Ids came with the rules: the identity moved past them.
+        new_id = await conn.fetchval(
+            "INSERT INTO alert_rules (name, kpi, unit_code, time_window, op, threshold, "
+            "severity, webhook_secret, created_by) VALUES ('n', 'dossier_received', '70', "
+            "'today', '<', 1, 'info', 's', 'admin') RETURNING id"
+        )
+        assert new_id == 3
+        # Importing again keeps the delivery progress of an existing subscription.
+        await conn.execute("UPDATE feed_subscriptions SET cursor_seq = 1, attempts = 1")
+        await import_from(target, tmp_path)
+        row = await conn.fetchrow("SELECT cursor_seq, attempts FROM feed_subscriptions")
+        assert tuple(row) == (1, 1)
+    finally:
+        await conn.close()
