@@ -18,6 +18,11 @@ HTTP_LATENCY = Histogram(
 SERVICE_RUNS = Counter(
     "ioc_service_runs_total", "Background service rounds by outcome", ["service", "outcome"]
 )
+SERVICE_LEASE_HELD = Gauge(
+    "ioc_service_lease_held",
+    "1 while this process holds the lease of a leased service (exactly one replica should)",
+    ["service"],
+)
 DB_POOL_CHECKED_OUT = Gauge("ioc_db_pool_checked_out", "Database connections in use")
 DB_POOL_SIZE = Gauge("ioc_db_pool_size", "Database pool size")
 
@@ -62,4 +67,26 @@ LIVE_FANOUT_DELAY = Histogram(
 )
 LIVE_EVENTS_PURGED = Counter(
     "ioc_live_events_purged_total", "Events deleted from the log by the retention purge"
+)
+
+# --- feeds (district IOCs)
+FEEDS_DELIVERIES = Counter(
+    "ioc_feeds_deliveries_total", "Feed delivery attempts by outcome (ok = 2xx)", ["outcome"]
+)
+FEEDS_DELIVERY_LATENCY = Histogram(
+    "ioc_feeds_delivery_duration_seconds",
+    "One delivery attempt, request sent to response status",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+FEEDS_WORKERS = Gauge("ioc_feeds_workers", "Subscriptions with a delivery worker in this process")
+FEEDS_FAILING = Counter(
+    "ioc_feeds_failing_total", "Subscriptions that turned failing (retries exhausted)"
+)
+FEEDS_RECORD_EVENTS = Counter(
+    "ioc_feeds_record_events_total", "Record events published for feeds, by type", ["type"]
+)
+FEDERATION_RECEIVED = Counter(
+    "ioc_feeds_federation_received_total",
+    "Deliveries received from an upstream ioc, by outcome (accepted, duplicate, refused)",
+    ["outcome"],
 )

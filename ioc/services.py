@@ -109,11 +109,16 @@ class LoopService:
                 await self._task
         if self._lease is not None:
             await self._lease.release()
+            metrics.SERVICE_LEASE_HELD.labels(self.name).set(0)
 
     async def _loop(self) -> None:
         while not self._stopping:
             started = time.monotonic()
-            if self._lease is None or await self._lease.try_acquire():
+            held = self._lease is None or await self._lease.try_acquire()
+            if self._lease is not None:
+                # Observable fail-over: sum by service of this gauge is 1 across replicas.
+                metrics.SERVICE_LEASE_HELD.labels(self.name).set(1 if held else 0)
+            if held:
                 try:
                     await self.run_once()
                     self.consecutive_failures = 0
