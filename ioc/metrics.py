@@ -90,3 +90,23 @@ FEDERATION_RECEIVED = Counter(
     "Deliveries received from an upstream ioc, by outcome (accepted, duplicate, refused)",
     ["outcome"],
 )
+
+# --- alerts
+ALERT_TRANSITIONS = Counter(
+    "ioc_alerts_transitions_total", "Alert state transitions, by the state entered", ["state"]
+)
+ALERT_STATES = Gauge("ioc_alerts_alerts", "Alerts (rule, unit) in each state", ["state"])
+ALERT_NOTIFICATIONS = Counter(
+    "ioc_alerts_notifications_total",
+    "Alert notification outcomes per outbox row (sent, error, failed, skipped, silenced)",
+    ["channel", "outcome"],
+)
+ALERT_DELIVERY_SECONDS = Histogram(
+    "ioc_alerts_delivery_seconds", "Time to send one alert message", ["channel"]
+)
+LIVE_RESYNCS = Counter(
+    "ioc_live_resyncs_total",
+    "Fresh snapshots sent instead of events (overflow = the screen fell behind; "
+    "too_old = resume `since` older than the retained log)",
+    ["reason"],
+)

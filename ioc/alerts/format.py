@@ -1,0 +1,78 @@
+"""Vietnamese wording and number formats for alert messages (CONTRACT §6: emails in Vietnamese).
+
+Numbers follow Vietnamese usage: decimal comma, dot for thousands (`91,03%`, `1.234`).
+Times are shown in Asia/Ho_Chi_Minh, the zone of every screen and calendar window.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+# Names of the contract's KPIs (CONTRACT §4) as a department head reads them.
+KPI_NAMES: dict[str, str] = {
+    "dossier_received": "Số hồ sơ tiếp nhận",
+    "dossier_online_rate": "Tỷ lệ hồ sơ trực tuyến",
+    "dossier_ontime_rate": "Tỷ lệ hồ sơ giải quyết đúng hạn",
+    "dossier_overdue_open": "Số hồ sơ quá hạn chưa giải quyết",
+    "dossier_digitized_rate": "Tỷ lệ hồ sơ được số hóa",
+    "dossier_online_payment_rate": "Tỷ lệ thanh toán trực tuyến",
+    "online_service_usage_rate": "Tỷ lệ dịch vụ công trực tuyến phát sinh hồ sơ",
+    "report_received": "Số phản ánh 1022 tiếp nhận",
+    "report_ontime_rate": "Tỷ lệ phản ánh xử lý đúng hạn",
+    "report_overdue_open": "Số phản ánh quá hạn chưa xử lý",
+    "report_response_p50_hours": "Thời gian phản hồi phản ánh (trung vị)",
+    "document_electronic_rate": "Tỷ lệ văn bản điện tử",
+    "document_overdue_open": "Số văn bản quá hạn chưa hoàn thành",
+}
+
+WINDOW_NAMES: dict[str, str] = {
+    "today": "hôm nay",
+    "7d": "7 ngày qua",
+    "month": "tháng này",
+    "quarter": "quý này",
+    "year": "năm nay",
+}
+
+SEVERITY_NAMES: dict[str, str] = {
+    "info": "Thông tin",
+    "warning": "Cảnh báo",
+    "critical": "Nghiêm trọng",
+}
+
+OP_WORDS: dict[str, str] = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
+
+
+def kpi_name(kpi: str) -> str:
+    return KPI_NAMES.get(kpi, kpi)
+
+
+def vi_number(value: float, decimals: int = 2) -> str:
+    """`1234.5` → `1.234,5`; trailing zeros of the fraction dropped (`95,00` → `95`)."""
+    text = f"{value:,.{decimals}f}"  # 1,234.50
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0")
+    whole = whole.replace(",", ".")
+    return f"{whole},{frac}" if frac else whole
+
+
+def format_value(kpi: str, value: float | None) -> str:
+    """A KPI value as shown to people: rates in percent, hours with the unit, counts whole."""
+    if value is None:
+        return "không có dữ liệu"
+    if kpi.endswith("_rate"):
+        return vi_number(value * 100) + "%"
+    if kpi.endswith("_hours"):
+        return vi_number(value, 1) + " giờ"
+    return vi_number(value, 2)
+
+
+def format_time(moment: datetime | str | None) -> str:
+    """`HH:MM dd/mm/yyyy` in Vietnam time."""
+    if moment is None:
+        return "—"
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.astimezone(VN_TZ).strftime("%H:%M %d/%m/%Y")

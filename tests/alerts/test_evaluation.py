@@ -1,0 +1,103 @@
+"""Evaluation against the real database: KPI events move alerts through their lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+
+from ioc.alerts import list_open_alerts
+from ioc.db import Database
+from ioc.events import read_since
+from tests.alerts.conftest import evaluate, make_rule, publish_kpi
+
+
+async def test_event_fires_and_publishes_alert_event(adb: Database) -> None:
+    rule, _ = await make_rule(adb)
+    await publish_kpi(adb, "dossier_ontime_rate", "689", 0.9103, numerator=9103, denominator=10000)
+    result = await evaluate(adb)
+    assert (result.events, result.transitions, result.notifications) == (1, 1, 1)
+    async with adb.session() as session:
+        open_alerts = await list_open_alerts(session, "70")
+        events = await read_since(session, 0, types=["alert"])
+    assert len(open_alerts) == 1
+    alert = open_alerts[0]
+    assert alert["state"] == "firing"
+    assert alert["rule_id"] == rule.id
+    assert alert["unit"] == "689"
+    assert alert["unit_name"] == "Thành phố Đồng Xoài"
+    assert alert["value"] == 0.9103
+    assert alert["threshold"] == 0.95
+    assert alert["severity"] == "critical"
+    assert [e.payload["alert"]["state"] for e in events] == ["firing"]
+    assert events[0].subject == str(rule.id)
+    assert events[0].unit_code == "689"
+    async with adb.session() as session:
+        assert await list_open_alerts(session, "688") == []
+
+
+async def test_for_seconds_pending_then_firing_on_tick(adb: Database) -> None:
+    await make_rule(adb, for_seconds=1)
+    await publish_kpi(adb, "dossier_ontime_rate", "689", 0.80)
+    await evaluate(adb)
+    async with adb.session() as session:
+        assert [a["state"] for a in await list_open_alerts(session, "689")] == ["pending"]
+    await evaluate(adb)  # the tick alone, well before for_seconds
+    async with adb.session() as session:
+        assert [a["state"] for a in await list_open_alerts(session, "689")] == ["pending"]
+    await asyncio.sleep(1.1)
+    result = await evaluate(adb)
+    assert (result.transitions, result.notifications) == (1, 1)
+    async with adb.session() as session:
+        assert [a["state"] for a in await list_open_alerts(session, "689")] == ["firing"]
+
+
+async def test_hysteresis_flapping_sends_nothing_new(adb: Database) -> None:
+    await make_rule(adb, threshold=0.90, clear_threshold=0.95)
+    for value in (0.85, 0.92, 0.88, 0.94, 0.89, 0.93):
+        await publish_kpi(adb, "dossier_ontime_rate", "689", value)
+        await evaluate(adb)
+    await publish_kpi(adb, "dossier_ontime_rate", "689", 0.96)
+    await evaluate(adb)
+    async with adb.session() as session:
+        kinds = (
+            (await session.execute(text("SELECT kind FROM alert_notifications ORDER BY id")))
+            .scalars()
+            .all()
+        )
+        transitions = (
+            (await session.execute(text("SELECT to_state FROM alert_transitions ORDER BY id")))
+            .scalars()
+            .all()
+        )
+    assert kinds == ["firing", "resolved"]
+    assert transitions == ["firing", "resolved"]
+
+
+async def test_no_data_is_its_own_state_and_never_resolves(adb: Database) -> None:
+    await make_rule(adb, unit="70", each_child=True)
+    await publish_kpi(adb, "dossier_ontime_rate", "689", 0.5)
+    await publish_kpi(adb, "dossier_ontime_rate", "688", None)
+    await evaluate(adb)
+    async with adb.session() as session:
+        states = {a["unit"]: a["state"] for a in await list_open_alerts(session, "70")}
+    assert states["689"] == "firing"
+    assert states["688"] == "no_data"
+    await publish_kpi(adb, "dossier_ontime_rate", "689", None)
+    await evaluate(adb)
+    async with adb.session() as session:
+        states = {a["unit"]: a["state"] for a in await list_open_alerts(session, "70")}
+        kinds = (
+            (await session.execute(text("SELECT kind FROM alert_notifications"))).scalars().all()
+        )
+    assert states["689"] == "firing"
+    assert kinds == ["firing"]
+
+
+async def test_no_data_fires_when_the_rule_says_so(adb: Database) -> None:
+    await make_rule(adb, no_data_fires=True)
+    await publish_kpi(adb, "dossier_ontime_rate", "689", None)
+    await evaluate(adb)
+    async with adb.session() as session:
+        alerts = await list_open_alerts(session, "689")
+    assert [(a["state"], a["value"]) for a in alerts] == [("firing", None)]
