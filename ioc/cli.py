@@ -41,6 +41,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(units_app, name="units")
 app.add_typer(organs_app, name="organs")
 app.add_typer(token_app, name="token")
+privacy_app = typer.Typer(
+    help="Citizens' personal data: retention purge (docs/security.md).", no_args_is_help=True
+)
+app.add_typer(privacy_app, name="privacy")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -324,6 +328,26 @@ def import_config(
     counts = _run(lambda url: import_from(url, directory, verify=not allow_edited))
     for kind, n in counts.items():
         typer.echo(f"{kind:<16} {n:>7} rows imported")
+
+
+@privacy_app.command("purge")
+def privacy_purge(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be erased.")
+    ] = False,
+) -> None:
+    """Erase personal data past retention (IOC_PERSONAL_DATA_RETENTION_DAYS,
+    IOC_DEAD_LETTER_RETENTION_DAYS, IOC_ACCESS_LOG_RETENTION_DAYS); `serve` also runs it hourly."""
+    from ioc.privacy.service import purge_with_settings
+
+    settings = _settings()
+    result = _run(
+        lambda url: _with_session(url, lambda s: purge_with_settings(s, settings, dry_run=dry_run)),
+        settings,
+    )
+    verb = "would erase" if dry_run else "erased"
+    for table, n in result.counts.items():
+        typer.echo(f"{table:<26} {verb} {n:>7}")
 
 
 def main() -> None:
