@@ -45,6 +45,8 @@ privacy_app = typer.Typer(
     help="Citizens' personal data: retention purge (docs/security.md).", no_args_is_help=True
 )
 app.add_typer(privacy_app, name="privacy")
+kpis_app = typer.Typer(help="KPI engine: rebuild aggregates, show values.", no_args_is_help=True)
+app.add_typer(kpis_app, name="kpis")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -348,6 +350,27 @@ def privacy_purge(
     verb = "would erase" if dry_run else "erased"
     for table, n in result.counts.items():
         typer.echo(f"{table:<26} {verb} {n:>7}")
+
+
+@kpis_app.command("rebuild")
+def kpis_rebuild() -> None:
+    """Recompute every KPI aggregate from the raw records; emit events for values that differ."""
+    from ioc.kpis import rebuild
+
+    result = _run(lambda url: _with_session(url, rebuild))
+    typer.echo(f"rebuilt from {result.records} records; {result.events} values changed")
+
+
+@kpis_app.command("show")
+def kpis_show(
+    unit: Annotated[str, typer.Option(help="GSO code of the unit.")],
+    window: Annotated[str, typer.Option(help="today, 7d, month, quarter or year.")] = "today",
+) -> None:
+    """Print every KPI of UNIT for WINDOW as JSON (CONTRACT §4)."""
+    from ioc.kpis import snapshot
+
+    snap = _run(lambda url: _with_session(url, lambda s: snapshot(s, unit, window)))
+    typer.echo(snap.model_dump_json(indent=2))
 
 
 def main() -> None:

@@ -110,3 +110,10 @@ LIVE_RESYNCS = Counter(
     "too_old = resume `since` older than the retained log)",
     ["reason"],
 )
+
+# --- KPI engine
+KPI_ROUND_SECONDS = Histogram(
+    "ioc_kpis_round_duration_seconds", "Duration of one KPI engine round (fold-in + events)"
+)
+KPI_RECORDS = Counter("ioc_kpis_records_total", "Source records folded into the KPI aggregates")
+KPI_EVENTS = Counter("ioc_kpis_events_total", "KPI events emitted (one per changed value)")

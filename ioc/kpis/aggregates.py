@@ -1,0 +1,467 @@
+"""Maintaining the KPI aggregates from source records, set-based, in the caller's transaction.
+
+For the records whose `change_seq` lies in (lo, hi] the engine:
+1. derives each record's new *contribution* (local days, flags, open due time) from the raw row;
+2. reads its old contribution from the projection tables (`kpi_*_proj`);
+3. writes signed facts (-old, +new), expanded to every ancestor through `unit_closure`, into
+   temporary tables, and adds them to the counters (`kpi_counts`, `kpi_open`, service usage);
+4. replaces the projection rows.
+A rebuild is the same code with empty projections and (lo, hi] = (0, max]: one path, so the
+incremental result and the rebuild agree by construction as well as by test.
+
+Records are never deleted by ingest (a withdrawn dossier is a status change), so deletes are
+not handled here; `ioc kpis rebuild` repairs after a manual purge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+TZ = "Asia/Ho_Chi_Minh"
+
+COUNT_COLUMNS = (
+    "d_received",
+    "d_online",
+    "d_digitized",
+    "d_paid",
+    "d_finished",
+    "d_ontime",
+    "r_received",
+    "r_resolved",
+    "r_ontime",
+    "doc_sent",
+    "doc_electronic",
+)
+_COLS = ", ".join(COUNT_COLUMNS)
+
+
+@dataclass
+class Applied:
+    """What one round changed: how many records, and which units' figures may have moved."""
+
+    records: int = 0
+    units: set[str] = field(default_factory=set)
+    median_units: set[str] = field(default_factory=set)
+
+
+async def _exec(session: AsyncSession, sql: str, **params: object) -> None:
+    await session.execute(text(sql), params)
+
+
+async def _prepare(session: AsyncSession) -> None:
+    # Facts of this round, signed and already at ancestor level.
+    await _exec(
+        session,
+        f"""
+        CREATE TEMP TABLE IF NOT EXISTS kf (
+            unit_code text, day date, {", ".join(c + " bigint" for c in COUNT_COLUMNS)}
+        ) ON COMMIT DROP
+        """,
+    )
+    await _exec(
+        session,
+        "CREATE TEMP TABLE IF NOT EXISTS ko (unit_code text, feed text, due_at timestamptz, "
+        "n bigint) ON COMMIT DROP",
+    )
+    await _exec(
+        session,
+        "CREATE TEMP TABLE IF NOT EXISTS ks (unit_code text, procedure_code text) ON COMMIT DROP",
+    )
+    await _exec(session, "TRUNCATE kf, ko, ks")
+
+
+async def _dossiers(session: AsyncSession, lo: int, hi: int) -> int:
+    await _exec(
+        session,
+        f"""
+        CREATE TEMP TABLE kd_new ON COMMIT DROP AS
+        SELECT id AS dossier_id, unit_code, procedure_code,
+               (received_at AT TIME ZONE '{TZ}')::date AS recv_day,
+               channel = 2 AS online,
+               digitized,
+               channel = 2 AND paid_online AS paid,
+               CASE WHEN finished_at IS NOT NULL AND status NOT IN (3, 7, 8)
+                    THEN (finished_at AT TIME ZONE '{TZ}')::date END AS fin_day,
+               coalesce(due_at IS NULL OR finished_at <= due_at, false) AS ontime,
+               CASE WHEN finished_at IS NULL AND status NOT IN (3, 7, 8) THEN due_at END
+                   AS open_due
+        FROM dossiers WHERE change_seq > :lo AND change_seq <= :hi
+        """,
+        lo=lo,
+        hi=hi,
+    )
+    await _exec(
+        session,
+        """
+        CREATE TEMP TABLE kd_old ON COMMIT DROP AS
+        SELECT p.* FROM kpi_dossier_proj p JOIN kd_new n USING (dossier_id)
+        """,
+    )
+    await _exec(
+        session,
+        f"""
+        INSERT INTO kf (unit_code, day, {_COLS})
+        SELECT c.ancestor_code, f.recv_day, f.s, f.s * f.online::int, f.s * f.digitized::int,
+               f.s * f.paid::int, 0, 0, 0, 0, 0, 0, 0
+        FROM (SELECT 1 AS s, * FROM kd_new UNION ALL SELECT -1, * FROM kd_old) f
+        JOIN unit_closure c ON c.descendant_code = f.unit_code
+        UNION ALL
+        SELECT c.ancestor_code, f.fin_day, 0, 0, 0, 0, f.s, f.s * f.ontime::int, 0, 0, 0, 0, 0
+        FROM (SELECT 1 AS s, * FROM kd_new UNION ALL SELECT -1, * FROM kd_old) f
+        JOIN unit_closure c ON c.descendant_code = f.unit_code
+        WHERE f.fin_day IS NOT NULL
+        """,
+    )
+    await _exec(
+        session,
+        """
+        INSERT INTO ko (unit_code, feed, due_at, n)
+        SELECT c.ancestor_code, 'dossiers', f.open_due, f.s
+        FROM (SELECT 1 AS s, unit_code, open_due FROM kd_new
+              UNION ALL SELECT -1, unit_code, open_due FROM kd_old) f
+        JOIN unit_closure c ON c.descendant_code = f.unit_code
+        WHERE f.open_due IS NOT NULL
+        """,
+    )
+    # Online dossiers per (filing unit, procedure, day) feed the service-usage KPI.
+    await _exec(
+        session,
+        """
+        INSERT INTO kpi_service_day AS t (unit_code, procedure_code, day, n)
+        SELECT unit_code, procedure_code, recv_day, sum(s)
+        FROM (SELECT 1 AS s, * FROM kd_new UNION ALL SELECT -1, * FROM kd_old) f
+        WHERE online
+        GROUP BY 1, 2, 3 HAVING sum(s) <> 0
+        ON CONFLICT (unit_code, procedure_code, day) DO UPDATE SET n = t.n + EXCLUDED.n
+        """,
+    )
+    await _exec(
+        session,
+        """
+        INSERT INTO ks (unit_code, procedure_code)
+        SELECT unit_code, procedure_code FROM kd_new WHERE online
+        UNION SELECT unit_code, procedure_code FROM kd_old WHERE online
+        """,
+    )
+    await _exec(
+        session,
+        """
+        DELETE FROM kpi_service_day t USING ks
+        WHERE t.unit_code = ks.unit_code AND t.procedure_code = ks.procedure_code AND t.n = 0
+        """,
+    )
+    await _exec(
+        session,
+        """
+        INSERT INTO kpi_dossier_proj AS p SELECT * FROM kd_new
+        ON CONFLICT (dossier_id) DO UPDATE SET unit_code = EXCLUDED.unit_code,
+            procedure_code = EXCLUDED.procedure_code, recv_day = EXCLUDED.recv_day,
+            online = EXCLUDED.online, digitized = EXCLUDED.digitized, paid = EXCLUDED.paid,
+            fin_day = EXCLUDED.fin_day, ontime = EXCLUDED.ontime, open_due = EXCLUDED.open_due
+        """,
+    )
+    n = (await session.execute(text("SELECT count(*) FROM kd_new"))).scalar_one()
+    await _exec(session, "DROP TABLE kd_new, kd_old")
+    return int(n)
+
+
+async def _reports(session: AsyncSession, lo: int, hi: int) -> tuple[int, set[str]]:
+    await _exec(
+        session,
+        f"""
+        CREATE TEMP TABLE kr_new ON COMMIT DROP AS
+        SELECT id AS report_id, unit_code,
+               (received_at AT TIME ZONE '{TZ}')::date AS recv_day,
+               CASE WHEN resolved_at IS NOT NULL AND status <> 'rejected'
+                    THEN (resolved_at AT TIME ZONE '{TZ}')::date END AS resolved_day,
+               coalesce(due_at IS NULL OR resolved_at <= due_at, false) AS ontime,
+               extract(epoch FROM first_response_at - received_at)::double precision
+                   AS resp_seconds,
+               CASE WHEN resolved_at IS NULL AND status <> 'rejected' THEN due_at END
+                   AS open_due
+        FROM reports WHERE change_seq > :lo AND change_seq <= :hi
+        """,
+        lo=lo,
+        hi=hi,
+    )
+    await _exec(
+        session,
+        """
+        CREATE TEMP TABLE kr_old ON COMMIT DROP AS
+        SELECT p.* FROM kpi_report_proj p JOIN kr_new n USING (report_id)
+        """,
+    )
+    await _exec(
+        session,
+        f"""
+        INSERT INTO kf (unit_code, day, {_COLS})
+        SELECT c.ancestor_code, f.recv_day, 0, 0, 0, 0, 0, 0, f.s, 0, 0, 0, 0
+        FROM (SELECT 1 AS s, * FROM kr_new UNION ALL SELECT -1, * FROM kr_old) f
+        JOIN unit_closure c ON c.descendant_code = f.unit_code
+        UNION ALL
+        SELECT c.ancestor_code, f.resolved_day, 0, 0, 0, 0, 0, 0, 0, f.s, f.s * f.ontime::int,
+               0, 0
+        FROM (SELECT 1 AS s, * FROM kr_new UNION ALL SELECT -1, * FROM kr_old) f
+        JOIN unit_closure c ON c.descendant_code = f.unit_code
+        WHERE f.resolved_day IS NOT NULL
+        """,
+    )
+    await _exec(
+        session,
+        """
+        INSERT INTO ko (unit_code, feed, due_at, n)
+        SELECT c.ancestor_code, 'reports', f.open_due, f.s
+        FROM (SELECT 1 AS s, unit_code, open_due FROM kr_new
+              UNION ALL SELECT -1, unit_code, open_due FROM kr_old) f
+        JOIN unit_closure c ON c.descendant_code = f.unit_code
+        WHERE f.open_due IS NOT NULL
+        """,
+    )
+    # The median is computed from the projection itself; note whose median may have moved.
+    rows = await session.execute(
+        text(
+            """
+            SELECT DISTINCT c.ancestor_code
+            FROM kr_new n LEFT JOIN kr_old o USING (report_id)
+            JOIN unit_closure c ON c.descendant_code IN (n.unit_code, o.unit_code)
+            WHERE n.resp_seconds IS DISTINCT FROM o.resp_seconds
+               OR n.unit_code IS DISTINCT FROM o.unit_code
+               OR n.recv_day IS DISTINCT FROM o.recv_day
+            """
+        )
+    )
+    median_units = {r[0] for r in rows}
+    await _exec(
+        session,
+        """
+        INSERT INTO kpi_report_proj AS p SELECT * FROM kr_new
+        ON CONFLICT (report_id) DO UPDATE SET unit_code = EXCLUDED.unit_code,
+            recv_day = EXCLUDED.recv_day, resolved_day = EXCLUDED.resolved_day,
+            ontime = EXCLUDED.ontime, resp_seconds = EXCLUDED.resp_seconds,
+            open_due = EXCLUDED.open_due
+        """,
+    )
+    n = (await session.execute(text("SELECT count(*) FROM kr_new"))).scalar_one()
+    await _exec(session, "DROP TABLE kr_new, kr_old")
+    return int(n), median_units
+
+
+async def _documents(session: AsyncSession, lo: int, hi: int) -> int:
+    # A document counts once at every unit involved (sender and mapped recipients), so the
+    # ancestors are made distinct per document before counting. It is open at each mapped
+    # recipient that has not completed it (at the sender when no recipient is mapped) and
+    # due at the end of its due date, local time.
+    await _exec(
+        session,
+        f"""
+        CREATE TEMP TABLE kdoc_new ON COMMIT DROP AS
+        SELECT d.id AS document_pk,
+               coalesce(ARRAY(
+                   SELECT DISTINCT u FROM (
+                       SELECT d.unit_code AS u
+                       UNION ALL SELECT r.unit_code FROM document_recipients r
+                       WHERE r.document_pk = d.id) x
+                   WHERE u IS NOT NULL ORDER BY u), '{{}}') AS units,
+               CASE WHEN d.completed_at IS NOT NULL THEN '{{}}'::text[]
+                    WHEN EXISTS (SELECT 1 FROM document_recipients r
+                                 WHERE r.document_pk = d.id AND r.unit_code IS NOT NULL)
+                    THEN ARRAY(SELECT DISTINCT r.unit_code FROM document_recipients r
+                               WHERE r.document_pk = d.id AND r.unit_code IS NOT NULL
+                                 AND r.completed_at IS NULL ORDER BY 1)
+                    WHEN d.unit_code IS NOT NULL THEN ARRAY[d.unit_code]
+                    ELSE '{{}}'::text[] END AS open_units,
+               (d.sent_at AT TIME ZONE '{TZ}')::date AS sent_day,
+               d.electronic,
+               ((d.due_on + 1)::timestamp AT TIME ZONE '{TZ}') AS due_at
+        FROM documents d WHERE d.change_seq > :lo AND d.change_seq <= :hi
+        """,
+        lo=lo,
+        hi=hi,
+    )
+    await _exec(
+        session,
+        """
+        CREATE TEMP TABLE kdoc_old ON COMMIT DROP AS
+        SELECT p.* FROM kpi_document_proj p JOIN kdoc_new n USING (document_pk)
+        """,
+    )
+    await _exec(
+        session,
+        f"""
+        INSERT INTO kf (unit_code, day, {_COLS})
+        SELECT a.ancestor_code, f.sent_day, 0, 0, 0, 0, 0, 0, 0, 0, 0, f.s,
+               f.s * f.electronic::int
+        FROM (SELECT 1 AS s, * FROM kdoc_new UNION ALL SELECT -1, * FROM kdoc_old) f
+        CROSS JOIN LATERAL (
+            SELECT DISTINCT c.ancestor_code FROM unnest(f.units) AS u(code)
+            JOIN unit_closure c ON c.descendant_code = u.code) a
+        """,
+    )
+    await _exec(
+        session,
+        """
+        INSERT INTO ko (unit_code, feed, due_at, n)
+        SELECT a.ancestor_code, 'documents', f.due_at, f.s
+        FROM (SELECT 1 AS s, * FROM kdoc_new UNION ALL SELECT -1, * FROM kdoc_old) f
+        CROSS JOIN LATERAL (
+            SELECT DISTINCT c.ancestor_code FROM unnest(f.open_units) AS u(code)
+            JOIN unit_closure c ON c.descendant_code = u.code) a
+        WHERE f.due_at IS NOT NULL
+        """,
+    )
+    await _exec(
+        session,
+        """
+        INSERT INTO kpi_document_proj AS p SELECT * FROM kdoc_new
+        ON CONFLICT (document_pk) DO UPDATE SET units = EXCLUDED.units,
+            open_units = EXCLUDED.open_units, sent_day = EXCLUDED.sent_day,
+            electronic = EXCLUDED.electronic, due_at = EXCLUDED.due_at
+        """,
+    )
+    n = (await session.execute(text("SELECT count(*) FROM kdoc_new"))).scalar_one()
+    await _exec(session, "DROP TABLE kdoc_new, kdoc_old")
+    return int(n)
+
+
+async def _procedures(session: AsyncSession, lo: int, hi: int) -> int:
+    result = await session.execute(
+        text(
+            """
+            INSERT INTO ks (unit_code, procedure_code)
+            SELECT DISTINCT unit_code, code FROM procedures
+            WHERE change_seq > :lo AND change_seq <= :hi
+            """
+        ),
+        {"lo": lo, "hi": hi},
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _services(session: AsyncSession) -> None:
+    """Recompute the state of every touched (unit, procedure) service and roll the change of
+    its (offered, last online day) into `kpi_service_usage`."""
+    await _exec(
+        session,
+        """
+        CREATE TEMP TABLE ksv ON COMMIT DROP AS
+        SELECT t.unit_code, t.procedure_code,
+               coalesce((SELECT bool_or(p.online) FROM procedures p
+                         WHERE p.code = t.procedure_code AND p.unit_code = t.unit_code),
+                        false) AS offered,
+               (SELECT max(d.day) FROM kpi_service_day d
+                WHERE d.unit_code = t.unit_code AND d.procedure_code = t.procedure_code)
+                   AS last_day,
+               o.offered AS old_offered, o.last_day AS old_last_day
+        FROM (SELECT DISTINCT unit_code, procedure_code FROM ks) t
+        LEFT JOIN kpi_service o
+            ON o.unit_code = t.unit_code AND o.procedure_code = t.procedure_code
+        """,
+    )
+    await _exec(
+        session,
+        """
+        INSERT INTO kpi_service_usage AS u (unit_code, last_day, n)
+        SELECT c.ancestor_code, f.last_day, sum(f.s)
+        FROM (
+            SELECT unit_code, coalesce(last_day, '-infinity') AS last_day, 1 AS s
+            FROM ksv WHERE offered
+            UNION ALL
+            SELECT unit_code, coalesce(old_last_day, '-infinity'), -1
+            FROM ksv WHERE old_offered
+        ) f JOIN unit_closure c ON c.descendant_code = f.unit_code
+        GROUP BY 1, 2 HAVING sum(f.s) <> 0
+        ON CONFLICT (unit_code, last_day) DO UPDATE SET n = u.n + EXCLUDED.n
+        """,
+    )
+    await _exec(session, "DELETE FROM kpi_service_usage WHERE n = 0")
+    await _exec(
+        session,
+        """
+        INSERT INTO kpi_service AS s (unit_code, procedure_code, offered, last_day)
+        SELECT unit_code, procedure_code, offered, last_day FROM ksv
+        ON CONFLICT (unit_code, procedure_code) DO UPDATE
+            SET offered = EXCLUDED.offered, last_day = EXCLUDED.last_day
+        """,
+    )
+    await _exec(
+        session,
+        """
+        DELETE FROM kpi_service s USING ksv
+        WHERE s.unit_code = ksv.unit_code AND s.procedure_code = ksv.procedure_code
+          AND NOT ksv.offered AND ksv.last_day IS NULL
+        """,
+    )
+    await _exec(session, "DROP TABLE ksv")
+
+
+async def _flush_facts(session: AsyncSession) -> set[str]:
+    sums = ", ".join(f"sum({c})" for c in COUNT_COLUMNS)
+    nonzero = " OR ".join(f"sum({c}) <> 0" for c in COUNT_COLUMNS)
+    adds = ", ".join(f"{c} = k.{c} + EXCLUDED.{c}" for c in COUNT_COLUMNS)
+    zero = " AND ".join(f"{c} = 0" for c in COUNT_COLUMNS)
+    await _exec(
+        session,
+        f"""
+        INSERT INTO kpi_counts AS k (unit_code, grain, period, {_COLS})
+        SELECT unit_code, g.grain,
+               CASE WHEN g.grain = 'd' THEN day ELSE date_trunc('month', day)::date END,
+               {sums}
+        FROM kf CROSS JOIN (VALUES ('d'::"char"), ('m'::"char")) AS g(grain)
+        GROUP BY 1, 2, 3 HAVING {nonzero}
+        ON CONFLICT (unit_code, grain, period) DO UPDATE SET {adds}
+        """,
+    )
+    await _exec(session, f"DELETE FROM kpi_counts WHERE {zero}")
+    await _exec(
+        session,
+        """
+        INSERT INTO kpi_open AS o (unit_code, feed, due_at, n)
+        SELECT unit_code, feed, due_at, sum(n) FROM ko
+        GROUP BY 1, 2, 3 HAVING sum(n) <> 0
+        ON CONFLICT (unit_code, feed, due_at) DO UPDATE SET n = o.n + EXCLUDED.n
+        """,
+    )
+    await _exec(
+        session,
+        """
+        DELETE FROM kpi_open o USING (SELECT DISTINCT unit_code, feed, due_at FROM ko) t
+        WHERE o.unit_code = t.unit_code AND o.feed = t.feed AND o.due_at = t.due_at AND o.n = 0
+        """,
+    )
+    rows = await session.execute(text("SELECT unit_code FROM kf UNION SELECT unit_code FROM ko"))
+    return {r[0] for r in rows}
+
+
+async def apply_changes(session: AsyncSession, lo: int, hi: int) -> Applied:
+    """Fold every record with lo < change_seq <= hi into the aggregates (caller's transaction)."""
+    await _prepare(session)
+    applied = Applied()
+    applied.records += await _dossiers(session, lo, hi)
+    n_reports, applied.median_units = await _reports(session, lo, hi)
+    applied.records += n_reports
+    applied.records += await _documents(session, lo, hi)
+    applied.records += await _procedures(session, lo, hi)
+    await _services(session)
+    applied.units = await _flush_facts(session)
+    applied.units |= applied.median_units
+    # Services whose usage changed touch their unit's ancestors too.
+    rows = await session.execute(
+        text(
+            "SELECT DISTINCT c.ancestor_code FROM ks "
+            "JOIN unit_closure c ON c.descendant_code = ks.unit_code"
+        )
+    )
+    applied.units |= {r[0] for r in rows}
+    return applied
+
+
+async def clear(session: AsyncSession) -> None:
+    """Empty every aggregate and projection (the first step of a rebuild)."""
+    await _exec(
+        session,
+        "TRUNCATE kpi_dossier_proj, kpi_report_proj, kpi_document_proj, kpi_counts, kpi_open, "
+        "kpi_service_day, kpi_service, kpi_service_usage",
+    )

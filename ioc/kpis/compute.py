@@ -1,0 +1,174 @@
+"""KPI values from the aggregates (never the raw tables, except the report projection that
+holds one response time per report for the exact median), for many units and windows in a
+few set-based queries. Snapshots, `kpi_value` and the engine's change detection all use it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ioc.kpis.aggregates import COUNT_COLUMNS
+from ioc.kpis.catalogue import CATALOGUE, window_days, window_periods
+
+Key = tuple[str, str]  # (unit, window)
+
+
+@dataclass(frozen=True, slots=True)
+class Raw:
+    """A KPI before targets: value with its numerator and denominator."""
+
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+
+
+def _rate(num: int, den: int) -> Raw:
+    return Raw(num / den if den else None, float(num), float(den))
+
+
+def _count(n: int) -> Raw:
+    return Raw(float(n), float(n), None)
+
+
+async def _counts(
+    session: AsyncSession, units: list[str], windows: Iterable[str], today: date
+) -> dict[Key, dict[str, int]]:
+    periods = [
+        {"w": w, "grain": g, "period": p.isoformat()}
+        for w in windows
+        for g, p in window_periods(w, today)
+    ]
+    sums = ", ".join(f"sum(k.{c})::bigint AS {c}" for c in COUNT_COLUMNS)
+    rows = await session.execute(
+        text(
+            f"""
+            SELECT k.unit_code, p.w, {sums}
+            FROM jsonb_to_recordset(CAST(:periods AS jsonb)) AS p(w text, grain "char",
+                period date)
+            JOIN kpi_counts k ON k.unit_code = ANY(:units) AND k.grain = p.grain
+                AND k.period = p.period
+            GROUP BY k.unit_code, p.w
+            """
+        ),
+        {"periods": json.dumps(periods), "units": units},
+    )
+    return {(r[0], r[1]): dict(zip(COUNT_COLUMNS, r[2:], strict=True)) for r in rows}
+
+
+async def _overdue(
+    session: AsyncSession, units: list[str], now: datetime
+) -> dict[tuple[str, str], int]:
+    rows = await session.execute(
+        text(
+            "SELECT unit_code, feed, sum(n)::bigint FROM kpi_open "
+            "WHERE unit_code = ANY(:units) AND due_at < :now GROUP BY 1, 2"
+        ),
+        {"units": units, "now": now},
+    )
+    return {(r[0], r[1]): int(r[2]) for r in rows}
+
+
+def _bounds(windows: Iterable[str], today: date) -> str:
+    return json.dumps(
+        [
+            {"w": w, "lo": window_days(w, today)[0].isoformat(), "hi": today.isoformat()}
+            for w in windows
+        ]
+    )
+
+
+async def _services(
+    session: AsyncSession, units: list[str], windows: Iterable[str], today: date
+) -> dict[Key, tuple[int, int]]:
+    rows = await session.execute(
+        text(
+            """
+            SELECT s.unit_code, b.w,
+                   coalesce(sum(s.n) FILTER (WHERE s.last_day BETWEEN b.lo AND b.hi), 0)::bigint,
+                   sum(s.n)::bigint
+            FROM jsonb_to_recordset(CAST(:bounds AS jsonb)) AS b(w text, lo date, hi date)
+            JOIN kpi_service_usage s ON s.unit_code = ANY(:units)
+            GROUP BY 1, 2
+            """
+        ),
+        {"bounds": _bounds(windows, today), "units": units},
+    )
+    return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
+
+
+async def _medians(
+    session: AsyncSession, units: list[str], windows: Iterable[str], today: date
+) -> dict[Key, tuple[float, int]]:
+    rows = await session.execute(
+        text(
+            """
+            SELECT c.ancestor_code, b.w,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY r.resp_seconds), count(*)
+            FROM jsonb_to_recordset(CAST(:bounds AS jsonb)) AS b(w text, lo date, hi date)
+            JOIN unit_closure c ON c.ancestor_code = ANY(:units)
+            JOIN kpi_report_proj r ON r.unit_code = c.descendant_code
+                AND r.recv_day BETWEEN b.lo AND b.hi AND r.resp_seconds IS NOT NULL
+            GROUP BY 1, 2
+            """
+        ),
+        {"bounds": _bounds(windows, today), "units": units},
+    )
+    return {(r[0], r[1]): (float(r[2]), int(r[3])) for r in rows}
+
+
+async def compute(
+    session: AsyncSession,
+    units: list[str],
+    windows: list[str],
+    now: datetime,
+    today: date,
+    *,
+    kpis: Iterable[str] | None = None,
+) -> dict[Key, dict[str, Raw]]:
+    """Raw values of `kpis` (default all) for every (unit, window): units with no data get
+    zero counts and null rates. `today` is the local day of `now`."""
+    wanted = set(kpis) if kpis is not None else set(CATALOGUE)
+    families = {CATALOGUE[k].kind for k in wanted}
+    need_counts = bool(wanted - {"online_service_usage_rate"}) and bool(
+        families & {"count", "rate"}
+    )
+    counts = await _counts(session, units, windows, today) if need_counts else {}
+    overdue = await _overdue(session, units, now) if "overdue" in families else {}
+    services = (
+        await _services(session, units, windows, today)
+        if "online_service_usage_rate" in wanted
+        else {}
+    )
+    medians = await _medians(session, units, windows, today) if "median" in families else {}
+    zero = dict.fromkeys(COUNT_COLUMNS, 0)
+    out: dict[Key, dict[str, Raw]] = defaultdict(dict)
+    for unit in units:
+        for w in windows:
+            c = counts.get((unit, w), zero)
+            values: dict[str, Raw] = {
+                "dossier_received": _count(c["d_received"]),
+                "dossier_online_rate": _rate(c["d_online"], c["d_received"]),
+                "dossier_ontime_rate": _rate(c["d_ontime"], c["d_finished"]),
+                "dossier_overdue_open": _count(overdue.get((unit, "dossiers"), 0)),
+                "dossier_digitized_rate": _rate(c["d_digitized"], c["d_received"]),
+                "dossier_online_payment_rate": _rate(c["d_paid"], c["d_online"]),
+                "online_service_usage_rate": _rate(*services.get((unit, w), (0, 0))),
+                "report_received": _count(c["r_received"]),
+                "report_ontime_rate": _rate(c["r_ontime"], c["r_resolved"]),
+                "report_overdue_open": _count(overdue.get((unit, "reports"), 0)),
+                "document_electronic_rate": _rate(c["doc_electronic"], c["doc_sent"]),
+                "document_overdue_open": _count(overdue.get((unit, "documents"), 0)),
+            }
+            seconds, n = medians.get((unit, w), (0.0, 0))
+            values["report_response_p50_hours"] = Raw(
+                seconds / 3600.0 if n else None, None, float(n)
+            )
+            out[(unit, w)] = {k: values[k] for k in CATALOGUE if k in wanted}
+    return out

@@ -1,0 +1,438 @@
+"""KPI service functions (each takes a session; the caller owns the transaction).
+
+- `snapshot`, `kpi_value`, `series`: read the aggregates for screens, alerts and the API.
+- `refresh`: recompute (unit, window) values, compare with `kpi_current`, and publish one
+  `kpi` event per changed (unit, window, kpi) in the caller's transaction.
+- `run_round`: one engine round (fold new records in, roll-overs, overdue transitions).
+- `rebuild`: recompute every aggregate from the raw records.
+- targets: per-unit overrides, inherited by the subtree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ioc.errors import Invalid, NotFound
+from ioc.events import NewEvent, publish
+from ioc.kpis.catalogue import (
+    CATALOGUE,
+    LOCAL_TZ,
+    WINDOWS,
+    local_date,
+    status_of,
+)
+from ioc.kpis.compute import Raw, compute
+from ioc.kpis.models import (
+    KpiChild,
+    KpiSeries,
+    KpiSnapshot,
+    KpiValue,
+    SeriesPoint,
+    TargetOut,
+)
+from ioc.services import lease_key
+from ioc.units import children as unit_children
+from ioc.units import get_unit
+
+# Serialises writers of kpi_current (the engine, target changes, rebuild).
+_CURRENT_LOCK = lease_key("kpis.current")
+BATCH_RECORDS = 50_000
+
+
+def _now(now: datetime | None) -> datetime:
+    moment = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        raise Invalid("`now` must be timezone-aware")
+    return moment.astimezone(LOCAL_TZ)
+
+
+def _check(kpi_id: str | None, window: str | None) -> None:
+    if kpi_id is not None and kpi_id not in CATALOGUE:
+        raise NotFound(f"unknown KPI {kpi_id!r}; known: {', '.join(CATALOGUE)}")
+    if window is not None and window not in WINDOWS:
+        raise Invalid(f"unknown window {window!r}; one of {', '.join(WINDOWS)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    targets: dict[str, float]
+    margin: float
+
+
+async def _config(session: AsyncSession) -> Config:
+    row = (await session.execute(text("SELECT config_targets, warn_margin FROM kpi_state"))).first()
+    if row is None:
+        return Config({}, 0.05)
+    return Config({k: float(v) for k, v in dict(row[0]).items()}, float(row[1]))
+
+
+async def _targets(
+    session: AsyncSession, units: list[str], config: Config
+) -> dict[tuple[str, str], tuple[float | None, str]]:
+    """(unit, kpi) → (target, where it comes from): the nearest unit override up the tree,
+    else the configured default, else the catalogue's."""
+    out: dict[tuple[str, str], tuple[float | None, str]] = {}
+    for unit in units:
+        for kpi in CATALOGUE.values():
+            if kpi.id in config.targets:
+                out[(unit, kpi.id)] = (config.targets[kpi.id], "config")
+            else:
+                out[(unit, kpi.id)] = (kpi.target, "catalogue")
+    rows = await session.execute(
+        text(
+            """
+            SELECT DISTINCT ON (c.descendant_code, t.kpi_id)
+                   c.descendant_code, t.kpi_id, t.target, t.unit_code
+            FROM unit_closure c JOIN kpi_targets t ON t.unit_code = c.ancestor_code
+            WHERE c.descendant_code = ANY(:units)
+            ORDER BY c.descendant_code, t.kpi_id, c.depth
+            """
+        ),
+        {"units": units},
+    )
+    for unit, kpi_id, target, source in rows:
+        if kpi_id in CATALOGUE:
+            where = "unit" if source == unit else f"inherited:{source}"
+            out[(unit, kpi_id)] = (float(target), where)
+    return out
+
+
+def _judge(
+    raws: dict[str, Raw],
+    unit: str,
+    targets: dict[tuple[str, str], tuple[float | None, str]],
+    margin: float,
+) -> list[KpiValue]:
+    values = []
+    for kpi_id, raw in raws.items():
+        target = targets[(unit, kpi_id)][0]
+        values.append(
+            KpiValue(
+                id=kpi_id,
+                value=raw.value,
+                numerator=raw.numerator,
+                denominator=raw.denominator,
+                target=target,
+                status=status_of(CATALOGUE[kpi_id], raw.value, target, margin),
+            )
+        )
+    return values
+
+
+async def values_for(
+    session: AsyncSession,
+    units: list[str],
+    windows: list[str],
+    now: datetime,
+    *,
+    kpis: list[str] | None = None,
+) -> dict[tuple[str, str], list[KpiValue]]:
+    """Judged values (with targets and statuses) for every (unit, window), catalogue order."""
+    moment = _now(now)
+    raws = await compute(session, units, windows, moment, local_date(moment), kpis=kpis)
+    config = await _config(session)
+    targets = await _targets(session, units, config)
+    return {key: _judge(r, key[0], targets, config.margin) for key, r in raws.items()}
+
+
+async def snapshot(
+    session: AsyncSession,
+    unit_code: str,
+    window: str,
+    *,
+    children: bool = False,
+    now: datetime | None = None,
+) -> KpiSnapshot:
+    """Every KPI of the catalogue for a unit (its whole subtree) and window, and optionally
+    for each direct child, read from the aggregates (CONTRACT §4)."""
+    _check(None, window)
+    moment = _now(now)
+    await get_unit(session, unit_code)
+    kids = await unit_children(session, unit_code) if children else []
+    codes = [unit_code, *[k.code for k in kids]]
+    values = await values_for(session, codes, [window], moment)
+    return KpiSnapshot(
+        unit=unit_code,
+        window=window,
+        as_of=moment,
+        kpis=values[(unit_code, window)],
+        children=[KpiChild(unit=k.code, name=k.name, kpis=values[(k.code, window)]) for k in kids],
+    )
+
+
+async def kpi_value(
+    session: AsyncSession,
+    kpi_id: str,
+    unit_code: str,
+    window: str,
+    *,
+    now: datetime | None = None,
+) -> KpiValue:
+    """One KPI for one unit and window, as the snapshot would show it now."""
+    _check(kpi_id, window)
+    await get_unit(session, unit_code)
+    values = await values_for(session, [unit_code], [window], _now(now), kpis=[kpi_id])
+    return values[(unit_code, window)][0]
+
+
+async def series(
+    session: AsyncSession,
+    kpi_id: str,
+    unit_code: str,
+    start: date,
+    end: date,
+    *,
+    step: str = "day",
+) -> KpiSeries:
+    """The KPI over each local day (or calendar month) from `start` to `end`, inclusive."""
+    _check(kpi_id, None)
+    kpi = CATALOGUE[kpi_id]
+    if not kpi.windowed:
+        raise Invalid(
+            f"{kpi_id} is a count of what is overdue now; it has no history to chart "
+            "(its changes are in the kpi events)"
+        )
+    if step not in ("day", "month"):
+        raise Invalid("step must be day or month")
+    if end < start:
+        raise Invalid("`to` is before `from`")
+    if step == "month":
+        start = start.replace(day=1)
+    periods: list[date] = []
+    cursor = start
+    while cursor <= end:
+        periods.append(cursor)
+        if step == "day":
+            cursor += timedelta(days=1)
+        else:
+            cursor = (cursor.replace(day=28) + timedelta(days=4)).replace(day=1)
+    if len(periods) > 1000:
+        raise Invalid("at most 1000 steps per series; narrow from/to or use step=month")
+    await get_unit(session, unit_code)
+    points = await _series_points(session, kpi_id, unit_code, periods, step)
+    config = await _config(session)
+    target = (await _targets(session, [unit_code], config))[(unit_code, kpi_id)][0]
+    return KpiSeries(id=kpi_id, unit=unit_code, step=step, target=target, points=points)
+
+
+_SERIES_COLUMNS: dict[str, tuple[str, str]] = {
+    "dossier_received": ("d_received", ""),
+    "dossier_online_rate": ("d_online", "d_received"),
+    "dossier_ontime_rate": ("d_ontime", "d_finished"),
+    "dossier_digitized_rate": ("d_digitized", "d_received"),
+    "dossier_online_payment_rate": ("d_paid", "d_online"),
+    "report_received": ("r_received", ""),
+    "report_ontime_rate": ("r_ontime", "r_resolved"),
+    "document_electronic_rate": ("doc_electronic", "doc_sent"),
+}
+
+
+async def _series_points(
+    session: AsyncSession, kpi_id: str, unit: str, periods: list[date], step: str
+) -> list[SeriesPoint]:
+    last = periods[-1]
+    end = (
+        last
+        if step == "day"
+        else (last.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+    )
+    found: dict[date, Raw] = {}
+    if kpi_id in _SERIES_COLUMNS:
+        num, den = _SERIES_COLUMNS[kpi_id]
+        rows = await session.execute(
+            text(
+                f"SELECT period, {num}, {den or 'NULL'} FROM kpi_counts "
+                "WHERE unit_code = :u AND grain = :g AND period BETWEEN :a AND :b"
+            ),
+            {"u": unit, "g": "d" if step == "day" else "m", "a": periods[0], "b": end},
+        )
+        for period, n, d in rows:
+            found[period] = Raw(float(n), float(n), None) if d is None else _raw_rate(n, d)
+    elif kpi_id == "report_response_p50_hours":
+        bucket = "r.recv_day" if step == "day" else "date_trunc('month', r.recv_day)::date"
+        rows = await session.execute(
+            text(
+                f"""
+                SELECT {bucket}, percentile_cont(0.5) WITHIN GROUP (ORDER BY r.resp_seconds),
+                       count(*)
+                FROM unit_closure c JOIN kpi_report_proj r ON r.unit_code = c.descendant_code
+                WHERE c.ancestor_code = :u AND r.recv_day BETWEEN :a AND :b
+                  AND r.resp_seconds IS NOT NULL
+                GROUP BY 1
+                """
+            ),
+            {"u": unit, "a": periods[0], "b": end},
+        )
+        for period, seconds, n in rows:
+            found[period] = Raw(float(seconds) / 3600.0, None, float(n))
+    else:  # online_service_usage_rate needs per-period usage sets
+        raise Invalid(
+            "online_service_usage_rate has no series yet: read it per window from /api/v1/kpis"
+        )
+    default = (
+        Raw(0.0, 0.0, None)
+        if CATALOGUE[kpi_id].kind == "count"
+        else Raw(None, 0.0 if kpi_id != "report_response_p50_hours" else None, 0.0)
+    )
+    return [
+        SeriesPoint(
+            period=p,
+            value=found.get(p, default).value,
+            numerator=found.get(p, default).numerator,
+            denominator=found.get(p, default).denominator,
+        )
+        for p in periods
+    ]
+
+
+def _raw_rate(n: int, d: int) -> Raw:
+    return Raw(n / d if d else None, float(n), float(d))
+
+
+# --- emitting -------------------------------------------------------------------------------
+
+
+def _payload(unit: str, window: str, as_of: datetime, value: KpiValue) -> dict[str, Any]:
+    return {
+        "unit": unit,
+        "window": window,
+        "as_of": as_of.isoformat(),
+        "kpi": value.model_dump(mode="json"),
+    }
+
+
+async def refresh(
+    session: AsyncSession,
+    units: list[str],
+    now: datetime,
+    *,
+    windows: list[str] | None = None,
+    kpis: list[str] | None = None,
+    emit: bool = True,
+) -> int:
+    """Recompute the values of `units` × `windows`, store the changed ones in `kpi_current`
+    and publish one `kpi` event per change (in the caller's transaction); return how many."""
+    if not units:
+        return 0
+    windows = windows or list(WINDOWS)
+    moment = _now(now)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CURRENT_LOCK})
+    fresh = await values_for(session, units, windows, moment, kpis=kpis)
+    rows = await session.execute(
+        text(
+            "SELECT unit_code, time_window, kpi_id, value, numerator, denominator, target, "
+            "status FROM kpi_current WHERE unit_code = ANY(:u) AND time_window = ANY(:w)"
+        ),
+        {"u": units, "w": windows},
+    )
+    current = {(r[0], r[1], r[2]): tuple(r[3:]) for r in rows}
+    changed: list[tuple[str, str, KpiValue]] = []
+    for (unit, window), values in fresh.items():
+        for v in values:
+            now_tuple = (v.value, v.numerator, v.denominator, v.target, v.status)
+            if current.get((unit, window, v.id)) != now_tuple:
+                changed.append((unit, window, v))
+    if not changed:
+        return 0
+    await session.execute(
+        text(
+            """
+            INSERT INTO kpi_current AS k (unit_code, time_window, kpi_id, value, numerator,
+                denominator, target, status, as_of)
+            SELECT u, w, id, value, numerator, denominator, target, status, CAST(:as_of AS
+                timestamptz)
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(u text, w text, id text,
+                value float8, numerator float8, denominator float8, target float8, status text)
+            ON CONFLICT (unit_code, time_window, kpi_id) DO UPDATE SET value = EXCLUDED.value,
+                numerator = EXCLUDED.numerator, denominator = EXCLUDED.denominator,
+                target = EXCLUDED.target, status = EXCLUDED.status, as_of = EXCLUDED.as_of
+            """
+        ),
+        {
+            "as_of": moment,
+            "rows": json.dumps(
+                [{"u": u, "w": w, **v.model_dump(mode="json")} for u, w, v in changed]
+            ),
+        },
+    )
+    if emit:
+        await publish(
+            session,
+            [
+                NewEvent(
+                    type="kpi",
+                    unit_code=u,
+                    time_window=w,
+                    subject=v.id,
+                    payload=_payload(u, w, moment, v),
+                )
+                for u, w, v in changed
+            ],
+        )
+    return len(changed)
+
+
+# --- targets --------------------------------------------------------------------------------
+
+
+async def list_targets(session: AsyncSession, unit_code: str) -> list[TargetOut]:
+    """The target in force for every KPI at a unit, and where it comes from."""
+    await get_unit(session, unit_code)
+    targets = await _targets(session, [unit_code], await _config(session))
+    return [
+        TargetOut(
+            kpi=k,
+            unit=unit_code,
+            target=targets[(unit_code, k)][0],
+            source=targets[(unit_code, k)][1],
+        )
+        for k in CATALOGUE
+    ]
+
+
+async def set_target(
+    session: AsyncSession,
+    unit_code: str,
+    kpi_id: str,
+    target: float | None,
+    *,
+    by: str | None = None,
+    now: datetime | None = None,
+) -> TargetOut:
+    """Set (or, with None, remove) a unit's own target; it applies to the unit's subtree
+    unless a unit below has its own. Statuses that change are emitted at once."""
+    _check(kpi_id, None)
+    await get_unit(session, unit_code)
+    if target is None:
+        await session.execute(
+            text("DELETE FROM kpi_targets WHERE unit_code = :u AND kpi_id = :k"),
+            {"u": unit_code, "k": kpi_id},
+        )
+    else:
+        await session.execute(
+            text(
+                """
+                INSERT INTO kpi_targets (unit_code, kpi_id, target, updated_by)
+                VALUES (:u, :k, :t, :by)
+                ON CONFLICT (unit_code, kpi_id) DO UPDATE SET target = EXCLUDED.target,
+                    updated_by = EXCLUDED.updated_by, updated_at = now()
+                """
+            ),
+            {"u": unit_code, "k": kpi_id, "t": target, "by": by},
+        )
+    below = [
+        r[0]
+        for r in await session.execute(
+            text("SELECT descendant_code FROM unit_closure WHERE ancestor_code = :u"),
+            {"u": unit_code},
+        )
+    ]
+    await refresh(session, below, _now(now), kpis=[kpi_id])
+    found = await list_targets(session, unit_code)
+    return next(t for t in found if t.kpi == kpi_id)

@@ -1,0 +1,90 @@
+"""`/api/v1/kpis` (CONTRACT §4) and per-unit target management. Thin: scope, call, shape."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+from fastapi import APIRouter, Depends, Query
+
+from ioc.api.deps import SessionDep, scoped_unit
+from ioc.auth import Principal, authenticate, require
+from ioc.kpis import service
+from ioc.kpis.catalogue import CATALOGUE, LOCAL_TZ, WINDOWS, Kpi
+from ioc.kpis.models import KpiSeries, KpiSnapshot, TargetIn, TargetOut
+
+router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"], dependencies=[Depends(authenticate)])
+
+
+@router.get("", response_model=KpiSnapshot, summary="Every KPI of a unit for a window")
+async def read_kpis(
+    session: SessionDep,
+    unit: str | None = Query(default=None, description="GSO code; default the token's unit"),
+    window: str = Query(default="today", description=f"one of {', '.join(WINDOWS)}"),
+    children: bool = Query(default=False, description="also each direct child unit"),
+    principal: Principal = Depends(require("operator")),
+) -> KpiSnapshot:
+    code = await scoped_unit(session, principal, unit)
+    return await service.snapshot(session, code, window, children=children)
+
+
+@router.get("/catalogue", summary="The KPI catalogue: ids, names, formulas, default targets")
+async def read_catalogue(
+    principal: Principal = Depends(require("operator")),
+) -> list[dict[str, object]]:
+    return [_describe(k) for k in CATALOGUE.values()]
+
+
+def _describe(k: Kpi) -> dict[str, object]:
+    return {
+        "id": k.id,
+        "name_vi": k.name_vi,
+        "name_en": k.name_en,
+        "unit": k.unit,
+        "feed": k.feed,
+        "formula": k.formula,
+        "direction": k.direction,
+        "target": k.target,
+        "windowed": k.windowed,
+    }
+
+
+@router.get("/targets", response_model=list[TargetOut], summary="Targets in force at a unit")
+async def read_targets(
+    session: SessionDep,
+    unit: str | None = Query(default=None),
+    principal: Principal = Depends(require("operator")),
+) -> list[TargetOut]:
+    code = await scoped_unit(session, principal, unit)
+    return await service.list_targets(session, code)
+
+
+@router.put(
+    "/targets/{unit}/{kpi_id}",
+    response_model=TargetOut,
+    summary="Set (or with null, remove) a unit's own target for a KPI (admins)",
+)
+async def write_target(
+    unit: str,
+    kpi_id: str,
+    body: TargetIn,
+    session: SessionDep,
+    principal: Principal = Depends(require("admin")),
+) -> TargetOut:
+    code = await scoped_unit(session, principal, unit)
+    return await service.set_target(session, code, kpi_id, body.target, by=principal.name)
+
+
+@router.get("/{kpi_id}/series", response_model=KpiSeries, summary="A KPI per day or month")
+async def read_series(
+    kpi_id: str,
+    session: SessionDep,
+    unit: str | None = Query(default=None),
+    from_: date | None = Query(default=None, alias="from", description="first local day"),
+    to: date | None = Query(default=None, description="last local day (default today)"),
+    step: str = Query(default="day", description="day or month"),
+    principal: Principal = Depends(require("operator")),
+) -> KpiSeries:
+    code = await scoped_unit(session, principal, unit)
+    end = to or datetime.now(LOCAL_TZ).date()
+    start = from_ or end - timedelta(days=29)
+    return await service.series(session, kpi_id, code, start, end, step=step)
