@@ -66,7 +66,17 @@ async def test_unknown_or_escaping_asset_names_are_404_problems(client: httpx.As
 async def test_catalogue_json_needs_no_token(client: httpx.AsyncClient) -> None:
     res = await client.get("/screen/catalogue.json")
     assert res.status_code == 200
-    body = res.json()
-    assert isinstance(body["kpis"], list)
-    for kpi in body["kpis"]:
-        assert kpi["kind"] in {"rate", "count", "hours"}
+    kpis = res.json()["kpis"]
+    assert len(kpis) == 13
+    by_id = {k["id"]: k for k in kpis}
+    assert by_id["dossier_ontime_rate"] == {
+        "id": "dossier_ontime_rate",
+        "name_vi": "Tỷ lệ hồ sơ giải quyết đúng hạn",
+        "name_en": "Dossiers finished on time",
+        "kind": "rate",
+        "op": ">=",
+        "target": 0.95,
+    }
+    assert by_id["dossier_received"]["kind"] == "count"
+    assert by_id["report_response_p50_hours"]["kind"] == "hours"
+    assert by_id["report_overdue_open"]["op"] == "<="

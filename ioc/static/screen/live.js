@@ -21,8 +21,11 @@ export function backoffDelay(n, { baseMs = 1000, capMs = 30000, random = Math.ra
  * the browser has not noticed yet (a pulled cable, a frozen proxy).
  */
 export class LiveConnection {
-  constructor({ url, subscribe, check, onMessage, onState, idleMs = 40000, backoff = {} }) {
-    Object.assign(this, { url, subscribe, check, onMessage, onState, idleMs, backoff });
+  constructor({
+    url, subscribe, check, onMessage, onState, idleMs = 40000, pingMs = 15000, backoff = {},
+  }) {
+    Object.assign(this, { url, subscribe, check, onMessage, onState, idleMs, pingMs, backoff });
+    this.pinger = null;
     this.ws = null;
     this.attempt = 0;
     this.timer = null;
@@ -39,6 +42,7 @@ export class LiveConnection {
     this.stopped = true;
     clearTimeout(this.timer);
     clearTimeout(this.watchdog);
+    clearInterval(this.pinger);
     if (this.ws) this.ws.close(1000, 'screen closed');
   }
 
@@ -72,6 +76,12 @@ export class LiveConnection {
       opened = true;
       ws.send(JSON.stringify(this.subscribe()));
       this.kick();
+      // The server closes sockets that stay silent (a dead screen must not hold a slot), so
+      // the screen says it is alive; the pong also proves the link when nothing changes.
+      clearInterval(this.pinger);
+      this.pinger = setInterval(() => {
+        if (this.ws === ws && ws.readyState === WebSocket.OPEN) ws.send('{"type":"ping"}');
+      }, this.pingMs);
     };
     ws.onmessage = (ev) => {
       let msg;
@@ -81,7 +91,7 @@ export class LiveConnection {
         return; // not ours to interpret; the next ping or event tells the link is alive
       }
       this.kick();
-      if (this.attempt !== 0) {
+      if (this.attempt !== 0 && msg.type !== 'error') {
         // The server answered the subscription: the link is good, start backoff afresh.
         this.attempt = 0;
         this.onState({ state: 'live' });
@@ -92,6 +102,7 @@ export class LiveConnection {
       if (this.ws !== ws) return;
       this.ws = null;
       clearTimeout(this.watchdog);
+      clearInterval(this.pinger);
       if (this.stopped) return;
       const reason = ev.reason || (opened ? `closed ${ev.code}` : 'refused');
       this.retry(reason, ev.code);
@@ -106,6 +117,7 @@ export class LiveConnection {
       if (!ws) return;
       this.ws = null;
       ws.onclose = null;
+      clearInterval(this.pinger);
       ws.close(4000, 'silent');
       this.retry('silent');
     }, this.idleMs);

@@ -88,11 +88,13 @@ class Screen {
     } else if (msg.type === 'kpi' || msg.type === 'alert') {
       if (this.state.applyEvent(msg)) this.render();
       this.heard();
-    } else if (msg.type === 'ping') {
+    } else if (msg.type === 'ping' || msg.type === 'pong') {
       this.heard();
       this.renderHeader();
-    } else if (msg.type === 'error') {
-      this.onConnState({ state: 'down', reason: msg.detail || msg.message || 'error' });
+    } else if (msg.type === 'error' && (msg.status === 401 || msg.status === 403)) {
+      // The server closes the socket after this; retrying with the same token cannot help.
+      this.live.stop();
+      this.onConnState({ state: 'fatal', reason: msg.status === 401 ? 'unauthorized' : 'forbidden' });
     }
   }
 

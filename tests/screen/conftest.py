@@ -1,0 +1,65 @@
+"""A headless Chromium from the system (Debian's `chromium`), driven by Playwright.
+
+Never downloads a browser: without /usr/bin/chromium (or $IOC_CHROMIUM) browser tests are
+skipped, saying so. `.ci/run` installs the package where it is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def chromium_path() -> str | None:
+    candidates = [os.environ.get("IOC_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium")]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    path = chromium_path()
+    if path is None:
+        pytest.skip("no Chromium: install Debian's `chromium` (apt-get install -y chromium)")
+    async with async_playwright() as pw:
+        chromium = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    """A fresh 1920×1080 page (its own localStorage) that fails the test on a script error."""
+    context = await browser.new_context(
+        viewport={"width": 1920, "height": 1080}, locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh"
+    )
+    tab = await context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda exc: errors.append(str(exc)))
+    tab.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text
+            else None
+        ),
+    )
+    yield tab
+    await context.close()
+    assert errors == [], f"errors in the page: {errors}"
