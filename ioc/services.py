@@ -29,41 +29,51 @@ def lease_key(name: str) -> int:
 
 
 class Lease:
-    """A named, process-exclusive lease held as a session advisory lock."""
+    """A named, process-exclusive lease held as a session advisory lock.
+
+    The connection is kept while waiting as well (a standby), so retrying costs one round
+    trip rather than a new connection, and the standby notices a free lease within
+    `LoopService.lease_retry_seconds` of the holder's death."""
 
     def __init__(self, dsn: str, name: str) -> None:
         self.dsn = dsn
         self.name = name
         self.key = lease_key(name)
         self._conn: asyncpg.Connection | None = None
+        self._held = False
 
     @property
     def held(self) -> bool:
-        return self._conn is not None and not self._conn.is_closed()
+        return self._held and self._conn is not None and not self._conn.is_closed()
 
     async def try_acquire(self) -> bool:
         """Take the lease if free; True if this process holds it (now or already)."""
-        if self._conn is not None:
+        if self._conn is not None and not self._conn.is_closed():
             try:
-                await self._conn.fetchval("SELECT 1", timeout=5)
-                return True
-            except (TimeoutError, asyncpg.PostgresError, OSError):
-                await self.release()
+                if self._held:
+                    await self._conn.fetchval("SELECT 1", timeout=5)
+                    return True
+                return await self._try_lock(self._conn)
+            except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+                await self.release()  # a dead connection: reconnect below
         try:
-            conn = await asyncpg.connect(self.dsn, timeout=5)
-        except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
-            log.warning("lease %s: cannot connect: %s", self.name, exc)
+            self._conn = await asyncpg.connect(self.dsn, timeout=5)
+            return await self._try_lock(self._conn)
+        except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            log.warning("lease %s: cannot reach the database: %s", self.name, exc)
+            await self.release()
             return False
-        got = await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key)
-        if got:
-            self._conn = conn
+
+    async def _try_lock(self, conn: asyncpg.Connection) -> bool:
+        self._held = bool(
+            await conn.fetchval("SELECT pg_try_advisory_lock($1)", self.key, timeout=5)
+        )
+        if self._held:
             log.info("lease %s acquired", self.name)
-            return True
-        await conn.close()
-        return False
+        return self._held
 
     async def release(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._held = self._conn, None, False
         if conn is not None and not conn.is_closed():
             with contextlib.suppress(Exception):
                 await conn.close(timeout=2)
@@ -75,6 +85,9 @@ class LoopService:
     name: str = "service"
     loop_seconds: float = 5.0
     leased: bool = False
+    # A standby replica retries the lease this often even when `loop_seconds` is long
+    # (an hourly purge must still fail over in seconds).
+    lease_retry_seconds: float = 2.0
 
     def __init__(self, *, dsn: str | None = None, loop_seconds: float | None = None) -> None:
         if loop_seconds is not None:
@@ -132,6 +145,8 @@ class LoopService:
                         "%s: run failed (%d in a row)", self.name, self.consecutive_failures
                     )
             delay = self.loop_seconds - (time.monotonic() - started)
+            if not held:
+                delay = min(delay, self.lease_retry_seconds)
             if self.consecutive_failures:
                 backoff = min(60.0, self.loop_seconds * 2 ** min(self.consecutive_failures, 6))
                 delay = max(delay, backoff * (0.5 + random.random() / 2))

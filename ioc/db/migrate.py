@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from alembic import command
@@ -28,14 +30,33 @@ def _downgrade(url: str, target: str) -> None:
     command.downgrade(alembic_config(url), target)
 
 
+@asynccontextmanager
+async def _migration_lock(url: str) -> AsyncIterator[None]:
+    """Hold a session advisory lock of this database while migrating: replicas started
+    together (`IOC_MIGRATE_ON_START`) migrate one after the other instead of racing to
+    create the same tables; the later ones then find nothing to do."""
+    import asyncpg
+
+    from ioc.db.engine import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+    try:
+        await conn.execute("SELECT pg_advisory_lock(hashtext('ioc.migrations'))")
+        yield
+    finally:
+        await conn.close()  # ends the session, so the lock goes even if unlocking fails
+
+
 async def upgrade(url: str, target: str = "heads") -> None:
-    """Apply migrations up to `target` (default: every head)."""
-    await asyncio.to_thread(_upgrade, url, target)
+    """Apply migrations up to `target` (default: every head), one process at a time."""
+    async with _migration_lock(url):
+        await asyncio.to_thread(_upgrade, url, target)
 
 
 async def downgrade(url: str, target: str = "base") -> None:
-    """Revert migrations down to `target`."""
-    await asyncio.to_thread(_downgrade, url, target)
+    """Revert migrations down to `target`, one process at a time."""
+    async with _migration_lock(url):
+        await asyncio.to_thread(_downgrade, url, target)
 
 
 def script_heads() -> set[str]:

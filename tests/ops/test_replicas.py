@@ -1,0 +1,229 @@
+"""Two real `ioc serve` processes on one database: leased services run on exactly one of
+them, and when that one is SIGKILLed the other takes every lease over and keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from ioc.db.engine import asyncpg_dsn
+from ioc.services import lease_key
+from tests.conftest import DatabaseFactory, free_port
+
+pytestmark = pytest.mark.slow
+
+# The leased services `ioc serve` runs today (one replica each). A room that adds one
+# adds it here; the test also fails if a process reports a lease not listed.
+LEASED = {
+    "alerts.evaluator",
+    "alerts.sender",
+    "feeds.delivery",
+    "feeds.records",
+    "kpis",
+    "live.retention",
+    "privacy-purge",
+}
+
+
+@dataclass
+class Replica:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    log: Path
+    held: set[str] = field(default_factory=set)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def socket_ports(self) -> set[int]:
+        """Local TCP ports of this process's sockets (from /proc: no extra dependency)."""
+        inodes = set()
+        fd_dir = Path(f"/proc/{self.proc.pid}/fd")
+        for fd in fd_dir.iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+        ports = set()
+        for table in ("tcp", "tcp6"):
+            lines = Path(f"/proc/{self.proc.pid}/net/{table}").read_text().splitlines()[1:]
+            for line in lines:
+                cols = line.split()
+                if cols[9] in inodes:
+                    ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+        return ports
+
+
+def start(url: str, name: str, tmp: Path) -> Replica:
+    port = free_port()
+    log = tmp / f"{name}.log"
+    env = {
+        **os.environ,
+        "IOC_DATABASE_URL": url,
+        "IOC_HOST": "127.0.0.1",
+        "IOC_PORT": str(port),
+        "IOC_MIGRATE_ON_START": "true",
+        "IOC_LOG_LEVEL": "info",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ioc", "serve"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    return Replica(name, port, proc, log)
+
+
+async def lease_gauges(http: httpx.AsyncClient, replica: Replica) -> dict[str, float]:
+    text = (await http.get(f"{replica.url}/metrics")).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "ioc_service_lease_held":
+            return {s.labels["service"]: s.value for s in family.samples}
+    return {}
+
+
+async def service_runs(http: httpx.AsyncClient, replica: Replica) -> dict[str, float]:
+    text = (await http.get(f"{replica.url}/metrics")).text
+    runs: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "ioc_service_runs":
+            for s in family.samples:
+                if s.name.endswith("_total"):
+                    runs[s.labels["service"]] = runs.get(s.labels["service"], 0) + s.value
+    return runs
+
+
+async def lock_holders(conn: asyncpg.Connection) -> dict[str, list[int]]:
+    """Lease name → client ports of the backends holding its advisory lock, from pg_locks."""
+    by_key = {}
+    for name in LEASED:
+        unsigned = lease_key(name) & 0xFFFF_FFFF_FFFF_FFFF
+        by_key[(unsigned >> 32, unsigned & 0xFFFF_FFFF)] = name
+    rows = await conn.fetch(
+        """
+        SELECT l.classid::bigint AS hi, l.objid::bigint AS lo, a.client_port
+        FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+          AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        """
+    )
+    holders: dict[str, list[int]] = {name: [] for name in LEASED}
+    for row in rows:
+        name = by_key.get((row["hi"], row["lo"]))
+        if name is not None:
+            holders[name].append(row["client_port"])
+    return holders
+
+
+async def wait_ready(http: httpx.AsyncClient, replica: Replica, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if replica.proc.poll() is not None:
+            raise AssertionError(f"{replica.name} exited: {replica.log.read_text()[-3000:]}")
+        try:
+            if (await http.get(f"{replica.url}/healthz")).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{replica.name} never answered: {replica.log.read_text()[-3000:]}")
+
+
+async def owners(conn: asyncpg.Connection, replicas: list[Replica]) -> dict[str, list[str]]:
+    """Lease name → names of the replicas whose backends hold it."""
+    ports = {r.name: r.socket_ports() for r in replicas if r.proc.poll() is None}
+    holders = await lock_holders(conn)
+    return {
+        lease: sorted(name for name, mine in ports.items() for p in client_ports if p in mine)
+        for lease, client_ports in holders.items()
+    }
+
+
+async def wait_all_held(
+    conn: asyncpg.Connection, replicas: list[Replica], timeout: float = 60
+) -> dict[str, list[str]]:
+    deadline = time.monotonic() + timeout
+    got: dict[str, list[str]] = {}
+    while time.monotonic() < deadline:
+        got = await owners(conn, replicas)
+        if all(len(v) == 1 for v in got.values()):
+            return got
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"leases not each held once: {got}")
+
+
+async def test_two_serve_processes_share_leases_and_fail_over(
+    databases: DatabaseFactory, tmp_path: Path
+) -> None:
+    # An empty database: both replicas migrate at start, at the same time.
+    url = await databases.create(migrate=False)
+    replicas = [start(url, "a", tmp_path), start(url, "b", tmp_path)]
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        async with httpx.AsyncClient(timeout=10) as http:
+            for r in replicas:
+                await wait_ready(http, r)
+            held = await wait_all_held(conn, replicas)
+            # Exactly one holder per lease, seen from PostgreSQL and from each process.
+            for _ in range(5):
+                gauges = {r.name: await lease_gauges(http, r) for r in replicas}
+                for lease in LEASED:
+                    leaders = [n for n in ("a", "b") if gauges[n].get(lease) == 1]
+                    assert leaders == held[lease], (lease, gauges, held)
+                assert set(gauges["a"]) | set(gauges["b"]) == LEASED
+                await asyncio.sleep(0.3)
+            # The standby never ran a leased round.
+            runs = {r.name: await service_runs(http, r) for r in replicas}
+            for lease, (leader,) in held.items():
+                standby = "b" if leader == "a" else "a"
+                assert runs[standby].get(lease, 0) == 0, (lease, runs)
+
+            # Kill the replica holding the KPI engine's lease, without any chance to clean up.
+            victim = next(r for r in replicas if r.name == held["kpis"][0])
+            survivor = next(r for r in replicas if r is not victim)
+            before = await service_runs(http, survivor)
+            killed_at = time.monotonic()
+            os.kill(victim.proc.pid, signal.SIGKILL)
+            victim.proc.wait(timeout=10)
+            after_kill = await wait_all_held(conn, [survivor], timeout=30)
+            took_over = time.monotonic() - killed_at
+            assert after_kill == {lease: [survivor.name] for lease in LEASED}
+            print(f"fail-over of {len(LEASED)} leases took {took_over:.2f} s")
+            gauges = await lease_gauges(http, survivor)
+            assert gauges == dict.fromkeys(LEASED, 1.0)
+
+            # It keeps serving and now runs what the victim ran.
+            ready = await http.get(f"{survivor.url}/readyz")
+            assert ready.status_code == 200, ready.text
+            for _ in range(100):
+                now = await service_runs(http, survivor)
+                if now.get("kpis", 0) > before.get("kpis", 0):
+                    break
+                await asyncio.sleep(0.2)
+            assert now.get("kpis", 0) > before.get("kpis", 0)
+    finally:
+        await conn.close()
+        for r in replicas:
+            if r.proc.poll() is None:
+                r.proc.send_signal(signal.SIGTERM)
+        for r in replicas:
+            try:
+                r.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                r.proc.kill()
+                r.proc.wait()
