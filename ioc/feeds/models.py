@@ -1,0 +1,149 @@
+"""Schemas of the feeds room: subscriptions in and out, delivery log rows, federated KPIs."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Topic = Literal["kpi", "alert", "dossier", "report", "document"]
+Severity = Literal["info", "warning", "critical"]
+Status = Literal["active", "paused", "failing"]
+TOPICS: tuple[str, ...] = ("kpi", "alert", "dossier", "report", "document")
+
+
+class Filters(BaseModel):
+    """Optional narrowing: only these KPI ids (kpi topic), only these severities (alert topic)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kpis: list[str] | None = Field(default=None, min_length=1, max_length=100)
+    severities: list[Severity] | None = Field(default=None, min_length=1)
+
+
+class SubscriptionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=8, max_length=2000)
+    unit: str = Field(pattern=r"^[0-9]{2}([0-9]|[0-9]{3})?$")
+    topics: list[Topic] = Field(min_length=1, max_length=5)
+    filters: Filters = Field(default_factory=Filters)
+    contact_email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    description: str | None = Field(default=None, max_length=500)
+    secret: str | None = Field(
+        default=None,
+        pattern=r"^whsec_[A-Za-z0-9+/=]{32,}$",
+        description="Bring your own whsec_ secret (e.g. the one a federated ioc is configured "
+        "with); omitted → one is generated and returned once.",
+    )
+    since: int | None = Field(
+        default=None, ge=0, description="Start after this event seq; omitted → from now on."
+    )
+
+
+class SubscriptionUpdate(BaseModel):
+    """Fields to change; `status: active` resumes a paused or failing subscription."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, min_length=8, max_length=2000)
+    topics: list[Topic] | None = Field(default=None, min_length=1, max_length=5)
+    filters: Filters | None = None
+    contact_email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    description: str | None = Field(default=None, max_length=500)
+    status: Literal["active", "paused"] | None = None
+
+
+class SubscriptionOut(BaseModel):
+    id: uuid.UUID
+    url: str
+    unit: str
+    topics: list[str]
+    filters: Filters
+    contact_email: str | None
+    description: str | None
+    status: Status
+    status_reason: str | None = Field(description="Why the subscription is failing or paused.")
+    status_changed_at: datetime
+    cursor: int = Field(description="Last event seq delivered with a 2xx (or skipped).")
+    attempts: int = Field(description="Failed attempts of the event at the head of the queue.")
+    first_failure_at: datetime | None
+    next_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    previous_secret_expires_at: datetime | None = Field(
+        description="Until then deliveries carry a second signature made with the old secret."
+    )
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriptionWithSecret(SubscriptionOut):
+    secret: str = Field(description="Signing secret; shown only in this response.")
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    seq: int
+    webhook_id: str
+    attempt: int
+    status_code: int | None
+    error: str | None
+    latency_ms: float
+    ok: bool
+    at: datetime
+
+
+class ReplayOut(BaseModel):
+    id: uuid.UUID
+    since: int
+    replay_epoch: int = Field(description="Replayed deliveries carry webhook ids ending _r<n>.")
+
+
+class FederatedKpi(BaseModel):
+    unit: str
+    window: str
+    id: str
+    value: float | None
+    numerator: float | None
+    denominator: float | None
+    target: float | None
+    status: str | None
+    as_of: datetime | None
+    upstream_seq: int
+    received_at: datetime
+
+
+class FederatedKpis(BaseModel):
+    unit: str
+    kpis: list[FederatedKpi]
+
+
+class InboxOut(BaseModel):
+    accepted: bool
+    duplicate: bool
+    seq: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTarget:
+    """What a delivery worker needs of a subscription, read afresh before each batch."""
+
+    id: uuid.UUID
+    unit_code: str
+    url: str
+    topics: list[str]
+    kpi_ids: list[str] | None
+    severities: list[str] | None
+    contact_email: str | None
+    secrets: list[str]
+    status: str
+    cursor_seq: int
+    replay_epoch: int
+    attempts: int
+    first_failure_at: datetime | None
+    next_attempt_at: datetime | None

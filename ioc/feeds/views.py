@@ -1,0 +1,187 @@
+"""Routes of the feeds room: subscriptions (CONTRACT §7) and the federation inbox."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from ioc.api.deps import SessionDep, get_ctx, scoped_unit
+from ioc.auth import Principal, authenticate, require
+from ioc.errors import IocError
+from ioc.feeds import federation, service
+from ioc.feeds.models import (
+    DeliveryOut,
+    FederatedKpis,
+    InboxOut,
+    ReplayOut,
+    SubscriptionCreate,
+    SubscriptionOut,
+    SubscriptionUpdate,
+    SubscriptionWithSecret,
+)
+
+router = APIRouter(
+    prefix="/api/v1/subscriptions", tags=["feeds"], dependencies=[Depends(authenticate)]
+)
+
+
+class PayloadTooLarge(IocError):
+    status = 413
+    title = "Payload too large"
+    type_slug = "too-large"
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=SubscriptionWithSecret,
+    summary="Subscribe a URL to a unit's events (the secret is shown only here)",
+)
+async def create_subscription(
+    body: SubscriptionCreate,
+    request: Request,
+    session: SessionDep,
+    principal: Principal = Depends(require("district")),
+) -> SubscriptionWithSecret:
+    await scoped_unit(session, principal, body.unit)
+    settings = get_ctx(request).settings
+    return await service.create_subscription(
+        session, principal, body, allow_private=settings.webhooks_allow_private
+    )
+
+
+@router.get("", response_model=list[SubscriptionOut], summary="Subscriptions within your unit")
+async def list_subscriptions(
+    session: SessionDep, principal: Principal = Depends(require("district"))
+) -> list[SubscriptionOut]:
+    return await service.list_subscriptions(session, principal)
+
+
+@router.get(
+    "/{sub_id}",
+    response_model=SubscriptionOut,
+    summary="One subscription: status, why it is failing, cursor, retry clock",
+)
+async def read_subscription(
+    sub_id: uuid.UUID, session: SessionDep, principal: Principal = Depends(require("district"))
+) -> SubscriptionOut:
+    return await service.get_subscription(session, principal, sub_id)
+
+
+@router.patch(
+    "/{sub_id}",
+    response_model=SubscriptionOut,
+    summary="Change URL, topics, filters, contact; pause or resume",
+)
+async def update_subscription(
+    sub_id: uuid.UUID,
+    body: SubscriptionUpdate,
+    request: Request,
+    session: SessionDep,
+    principal: Principal = Depends(require("district")),
+) -> SubscriptionOut:
+    settings = get_ctx(request).settings
+    return await service.update_subscription(
+        session, principal, sub_id, body, allow_private=settings.webhooks_allow_private
+    )
+
+
+@router.delete(
+    "/{sub_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Delete a subscription and its delivery log",
+)
+async def delete_subscription(
+    sub_id: uuid.UUID, session: SessionDep, principal: Principal = Depends(require("district"))
+) -> Response:
+    await service.delete_subscription(session, principal, sub_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{sub_id}/rotate-secret",
+    response_model=SubscriptionWithSecret,
+    summary="New secret (shown once); the old one also signs during the grace period",
+)
+async def rotate_secret(
+    sub_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    principal: Principal = Depends(require("district")),
+    grace_seconds: float | None = Query(default=None, ge=0, le=7 * 86400),
+) -> SubscriptionWithSecret:
+    grace = grace_seconds
+    if grace is None:
+        grace = get_ctx(request).settings.feeds_secret_grace_seconds
+    return await service.rotate_secret(session, principal, sub_id, grace_seconds=grace)
+
+
+@router.post(
+    "/{sub_id}/replay",
+    status_code=202,
+    response_model=ReplayOut,
+    summary="Re-send every matching event after seq `since`, in order",
+)
+async def replay(
+    sub_id: uuid.UUID,
+    session: SessionDep,
+    since: int = Query(ge=0),
+    principal: Principal = Depends(require("district")),
+) -> ReplayOut:
+    return await service.replay(session, principal, sub_id, since)
+
+
+@router.get(
+    "/{sub_id}/deliveries",
+    response_model=list[DeliveryOut],
+    summary="Delivery log, newest first: one row per attempt",
+)
+async def list_deliveries(
+    sub_id: uuid.UUID,
+    session: SessionDep,
+    principal: Principal = Depends(require("district")),
+    limit: int = Query(default=100, ge=1, le=1000),
+    before: int | None = Query(default=None, description="Only rows with id below this."),
+) -> list[DeliveryOut]:
+    return await service.list_deliveries(session, principal, sub_id, limit=limit, before=before)
+
+
+federation_router = APIRouter(
+    prefix="/api/v1/federation", tags=["federation"], dependencies=[Depends(authenticate)]
+)
+
+
+@federation_router.get(
+    "/kpis", response_model=FederatedKpis, summary="The upstream ioc's latest KPI values for a unit"
+)
+async def federated_kpis(
+    session: SessionDep,
+    principal: Principal = Depends(require("operator")),
+    unit: str | None = None,
+    window: str | None = None,
+) -> FederatedKpis:
+    code = await scoped_unit(session, principal, unit)
+    return await federation.federated_kpis(session, code, window)
+
+
+# The inbox is called by another ioc's feed worker, which authenticates by signing each
+# delivery (Standard Webhooks) instead of sending a bearer token: no `authenticate` here.
+inbox_router = APIRouter(prefix="/api/v1/federation", tags=["federation"])
+
+
+@inbox_router.post(
+    "/inbox", response_model=InboxOut, summary="Receive a signed delivery from the upstream ioc"
+)
+async def inbox(request: Request, session: SessionDep) -> JSONResponse:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > federation.INBOX_MAX_BYTES:
+        raise PayloadTooLarge(f"a delivery is at most {federation.INBOX_MAX_BYTES} bytes")
+    body = await request.body()
+    if len(body) > federation.INBOX_MAX_BYTES:
+        raise PayloadTooLarge(f"a delivery is at most {federation.INBOX_MAX_BYTES} bytes")
+    settings = get_ctx(request).settings
+    out = await federation.receive(session, settings.federation_secret, dict(request.headers), body)
+    return JSONResponse(out.model_dump())
