@@ -41,18 +41,20 @@ class AppContext:
 def _routers() -> list[APIRouter]:
     from ioc.api import health
     from ioc.kpis.views import router as kpis_router
+    from ioc.live import router as live_router
     from ioc.privacy.views import router as privacy_router
     from ioc.screen import router as screen_router
     from ioc.units.views import router as units_router
 
-    return [health.router, units_router, kpis_router, screen_router, privacy_router]
+    return [health.router, units_router, kpis_router, screen_router, privacy_router, live_router]
 
 
 def _services(ctx: AppContext) -> list[LoopService]:
     from ioc.kpis import kpi_services
+    from ioc.live import live_services
     from ioc.privacy.service import PrivacyPurge
 
-    return [*kpi_services(ctx), PrivacyPurge(ctx.db, ctx.settings)]
+    return [*kpi_services(ctx), PrivacyPurge(ctx.db, ctx.settings), *live_services(ctx)]
 
 
 def create_app(settings: Settings, *, database_url: str | None = None) -> FastAPI:

@@ -1,0 +1,329 @@
+"""One screen's socket: its reader (client messages), its bounded queue, and its writer.
+
+The hub never awaits a screen: it only calls `offer()`, which is synchronous and O(1). The
+writer task drains the queue at the socket's pace. A screen that falls behind by more than
+`ws_queue_size` messages is resynchronised with a fresh snapshot (its queue is dropped), and
+closed with 1013 if it falls behind again within `ws_overflow_window_seconds`; a socket that
+accepts nothing for `ws_send_timeout_seconds` is cut off (the hub's ticker checks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ioc import metrics
+from ioc.auth import Principal
+from ioc.live.protocol import (
+    CLOSE_POLICY,
+    CLOSE_TOO_BIG,
+    CLOSE_TRY_AGAIN,
+    Subscribe,
+    dumps,
+    error_message,
+)
+
+if TYPE_CHECKING:
+    from ioc.live.hub import Hub, Topic
+
+log = logging.getLogger("ioc.live")
+
+_SENT = {
+    t: metrics.LIVE_MESSAGES_SENT.labels(t)
+    for t in ("kpi", "alert", "snapshot", "ping", "pong", "error")
+}
+_COALESCED = metrics.LIVE_EVENTS_DROPPED.labels("coalesced")
+_OVERFLOW = metrics.LIVE_EVENTS_DROPPED.labels("overflow")
+_PING_KEY = ("ping",)
+
+
+def _reason(text: str) -> str:
+    """A close reason fits in 123 bytes of UTF-8 (RFC 6455 §5.5)."""
+    raw = text.encode("utf-8")
+    if len(raw) <= 123:
+        return text
+    return raw[:120].decode("utf-8", "ignore") + "..."
+
+
+def _transport_of(send: Any) -> Any:
+    """The asyncio transport under an ASGI `send` callable (uvicorn's protocol), if found.
+
+    ASGI offers no way to drop a connection whose peer stopped reading: a close frame waits
+    behind the full buffer forever. We look for the server protocol's transport through the
+    bound methods and closures of the `send` chain, and abort it. Best effort: when it is
+    not found the close frame is still queued and the OS times the socket out."""
+    stack, seen = [send], 0
+    while stack and seen < 32:
+        fn = stack.pop()
+        seen += 1
+        transport = getattr(getattr(fn, "__self__", None), "transport", None)
+        if transport is not None and hasattr(transport, "abort"):
+            return transport
+        if hasattr(fn, "__self__") and hasattr(fn.__self__, "_send"):
+            stack.append(fn.__self__._send)
+        for cell in getattr(fn, "__closure__", None) or ():
+            with contextlib.suppress(ValueError):
+                if callable(cell.cell_contents):
+                    stack.append(cell.cell_contents)
+    return None
+
+
+class Connection:
+    """A subscribed (or about to subscribe) screen."""
+
+    def __init__(self, hub: Hub, websocket: WebSocket, principal: Principal) -> None:
+        settings = hub.settings
+        self.hub = hub
+        self.ws = websocket
+        self.principal = principal
+        self.maxsize = settings.ws_queue_size
+        self.max_message = settings.ws_max_message_bytes
+        self.queue: OrderedDict[Hashable, str] = OrderedDict()
+        self.topic: Topic | None = None
+        # Work the writer must do before draining the queue: a snapshot, or a replay from
+        # `since`. While set, offers are dropped: the job covers them (see `_run_job`).
+        self.job: tuple[str, int] | None = None
+        self.closing: tuple[int, str, str | None] | None = None
+        self.wake = asyncio.Event()
+        now = time.monotonic()
+        self.last_rx = now
+        self.last_tx = now
+        self.sending_since: float | None = None
+        self.overflowed_at: float | None = None
+        self.writer: asyncio.Task[None] | None = None
+
+    # --- called by the hub (synchronous, never blocks)
+
+    def offer(self, key: Hashable, wire: str) -> None:
+        """Queue a message; coalesce by key; resynchronise or close on overflow."""
+        if self.closing is not None or self.job is not None:
+            return
+        queue = self.queue
+        if key in queue:
+            del queue[key]
+            _COALESCED.inc()
+        elif len(queue) >= self.maxsize:
+            self._overflow()
+            return
+        queue[key] = wire
+        self.wake.set()
+
+    def ping(self, seq: int) -> None:
+        """`{"type": "ping", "seq": N}` when idle: everything for this screen up to N was sent."""
+        if self.closing is None and self.job is None and not self.queue:
+            self.offer(_PING_KEY, dumps({"type": "ping", "seq": seq}))
+
+    def kill(self, code: int, reason: str, why: str, *, final: str | None = None) -> None:
+        """Close with `code` and `reason` after sending `final` (if any); drops the queue."""
+        if self.closing is not None:
+            return
+        self.closing = (code, _reason(reason), final)
+        metrics.LIVE_DISCONNECTS.labels(why).inc()
+        self.queue.clear()
+        self.job = None
+        self.hub.detach(self)
+        self.wake.set()
+
+    def abort(self, reason: str, why: str) -> None:
+        """Cut off a screen whose socket accepts nothing: close code 1013, then drop TCP."""
+        self.kill(CLOSE_TRY_AGAIN, reason, why)
+        if self.writer is not None:
+            self.writer.cancel()
+        transport = _transport_of(getattr(self.ws, "_send", None))
+        if transport is not None:
+            transport.abort()
+
+    def _overflow(self) -> None:
+        settings = self.hub.settings
+        _OVERFLOW.inc(len(self.queue) + 1)
+        now = time.monotonic()
+        if settings.ws_overflow == "close" or (
+            self.overflowed_at is not None
+            and now - self.overflowed_at < settings.ws_overflow_window_seconds
+        ):
+            self.kill(
+                CLOSE_TRY_AGAIN,
+                f"too slow: more than {self.maxsize} messages pending; reconnect with since",
+                "overflow",
+            )
+            return
+        self.overflowed_at = now
+        self.queue.clear()
+        self.job = ("snapshot", 0)
+        metrics.LIVE_RESYNCS.labels("overflow").inc()
+        self.wake.set()
+
+    # --- the connection's life
+
+    async def run(self) -> None:
+        """Serve the (accepted) socket until either side closes it."""
+        self.hub.connections.add(self)
+        metrics.LIVE_CLIENTS.inc()
+        self.writer = asyncio.create_task(self._write(), name="ioc:live:writer")
+        try:
+            await self._read()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self.hub.connections.discard(self)
+            metrics.LIVE_CLIENTS.dec()
+            self.hub.detach(self)
+            if not self.writer.done():
+                if self.closing is not None:  # let the close frame go out
+                    await asyncio.wait({self.writer}, timeout=2)
+                self.writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self.writer
+
+    async def _read(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            if data is None:
+                data = (message.get("bytes") or b"").decode("utf-8", "replace")
+            self.last_rx = time.monotonic()
+            if self.closing is not None:
+                continue
+            if len(data) > self.max_message:
+                detail = f"message of {len(data)} bytes; the limit is {self.max_message}"
+                self.kill(
+                    CLOSE_TOO_BIG,
+                    detail,
+                    "too_big",
+                    final=error_message(400, "Message too big", detail),
+                )
+                continue
+            await self._handle(data)
+
+    async def _handle(self, data: str) -> None:
+        try:
+            obj = json.loads(data)
+        except ValueError:
+            obj = None
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if kind == "ping":
+            self.offer(("pong",), dumps({"type": "pong", "seq": self.hub.cursor}))
+        elif kind == "pong":
+            return
+        elif kind == "subscribe" and isinstance(obj, dict):
+            await self._subscribe(obj)
+        else:
+            self._refuse(
+                400,
+                "Invalid message",
+                'expected a JSON object with "type": "subscribe" or "ping"',
+            )
+
+    def _refuse(self, status: int, title: str, detail: str, why: str = "invalid") -> None:
+        self.kill(CLOSE_POLICY, detail, why, final=error_message(status, title, detail))
+
+    async def _subscribe(self, obj: dict[str, Any]) -> None:
+        try:
+            sub = Subscribe.model_validate(obj)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            self._refuse(422, "Invalid subscribe", f"invalid subscribe: {problems}")
+            return
+        hub = self.hub
+        scope = await hub.unit_scope(sub.unit)
+        if not scope.subtree:
+            self._refuse(
+                422, "Unknown unit", f"unit {sub.unit} is not a known GSO code", "unknown_unit"
+            )
+            return
+        mine = self.principal.unit_code
+        if mine is not None and sub.unit not in (await hub.unit_scope(mine)).subtree:
+            self._refuse(
+                403,
+                "Outside your unit",
+                f"unit {sub.unit} is outside this token's unit {mine}",
+                "out_of_scope",
+            )
+            return
+        topic = await hub.topic_for(sub.unit, list(sub.windows))
+        if self.closing is not None:
+            return
+        self.queue.clear()
+        hub.attach(self, topic)
+        self.job = ("replay", sub.since) if sub.since is not None else ("snapshot", 0)
+        self.overflowed_at = None
+        self.wake.set()
+
+    async def _write(self) -> None:
+        try:
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                while True:
+                    if self.closing is not None:
+                        await self._close()
+                        return
+                    if self.job is not None:
+                        await self._run_job()
+                        continue
+                    if not self.queue:
+                        break
+                    _, wire = self.queue.popitem(last=False)
+                    await self._send(wire)
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            return  # the peer is gone; the reader notices too
+
+    async def _send(self, wire: str) -> None:
+        self.sending_since = time.monotonic()
+        await self.ws.send_text(wire)
+        self.sending_since = None
+        self.last_tx = time.monotonic()
+        counter = _SENT.get(wire[9 : wire.find('"', 9)])
+        if counter is not None:
+            counter.inc()
+
+    async def _close(self) -> None:
+        assert self.closing is not None
+        code, reason, final = self.closing
+        if final is not None:
+            await self._send(final)
+        self.sending_since = time.monotonic()
+        await self.ws.close(code, reason)
+        self.sending_since = None
+
+    async def _run_job(self) -> None:
+        """Send the snapshot or the replay the screen needs, bounded by the hub's cursor now."""
+        assert self.job is not None
+        kind, since = self.job
+        self.job = None
+        topic = self.topic
+        if topic is None:
+            return
+        upto = self.hub.cursor  # from here on, events after `upto` are queued by `offer`
+        try:
+            messages = await self.hub.replay(topic, since, upto) if kind == "replay" else None
+            if messages is None:
+                if kind == "replay":
+                    metrics.LIVE_RESYNCS.labels("too_old").inc()
+                messages = [await self.hub.snapshot(topic, upto)]
+        except Exception:  # the database or a room failed: tell the screen to come back
+            log.exception("live: snapshot/replay of %s failed", topic.unit)
+            self.kill(
+                1011,
+                "snapshot unavailable; reconnect with backoff",
+                "error",
+                final=error_message(503, "Snapshot unavailable", "retry later"),
+            )
+            return
+        for wire in messages:
+            if self.job is not None or self.closing is not None or self.topic is not topic:
+                return  # overflow or resubscribe: a newer job supersedes this one
+            await self._send(wire)

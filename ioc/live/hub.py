@@ -1,0 +1,388 @@
+"""The per-process fan-out hub: one reader of the event log, many screens.
+
+How an event reaches a screen:
+1. A writer commits events; PostgreSQL delivers `NOTIFY ioc_events '<max seq>'` to every
+   process's listener (ids only, never payloads: the 8,000-byte limit does not apply).
+2. The hub's tail (`LiveTail`, one per process) reads `seq > cursor` from the `events` table
+   and dispatches each kpi/alert event to the *topics* interested in its unit — a topic is
+   one (unit, windows) subscription shared by every screen that asked for it, so routing
+   costs per event do not grow with the number of screens.
+3. Each screen (`Connection`) has a bounded queue; its writer task drains it.
+
+Subscribe-first-then-backfill: a screen is attached to its topic *before* its snapshot or
+replay is taken, and that snapshot/replay is bounded by the hub's cursor read synchronously
+at the same moment. Events up to the cursor are in the snapshot/replay, events after it
+reach the queue: nothing falls in the gap, nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import text
+
+from ioc import metrics
+from ioc.db import Database
+from ioc.events import Event, last_seq, read_since
+from ioc.live.protocol import LIVE_EVENT_TYPES, dumps, event_message
+from ioc.live.snapshot import build_snapshot
+from ioc.settings import Settings
+
+if TYPE_CHECKING:
+    from ioc.live.connection import Connection
+
+log = logging.getLogger("ioc.live")
+
+TopicKey = tuple[str, tuple[str, ...]]
+SnapshotBuilder = Callable[[Any, str, list[str]], Awaitable[dict[str, Any]]]
+_READ_BATCH = 1000
+_UNIT_CACHE_SECONDS = 300.0
+_SNAPSHOT_CACHE_SECONDS = 60.0
+
+
+@dataclass(eq=False)
+class Topic:
+    """One (unit, windows) subscription and the screens that share it."""
+
+    unit: str
+    windows: tuple[str, ...]
+    kpi_units: frozenset[str]  # the unit and its direct children: what the screen shows
+    alert_units: frozenset[str]  # the whole subtree: alerts anywhere under the unit
+    conns: set[Connection] = field(default_factory=set)
+    # seq of the last event routed to this topic: a cached snapshot taken at seq S is still
+    # exact for a later subscriber while no event for this topic came after S.
+    last_match: int = 0
+    cached: tuple[int, float, asyncio.Future[str]] | None = None
+
+    @property
+    def key(self) -> TopicKey:
+        return (self.unit, self.windows)
+
+    def wants(self, event: Event) -> bool:
+        if event.type == "kpi":
+            return event.unit_code in self.kpi_units and event.time_window in self.windows
+        return event.type == "alert" and event.unit_code in self.alert_units
+
+
+@dataclass
+class _UnitScope:
+    subtree: frozenset[str]
+    children: frozenset[str]
+    loaded: float
+
+
+class Hub:
+    """Routes kpi/alert events from the log to the screens of this process."""
+
+    def __init__(
+        self, db: Database, settings: Settings, *, snapshot_builder: SnapshotBuilder | None = None
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.cursor = 0  # highest seq dispatched (or known to carry nothing for screens)
+        self.ready = asyncio.Event()
+        self.connections: set[Connection] = set()
+        self._topics: dict[TopicKey, Topic] = {}
+        self._kpi_index: dict[str, set[Topic]] = {}
+        self._alert_index: dict[str, set[Topic]] = {}
+        self._units: dict[str, _UnitScope] = {}
+        self._pending = True
+        self._notified = 0
+        self._wake: Callable[[], None] = lambda: None
+        self._build = snapshot_builder or build_snapshot
+        self._sent = {t: metrics.LIVE_MESSAGES_SENT.labels(t) for t in ("kpi", "alert")}
+
+    # --- the tail: LISTEN wake-ups → read the log → dispatch
+
+    def on_notify(self, payload: str | None) -> None:
+        """Listener callback: a commit announced `payload` = its max seq (None = catch up)."""
+        if payload is not None and payload.isdigit():
+            self._notified = max(self._notified, int(payload))
+        self._pending = True
+        self._wake()
+
+    def set_waker(self, wake: Callable[[], None]) -> None:
+        self._wake = wake
+
+    async def catch_up(self) -> None:
+        """Read and dispatch every committed event after the cursor (called by `LiveTail`)."""
+        if not self.ready.is_set():
+            async with self.db.sessionmaker() as session:
+                self.cursor = await last_seq(session)
+            self.ready.set()
+            log.info("live hub started at seq %d", self.cursor)
+        self._pending = True  # also a periodic poll, in case a notification was lost
+        while self._pending:
+            self._pending = False
+            while True:
+                # Every seq up to a notified value is committed (NOTIFY is sent at commit and
+                # seq order is commit order), so the cursor may skip past record events.
+                notified = self._notified
+                async with self.db.sessionmaker() as session:
+                    events = await read_since(
+                        session, self.cursor, limit=_READ_BATCH, types=LIVE_EVENT_TYPES
+                    )
+                self.dispatch(events)
+                if len(events) < _READ_BATCH:
+                    self.cursor = max(self.cursor, notified)
+                    break
+
+    def dispatch(self, events: list[Event]) -> None:
+        """Offer each event to the screens whose topic wants it; advances the cursor.
+
+        Synchronous on purpose: a screen attaching between two awaits sees a cursor that
+        matches exactly what has been offered."""
+        now = datetime.now(UTC)
+        coalesce = self.settings.ws_coalesce_kpis
+        for event in events:
+            self.cursor = max(self.cursor, event.seq)
+            metrics.LIVE_EVENTS_READ.inc()
+            metrics.LIVE_FANOUT_DELAY.observe(max(0.0, (now - event.created_at).total_seconds()))
+            index = self._kpi_index if event.type == "kpi" else self._alert_index
+            topics = index.get(event.unit_code or "")
+            if not topics:
+                continue
+            message: tuple[Any, str] | None = None
+            for topic in topics:
+                if not topic.wants(event):
+                    continue
+                topic.last_match = event.seq
+                if message is None:
+                    message = event_message(event, coalesce=coalesce)
+                    if message is None:
+                        break
+                key, wire = message
+                for conn in topic.conns:
+                    conn.offer(key, wire)
+
+    # --- topics
+
+    async def unit_scope(self, code: str) -> _UnitScope:
+        """Subtree and direct children of a unit, cached (the tree changes only on loads)."""
+        cached = self._units.get(code)
+        if cached is not None and time.monotonic() - cached.loaded < _UNIT_CACHE_SECONDS:
+            return cached
+        async with self.db.sessionmaker() as session:
+            subtree = {
+                r[0]
+                for r in await session.execute(
+                    text("SELECT descendant_code FROM unit_closure WHERE ancestor_code = :c"),
+                    {"c": code},
+                )
+            }
+            kids = {
+                r[0]
+                for r in await session.execute(
+                    text("SELECT code FROM units WHERE parent_code = :c"), {"c": code}
+                )
+            }
+        scope = _UnitScope(frozenset(subtree), frozenset(kids), time.monotonic())
+        self._units[code] = scope
+        return scope
+
+    async def topic_for(self, unit: str, windows: list[str]) -> Topic:
+        """The topic of (unit, windows), created on first use. The unit must exist."""
+        key: TopicKey = (unit, tuple(sorted(set(windows))))
+        topic = self._topics.get(key)
+        if topic is not None:
+            return topic
+        scope = await self.unit_scope(unit)
+        topic = self._topics.get(key)  # another screen may have created it meanwhile
+        if topic is None:
+            topic = Topic(
+                unit=unit,
+                windows=key[1],
+                kpi_units=frozenset({unit} | scope.children),
+                alert_units=scope.subtree,
+            )
+            self._register(topic)
+        return topic
+
+    def _register(self, topic: Topic) -> None:
+        self._topics[topic.key] = topic
+        for code in topic.kpi_units:
+            self._kpi_index.setdefault(code, set()).add(topic)
+        for code in topic.alert_units:
+            self._alert_index.setdefault(code, set()).add(topic)
+
+    def attach(self, conn: Connection, topic: Topic) -> None:
+        current = self._topics.get(topic.key)
+        if current is None:  # dropped (emptied) while the subscriber was loading its scope
+            self._register(topic)
+        elif current is not topic:
+            topic = current
+        if conn.topic is not topic:
+            self.detach(conn)
+        conn.topic = topic
+        topic.conns.add(conn)
+
+    def detach(self, conn: Connection) -> None:
+        topic, conn.topic = conn.topic, None
+        if topic is None:
+            return
+        topic.conns.discard(conn)
+        if not topic.conns and self._topics.get(topic.key) is topic:
+            del self._topics[topic.key]
+            for index, codes in (
+                (self._kpi_index, topic.kpi_units),
+                (self._alert_index, topic.alert_units),
+            ):
+                for code in codes:
+                    topics = index.get(code)
+                    if topics is not None:
+                        topics.discard(topic)
+                        if not topics:
+                            del index[code]
+
+    # --- snapshots and replays
+
+    async def snapshot(self, topic: Topic, seq: int) -> str:
+        """The snapshot message of `topic` valid at `seq`.
+
+        One build serves every screen of the topic until an event for it arrives (or a
+        minute passes): a reconnect storm of 10,000 screens costs a handful of queries."""
+        cached = topic.cached
+        now = time.monotonic()
+        if (
+            cached is None
+            or topic.last_match > cached[0]
+            or now - cached[1] > _SNAPSHOT_CACHE_SECONDS
+        ):
+            future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            topic.cached = cached = (seq, now, future)
+            try:
+                async with self.db.sessionmaker() as session:
+                    body = await self._build(session, topic.unit, list(topic.windows))
+                body.pop("seq", None)
+                future.set_result(dumps(body))
+            except BaseException as exc:
+                # a failed build is not cached: the next screen tries again
+                topic.cached = None
+                if isinstance(exc, asyncio.CancelledError):
+                    future.cancel()
+                else:
+                    future.set_exception(exc)
+                    future.exception()  # marked retrieved: waiters re-raise it
+                raise
+        body_text = await asyncio.shield(cached[2])
+        # splice the screen's own seq in without serialising the (large) body again
+        rest = body_text[1:].removeprefix('"type":"snapshot",')
+        return f'{{"type":"snapshot","seq":{seq},{rest}'
+
+    async def replay(self, topic: Topic, since: int, upto: int) -> list[str] | None:
+        """Messages of the events of `topic` in (since, upto], or None when they cannot all be
+        replayed (purged by retention, too many, or `since` from another database)."""
+        if since > upto:
+            return None
+        if since == upto:
+            return []
+        units = sorted(topic.kpi_units | topic.alert_units)
+        limit = self.settings.ws_max_replay
+        async with self.db.sessionmaker() as session, session.begin():
+            # One snapshot of the table for both statements: a purge cannot slip between them.
+            await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+            oldest = (
+                await session.execute(text("SELECT coalesce(min(seq), 0) FROM events"))
+            ).scalar_one()
+            if oldest == 0 or oldest > since + 1:
+                return None
+            rows = await session.execute(
+                text(
+                    "SELECT seq, type, unit_code, time_window, subject, payload, created_at "
+                    "FROM events WHERE seq > :since AND seq <= :upto AND type = ANY(:types) "
+                    "AND unit_code = ANY(:units) ORDER BY seq LIMIT :limit"
+                ),
+                {
+                    "since": since,
+                    "upto": upto,
+                    "types": LIVE_EVENT_TYPES,
+                    "units": units,
+                    "limit": limit + 1,
+                },
+            )
+            events = [Event(*r) for r in rows]
+        if len(events) > limit:
+            return None
+        messages = []
+        for event in events:
+            if topic.wants(event):
+                message = event_message(event, coalesce=False)
+                if message is not None:
+                    messages.append(message[1])
+        return messages
+
+    # --- housekeeping (called by `LiveTicker`)
+
+    def tick(self) -> None:
+        """Pings idle screens, cuts off stuck or silent ones, ends expired tokens."""
+        now = time.monotonic()
+        wall = datetime.now(UTC)
+        s = self.settings
+        for conn in list(self.connections):
+            stuck = conn.sending_since is not None and now - conn.sending_since
+            if stuck and stuck > s.ws_send_timeout_seconds:
+                conn.abort(
+                    f"not reading: nothing could be written for {s.ws_send_timeout_seconds:g} s",
+                    "stuck",
+                )
+            elif now - conn.last_rx > s.ws_idle_timeout_seconds:
+                conn.kill(
+                    1008,
+                    f"idle: nothing received for {s.ws_idle_timeout_seconds:g} s; send "
+                    '{"type": "ping"} regularly',
+                    "idle",
+                )
+            elif conn.principal.expires_at is not None and conn.principal.expires_at <= wall:
+                conn.kill(1008, "the token has expired", "token")
+            elif now - conn.last_tx >= s.ws_ping_seconds:
+                conn.ping(self.cursor)
+
+    async def recheck_tokens(self) -> None:
+        """Close the screens whose token was revoked or expired since they connected."""
+        ids = {c.principal.token_id for c in self.connections}
+        if not ids:
+            return
+        async with self.db.sessionmaker() as session:
+            rows = await session.execute(
+                text(
+                    "SELECT id FROM api_tokens WHERE id = ANY(:ids) AND "
+                    "(revoked_at IS NOT NULL OR (expires_at IS NOT NULL AND expires_at <= now()))"
+                ),
+                {"ids": list(ids)},
+            )
+            dead: set[uuid.UUID] = {r[0] for r in rows}
+        missing = ids - dead
+        if missing:  # deleted tokens are as dead as revoked ones
+            dead |= missing - await self._existing(missing)
+        for conn in list(self.connections):
+            if conn.principal.token_id in dead:
+                conn.kill(1008, "the token was revoked", "token")
+
+    async def _existing(self, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+        async with self.db.sessionmaker() as session:
+            rows = await session.execute(
+                text("SELECT id FROM api_tokens WHERE id = ANY(:ids)"), {"ids": list(ids)}
+            )
+            return {r[0] for r in rows}
+
+    async def shutdown(self) -> None:
+        """Close every screen with 1001 (going away); they reconnect to another replica."""
+        for conn in list(self.connections):
+            conn.kill(1001, "server shutting down", "shutdown")
+        writers = [c.writer for c in self.connections if c.writer is not None]
+        if writers:
+            await asyncio.wait(writers, timeout=2)
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "connections": len(self.connections),
+            "topics": len(self._topics),
+            "cursor": self.cursor,
+        }

@@ -1,0 +1,89 @@
+"""The live room's loop services: the hub's tail, its ticker, and the event-log retention."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from ioc import metrics
+from ioc.db import Database
+from ioc.db.engine import asyncpg_dsn
+from ioc.events import EVENTS_CHANNEL, purge_before
+from ioc.live.hub import Hub
+from ioc.services import LoopService
+from ioc.settings import Settings
+
+if TYPE_CHECKING:
+    from ioc.api.app import AppContext
+
+
+class LiveTail(LoopService):
+    """Reads new kpi/alert events and fans them out; woken by NOTIFY, polls every second
+    in case a notification was lost (one per process, not leased: every replica has screens)."""
+
+    name = "live.tail"
+    loop_seconds = 1.0
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__()
+        self.hub = hub
+        hub.set_waker(self.wake)
+
+    async def run_once(self) -> None:
+        await self.hub.catch_up()
+
+
+class LiveTicker(LoopService):
+    """Pings idle screens, cuts off stuck and silent ones, re-checks tokens; closes every
+    screen with 1001 when the app stops."""
+
+    name = "live.ticker"
+    loop_seconds = 1.0
+
+    def __init__(self, hub: Hub) -> None:
+        super().__init__()
+        self.hub = hub
+        self._checked = time.monotonic()
+
+    async def run_once(self) -> None:
+        self.hub.tick()
+        if time.monotonic() - self._checked >= self.hub.settings.ws_auth_recheck_seconds:
+            self._checked = time.monotonic()
+            await self.hub.recheck_tokens()
+
+    async def stop(self) -> None:
+        await self.hub.shutdown()
+        await super().stop()
+
+
+class EventRetention(LoopService):
+    """Deletes events older than `events_retention_hours` (leased: one replica purges).
+
+    A screen resuming with a `since` older than what is left gets a fresh snapshot."""
+
+    name = "live.retention"
+    leased = True
+
+    def __init__(self, db: Database, settings: Settings, *, dsn: str | None) -> None:
+        super().__init__(dsn=dsn, loop_seconds=settings.events_purge_seconds)
+        self.db = db
+        self.retention = timedelta(hours=settings.events_retention_hours)
+
+    async def run_once(self) -> None:
+        cutoff = datetime.now(UTC) - self.retention
+        async with self.db.session() as session:
+            purged = await purge_before(session, cutoff)
+        metrics.LIVE_EVENTS_PURGED.inc(purged)
+
+
+def live_services(ctx: AppContext) -> list[LoopService]:
+    """Build the process's hub (kept in `ctx.rooms["live"]`) and its services."""
+    hub = Hub(ctx.db, ctx.settings)
+    ctx.rooms["live"] = hub
+    ctx.listener.subscribe(EVENTS_CHANNEL, hub.on_notify)
+    return [
+        LiveTail(hub),
+        LiveTicker(hub),
+        EventRetention(ctx.db, ctx.settings, dsn=asyncpg_dsn(ctx.db.url)),
+    ]
