@@ -111,6 +111,32 @@ LIVE_RESYNCS = Counter(
     ["reason"],
 )
 
+# --- collectors (ingest pipeline, pull sources)
+INGEST_RECORDS = Counter(
+    "ioc_ingest_records_total",
+    "Records taken in, by source, feed and outcome (inserted/updated/unchanged/rejected)",
+    ["source", "feed", "outcome"],
+)
+INGEST_BATCH_DURATION = Histogram(
+    "ioc_ingest_batch_duration_seconds", "Time to parse and store one batch", ["feed"]
+)
+COLLECTOR_FETCHES = Counter(
+    "ioc_collector_fetches_total",
+    "Pull requests to sources by outcome (ok, http_error, timeout, garbage, error)",
+    ["source", "outcome"],
+)
+COLLECTOR_LAST_SUCCESS = Gauge(
+    "ioc_collector_last_success_timestamp_seconds",
+    "Unix time of the source's last successful poll",
+    ["source"],
+)
+COLLECTOR_LAG = Gauge(
+    "ioc_collector_lag_seconds", "Seconds since the source's last successful poll", ["source"]
+)
+COLLECTOR_FAILURES = Gauge(
+    "ioc_collector_consecutive_failures", "Failed polls in a row per source", ["source"]
+)
+
 # --- KPI engine
 KPI_ROUND_SECONDS = Histogram(
     "ioc_kpis_round_duration_seconds", "Duration of one KPI engine round (fold-in + events)"

@@ -40,13 +40,22 @@ class AppContext:
 
 def _routers() -> list[APIRouter]:
     from ioc.api import health
+    from ioc.collectors.views import router as collectors_router
     from ioc.kpis.views import router as kpis_router
     from ioc.live import router as live_router
     from ioc.privacy.views import router as privacy_router
     from ioc.screen import router as screen_router
     from ioc.units.views import router as units_router
 
-    return [health.router, units_router, kpis_router, screen_router, privacy_router, live_router]
+    return [
+        health.router,
+        units_router,
+        collectors_router,
+        kpis_router,
+        screen_router,
+        privacy_router,
+        live_router,
+    ]
 
 
 def _services(ctx: AppContext) -> list[LoopService]:

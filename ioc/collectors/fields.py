@@ -1,0 +1,105 @@
+"""Field readers shared by the JSON parsers: strict for meaning, tolerant for the rest.
+
+Each reader appends a precise reason to `errors` instead of raising, so one record reports
+every problem at once (a dead-letter lists them all).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from ioc.collectors.timefmt import BadValue
+
+MAX_ID = 200
+
+
+def raw_json(obj: object) -> str:
+    """Compact JSON of a record as received (kept verbatim for audit and replay)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class Reader:
+    """Reads fields of one JSON object, collecting reasons for what is wrong."""
+
+    def __init__(self, obj: Mapping[str, Any]) -> None:
+        self.obj = obj
+        self.errors: list[str] = []
+
+    def ident(self, name: str) -> str | None:
+        value = self.obj.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            self.errors.append(f"{name}: required, a non-empty string (got {value!r})")
+            return None
+        if len(value) > MAX_ID:
+            self.errors.append(f"{name}: longer than {MAX_ID} characters")
+            return None
+        return value.strip()
+
+    def text(self, name: str) -> str | None:
+        value = self.obj.get(name)
+        if value is None or value == "":
+            return None
+        return value if isinstance(value, str) else str(value)
+
+    def integer(
+        self, name: str, allowed: Callable[[int], bool], what: str, *, required: bool
+    ) -> int | None:
+        value = self.obj.get(name)
+        if value is None or value == "":
+            if required:
+                self.errors.append(f"{name}: required ({what})")
+            return None
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.errors.append(f"{name}: {value!r} is not an integer ({what})")
+            return None
+        if not allowed(value):
+            self.errors.append(f"{name}: unknown code {value} ({what})")
+            return None
+        return value
+
+    def boolean(self, name: str) -> bool:
+        value = self.obj.get(name)
+        if value is None or value == "":
+            return False
+        if isinstance(value, bool):
+            return value
+        if value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
+            return value.strip().lower() in ("true", "1")
+        self.errors.append(f"{name}: {value!r} is not a boolean")
+        return False
+
+    def number(self, name: str) -> float | None:
+        value = self.obj.get(name)
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            self.errors.append(f"{name}: {value!r} is not a number")
+            return None
+        try:
+            return float(value)
+        except ValueError:
+            self.errors.append(f"{name}: {value!r} is not a number")
+            return None
+
+    def time(
+        self, name: str, parse: Callable[[str, object], datetime], *, required: bool
+    ) -> datetime | None:
+        value = self.obj.get(name)
+        if value is None or value == "":
+            if required:
+                self.errors.append(f"{name}: required")
+            return None
+        try:
+            return parse(name, value)
+        except BadValue as exc:
+            self.errors.append(str(exc))
+            return None

@@ -1,0 +1,403 @@
+"""Ingest entry points (push, pull and replay all come through here) and dead-letters.
+
+Every function takes the caller's session and never commits: a push request, a pulled page
+with its cursor, or a replay is one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ioc import metrics
+from ioc.collectors import documents as docstore
+from ioc.collectors import store
+from ioc.collectors.dossiers import DOSSIER, PROGRESS, parse_dossier, parse_step, unwrap
+from ioc.collectors.edxml import (
+    EDXML,
+    BadXml,
+    TooLarge,
+    XmlRecordError,
+    kind_of,
+    parse_document,
+    parse_status,
+    parse_xml,
+)
+from ioc.collectors.procedures import PROCEDURE, parse_procedure
+from ioc.collectors.records import (
+    DossierRecord,
+    IngestResult,
+    ProcedureRecord,
+    ProgressStep,
+    Rejection,
+    ReportRecord,
+)
+from ioc.collectors.reports import DANANG, REPORT, is_danang, parse_report, unit_places
+from ioc.errors import Invalid, NotFound
+
+FEEDS = ("dossiers", "procedures", "reports", "documents")
+FEED_OF = {
+    DOSSIER: "dossiers",
+    PROGRESS: "dossiers",
+    PROCEDURE: "procedures",
+    REPORT: "reports",
+    DANANG: "reports",
+    EDXML: "documents",
+}
+# Replay order: what others refer to first (a step needs its dossier).
+REPLAY_ORDER = (PROCEDURE, DOSSIER, PROGRESS, REPORT, DANANG, EDXML)
+
+
+class BadBody(Invalid):
+    """The body is not the feed's format at all (→ 400)."""
+
+    status = 400
+    title = "Not the expected format"
+    type_slug = "bad-body"
+
+
+@dataclass(frozen=True, slots=True)
+class XmlLimits:
+    max_bytes: int = 8 * 1024 * 1024
+    max_depth: int = 64
+
+
+# --- JSON feeds -------------------------------------------------------------------------
+
+
+def split_body(feed: str, body: Any) -> tuple[str, list[Any]]:
+    """(format, items) of a pushed or pulled JSON body for `feed`; `BadBody` if it is not."""
+    if feed == "dossiers":
+        try:
+            return unwrap(body)
+        except ValueError as exc:
+            raise BadBody(str(exc)) from None
+    if not isinstance(body, list):
+        raise BadBody(f"expected a JSON array of {feed}")
+    return (PROCEDURE if feed == "procedures" else REPORT), body
+
+
+async def ingest_items(
+    session: AsyncSession,
+    fmt: str,
+    source: str,
+    items: Sequence[Any],
+    *,
+    dead_letters: bool = True,
+    scope: str | None = None,
+) -> IngestResult:
+    """Parse and store JSON records of one format; rejects go to dead-letters (by default).
+    `scope` (a collector token's unit) rejects records for units outside it."""
+    rejected: list[Rejection] = []
+    if fmt == DOSSIER:
+        dossiers: list[DossierRecord] = []
+        for i, obj in enumerate(items):
+            (rejected if isinstance(p := parse_dossier(i, obj), Rejection) else dossiers).append(p)  # type: ignore[arg-type]
+        result = await store.store_dossiers(session, source, dossiers, rejected, scope)
+    elif fmt == PROGRESS:
+        steps: list[ProgressStep] = []
+        for i, obj in enumerate(items):
+            (rejected if isinstance(p2 := parse_step(i, obj), Rejection) else steps).append(p2)  # type: ignore[arg-type]
+        result = await store.store_steps(session, source, steps, rejected, scope)
+    elif fmt == PROCEDURE:
+        procs: list[ProcedureRecord] = []
+        for i, obj in enumerate(items):
+            (rejected if isinstance(p3 := parse_procedure(i, obj), Rejection) else procs).append(p3)  # type: ignore[arg-type]
+        result = await store.store_procedures(session, source, procs, rejected, scope)
+    elif fmt in (REPORT, DANANG):
+        places = (
+            await _places(session)
+            if any(isinstance(o, dict) and is_danang(o) for o in items)
+            else None
+        )
+        reports: list[ReportRecord] = []
+        for i, obj in enumerate(items):
+            (
+                rejected if isinstance(p4 := parse_report(i, obj, places), Rejection) else reports
+            ).append(p4)  # type: ignore[arg-type]
+        result = await store.store_reports(session, source, reports, rejected, scope)
+    else:
+        raise Invalid(f"unknown record format {fmt!r}")
+    rejected.sort(key=lambda r: r.index)
+    result.rejected = rejected
+    if dead_letters and rejected:
+        await store_dead_letters(session, source, rejected)
+    return result
+
+
+async def ingest_json(
+    session: AsyncSession,
+    feed: str,
+    source: str,
+    body: Any,
+    *,
+    max_records: int = 10_000,
+    scope: str | None = None,
+) -> IngestResult:
+    """A whole pushed/pulled JSON body of `feed`."""
+    fmt, items = split_body(feed, body)
+    if len(items) > max_records:
+        raise TooLarge(f"{len(items)} records in one batch; at most {max_records} are accepted")
+    return await ingest_items(session, fmt, source, items, scope=scope)
+
+
+async def _places(session: AsyncSession) -> dict[str, str]:
+    conn = await store.raw_connection(session)
+    rows = await conn.fetch(
+        "SELECT code, name FROM units WHERE level IN ('commune', 'district') ORDER BY code"
+    )
+    return unit_places((r["code"], r["name"]) for r in rows)
+
+
+# --- edXML ------------------------------------------------------------------------------
+
+
+async def ingest_xml(
+    session: AsyncSession,
+    source: str,
+    bodies: Sequence[bytes | str],
+    *,
+    limits: XmlLimits = XmlLimits(),
+    dead_letters: bool = True,
+    strict: bool = True,
+    scope: str | None = None,
+) -> IngestResult:
+    """edXML envelopes and status messages, in order. With `strict`, an unparseable body
+    raises `BadXml` (a push answers 400); otherwise it becomes a rejection (a pulled page)."""
+    result = IngestResult("documents")
+    for index, body in enumerate(bodies):
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        try:
+            root = parse_xml(data, max_bytes=limits.max_bytes, max_depth=limits.max_depth)
+            kind = kind_of(root)
+        except BadXml as exc:
+            if strict:
+                raise
+            result.rejected.append(Rejection(index, None, [exc.detail], _text(data), EDXML))
+            continue
+        text = _text(data)
+        parsed = parse_document(root, text) if kind == "document" else parse_status(root, text)
+        if isinstance(parsed, XmlRecordError):
+            result.rejected.append(Rejection(index, parsed.record_id, parsed.errors, text, EDXML))
+            continue
+        if kind == "document":
+            outcome, reasons = await docstore.store_document(session, source, parsed, scope)  # type: ignore[arg-type]
+        else:
+            outcome, reasons = await docstore.apply_status(session, source, parsed, scope)  # type: ignore[arg-type]
+        if outcome == "rejected":
+            result.rejected.append(Rejection(index, parsed.document_id, reasons, text, EDXML))
+            continue
+        result.accepted += 1
+        setattr(result, outcome, getattr(result, outcome) + 1)
+    if dead_letters and result.rejected:
+        await store_dead_letters(session, source, result.rejected)
+    return result
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+# --- dead-letters -----------------------------------------------------------------------
+
+
+async def store_dead_letters(
+    session: AsyncSession, source: str, rejected: Sequence[Rejection]
+) -> None:
+    """Keep every rejected record with its raw payload and reasons. A record rejected again
+    with the same payload while still pending bumps `times_seen` instead of adding a row."""
+    conn = await store.raw_connection(session)
+    await conn.execute(
+        """
+        INSERT INTO dead_letters AS dl (source, feed, format, record_id, unit_code,
+            content_type, payload, payload_sha256, reasons)
+        SELECT $1, f.feed, f.format, f.record_id, f.unit_ref, f.content_type, f.payload,
+               sha256(convert_to(f.payload, 'UTF8')), f.reasons::jsonb
+        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                    $8::text[])
+            AS f(feed, format, record_id, unit_ref, content_type, payload, reasons)
+        ON CONFLICT (source, format, payload_sha256) WHERE replayed_at IS NULL DO UPDATE SET
+            reasons = EXCLUDED.reasons, times_seen = dl.times_seen + 1, last_seen_at = now()
+        """,
+        source,
+        [FEED_OF.get(r.format, "unknown") for r in rejected],
+        [r.format for r in rejected],
+        [r.record_id for r in rejected],
+        [r.unit_ref for r in rejected],
+        ["application/xml" if r.format == EDXML else "application/json" for r in rejected],
+        [r.payload for r in rejected],
+        [json.dumps(r.errors, ensure_ascii=False) for r in rejected],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    source: str
+    feed: str
+    format: str
+    record_id: str | None
+    unit_ref: str | None
+    content_type: str
+    payload: str
+    reasons: list[str]
+    received_at: datetime
+    last_seen_at: datetime
+    times_seen: int
+    replayed_at: datetime | None
+    replay_outcome: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "source": self.source,
+            "feed": self.feed,
+            "format": self.format,
+            "record_id": self.record_id,
+            "unit": self.unit_ref,
+            "content_type": self.content_type,
+            "payload": self.payload,
+            "reasons": self.reasons,
+            "received_at": self.received_at.isoformat(),
+            "last_seen_at": self.last_seen_at.isoformat(),
+            "times_seen": self.times_seen,
+            "replayed_at": self.replayed_at.isoformat() if self.replayed_at else None,
+            "replay_outcome": self.replay_outcome,
+        }
+
+
+_DL_COLUMNS = (
+    "id, source, feed, format, record_id, unit_code, content_type, payload, reasons::text, "
+    "received_at, last_seen_at, times_seen, replayed_at, replay_outcome"
+)
+
+
+def _dead_letter(row: Any) -> DeadLetter:
+    values = list(row)
+    values[8] = json.loads(values[8])
+    return DeadLetter(*values)
+
+
+async def list_dead_letters(
+    session: AsyncSession,
+    *,
+    pending: bool = True,
+    source: str | None = None,
+    feed: str | None = None,
+    after_id: int = 0,
+    limit: int = 100,
+) -> list[DeadLetter]:
+    """Dead-letters in id order (oldest first), pending only by default; page with `after_id`."""
+    conn = await store.raw_connection(session)
+    rows = await conn.fetch(
+        f"""
+        SELECT {_DL_COLUMNS} FROM dead_letters
+        WHERE id > $1 AND ($2::text IS NULL OR source = $2) AND ($3::text IS NULL OR feed = $3)
+          AND (NOT $4 OR replayed_at IS NULL)
+        ORDER BY id LIMIT $5
+        """,
+        after_id,
+        source,
+        feed,
+        pending,
+        limit,
+    )
+    return [_dead_letter(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOutcome:
+    id: int
+    accepted: bool
+    errors: list[str]
+
+
+async def replay_dead_letters(
+    session: AsyncSession,
+    ids: Sequence[int] | None = None,
+    *,
+    limits: XmlLimits = XmlLimits(),
+    limit: int = 10_000,
+) -> list[ReplayOutcome]:
+    """Re-run pending dead-letters (these ids, or all) through the pipeline after a fix.
+
+    Accepted ones are marked replayed; ones still rejected stay pending with the new reasons.
+    Runs in the caller's transaction; rows are locked so two replays never double-apply."""
+    conn = await store.raw_connection(session)
+    rows = await conn.fetch(
+        f"""
+        SELECT {_DL_COLUMNS} FROM dead_letters
+        WHERE replayed_at IS NULL AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[]))
+        ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+        """,
+        list(ids) if ids is not None else None,
+        limit,
+    )
+    letters = [_dead_letter(r) for r in rows]
+    if ids is not None:
+        missing = sorted(set(ids) - {d.id for d in letters})
+        if missing:
+            raise NotFound(
+                f"dead-letter(s) {', '.join(map(str, missing))} do not exist, are already "
+                "replayed, or are being replayed by someone else"
+            )
+    outcomes: list[ReplayOutcome] = []
+    for fmt in REPLAY_ORDER:
+        by_source: dict[str, list[DeadLetter]] = {}
+        for d in letters:
+            if d.format == fmt:
+                by_source.setdefault(d.source, []).append(d)
+        for source, group in by_source.items():
+            outcomes += await _replay_group(session, fmt, source, group, limits)
+    accepted = [o.id for o in outcomes if o.accepted]
+    still = [o for o in outcomes if not o.accepted]
+    await conn.execute(
+        "UPDATE dead_letters SET replayed_at = now(), replay_outcome = 'accepted' "
+        "WHERE id = ANY($1::bigint[])",
+        accepted,
+    )
+    await conn.execute(
+        """
+        UPDATE dead_letters d SET reasons = u.reasons::jsonb, replay_outcome = 'rejected again',
+            last_seen_at = now()
+        FROM unnest($1::bigint[], $2::text[]) AS u(id, reasons) WHERE d.id = u.id
+        """,
+        [o.id for o in still],
+        [json.dumps(o.errors, ensure_ascii=False) for o in still],
+    )
+    return sorted(outcomes, key=lambda o: o.id)
+
+
+async def _replay_group(
+    session: AsyncSession, fmt: str, source: str, group: list[DeadLetter], limits: XmlLimits
+) -> list[ReplayOutcome]:
+    if fmt == EDXML:
+        result = await ingest_xml(
+            session, source, [d.payload for d in group], limits=limits,
+            dead_letters=False, strict=False,
+        )  # fmt: skip
+    else:
+        items = []
+        for d in group:
+            try:
+                items.append(json.loads(d.payload))
+            except json.JSONDecodeError:
+                items.append(None)  # rejected again as "not a JSON object"
+        result = await ingest_items(session, fmt, source, items, dead_letters=False)
+    failed = {r.index: r.errors for r in result.rejected}
+    return [ReplayOutcome(d.id, i not in failed, failed.get(i, [])) for i, d in enumerate(group)]
+
+
+def count(source: str, result: IngestResult) -> None:
+    """Count a committed batch in /metrics (call after commit, so a rollback counts nothing)."""
+    for outcome in ("inserted", "updated", "unchanged"):
+        n = getattr(result, outcome)
+        if n:
+            metrics.INGEST_RECORDS.labels(source, result.feed, outcome).inc(n)
+    if result.rejected:
+        metrics.INGEST_RECORDS.labels(source, result.feed, "rejected").inc(len(result.rejected))

@@ -1,0 +1,70 @@
+"""Strict parsing of the time and date formats the sources use.
+
+Source local times carry no offset; CONTRACT §0 says they are Asia/Ho_Chi_Minh (UTC+7, no
+daylight saving), so a fixed offset is exact and needs no tz database.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+VN = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+
+_COMPACT = re.compile(r"^\d{14}$")
+_YMD = re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})$")
+_DMY = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4})$")
+
+
+class BadValue(ValueError):
+    """A value that cannot be read; the message is the precise reason for a dead-letter."""
+
+
+def compact_local(field: str, value: object) -> datetime:
+    """`yyyyMMddHHmmss` in UTC+7 → aware datetime (DVCQG dossier fields)."""
+    text = str(value).strip() if isinstance(value, str | int) else None
+    if text is None or not _COMPACT.match(text):
+        raise BadValue(f"{field}: {value!r} is not a yyyyMMddHHmmss time")
+    try:
+        return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=VN)
+    except ValueError:
+        raise BadValue(f"{field}: {value!r} is not a valid calendar time") from None
+
+
+def iso(field: str, value: object) -> datetime:
+    """ISO 8601 → aware datetime; a time without offset is read as UTC+7 (CONTRACT §0)."""
+    if not isinstance(value, str):
+        raise BadValue(f"{field}: {value!r} is not an ISO 8601 time string")
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise BadValue(f"{field}: {value!r} is not an ISO 8601 time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=VN)
+
+
+def slash_date(field: str, value: str) -> date:
+    """`yyyy/MM/dd` or `dd/MM/yyyy` (both seen in edXML; the 4-digit part decides)."""
+    text = value.strip()
+    try:
+        if m := _YMD.match(text):
+            return date(int(m[1]), int(m[2]), int(m[3]))
+        if m := _DMY.match(text):
+            return date(int(m[3]), int(m[2]), int(m[1]))
+    except ValueError:
+        raise BadValue(f"{field}: {value!r} is not a valid calendar date") from None
+    raise BadValue(f"{field}: {value!r} is neither yyyy/MM/dd nor dd/MM/yyyy")
+
+
+def slash_time(field: str, value: str) -> datetime:
+    """`yyyy/MM/dd HH:mm[:ss]` or `dd/MM/yyyy HH:mm[:ss]` in UTC+7 → aware datetime."""
+    text = value.strip()
+    day_part, _, time_part = text.partition(" ")
+    day = slash_date(field, day_part)
+    clock = time_part.strip() or "00:00:00"
+    for fmt in ("%H:%M:%S", "%H:%M"):
+        try:
+            t = datetime.strptime(clock, fmt).time()
+            return datetime.combine(day, t, tzinfo=VN)
+        except ValueError:
+            continue
+    raise BadValue(f"{field}: {value!r} has no valid HH:mm[:ss] time")

@@ -1,0 +1,200 @@
+"""Push endpoints (CONTRACT §2) and the dead-letter store, over HTTP. Thin: read the body
+within limits, call the service in one transaction, shape the answer."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field
+
+from ioc import metrics
+from ioc.api.deps import get_ctx
+from ioc.api.limits import request_json
+from ioc.auth import Principal, authenticate, require
+from ioc.collectors.edxml import TooLarge
+from ioc.collectors.service import (
+    FEEDS,
+    BadBody,
+    XmlLimits,
+    count,
+    ingest_json,
+    ingest_xml,
+    list_dead_letters,
+    replay_dead_letters,
+)
+from ioc.errors import IocError
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"], dependencies=[Depends(authenticate)])
+
+_SOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+JSON_TYPES = ("application/json",)
+XML_TYPES = ("application/xml", "text/xml", "application/soap+xml")
+
+
+class UnsupportedType(IocError):
+    status = 415
+    title = "Unsupported media type"
+    type_slug = "unsupported-media-type"
+
+
+class IngestResponse(BaseModel):
+    accepted: int = Field(description="Valid records (stored, or already stored unchanged).")
+    rejected: list[dict[str, Any]] = Field(
+        description="`{index, id, errors}` per rejected record; each is kept as a dead-letter."
+    )
+
+
+def _source(principal: Principal, source: str | None) -> str:
+    name = source or principal.name
+    if not _SOURCE.match(name):
+        raise BadBody(f"source {name!r}: use 1-64 letters, digits, '.', '_', ':' or '-'")
+    return name
+
+
+def _media_type(request: Request, allowed: tuple[str, ...]) -> None:
+    given = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if given not in allowed:
+        raise UnsupportedType(f"Content-Type {given or '(none)'!r}; send {' or '.join(allowed)}")
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it exceeds `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise TooLarge(f"body of {declared} bytes exceeds the limit of {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+SourceParam = Annotated[
+    str | None,
+    Query(description="Source system name (records are keyed by source + id); default: the "
+          "token's name."),
+]  # fmt: skip
+
+
+async def _ingest_json(
+    request: Request, feed: str, principal: Principal, source: str | None
+) -> IngestResponse:
+    ctx = get_ctx(request)
+    _media_type(request, JSON_TYPES)
+    name = _source(principal, source)
+    # The input-limits middleware has usually parsed and checked the body already.
+    body = request_json(request)
+    if body is None:
+        raw = await _body(request, ctx.settings.ingest_max_body_bytes)
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadBody(f"body is not JSON: {exc}") from None
+    started = time.perf_counter()
+    async with ctx.db.session() as session:
+        result = await ingest_json(
+            session, feed, name, body,
+            max_records=ctx.settings.ingest_max_records, scope=principal.unit_code,
+        )  # fmt: skip
+    count(name, result)
+    metrics.INGEST_BATCH_DURATION.labels(feed).observe(time.perf_counter() - started)
+    return IngestResponse(**result.response())
+
+
+@router.post(
+    "/ingest/dossiers", summary="Push dossiers (array, DongBoHoSoMC or CapNhatTienDoHoSoMC)"
+)
+async def push_dossiers(
+    request: Request,
+    source: SourceParam = None,
+    principal: Principal = Depends(require("collector")),
+) -> IngestResponse:
+    return await _ingest_json(request, "dossiers", principal, source)
+
+
+@router.post("/ingest/procedures", summary="Push the procedure catalogue (array)")
+async def push_procedures(
+    request: Request,
+    source: SourceParam = None,
+    principal: Principal = Depends(require("collector")),
+) -> IngestResponse:
+    return await _ingest_json(request, "procedures", principal, source)
+
+
+@router.post("/ingest/reports", summary="Push citizen reports (CONTRACT §1.3 or Góp ý shape)")
+async def push_reports(
+    request: Request,
+    source: SourceParam = None,
+    principal: Principal = Depends(require("collector")),
+) -> IngestResponse:
+    return await _ingest_json(request, "reports", principal, source)
+
+
+@router.post("/ingest/documents", summary="Push one edXML envelope or status message")
+async def push_document(
+    request: Request,
+    source: SourceParam = None,
+    principal: Principal = Depends(require("collector")),
+) -> IngestResponse:
+    ctx = get_ctx(request)
+    _media_type(request, XML_TYPES)
+    name = _source(principal, source)
+    limits = XmlLimits(ctx.settings.xml_max_bytes, ctx.settings.xml_max_depth)
+    raw = await _body(request, limits.max_bytes)
+    started = time.perf_counter()
+    async with ctx.db.session() as session:
+        result = await ingest_xml(session, name, [raw], limits=limits, scope=principal.unit_code)
+    count(name, result)
+    metrics.INGEST_BATCH_DURATION.labels("documents").observe(time.perf_counter() - started)
+    return IngestResponse(**result.response())
+
+
+@router.get("/dead-letters", tags=["dead-letters"], summary="Rejected records (admin only)")
+async def get_dead_letters(
+    request: Request,
+    pending: bool = True,
+    source: str | None = None,
+    feed: Annotated[str | None, Query(pattern="^(" + "|".join(FEEDS) + ")$")] = None,
+    after_id: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    principal: Principal = Depends(require("admin")),
+) -> dict[str, Any]:
+    """Dead-letters oldest first with raw payload (personal data: admin only). Page with
+    `after_id` = the last id seen."""
+    async with get_ctx(request).db.session() as session:
+        letters = await list_dead_letters(
+            session, pending=pending, source=source, feed=feed, after_id=after_id, limit=limit
+        )
+    return {
+        "items": [d.as_dict() for d in letters],
+        "next_after_id": letters[-1].id if len(letters) == limit else None,
+    }
+
+
+class ReplayRequest(BaseModel):
+    ids: list[int] | None = Field(
+        default=None, description="Dead-letter ids; omit for all pending."
+    )
+
+
+@router.post("/dead-letters/replay", tags=["dead-letters"], summary="Replay dead-letters (admin)")
+async def post_replay(
+    request: Request,
+    body: ReplayRequest,
+    principal: Principal = Depends(require("admin")),
+) -> dict[str, Any]:
+    ctx = get_ctx(request)
+    limits = XmlLimits(ctx.settings.xml_max_bytes, ctx.settings.xml_max_depth)
+    async with ctx.db.session() as session:
+        outcomes = await replay_dead_letters(session, body.ids, limits=limits)
+    return {
+        "replayed": len(outcomes),
+        "accepted": sum(o.accepted for o in outcomes),
+        "results": [{"id": o.id, "accepted": o.accepted, "errors": o.errors} for o in outcomes],
+    }
