@@ -9,6 +9,7 @@ upstream KPI per (unit, window, kpi) for `GET /api/v1/federation/kpis`.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -87,6 +88,16 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
 async def _store_kpi(session: AsyncSession, doc: dict[str, Any]) -> None:
     data = doc["data"]
     kpi = data.get("kpi")
@@ -99,7 +110,7 @@ async def _store_kpi(session: AsyncSession, doc: dict[str, Any]) -> None:
             INSERT INTO federation_kpis (unit_code, time_window, kpi_id, value, numerator,
                 denominator, target, status, as_of, upstream_seq)
             VALUES (:unit, :window, :kpi, :value, :num, :den, :target, :status,
-                CAST(:as_of AS timestamptz), :seq)
+                :as_of, :seq)
             ON CONFLICT (unit_code, time_window, kpi_id) DO UPDATE SET
                 value = EXCLUDED.value, numerator = EXCLUDED.numerator,
                 denominator = EXCLUDED.denominator, target = EXCLUDED.target,
@@ -117,7 +128,7 @@ async def _store_kpi(session: AsyncSession, doc: dict[str, Any]) -> None:
             "den": _number(kpi.get("denominator")),
             "target": _number(kpi.get("target")),
             "status": kpi.get("status") if isinstance(kpi.get("status"), str) else None,
-            "as_of": data.get("as_of") if isinstance(data.get("as_of"), str) else None,
+            "as_of": _time(data.get("as_of")),
             "seq": doc["seq"],
         },
     )

@@ -65,10 +65,7 @@ async def test_ordered_signed_and_retried_with_the_same_webhook_id(
         ],
     )
     third = seqs[3]
-    try:
-        await receiver.wait_for(6)
-    finally:
-        print("SEQS", seqs, receiver.seqs())
+    await receiver.wait_for(6)
     expected = [seqs[0], seqs[2], seqs[3], seqs[3], seqs[3], seqs[5]]
     assert receiver.seqs() == expected
     ids = [r.id for r in receiver.received]
