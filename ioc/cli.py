@@ -142,6 +142,9 @@ def demo(
     from ioc.demo import prepare_demo
 
     token = _run(lambda url: prepare_demo(url, settings), settings)
+    from ioc.demo import start_demo_sources
+
+    settings = start_demo_sources(settings)
     typer.echo("\nioc demo: Bình Phước (70), simulated portal, 1022 hotline and documents")
     typer.echo(f"  admin token : {token}")
     typer.echo(f"  API docs    : {settings.public_url}/docs")
@@ -371,6 +374,15 @@ def kpis_show(
 
     snap = _run(lambda url: _with_session(url, lambda s: snapshot(s, unit, window)))
     typer.echo(snap.model_dump_json(indent=2))
+
+
+def _register_rooms() -> None:
+    from ioc.collectors.cli import register as register_collectors
+
+    register_collectors(app)
+
+
+_register_rooms()
 
 
 def main() -> None:

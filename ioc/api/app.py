@@ -59,11 +59,17 @@ def _routers() -> list[APIRouter]:
 
 
 def _services(ctx: AppContext) -> list[LoopService]:
+    from ioc.collectors.pull import build_services as collector_services
     from ioc.kpis import kpi_services
     from ioc.live import live_services
     from ioc.privacy.service import PrivacyPurge
 
-    return [*kpi_services(ctx), PrivacyPurge(ctx.db, ctx.settings), *live_services(ctx)]
+    return [
+        *collector_services(ctx),
+        *kpi_services(ctx),
+        PrivacyPurge(ctx.db, ctx.settings),
+        *live_services(ctx),
+    ]
 
 
 def create_app(settings: Settings, *, database_url: str | None = None) -> FastAPI:

@@ -1,0 +1,147 @@
+"""Collector commands of the `ioc` CLI: `collect`, `simulate`, `dead-letters list|replay`.
+Registered on the main app by `ioc.cli` through `register(app)`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+dead_letters_app = typer.Typer(
+    help="Records the collectors could not take in: list them, replay them after a fix.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dead_letters_app, name="dead-letters")
+    app.command("collect")(collect)
+    app.command("simulate")(simulate)
+
+
+def collect(
+    once: Annotated[bool, typer.Option("--once", help="Drain every source once and exit.")] = False,
+) -> None:
+    """Poll the sources configured in `[[collectors]]` (IOC_CONFIG) without the API server.
+
+    Leased per source, so it can run beside `ioc serve` replicas; each page is committed
+    with its cursor, so a killed collector resumes without loss or duplicates."""
+    from ioc.cli import _run, _settings
+    from ioc.collectors.pull import run_collectors
+
+    settings = _settings()
+    if not settings.collectors:
+        typer.echo("ioc: no [[collectors]] configured (see docs/collectors.md)", err=True)
+        raise typer.Exit(2)
+    stored = _run(lambda url: run_collectors(url, settings, once=once), settings)
+    for name, pages in stored.items():
+        typer.echo(f"{name}: {pages} page(s) stored")
+
+
+def simulate(
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Listen port.")] = 8100,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed → same records).")] = 7,
+    rate: Annotated[float, typer.Option(help="New records per second.")] = 5.0,
+    backfill_days: Annotated[float, typer.Option(help="Days of history at start.")] = 30.0,
+    start: Annotated[
+        str | None, typer.Option(help="Simulated 'now' at start, ISO 8601 (default: now).")
+    ] = None,
+    push: Annotated[
+        str | None, typer.Option(help="Push to this ioc server URL instead of serving.")
+    ] = None,
+    token: Annotated[
+        str | None, typer.Option(help="Collector token for --push (or IOC_SIM_TOKEN).")
+    ] = None,
+) -> None:
+    """Simulate Bình Phước's portal, 1022 hotline and document system (CONTRACT §1.5).
+
+    Serves GET /dossiers, /procedures, /reports, /documents ?since=&limit= — or, with
+    --push, posts the same records to the ingest endpoints of an ioc server."""
+    import os
+
+    import uvicorn
+
+    from ioc.collectors.simserver import create_sim_app, push_forever
+    from ioc.collectors.simulator import World
+
+    started = datetime.fromisoformat(start) if start else None
+    world = World(seed=seed, rate=rate, start=started, backfill_days=backfill_days)
+    sizes = ", ".join(f"{k} {len(v)}" for k, v in world.logs.items())
+    if push:
+        secret = token or os.environ.get("IOC_SIM_TOKEN")
+        if not secret:
+            typer.echo("ioc: --push needs --token (a collector token)", err=True)
+            raise typer.Exit(2)
+        typer.echo(f"simulating ({sizes}); pushing to {push}")
+        asyncio.run(push_forever(world, push.rstrip("/"), secret))
+        return
+    typer.echo(f"simulating ({sizes}); serving http://{host}:{port}/{{dossiers,procedures,"
+               "reports,documents}}")  # fmt: skip
+    uvicorn.run(create_sim_app(world), host=host, port=port, log_config=None)
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    all_: Annotated[bool, typer.Option("--all", help="Include replayed ones.")] = False,
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    feed: Annotated[
+        str | None, typer.Option(help="dossiers, procedures, reports, documents.")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    payload: Annotated[
+        bool, typer.Option("--payload", help="Print raw payloads (personal data).")
+    ] = False,
+) -> None:
+    """List dead-letters, oldest first: id, source, record id, reasons."""
+    from ioc.cli import _run, _with_session
+    from ioc.collectors import list_dead_letters
+
+    letters = _run(
+        lambda url: _with_session(
+            url,
+            lambda s: list_dead_letters(s, pending=not all_, source=source, feed=feed, limit=limit),
+        )
+    )
+    for d in letters:
+        state = "replayed" if d.replayed_at else "pending"
+        typer.echo(
+            f"{d.id}\t{d.received_at:%Y-%m-%d %H:%M:%S}\t{d.source}\t{d.feed}\t"
+            f"{d.record_id or '-'}\t{state}\tx{d.times_seen}\t{'; '.join(d.reasons)}"
+        )
+        if payload:
+            typer.echo(f"\t{d.payload}")
+    typer.echo(f"{len(letters)} dead-letter(s)", err=True)
+
+
+@dead_letters_app.command("replay")
+def dead_letters_replay(
+    ids: Annotated[
+        list[int] | None, typer.Argument(help="Dead-letter ids; none = all pending.")
+    ] = None,
+) -> None:
+    """Run dead-letters through the pipeline again (after loading a missing unit or organ,
+    or fixing the source); accepted ones are marked replayed, the others keep new reasons."""
+    from ioc.cli import _run, _settings, _with_session
+    from ioc.collectors import XmlLimits, replay_dead_letters
+
+    settings = _settings()
+    limits = XmlLimits(settings.xml_max_bytes, settings.xml_max_depth)
+    outcomes = _run(
+        lambda url: _with_session(
+            url, lambda s: replay_dead_letters(s, ids or None, limits=limits)
+        ),
+        settings,
+    )
+    for o in outcomes:
+        verdict = (
+            "accepted" if o.accepted else "rejected: " + json.dumps(o.errors, ensure_ascii=False)
+        )
+        typer.echo(f"{o.id}\t{verdict}")
+    accepted = sum(o.accepted for o in outcomes)
+    typer.echo(
+        f"replayed {len(outcomes)}: {accepted} accepted, {len(outcomes) - accepted} still rejected"
+    )

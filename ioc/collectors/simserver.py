@@ -1,0 +1,130 @@
+"""`ioc simulate`: serve the simulated province's feeds over HTTP (CONTRACT §1.5), or push
+them to an `ioc` server's ingest endpoints (CONTRACT §2)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import socket
+import threading
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from ioc.collectors.simulator import FEED_NAMES, World
+from ioc.settings import CollectorSource
+
+log = logging.getLogger("ioc.simulate")
+MAX_LIMIT = 10_000
+
+
+def create_sim_app(world: World) -> Starlette:
+    """An ASGI app serving `GET /{feed}?since=&limit=` for the four feeds."""
+
+    async def feed(request: Request) -> JSONResponse:
+        name = request.path_params["feed"]
+        if name not in FEED_NAMES:
+            return JSONResponse({"error": f"unknown feed {name}", "feeds": FEED_NAMES}, 404)
+        try:
+            limit = min(MAX_LIMIT, max(1, int(request.query_params.get("limit", "500"))))
+        except ValueError:
+            return JSONResponse({"error": "limit must be an integer"}, 400)
+        return JSONResponse(world.page(name, request.query_params.get("since"), limit))
+
+    async def index(request: Request) -> JSONResponse:
+        world.advance()
+        return JSONResponse({"feeds": {n: len(world.logs[n]) for n in FEED_NAMES}})
+
+    return Starlette(routes=[Route("/", index), Route("/{feed}", feed)])
+
+
+def demo_sources(base_url: str, interval: float = 2.0) -> list[CollectorSource]:
+    """Collector settings that pull every feed of a simulator at `base_url`."""
+    return [
+        CollectorSource(
+            name=f"sim-{feed}",
+            kind=feed,
+            url=f"{base_url}/{feed}",
+            interval_seconds=interval,
+            page_size=500 if feed == "documents" else 5000,
+        )
+        for feed in FEED_NAMES
+    ]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def start_in_thread(world: World, host: str = "127.0.0.1", port: int = 0) -> str:
+    """Serve `world` from a daemon thread (its own event loop); → base URL. For `ioc demo`,
+    whose main thread runs the API server."""
+    port = port or free_port(host)
+    config = uvicorn.Config(
+        create_sim_app(world), host=host, port=port, log_config=None, access_log=False
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="ioc-simulator", daemon=True)
+    thread.start()
+    for _ in range(500):
+        if server.started:
+            break
+        threading.Event().wait(0.01)
+    return f"http://{host}:{port}"
+
+
+async def push_forever(
+    world: World, base_url: str, token: str, *, interval: float = 1.0, batch: int = 2000
+) -> None:
+    """Push new items of every feed to an `ioc` server, in order, retrying with backoff; an
+    item is only skipped past once the server answered 200 for it."""
+    sent = dict.fromkeys(FEED_NAMES, 0)
+    headers = {"Authorization": f"Bearer {token}"}
+    failures = 0
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
+        while True:
+            world.advance()
+            try:
+                for feed in FEED_NAMES:
+                    sent[feed] = await _push_feed(client, world, feed, sent[feed], batch)
+                failures = 0
+                await asyncio.sleep(interval)
+            except (httpx.HTTPError, PushRefused) as exc:
+                failures += 1
+                delay = random.uniform(0, min(30.0, 0.5 * 2**failures))
+                log.warning("push failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+
+
+class PushRefused(Exception):
+    pass
+
+
+async def _push_feed(
+    client: httpx.AsyncClient, world: World, feed: str, offset: int, batch: int
+) -> int:
+    items: list[Any] = world.logs[feed]
+    source = {"source": f"sim-{feed}"}
+    while offset < len(items):
+        if feed == "documents":
+            response = await client.post(
+                "/api/v1/ingest/documents", params=source, content=items[offset].encode(),
+                headers={"Content-Type": "application/xml"},
+            )  # fmt: skip
+            step = 1
+        else:
+            chunk = items[offset : offset + batch]
+            response = await client.post(f"/api/v1/ingest/{feed}", params=source, json=chunk)
+            step = len(chunk)
+        if response.status_code != 200:
+            raise PushRefused(f"{feed}: HTTP {response.status_code} {response.text[:200]}")
+        offset += step
+    return offset
