@@ -60,6 +60,8 @@ KINDS: tuple[Kind, ...] = (
     Kind("units", "units", ("code",)),
     Kind("unit_links", "unit_links", ("child_code", "parent_code", "kind")),
     Kind("organs", "organs", ("organ_id",)),
+    # ioc.kpis (0003): per-unit target overrides (the defaults are in Settings.kpi_targets).
+    Kind("kpi_targets", "kpi_targets", ("unit_code", "kpi_id")),
     # ioc.alerts (0005): rules (soft-deleted ones too, so history keeps its names) and
     # silences. Alert states, transitions and the outbox are run-time data: pg_dump.
     Kind("alert_rules", "alert_rules", ("id",)),

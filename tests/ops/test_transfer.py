@@ -31,6 +31,12 @@ SNAPSHOT_SQL = {
 }
 
 
+@pytest.fixture(scope="module")
+async def demo_source(databases: DatabaseFactory) -> str:
+    """A database with the demo province that these tests only read (export from)."""
+    return await databases.create()
+
+
 async def snapshot(url: str) -> dict[str, object]:
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
@@ -48,9 +54,9 @@ async def scalar(url: str, sql: str) -> object:
 
 
 async def test_round_trip_into_an_empty_database(
-    databases: DatabaseFactory, tmp_path: Path
+    databases: DatabaseFactory, demo_source: str, tmp_path: Path
 ) -> None:
-    source = await databases.create()
+    source = demo_source
     manifest = await export_to(source, tmp_path / "bundle")
     counts = {f["kind"]: f["rows"] for f in manifest["files"]}
     assert counts["units"] == 123
@@ -102,8 +108,10 @@ async def test_reform_links_and_successors_survive(
     )
 
 
-async def test_import_merges_and_is_idempotent(databases: DatabaseFactory, tmp_path: Path) -> None:
-    source = await databases.create()
+async def test_import_merges_and_is_idempotent(
+    databases: DatabaseFactory, demo_source: str, tmp_path: Path
+) -> None:
+    source = demo_source
     await export_to(source, tmp_path)
     target = await databases.create()
     conn = await asyncpg.connect(asyncpg_dsn(target))
@@ -126,9 +134,9 @@ async def test_import_merges_and_is_idempotent(databases: DatabaseFactory, tmp_p
 
 
 async def test_edited_or_inconsistent_bundle_changes_nothing(
-    databases: DatabaseFactory, tmp_path: Path
+    databases: DatabaseFactory, demo_source: str, tmp_path: Path
 ) -> None:
-    source = await databases.create()
+    source = demo_source
     await export_to(source, tmp_path)
     units_file = tmp_path / "units.json"
     units = json.loads(units_file.read_text())
@@ -150,8 +158,10 @@ async def test_edited_or_inconsistent_bundle_changes_nothing(
         await import_from(target, tmp_path)
 
 
-async def test_unknown_columns_are_refused(databases: DatabaseFactory, tmp_path: Path) -> None:
-    source = await databases.create()
+async def test_unknown_columns_are_refused(
+    databases: DatabaseFactory, demo_source: str, tmp_path: Path
+) -> None:
+    source = demo_source
     await export_to(source, tmp_path)
     organs_file = tmp_path / "organs.json"
     organs = json.loads(organs_file.read_text())
@@ -174,8 +184,10 @@ def ioc(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def test_cli_export_and_import(databases: DatabaseFactory, tmp_path: Path) -> None:
-    source = await databases.create()
+async def test_cli_export_and_import(
+    databases: DatabaseFactory, demo_source: str, tmp_path: Path
+) -> None:
+    source = demo_source
     out = ioc("export", str(tmp_path / "b"), url=source)
     assert out.returncode == 0, out.stderr
     assert any(line.split()[:2] == ["units", "123"] for line in out.stdout.splitlines())
@@ -201,6 +213,8 @@ VALUES
   'admin', '2026-11-01T00:00:00Z');
 INSERT INTO alert_silences (rule_id, unit_code, ends_at, reason, created_by)
 SELECT id, '689', '2026-12-01T00:00:00Z', 'bảo trì', 'admin' FROM alert_rules WHERE name = 'old';
+INSERT INTO kpi_targets (unit_code, kpi_id, target, updated_by)
+VALUES ('689', 'dossier_online_rate', 0.6, 'admin'), ('70', 'report_ontime_rate', 0.92, 'admin');
 INSERT INTO feed_subscriptions (id, unit_code, url, topics, secret, cursor_seq, attempts,
     last_error, created_by, status)
 VALUES ('6f1c2d8e-0b5a-4c1e-9d7e-2a1b3c4d5e6f', '689', 'https://ioc.dongxoai.example/inbox',
@@ -208,6 +222,7 @@ VALUES ('6f1c2d8e-0b5a-4c1e-9d7e-2a1b3c4d5e6f', '689', 'https://ioc.dongxoai.exa
 """
 
 CONFIG_SNAPSHOT = {
+    "targets": "SELECT jsonb_agg(to_jsonb(t) ORDER BY unit_code, kpi_id) FROM kpi_targets t",
     "rules": "SELECT jsonb_agg(to_jsonb(t) ORDER BY id) FROM alert_rules t",
     "silences": "SELECT jsonb_agg(to_jsonb(t) ORDER BY id) FROM alert_silences t",
     "subscriptions": "SELECT jsonb_agg(to_jsonb(t) - ARRAY['cursor_seq', 'attempts', "
@@ -215,7 +230,7 @@ CONFIG_SNAPSHOT = {
 }
 
 
-async def test_rules_silences_and_subscriptions_round_trip(
+async def test_targets_rules_silences_and_subscriptions_round_trip(
     databases: DatabaseFactory, tmp_path: Path
 ) -> None:
     source = await databases.create()
@@ -227,6 +242,7 @@ async def test_rules_silences_and_subscriptions_round_trip(
         await conn.close()
     manifest = await export_to(source, tmp_path)
     counts = {f["kind"]: f["rows"] for f in manifest["files"]}
+    assert counts["kpi_targets"] == 2
     assert (counts["alert_rules"], counts["alert_silences"], counts["feed_subscriptions"]) == (
         2,
         1,
