@@ -159,6 +159,25 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0)
+    # --- alerts (evaluation and delivery; see docs/alerts.md)
+    alerts_enabled: bool = Field(default=True, description="Run the alert evaluator and sender.")
+    alerts_eval_seconds: float = Field(
+        default=5.0, gt=0, description="Evaluator round interval (KPI events also wake it)."
+    )
+    alerts_tick_seconds: float = Field(
+        default=60.0, gt=0, description="How often time-based KPIs (overdue counts) are recomputed."
+    )
+    alerts_send_seconds: float = Field(default=1.0, gt=0, description="Outbox poll interval.")
+    alerts_group_wait_seconds: float = Field(
+        default=10.0, ge=0, description="Wait this long to group notifications per recipient."
+    )
+    alerts_retry_base_seconds: float = Field(default=10.0, gt=0)
+    alerts_retry_max_seconds: float = Field(default=1800.0, gt=0)
+    alerts_max_attempts: int = Field(
+        default=30, ge=1, description="Give a notification up after this many failed attempts."
+    )
+    alerts_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # --- feeds / webhooks
     webhooks_allow_private: bool = False

@@ -243,13 +243,13 @@ async def alert_history(session: AsyncSession, alert_id: int) -> dict[str, Any]:
 
 async def unit_history(
     session: AsyncSession,
-    unit_code: str,
+    unit_code: str | None,
     *,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 500,
 ) -> list[dict[str, Any]]:
-    """Every transition of every alert in a unit's subtree, newest first."""
+    """Every transition of every alert in a unit's subtree (all units: None), newest first."""
     rows = await session.execute(
         text(
             """
@@ -260,8 +260,8 @@ async def unit_history(
             JOIN alerts a ON a.id = t.alert_id
             JOIN alert_rules r ON r.id = a.rule_id
             JOIN units u ON u.code = a.unit_code
-            WHERE a.unit_code IN
-                (SELECT descendant_code FROM unit_closure WHERE ancestor_code = :unit)
+            WHERE (CAST(:unit AS text) IS NULL OR a.unit_code IN
+                (SELECT descendant_code FROM unit_closure WHERE ancestor_code = :unit))
               AND (CAST(:since AS timestamptz) IS NULL OR t.at >= :since)
               AND (CAST(:until AS timestamptz) IS NULL OR t.at < :until)
             ORDER BY t.at DESC, t.id DESC LIMIT :limit

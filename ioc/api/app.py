@@ -39,6 +39,7 @@ class AppContext:
 
 
 def _routers() -> list[APIRouter]:
+    from ioc.alerts.views import router as alerts_router
     from ioc.api import health
     from ioc.collectors.views import router as collectors_router
     from ioc.kpis.views import router as kpis_router
@@ -55,10 +56,12 @@ def _routers() -> list[APIRouter]:
         screen_router,
         privacy_router,
         live_router,
+        alerts_router,
     ]
 
 
 def _services(ctx: AppContext) -> list[LoopService]:
+    from ioc.alerts.loops import build_services as alert_services
     from ioc.collectors.pull import build_services as collector_services
     from ioc.kpis import kpi_services
     from ioc.live import live_services
@@ -69,6 +72,7 @@ def _services(ctx: AppContext) -> list[LoopService]:
         *kpi_services(ctx),
         PrivacyPurge(ctx.db, ctx.settings),
         *live_services(ctx),
+        *alert_services(ctx),
     ]
 
 

@@ -1,0 +1,90 @@
+"""The alert room's background work: the evaluator and the sender, each a leased
+`LoopService` (one replica does it; another takes over within `loop_seconds` if it dies)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import httpx
+
+from ioc import metrics
+from ioc.alerts.evaluator import OUTBOX_CHANNEL, evaluate_round, state_counts
+from ioc.alerts.sender import SendRound, send_round
+from ioc.db import Database
+from ioc.db.engine import asyncpg_dsn
+from ioc.events import EVENTS_CHANNEL
+from ioc.services import LoopService
+from ioc.settings import Settings
+
+if TYPE_CHECKING:
+    from ioc.api.app import AppContext
+
+STATES = ("ok", "pending", "firing", "acknowledged", "resolved", "no_data", "closed")
+
+
+class AlertEvaluator(LoopService):
+    """Evaluates rules on KPI events (woken by NOTIFY) and on its tick."""
+
+    name = "alerts.evaluator"
+    leased = True
+    batch = 1000
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        super().__init__(dsn=asyncpg_dsn(db.url), loop_seconds=settings.alerts_eval_seconds)
+        self.db = db
+        self.settings = settings
+        self._last_recompute = float("-inf")
+
+    async def run_once(self) -> None:
+        recompute = time.monotonic() - self._last_recompute >= self.settings.alerts_tick_seconds
+        async with self.db.session() as session:
+            result = await evaluate_round(
+                session, datetime.now(UTC), recompute=recompute, batch=self.batch
+            )
+        if recompute:
+            self._last_recompute = time.monotonic()
+        if result.events >= self.batch:
+            self.wake()  # a backlog: keep going without waiting for the next tick
+        async with self.db.session() as session:
+            counts = await state_counts(session)
+        for state in STATES:
+            metrics.ALERT_STATES.labels(state).set(counts.get(state, 0))
+
+
+class AlertSender(LoopService):
+    """Drains the notification outbox (woken by NOTIFY from the evaluator's commits)."""
+
+    name = "alerts.sender"
+    leased = True
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        super().__init__(dsn=asyncpg_dsn(db.url), loop_seconds=settings.alerts_send_seconds)
+        self.db = db
+        self.settings = settings
+        self._client: httpx.AsyncClient | None = None
+        self.last_round: SendRound | None = None
+
+    async def run_once(self) -> None:
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False)
+        self.last_round = await send_round(self.db, self.settings, self._client, datetime.now(UTC))
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def build_services(ctx: AppContext) -> list[LoopService]:
+    """The room's services, wired to the listener; handles kept in `ctx.rooms["alerts"]`."""
+    if not ctx.settings.alerts_enabled:
+        return []
+    evaluator = AlertEvaluator(ctx.db, ctx.settings)
+    sender = AlertSender(ctx.db, ctx.settings)
+    ctx.listener.subscribe(EVENTS_CHANNEL, lambda _payload: evaluator.wake())
+    ctx.listener.subscribe(OUTBOX_CHANNEL, lambda _payload: sender.wake())
+    ctx.rooms["alerts"] = {"evaluator": evaluator, "sender": sender}
+    return [evaluator, sender]

@@ -1,0 +1,205 @@
+"""HTTP routes of the alert room (CONTRACT §6). Thin: validate, check scope, call a service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel
+
+from ioc.alerts import service, silences
+from ioc.alerts.models import AckIn, RuleIn, RulePatch, SilenceIn
+from ioc.alerts.rules import Rule, create_rule, delete_rule, get_rule, list_rules, update_rule
+from ioc.api.deps import SessionDep, get_ctx, scoped_unit
+from ioc.auth import Principal, authenticate, require
+from ioc.errors import OutOfScope
+from ioc.units import is_within
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(authenticate)])
+
+Reader = Annotated[Principal, Depends(require("operator"))]
+Manager = Annotated[Principal, Depends(require("department_head"))]
+StateName = Literal[
+    "ok", "pending", "firing", "acknowledged", "resolved", "no_data", "closed", "open"
+]
+
+
+class RuleCreated(BaseModel):
+    rule: dict[str, Any]
+    webhook_secret: str
+
+
+async def _rule_in_scope(session: SessionDep, principal: Principal, rule_id: int) -> Rule:
+    rule = await get_rule(session, rule_id)
+    if principal.unit_code is not None and not await is_within(
+        session, principal.unit_code, rule.unit_code
+    ):
+        raise OutOfScope(f"alert rule {rule_id} belongs to a unit outside yours")
+    return rule
+
+
+async def _alert_in_scope(
+    session: SessionDep, principal: Principal, alert_id: int
+) -> dict[str, Any]:
+    alert = await service.get_alert(session, alert_id)
+    if principal.unit_code is not None and not await is_within(
+        session, principal.unit_code, alert["unit"]
+    ):
+        raise OutOfScope(f"alert {alert_id} belongs to a unit outside yours")
+    return alert
+
+
+# --- rules
+
+
+@router.post(
+    "/alert-rules",
+    status_code=201,
+    response_model=RuleCreated,
+    summary="Create a rule; the webhook signing secret is shown only here",
+)
+async def post_rule(
+    body: RuleIn, session: SessionDep, principal: Manager, request_ctx: Any = Depends(get_ctx)
+) -> RuleCreated:
+    rule, secret = await create_rule(
+        session,
+        body,
+        scope_unit=principal.unit_code,
+        created_by=principal.name,
+        allow_private=request_ctx.settings.webhooks_allow_private,
+    )
+    return RuleCreated(rule=rule.as_dict(), webhook_secret=secret)
+
+
+@router.get("/alert-rules", summary="Rules of units in your subtree")
+async def get_rules(
+    session: SessionDep, principal: Reader, unit: str | None = None
+) -> list[dict[str, Any]]:
+    scope = principal.unit_code if unit is None else await scoped_unit(session, principal, unit)
+    return [r.as_dict() for r in await list_rules(session, scope)]
+
+
+@router.get("/alert-rules/{rule_id}", summary="One rule")
+async def get_one_rule(rule_id: int, session: SessionDep, principal: Reader) -> dict[str, Any]:
+    return (await _rule_in_scope(session, principal, rule_id)).as_dict()
+
+
+@router.patch("/alert-rules/{rule_id}", summary="Change some fields of a rule")
+async def patch_rule(
+    rule_id: int,
+    body: RulePatch,
+    session: SessionDep,
+    principal: Manager,
+    request_ctx: Any = Depends(get_ctx),
+) -> dict[str, Any]:
+    await _rule_in_scope(session, principal, rule_id)
+    rule = await update_rule(
+        session,
+        rule_id,
+        body,
+        scope_unit=principal.unit_code,
+        allow_private=request_ctx.settings.webhooks_allow_private,
+    )
+    return rule.as_dict()
+
+
+@router.delete("/alert-rules/{rule_id}", status_code=204, summary="Delete a rule")
+async def remove_rule(rule_id: int, session: SessionDep, principal: Manager) -> Response:
+    await _rule_in_scope(session, principal, rule_id)
+    await delete_rule(session, rule_id, by=principal.name)
+    return Response(status_code=204)
+
+
+# --- alerts
+
+
+@router.get("/alerts", summary="Alerts in your subtree, filtered")
+async def get_alerts(
+    session: SessionDep,
+    principal: Reader,
+    state: Annotated[list[StateName] | None, Query()] = None,
+    unit: str | None = None,
+    severity: Literal["info", "warning", "critical"] | None = None,
+    rule: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[dict[str, Any]]:
+    scope = principal.unit_code if unit is None else await scoped_unit(session, principal, unit)
+    states: list[str] | None = None
+    if state:
+        states = []
+        for s in state:
+            states.extend(["pending", "firing", "acknowledged", "no_data"] if s == "open" else [s])
+    return await service.list_alerts(
+        session,
+        scope,
+        states=states,
+        severity=severity,
+        rule_id=rule,
+        since=since,
+        until=until,
+        limit=limit,
+    )
+
+
+@router.get("/alerts/history", summary="Every transition of alerts in a unit's subtree")
+async def get_history(
+    session: SessionDep,
+    principal: Reader,
+    unit: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> list[dict[str, Any]]:
+    code = principal.unit_code if unit is None else await scoped_unit(session, principal, unit)
+    return await service.unit_history(session, code, since=since, until=until, limit=limit)
+
+
+@router.get("/alerts/{alert_id}", summary="One alert with its transitions and deliveries")
+async def get_one_alert(alert_id: int, session: SessionDep, principal: Reader) -> dict[str, Any]:
+    await _alert_in_scope(session, principal, alert_id)
+    return await service.alert_history(session, alert_id)
+
+
+@router.post("/alerts/{alert_id}/ack", summary="Acknowledge a firing alert: reminders stop")
+async def ack_alert(
+    alert_id: int, session: SessionDep, principal: Manager, body: AckIn | None = None
+) -> dict[str, Any]:
+    await _alert_in_scope(session, principal, alert_id)
+    comment = body.comment if body is not None else None
+    return await service.acknowledge(session, alert_id, by=principal.name, comment=comment)
+
+
+# --- silences
+
+
+@router.post("/silences", status_code=201, summary="Silence a rule and/or a unit until a time")
+async def post_silence(body: SilenceIn, session: SessionDep, principal: Manager) -> dict[str, Any]:
+    if body.unit is not None:
+        await scoped_unit(session, principal, body.unit)
+    if body.rule is not None:
+        await _rule_in_scope(session, principal, body.rule)
+    if body.unit is None and body.rule is None:  # pragma: no cover - the schema refuses it
+        raise OutOfScope("a silence needs a rule or a unit")
+    return await silences.create_silence(session, body, by=principal.name)
+
+
+@router.get("/silences", summary="Silences in your subtree (active ones unless all=true)")
+async def get_silences(
+    session: SessionDep, principal: Reader, all: bool = False
+) -> list[dict[str, Any]]:
+    return await silences.list_silences(session, principal.unit_code, include_expired=all)
+
+
+@router.delete("/silences/{silence_id}", summary="Expire a silence now (kept in the list)")
+async def expire_silence(
+    silence_id: int, session: SessionDep, principal: Manager
+) -> dict[str, Any]:
+    silence = await silences.get_silence(session, silence_id)
+    if principal.unit_code is not None and not await is_within(
+        session, principal.unit_code, silence["scope_unit"]
+    ):
+        raise OutOfScope(f"silence {silence_id} belongs to a unit outside yours")
+    return await silences.expire_silence(session, silence_id, by=principal.name)
