@@ -1,4 +1,4 @@
-"""The wall screen: `/screen` (the page), `/screen/assets/<file>` and `/screen/catalogue.json`.
+"""The wall screen: `/screen` (the page) and `/screen/assets/<file>` (its scripts and styles).
 
 No route here needs a token: the page and its scripts hold no data. The page reads its token
 from the URL fragment (`#token=…`, never sent to the server) or from the login form, keeps it
@@ -10,10 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 
 from ioc.errors import NotFound
-from ioc.screen.catalogue import screen_catalogue
 from ioc.screen.files import ASSETS, INDEX, MEDIA_TYPES
 
 router = APIRouter(tags=["screen"], include_in_schema=False)
@@ -59,8 +58,3 @@ async def screen_asset(request: Request, name: str) -> Response:
     if path is None:
         raise NotFound(f"no screen asset named {name!r}")
     return _file(request, path, COMMON_HEADERS)
-
-
-@router.get("/screen/catalogue.json", summary="KPI names (vi, en), kinds and target directions")
-async def catalogue() -> Response:
-    return JSONResponse(screen_catalogue(), headers=COMMON_HEADERS)

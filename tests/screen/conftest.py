@@ -11,8 +11,11 @@ import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
+
+from tests.conftest import RunningServer, test_settings
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -63,3 +66,19 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     yield tab
     await context.close()
     assert errors == [], f"errors in the page: {errors}"
+
+
+@pytest.fixture(scope="module")
+async def screen_server(database_url: str) -> AsyncIterator[RunningServer]:
+    """One server for a module's read-only tests: starting and stopping every service of the
+    app per test would be most of this room's test time."""
+    server = RunningServer(test_settings(), database_url)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def screen_client(screen_server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=screen_server.url, timeout=10) as http:
+        yield http

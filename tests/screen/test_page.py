@@ -12,20 +12,20 @@ from tests.conftest import RunningServer, TokenMaker
 pytestmark = pytest.mark.browser
 
 
-async def _module(page: Page, server: RunningServer, name: str, body: str) -> Any:
+async def _module(page: Page, screen_server: RunningServer, name: str, body: str) -> Any:
     """Run `body` (an expression over `m`, the imported module) inside the served page."""
-    if not page.url.startswith(server.url):
-        await page.goto(f"{server.url}/screen")
+    if not page.url.startswith(screen_server.url):
+        await page.goto(f"{screen_server.url}/screen")
     return await page.evaluate(
         f"async () => {{ const m = await import('/screen/assets/{name}'); return {body}; }}"
     )
 
 
-async def test_vietnamese_and_english_formats(page: Page, server: RunningServer) -> None:
+async def test_vietnamese_and_english_formats(page: Page, screen_server: RunningServer) -> None:
     day = "new Date('2026-11-24T23:30:00+07:00')"
     vi = await _module(
         page,
-        server,
+        screen_server,
         "format.js",
         f"(f => [f.rate(0.9103), f.count(1441), f.date({day}), f.time({day}), f.hours(12.25),"
         " f.value('rate', null), f.rate(1), f.count(1234567)])(m.formatter('vi'))",
@@ -33,23 +33,27 @@ async def test_vietnamese_and_english_formats(page: Page, server: RunningServer)
     assert vi == ["91,03%", "1.441", "24/11/2026", "23:30:00", "12,3 giờ", "—", "100%", "1.234.567"]
     en = await _module(
         page,
-        server,
+        screen_server,
         "format.js",
         f"(f => [f.rate(0.9103), f.count(1441), f.date({day}), f.hours(12.25)])(m.formatter('en'))",
     )
     assert en == ["91.03%", "1,441", "24/11/2026", "12.3 h"]
     # Calendar days are Asia/Ho_Chi_Minh days, whatever the TV's clock zone says.
-    assert await _module(page, server, "format.js", f"m.isoDay({day})") == "2026-11-24"
+    assert await _module(page, screen_server, "format.js", f"m.isoDay({day})") == "2026-11-24"
     assert (
-        await _module(page, server, "format.js", "m.isoDay(new Date('2026-11-24T17:30:00Z'))")
+        await _module(
+            page, screen_server, "format.js", "m.isoDay(new Date('2026-11-24T17:30:00Z'))"
+        )
         == "2026-11-25"
     )
 
 
-async def test_backoff_doubles_with_jitter_and_is_capped(page: Page, server: RunningServer) -> None:
+async def test_backoff_doubles_with_jitter_and_is_capped(
+    page: Page, screen_server: RunningServer
+) -> None:
     delays = await _module(
         page,
-        server,
+        screen_server,
         "live.js",
         "[1, 2, 3, 6, 20].flatMap(n => [m.backoffDelay(n, {random: () => 0}),"
         " m.backoffDelay(n, {random: () => 1})])",
@@ -57,10 +61,10 @@ async def test_backoff_doubles_with_jitter_and_is_capped(page: Page, server: Run
     assert delays == [500, 1000, 500, 2000, 500, 4000, 500, 30000, 500, 30000]
 
 
-async def test_children_are_ranked_worst_first(page: Page, server: RunningServer) -> None:
+async def test_children_are_ranked_worst_first(page: Page, screen_server: RunningServer) -> None:
     ranked = await _module(
         page,
-        server,
+        screen_server,
         "model.js",
         """m.rankChildren(m.normChildren([
             {unit: '690', name: 'A', kpis: [{id: 'dossier_ontime_rate', value: 0.99,
@@ -79,7 +83,7 @@ async def test_children_are_ranked_worst_first(page: Page, server: RunningServer
 
 
 async def test_snapshot_shapes_of_rest_and_websocket_read_alike(
-    page: Page, server: RunningServer
+    page: Page, screen_server: RunningServer
 ) -> None:
     """The websocket's snapshot keys children by window; the REST body lists them."""
     body = """(() => {
@@ -106,7 +110,7 @@ async def test_snapshot_shapes_of_rest_and_websocket_read_alike(
             r.kpis.get('dossier_received').value,
             r.children.get('25432').kpis.get('dossier_received').value];
     })()"""
-    assert await _module(page, server, "model.js", body) == [
+    assert await _module(page, screen_server, "model.js", body) == [
         7,
         3,
         2,
@@ -124,8 +128,8 @@ async def test_snapshot_shapes_of_rest_and_websocket_read_alike(
     ]
 
 
-async def test_without_token_the_login_form_shows(page: Page, server: RunningServer) -> None:
-    await page.goto(f"{server.url}/screen?unit=689")
+async def test_without_token_the_login_form_shows(page: Page, screen_server: RunningServer) -> None:
+    await page.goto(f"{screen_server.url}/screen?unit=689")
     await page.wait_for_selector("#login:not([hidden])")
     assert await page.get_attribute("body", "data-conn") == "login"
     assert await page.input_value("#login-unit") == "689"
@@ -133,12 +137,12 @@ async def test_without_token_the_login_form_shows(page: Page, server: RunningSer
 
 
 async def test_fragment_token_is_kept_locally_and_sent_only_as_header(
-    page: Page, server: RunningServer, make_token: TokenMaker
+    page: Page, screen_server: RunningServer, make_token: TokenMaker
 ) -> None:
     token = await make_token("operator", "689")
     requests: list[Request] = []
     page.on("request", lambda r: requests.append(r))
-    await page.goto(f"{server.url}/screen?unit=689&window=month#token={token}")
+    await page.goto(f"{screen_server.url}/screen?unit=689&window=month#token={token}")
     await expect(page.locator("#unit-name")).to_have_text("Thành phố Đồng Xoài")
     assert await page.text_content("#window-label") == "Tháng này"
     # The secret leaves the address bar, stays in this browser, and travels as a header.
@@ -155,8 +159,10 @@ async def test_fragment_token_is_kept_locally_and_sent_only_as_header(
             assert "authorization" not in await request.all_headers()
 
 
-async def test_refused_token_brings_back_the_login_form(page: Page, server: RunningServer) -> None:
-    await page.goto(f"{server.url}/screen?unit=689#token=ioc_not_a_real_token")
+async def test_refused_token_brings_back_the_login_form(
+    page: Page, screen_server: RunningServer
+) -> None:
+    await page.goto(f"{screen_server.url}/screen?unit=689#token=ioc_not_a_real_token")
     await page.wait_for_selector("#login:not([hidden])")
     assert await page.text_content("#login-error") == "Mã truy cập không hợp lệ"
     assert await page.get_attribute("body", "data-conn") == "fatal"

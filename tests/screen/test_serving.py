@@ -9,8 +9,8 @@ import httpx
 from ioc.screen.files import ASSETS, STATIC_DIR
 
 
-async def test_page_is_served_without_token_and_with_csp(client: httpx.AsyncClient) -> None:
-    page = await client.get("/screen", params={"unit": "689", "window": "month"})
+async def test_page_is_served_without_token_and_with_csp(screen_client: httpx.AsyncClient) -> None:
+    page = await screen_client.get("/screen", params={"unit": "689", "window": "month"})
     assert page.status_code == 200
     assert page.headers["content-type"] == "text/html; charset=utf-8"
     csp = page.headers["content-security-policy"]
@@ -23,7 +23,9 @@ async def test_page_is_served_without_token_and_with_csp(client: httpx.AsyncClie
     assert re.search(r"<script>(?!</script>)", page.text) is None
 
 
-async def test_every_referenced_asset_is_served_with_its_type(client: httpx.AsyncClient) -> None:
+async def test_every_referenced_asset_is_served_with_its_type(
+    screen_client: httpx.AsyncClient,
+) -> None:
     assert sorted(ASSETS) == [
         "api.js",
         "format.js",
@@ -37,14 +39,14 @@ async def test_every_referenced_asset_is_served_with_its_type(client: httpx.Asyn
     ]
     types = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
     for name in ASSETS:
-        res = await client.get(f"/screen/assets/{name}")
+        res = await screen_client.get(f"/screen/assets/{name}")
         assert res.status_code == 200, name
         assert res.content == (STATIC_DIR / name).read_bytes()
         expected = types.get(name[name.rindex(".") :], "image/svg+xml")
         assert res.headers["content-type"] == expected
         assert res.headers["x-content-type-options"] == "nosniff"
         # An unchanged file revalidates to a 304 (a TV reloading every night costs nothing).
-        again = await client.get(
+        again = await screen_client.get(
             f"/screen/assets/{name}", headers={"If-None-Match": res.headers["etag"]}
         )
         assert again.status_code == 304
@@ -56,27 +58,10 @@ async def test_imports_between_modules_resolve_to_served_assets() -> None:
             assert target in ASSETS, f"{path.name} imports {target}, which is not served"
 
 
-async def test_unknown_or_escaping_asset_names_are_404_problems(client: httpx.AsyncClient) -> None:
+async def test_unknown_or_escaping_asset_names_are_404_problems(
+    screen_client: httpx.AsyncClient,
+) -> None:
     for name in ["nope.js", "..%2Findex.html", "..%2F..%2Fsettings.py", "index.html"]:
-        res = await client.get(f"/screen/assets/{name}")
+        res = await screen_client.get(f"/screen/assets/{name}")
         assert res.status_code == 404, name
         assert res.headers["content-type"] == "application/problem+json"
-
-
-async def test_catalogue_json_needs_no_token(client: httpx.AsyncClient) -> None:
-    res = await client.get("/screen/catalogue.json")
-    assert res.status_code == 200
-    kpis = res.json()["kpis"]
-    assert len(kpis) == 13
-    by_id = {k["id"]: k for k in kpis}
-    assert by_id["dossier_ontime_rate"] == {
-        "id": "dossier_ontime_rate",
-        "name_vi": "Tỷ lệ hồ sơ giải quyết đúng hạn",
-        "name_en": "Dossiers finished on time",
-        "kind": "rate",
-        "op": ">=",
-        "target": 0.95,
-    }
-    assert by_id["dossier_received"]["kind"] == "count"
-    assert by_id["report_response_p50_hours"]["kind"] == "hours"
-    assert by_id["report_overdue_open"]["op"] == "<="

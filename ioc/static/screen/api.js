@@ -51,13 +51,13 @@ export class Api {
     return this.get('api/v1/kpis', { unit, window, children: 'true' });
   }
 
-  series(id, unit, from, to) {
-    return this.get(`api/v1/kpis/${encodeURIComponent(id)}/series`, { unit, from, to, step: 'day' });
+  series(id, unit, from, to, step) {
+    return this.get(`api/v1/kpis/${encodeURIComponent(id)}/series`, { unit, from, to, step });
   }
 
+  /** The KPI catalogue of the KPI engine: [{id, name_vi, name_en, unit, direction, target}]. */
   catalogue() {
-    return fetch(new URL('screen/catalogue.json', this.base), { cache: 'no-cache' })
-      .then((r) => (r.ok ? r.json() : { kpis: [] }));
+    return this.get('api/v1/kpis/catalogue');
   }
 
   /** ws(s)://host/…/ws — the token goes as ?token= because browsers cannot set headers here. */

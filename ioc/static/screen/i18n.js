@@ -1,6 +1,5 @@
-// Texts of the screen in Vietnamese (default) and English. KPI names come from the server's
-// catalogue (/screen/catalogue.json); the English names below are used only when the
-// catalogue has none, so a new KPI still shows its Vietnamese name and never a blank tile.
+// Texts of the screen in Vietnamese (default) and English. KPI names are not here: they come
+// from the KPI engine's catalogue (GET /api/v1/kpis/catalogue), the one source of them.
 
 export const LANGS = ['vi', 'en'];
 
@@ -93,21 +92,6 @@ const TEXTS = {
   },
 };
 
-const KPI_NAMES_EN = {
-  dossier_received: 'Dossiers received',
-  dossier_online_rate: 'Dossiers filed online',
-  dossier_ontime_rate: 'Dossiers finished on time',
-  dossier_overdue_open: 'Open dossiers overdue',
-  dossier_digitized_rate: 'Dossiers digitised',
-  dossier_online_payment_rate: 'Fees paid online',
-  online_service_usage_rate: 'Online services in use',
-  report_received: 'Citizen reports received',
-  report_ontime_rate: 'Reports resolved on time',
-  report_overdue_open: 'Open reports overdue',
-  report_response_p50_hours: 'Median first response',
-  document_electronic_rate: 'Documents exchanged electronically',
-  document_overdue_open: 'Open documents overdue',
-};
 
 /** `t(lang, key, {name: value})` → the text, with `{name}` replaced; the key if unknown. */
 export function t(lang, key, params = {}) {
@@ -116,9 +100,9 @@ export function t(lang, key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (_, name) => String(params[name] ?? ''));
 }
 
-/** The KPI's display name: catalogue name in that language, else ours, else the id. */
+/** The KPI's name from the catalogue in that language, else in Vietnamese, else its id. */
 export function kpiName(lang, id, catalogue) {
   const entry = catalogue.get(id);
-  if (lang === 'en') return entry?.name_en || KPI_NAMES_EN[id] || entry?.name_vi || id;
+  if (lang === 'en') return entry?.name_en || entry?.name_vi || id;
   return entry?.name_vi || id;
 }

@@ -75,6 +75,9 @@ export class LiveConnection {
     ws.onopen = () => {
       opened = true;
       ws.send(JSON.stringify(this.subscribe()));
+      // A resumed screen with nothing to replay would otherwise hear nothing until the
+      // server's next ping; the pong confirms at once that the figures are current again.
+      ws.send('{"type":"ping"}');
       this.kick();
       // The server closes sockets that stay silent (a dead screen must not hold a slot), so
       // the screen says it is alive; the pong also proves the link when nothing changes.

@@ -2,11 +2,11 @@
 // Reads the token from the fragment (never sent to the server in a URL) or the login form,
 // keeps it in localStorage, and shows the unit's KPIs live from the websocket.
 
-import { Api, ApiError } from './api.js';
+import { Api } from './api.js';
 import { formatter, isoDay } from './format.js';
 import { LANGS, t } from './i18n.js';
 import { LiveConnection } from './live.js';
-import { ScreenState, WINDOWS, seriesPoints } from './model.js';
+import { ScreenState, WINDOWS, normCatalogue, seriesPoints } from './model.js';
 import { renderAlerts, renderChildren, renderTiles } from './render.js';
 
 const TOKEN_KEY = 'ioc.screen.token';
@@ -48,12 +48,6 @@ class Screen {
   }
 
   async start() {
-    try {
-      const body = await this.api.catalogue();
-      for (const k of body.kpis ?? []) this.catalogue.set(k.id, k);
-    } catch {
-      // Without the catalogue tiles show ids and guessed formats; the figures stay right.
-    }
     $('lang').addEventListener('click', () => this.setLang(this.lang === 'vi' ? 'en' : 'vi'));
     setInterval(() => this.renderHeader(), 1000);
     setInterval(() => this.refreshSeries(true), SERIES_REFRESH_MS);
@@ -76,6 +70,10 @@ class Screen {
   async checkUnit() {
     const unit = await this.api.unit(this.state.unit);
     this.state.applyUnit(unit);
+    if (this.catalogue.size === 0) {
+      // Names, kinds and target directions; without them tiles show ids and guessed formats.
+      this.catalogue = normCatalogue(await this.api.catalogue());
+    }
   }
 
   onMessage(msg) {
@@ -117,22 +115,27 @@ class Screen {
     if (!force && Date.now() - this.seriesAt < SERIES_REFRESH_MS && this.series.size) return;
     if (this.conn.state !== 'live') return;
     this.seriesAt = Date.now();
+    // Day by day for the short windows, month by month for quarter and year.
+    const monthly = this.state.window === 'quarter' || this.state.window === 'year';
     const to = new Date();
-    const from = new Date(to.getTime() - (SERIES_DAYS - 1) * 86400000);
-    const ids = [...this.state.kpis.keys()];
+    const from = monthly
+      ? new Date(to.getFullYear() - 1, to.getMonth() + 1, 1, 12)
+      : new Date(to.getTime() - (SERIES_DAYS - 1) * 86400000);
+    const ids = [...this.state.kpis.keys()].filter((id) => this.catalogue.get(id)?.charted !== false);
     await Promise.all(ids.map(async (id) => {
       try {
-        const body = await this.api.series(id, this.state.unit, isoDay(from), isoDay(to));
+        const body = await this.api.series(
+          id, this.state.unit, isoDay(from), isoDay(to), monthly ? 'month' : 'day');
         this.series.set(id, seriesPoints(body));
-      } catch (err) {
-        if (err instanceof ApiError && err.status === 404) this.series.delete(id);
+      } catch {
+        // Keep the previous line: a trend a few minutes old is still the trend.
       }
     }));
     this.render();
   }
 
   onConnState(s) {
-    this.conn = s;
+    this.conn = s.retryMs === undefined ? s : { ...s, retryAt: Date.now() + s.retryMs };
     if (s.state === 'fatal') this.showLogin(t(this.lang, `conn.${s.reason}`));
     this.renderHeader();
   }
@@ -184,8 +187,9 @@ class Screen {
     const heard = this.lastHeard ? fmt.dateTime(this.lastHeard) : null;
     $('updated').textContent = heard ? t(lang, 'updated', { t: heard }) : t(lang, 'updated.never');
     let text = t(lang, `conn.${this.conn.state === 'fatal' ? this.conn.reason : this.conn.state}`);
-    if (this.conn.state === 'down' && this.conn.retryMs !== undefined) {
-      text = t(lang, 'conn.retry', { s: Math.ceil(this.conn.retryMs / 1000), n: this.conn.attempt });
+    if (this.conn.state === 'down' && this.conn.retryAt !== undefined) {
+      const seconds = Math.max(0, Math.ceil((this.conn.retryAt - Date.now()) / 1000));
+      text = t(lang, 'conn.retry', { s: seconds, n: this.conn.attempt });
     }
     $('conn-text').textContent = text;
     const banner = $('stale-banner');

@@ -86,13 +86,12 @@ export function worstStatus(kpis) {
   return worst;
 }
 
-/** The series endpoint's body → [{t: string, v: number|null}] in time order. */
+/** `GET /api/v1/kpis/{id}/series` → [{t: period, v: value|null}] in time order. */
 export function seriesPoints(body) {
-  const list = Array.isArray(body) ? body
-    : body?.points ?? body?.series ?? body?.items ?? body?.data ?? [];
+  const list = Array.isArray(body) ? body : body?.points ?? [];
   return list.map((p) => (Array.isArray(p)
     ? { t: String(p[0]), v: num(p[1]) }
-    : { t: String(p.t ?? p.date ?? p.day ?? p.at ?? p.from ?? ''), v: num(p.value) }));
+    : { t: String(p.period ?? p.t ?? p.date ?? ''), v: num(p.value) }));
 }
 
 const CLOSED_ALERT = new Set(['ok', 'resolved', 'inactive', 'closed']);
@@ -183,4 +182,24 @@ export class ScreenState {
     }
     return false;
   }
+}
+
+const KINDS = { ratio: 'rate', count: 'count', hours: 'hours' };
+const OPS = { higher: '>=', lower: '<=' };
+
+/** `GET /api/v1/kpis/catalogue` → Map id → {name_vi, name_en, kind, op, target}. */
+export function normCatalogue(list) {
+  const map = new Map();
+  for (const k of Array.isArray(list) ? list : []) {
+    map.set(String(k.id), {
+      name_vi: k.name_vi ?? null,
+      name_en: k.name_en ?? null,
+      kind: KINDS[k.unit] ?? null,
+      op: OPS[k.direction] ?? null,
+      target: num(k.target),
+      // Overdue counts are "now" figures with no history (the series endpoint refuses them).
+      charted: k.windowed !== false,
+    });
+  }
+  return map;
 }

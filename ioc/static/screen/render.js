@@ -42,21 +42,28 @@ function sparkline(points) {
   svg.setAttribute('preserveAspectRatio', 'none');
   svg.setAttribute('aria-hidden', 'true');
   const values = points.map((p) => p.v).filter((v) => v !== null && Number.isFinite(v));
-  if (values.length < 2) return svg;
+  svg.dataset.points = String(values.length);
+  if (values.length === 0) return svg;
   const lo = Math.min(...values);
   const hi = Math.max(...values);
   const span = hi - lo || 1;
-  const step = 100 / (points.length - 1);
+  const step = 100 / Math.max(1, points.length - 1);
   const coords = [];
   points.forEach((p, i) => {
     if (p.v === null || !Number.isFinite(p.v)) return;
-    coords.push(`${(i * step).toFixed(1)},${(28 - ((p.v - lo) / span) * 26).toFixed(1)}`);
+    coords.push([i * step, hi === lo ? 15 : 28 - ((p.v - lo) / span) * 26]);
   });
   const line = document.createElementNS(SVG, 'polyline');
-  line.setAttribute('points', coords.join(' '));
+  line.setAttribute('points', coords.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' '));
   line.setAttribute('vector-effect', 'non-scaling-stroke');
   svg.append(line);
-  svg.dataset.points = String(coords.length);
+  // The latest point marked, so a line of one day (or a flat one) still shows where "now" is.
+  const [x, y] = coords[coords.length - 1];
+  const dot = document.createElementNS(SVG, 'circle');
+  dot.setAttribute('cx', x.toFixed(1));
+  dot.setAttribute('cy', y.toFixed(1));
+  dot.setAttribute('r', '2.5');
+  svg.append(dot);
   return svg;
 }
 
@@ -66,18 +73,23 @@ export function renderTiles(root, { state, catalogue, series, lang, fmt }) {
   for (const id of tileOrder(state.kpis, catalogue)) {
     const kpi = state.kpis.get(id);
     const kind = kpiKind(id, catalogue);
-    const tile = el('article', `tile status-${kpi.status}`);
+    // Without a target there is no verdict to give: the figure is shown plain.
+    const untargeted = kpi.target === null && kpi.status === 'ok';
+    const tile = el('article', `tile status-${kpi.status}${untargeted ? ' untargeted' : ''}`);
     tile.dataset.kpi = id;
     tile.dataset.status = kpi.status;
     tile.append(el('h3', 'name', kpiName(lang, id, catalogue)));
-    const value = el('div', 'value', fmt.value(kind, kpi.value));
-    tile.append(value);
+    tile.append(kpi.value === null
+      ? el('div', 'value none', t(lang, 'status.no_data'))
+      : el('div', 'value', fmt.value(kind, kpi.value)));
     const foot = el('div', 'foot');
     const target = kpi.target === null
       ? t(lang, 'target.none')
       : t(lang, 'target', { op: targetOp(id, catalogue), v: fmt.value(kind, kpi.target) });
     foot.append(el('span', 'target', target));
-    foot.append(el('span', 'status', t(lang, `status.${kpi.status}`)));
+    if (!untargeted && kpi.value !== null) {
+      foot.append(el('span', 'status', t(lang, `status.${kpi.status}`)));
+    }
     tile.append(foot);
     tile.append(sparkline(series.get(id) ?? []));
     nodes.push(tile);
@@ -94,7 +106,8 @@ export function renderChildren(table, more, { state, catalogue, lang, fmt, maxRo
     row.dataset.unit = child.code;
     row.append(el('td', 'rank', String(i + 1)));
     row.append(el('td', 'unit', child.name ?? child.code));
-    row.append(el('td', 'bad num', child.kpis.size ? fmt.count(child.bad) : '—'));
+    row.append(el('td', `bad num${child.bad ? ' some' : ''}`,
+      child.kpis.size ? fmt.count(child.bad) : '—'));
     const ontime = child.kpis.get('dossier_ontime_rate');
     row.append(el('td', `num status-${ontime?.status ?? 'no_data'}`,
       fmt.value(kpiKind('dossier_ontime_rate', catalogue), ontime?.value)));
@@ -125,7 +138,7 @@ export function renderAlerts(root, { state, catalogue, unitNames, lang, fmt }) {
     item.append(el('b', 'sev', t(lang, `severity.${severity}`)));
     const rule = a.rule_name ?? a.name ?? a.rule?.name ?? '';
     const unitCode = String(a.unit ?? a.unit_code ?? '');
-    const unit = unitNames.get(unitCode) ?? a.unit_name ?? unitCode;
+    const unit = a.unit_name ?? unitNames.get(unitCode) ?? unitCode;
     const kpiId = a.kpi ?? a.kpi_id ?? a.rule?.kpi;
     const parts = [rule, unit];
     if (kpiId) {
