@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -35,7 +36,11 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = os.environ.get(SERVER_URL_ENV)
     if url:
         return with_database(url, "postgres")
-    embedded = start_embedded(tmp_path_factory.mktemp("pg"))
+    # Not under pytest's 0700 temp dirs: as root, the embedded server runs as its own user,
+    # which must be able to reach its data directory.
+    data_dir = Path(tempfile.mkdtemp(prefix="ioc-test-pg-"))
+    data_dir.chmod(0o755)
+    embedded = start_embedded(data_dir)
     return with_database(embedded, "postgres")
 
 

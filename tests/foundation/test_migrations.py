@@ -57,7 +57,8 @@ async def test_readyz_fails_when_migrations_behind(
     url = await databases.create()
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        await conn.execute("UPDATE alembic_version SET version_num = 'stale'")
+        await conn.execute("DELETE FROM alembic_version")
+        await conn.execute("INSERT INTO alembic_version VALUES ('stale')")
         server = await make_server(url=url)
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
             response = await http.get("/readyz")
