@@ -89,7 +89,8 @@ async def _all_units(session: AsyncSession) -> list[str]:
     return [r[0] for r in await session.execute(text("SELECT code FROM units ORDER BY code"))]
 
 
-async def _rebuild_aggregates(session: AsyncSession) -> int:
+async def rebuild_aggregates(session: AsyncSession) -> int:
+    """Empty the aggregates and fold every raw record in again; return how many."""
     await aggregates.clear(session)
     hi = await _next_hi(session, 0, 2**62)
     applied = await aggregates.apply_changes(session, 0, hi)
@@ -136,7 +137,7 @@ async def run_round(
     closure = await _closure_hash(session)
     if closure != old_hash:
         # The unit tree changed (a load, a reform): roll-ups must be redone from scratch.
-        result.records = await _rebuild_aggregates(session)
+        result.records = await rebuild_aggregates(session)
         result.rebuilt = True
         everything = True
         hi = int((await session.execute(text("SELECT change_cursor FROM kpi_state"))).scalar_one())
@@ -187,7 +188,7 @@ async def rebuild(session: AsyncSession, *, now: datetime | None = None) -> Roun
     moment = (now or datetime.now(UTC)).astimezone(LOCAL_TZ)
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ENGINE_LOCK})
     result = RoundResult(rebuilt=True)
-    result.records = await _rebuild_aggregates(session)
+    result.records = await rebuild_aggregates(session)
     initialised = bool(
         (await session.execute(text("SELECT initialised FROM kpi_state"))).scalar_one()
     )

@@ -113,7 +113,8 @@ def _judge(
     for kpi_id, raw in raws.items():
         target = targets[(unit, kpi_id)][0]
         values.append(
-            KpiValue(
+            # Built from already-typed numbers: skip validation (thousands per engine round).
+            KpiValue.model_construct(
                 id=kpi_id,
                 value=raw.value,
                 numerator=raw.numerator,

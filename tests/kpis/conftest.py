@@ -45,9 +45,7 @@ _DOSSIER = {
 }
 
 
-async def add_dossier(
-    s: AsyncSession, unit: str, received_at: datetime, **fields: Any
-) -> int:
+async def add_dossier(s: AsyncSession, unit: str, received_at: datetime, **fields: Any) -> int:
     row = {**_DOSSIER, **fields}
     if row["finished_at"] is not None and "status" not in fields:
         row["status"] = 9
@@ -72,8 +70,7 @@ async def update_dossier(s: AsyncSession, dossier_id: int, **fields: Any) -> Non
     sets = ", ".join(f"{k} = :{k}" for k in fields)
     await s.execute(
         text(
-            f"UPDATE dossiers SET {sets}, change_seq = nextval('record_change_seq') "
-            "WHERE id = :id"
+            f"UPDATE dossiers SET {sets}, change_seq = nextval('record_change_seq') WHERE id = :id"
         ),
         {"id": dossier_id, **fields},
     )
@@ -109,8 +106,7 @@ async def update_report(s: AsyncSession, report_id: int, **fields: Any) -> None:
     sets = ", ".join(f"{k} = :{k}" for k in fields)
     await s.execute(
         text(
-            f"UPDATE reports SET {sets}, change_seq = nextval('record_change_seq') "
-            "WHERE id = :id"
+            f"UPDATE reports SET {sets}, change_seq = nextval('record_change_seq') WHERE id = :id"
         ),
         {"id": report_id, **fields},
     )

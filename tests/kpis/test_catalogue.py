@@ -34,19 +34,32 @@ async def loaded(kdb: Database) -> Database:
         await add_procedure(s, "25195", "PC", False)
         # D1 today, online, digitised, paid online.
         await add_dossier(
-            s, "25195", at(2026, 3, 15, 8), channel=2, digitized=True, paid_online=True,
+            s,
+            "25195",
+            at(2026, 3, 15, 8),
+            channel=2,
+            digitized=True,
+            paid_online=True,
             procedure_code="PA",
         )
         # D2 today, at the desk, digitised.
         await add_dossier(s, "25195", at(2026, 3, 15, 9), channel=1, digitized=True)
         # D3 yesterday, online (PB), finished today before its due date: on time.
         await add_dossier(
-            s, "25195", at(2026, 3, 14, 9), channel=2, procedure_code="PB",
-            due_at=at(2026, 3, 16, 17), finished_at=at(2026, 3, 15, 8),
+            s,
+            "25195",
+            at(2026, 3, 14, 9),
+            channel=2,
+            procedure_code="PB",
+            due_at=at(2026, 3, 16, 17),
+            finished_at=at(2026, 3, 15, 8),
         )
         # D4 received 1 March, due 10 March, finished 12 March: late.
         await add_dossier(
-            s, "25195", at(2026, 3, 1, 9), due_at=at(2026, 3, 10, 17),
+            s,
+            "25195",
+            at(2026, 3, 1, 9),
+            due_at=at(2026, 3, 10, 17),
             finished_at=at(2026, 3, 12, 9),
         )
         # D5 by post, open, due yesterday: overdue now.
@@ -57,22 +70,39 @@ async def loaded(kdb: Database) -> Database:
         await add_dossier(s, "25195", at(2026, 3, 3, 9), status=7, due_at=at(2026, 3, 5, 17))
         # D7 today, online (PA), open, due later.
         await add_dossier(
-            s, "25195", at(2026, 3, 15, 7), channel=2, status=4, procedure_code="PA",
+            s,
+            "25195",
+            at(2026, 3, 15, 7),
+            channel=2,
+            status=4,
+            procedure_code="PA",
             due_at=at(2026, 3, 20, 17),
         )
         # Reports of 25195.
         await add_report(  # R1 today, answered after 2 h, in progress
-            s, "25195", at(2026, 3, 15, 8), status="in_progress",
-            first_response_at=at(2026, 3, 15, 10), due_at=at(2026, 3, 20),
+            s,
+            "25195",
+            at(2026, 3, 15, 8),
+            status="in_progress",
+            first_response_at=at(2026, 3, 15, 10),
+            due_at=at(2026, 3, 20),
         )
         await add_report(  # R2 today, answered after 8 h, resolved on time today
-            s, "25195", at(2026, 3, 15, 1), status="resolved",
-            first_response_at=at(2026, 3, 15, 9), resolved_at=at(2026, 3, 15, 9, 30),
+            s,
+            "25195",
+            at(2026, 3, 15, 1),
+            status="resolved",
+            first_response_at=at(2026, 3, 15, 9),
+            resolved_at=at(2026, 3, 15, 9, 30),
             due_at=at(2026, 3, 16),
         )
         await add_report(  # R3 answered after 24 h, resolved late on 14 March
-            s, "25195", at(2026, 3, 10, 8), status="resolved",
-            first_response_at=at(2026, 3, 11, 8), resolved_at=at(2026, 3, 14, 8),
+            s,
+            "25195",
+            at(2026, 3, 10, 8),
+            status="resolved",
+            first_response_at=at(2026, 3, 11, 8),
+            resolved_at=at(2026, 3, 14, 8),
             due_at=at(2026, 3, 12),
         )
         await add_report(s, "25195", at(2026, 3, 12, 8), due_at=at(2026, 3, 13))  # R4 overdue
@@ -89,7 +119,10 @@ async def loaded(kdb: Database) -> Database:
             s, "25195", at(2026, 3, 13, 8), [("25320", at(2026, 3, 14))], electronic=False
         )
         await add_document(
-            s, None, at(2026, 3, 15, 9), [("25195", None), ("25198", None), (None, None)],
+            s,
+            None,
+            at(2026, 3, 15, 9),
+            [("25195", None), ("25198", None), (None, None)],
             due_on=date(2026, 3, 20),
         )
     await engine_round(kdb, NOW)
@@ -98,8 +131,7 @@ async def loaded(kdb: Database) -> Database:
 
 def fractions(kpis: list) -> dict[str, tuple]:
     return {
-        k.id: (k.numerator, k.denominator) if k.denominator is not None else k.value
-        for k in kpis
+        k.id: (k.numerator, k.denominator) if k.denominator is not None else k.value for k in kpis
     }
 
 
@@ -180,9 +212,12 @@ async def test_district_and_province(loaded: Database) -> None:
     assert kids["25198"]["document_electronic_rate"] == (2.0, 2.0)  # Doc1, Doc3
     assert kids["25198"]["document_overdue_open"] == 1.0
     assert kids["25198"]["dossier_online_rate"] == (0.0, 0.0)
-    assert by_id(next(c for c in district.children if c.unit == "25198").kpis)[
-        "dossier_online_rate"
-    ].status == "no_data"
+    assert (
+        by_id(next(c for c in district.children if c.unit == "25198").kpis)[
+            "dossier_online_rate"
+        ].status
+        == "no_data"
+    )
     assert next(c for c in district.children if c.unit == "25195").name == "Phường Tân Phú"
     p = fractions(province.kpis)
     assert p["document_electronic_rate"] == (2.0, 3.0)
@@ -195,9 +230,7 @@ async def test_kpi_value_and_no_data(loaded: Database) -> None:
         v = await kpi_value(s, "dossier_online_rate", "689", "today", now=NOW)
         empty = await kpi_value(s, "report_response_p50_hours", "690", "year", now=NOW)
         count = await kpi_value(s, "dossier_received", "690", "year", now=NOW)
-    assert (v.value, v.numerator, v.denominator, v.target, v.status) == (
-        2 / 3, 2.0, 3.0, 0.5, "ok"
-    )
+    assert (v.value, v.numerator, v.denominator, v.target, v.status) == (2 / 3, 2.0, 3.0, 0.5, "ok")
     assert (empty.value, empty.denominator, empty.status) == (None, 0.0, "no_data")
     assert (count.value, count.status) == (0.0, "ok")
 

@@ -1,0 +1,166 @@
+"""The KPIs computed the naive way: one GROUP BY over the raw source tables per family.
+
+Not used to serve anything. It is the independent oracle of the tests (incremental
+aggregates must agree with it) and the baseline the benchmark measures the engine against.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ioc.kpis.catalogue import CATALOGUE, local_date, window_days
+from ioc.kpis.compute import Raw
+
+TZ = "Asia/Ho_Chi_Minh"
+
+
+def _rate(n: int, d: int) -> Raw:
+    return Raw(n / d if d else None, float(n), float(d))
+
+
+async def naive_values(
+    session: AsyncSession, units: list[str], window: str, now: datetime
+) -> dict[str, dict[str, Raw]]:
+    """unit → kpi id → value, straight from dossiers, reports, documents and procedures."""
+    lo, hi = window_days(window, local_date(now))
+    p = {"units": units, "lo": lo, "hi": hi, "now": now}
+    day = f"AT TIME ZONE '{TZ}')::date BETWEEN :lo AND :hi"
+    dossiers = {
+        r[0]: r[1:]
+        for r in await session.execute(
+            text(
+                f"""
+                SELECT c.ancestor_code,
+                  count(*) FILTER (WHERE (d.received_at {day}),
+                  count(*) FILTER (WHERE (d.received_at {day} AND d.channel = 2),
+                  count(*) FILTER (WHERE (d.received_at {day} AND d.digitized),
+                  count(*) FILTER (WHERE (d.received_at {day} AND d.channel = 2
+                                   AND d.paid_online),
+                  count(*) FILTER (WHERE d.finished_at IS NOT NULL
+                                   AND d.status NOT IN (3, 7, 8) AND (d.finished_at {day}),
+                  count(*) FILTER (WHERE d.finished_at IS NOT NULL
+                                   AND d.status NOT IN (3, 7, 8) AND (d.finished_at {day}
+                                   AND (d.due_at IS NULL OR d.finished_at <= d.due_at)),
+                  count(*) FILTER (WHERE d.finished_at IS NULL AND d.status NOT IN (3, 7, 8)
+                                   AND d.due_at < :now)
+                FROM dossiers d JOIN unit_closure c ON c.descendant_code = d.unit_code
+                WHERE c.ancestor_code = ANY(:units)
+                GROUP BY 1
+                """
+            ),
+            p,
+        )
+    }
+    reports = {
+        r[0]: r[1:]
+        for r in await session.execute(
+            text(
+                f"""
+                SELECT c.ancestor_code,
+                  count(*) FILTER (WHERE (r.received_at {day}),
+                  count(*) FILTER (WHERE r.resolved_at IS NOT NULL AND r.status <> 'rejected'
+                                   AND (r.resolved_at {day}),
+                  count(*) FILTER (WHERE r.resolved_at IS NOT NULL AND r.status <> 'rejected'
+                                   AND (r.resolved_at {day}
+                                   AND (r.due_at IS NULL OR r.resolved_at <= r.due_at)),
+                  count(*) FILTER (WHERE r.resolved_at IS NULL AND r.status <> 'rejected'
+                                   AND r.due_at < :now),
+                  percentile_cont(0.5) WITHIN GROUP (ORDER BY
+                      extract(epoch FROM r.first_response_at - r.received_at))
+                      FILTER (WHERE (r.received_at {day} AND r.first_response_at IS NOT NULL),
+                  count(*) FILTER (WHERE (r.received_at {day}
+                                   AND r.first_response_at IS NOT NULL)
+                FROM reports r JOIN unit_closure c ON c.descendant_code = r.unit_code
+                WHERE c.ancestor_code = ANY(:units)
+                GROUP BY 1
+                """
+            ),
+            p,
+        )
+    }
+    documents = {
+        r[0]: r[1:]
+        for r in await session.execute(
+            text(
+                f"""
+                WITH involved AS (
+                    SELECT d.id, d.unit_code AS u FROM documents d WHERE d.unit_code IS NOT NULL
+                    UNION
+                    SELECT r.document_pk, r.unit_code FROM document_recipients r
+                    WHERE r.unit_code IS NOT NULL
+                ), open_at AS (
+                    SELECT r.document_pk AS id, r.unit_code AS u
+                    FROM document_recipients r JOIN documents d ON d.id = r.document_pk
+                    WHERE r.unit_code IS NOT NULL AND r.completed_at IS NULL
+                      AND d.completed_at IS NULL
+                    UNION
+                    SELECT d.id, d.unit_code FROM documents d
+                    WHERE d.completed_at IS NULL AND d.unit_code IS NOT NULL
+                      AND NOT EXISTS (SELECT 1 FROM document_recipients r
+                                      WHERE r.document_pk = d.id AND r.unit_code IS NOT NULL)
+                )
+                SELECT c.ancestor_code,
+                  count(DISTINCT d.id) FILTER (WHERE (d.sent_at {day}),
+                  count(DISTINCT d.id) FILTER (WHERE (d.sent_at {day} AND d.electronic),
+                  (SELECT count(DISTINCT o.id) FROM open_at o
+                   JOIN unit_closure c2 ON c2.descendant_code = o.u
+                   JOIN documents d2 ON d2.id = o.id
+                   WHERE c2.ancestor_code = c.ancestor_code AND d2.due_on IS NOT NULL
+                     AND ((d2.due_on + 1)::timestamp AT TIME ZONE '{TZ}') < :now)
+                FROM involved i JOIN documents d ON d.id = i.id
+                JOIN unit_closure c ON c.descendant_code = i.u
+                WHERE c.ancestor_code = ANY(:units)
+                GROUP BY 1
+                """
+            ),
+            p,
+        )
+    }
+    services = {
+        r[0]: r[1:]
+        for r in await session.execute(
+            text(
+                f"""
+                SELECT c.ancestor_code, count(*) FILTER (WHERE EXISTS (
+                           SELECT 1 FROM dossiers d WHERE d.unit_code = s.unit_code
+                           AND d.procedure_code = s.code AND d.channel = 2
+                           AND (d.received_at {day})),
+                       count(*)
+                FROM (SELECT unit_code, code FROM procedures GROUP BY 1, 2
+                      HAVING bool_or(online)) s
+                JOIN unit_closure c ON c.descendant_code = s.unit_code
+                WHERE c.ancestor_code = ANY(:units)
+                GROUP BY 1
+                """
+            ),
+            p,
+        )
+    }
+    out: dict[str, dict[str, Raw]] = {}
+    for unit in units:
+        d = dossiers.get(unit, (0,) * 7)
+        r = reports.get(unit, (0, 0, 0, 0, None, 0))
+        doc = documents.get(unit, (0, 0, 0))
+        sv = services.get(unit, (0, 0))
+        values = {
+            "dossier_received": Raw(float(d[0]), float(d[0]), None),
+            "dossier_online_rate": _rate(d[1], d[0]),
+            "dossier_ontime_rate": _rate(d[5], d[4]),
+            "dossier_overdue_open": Raw(float(d[6]), float(d[6]), None),
+            "dossier_digitized_rate": _rate(d[2], d[0]),
+            "dossier_online_payment_rate": _rate(d[3], d[1]),
+            "online_service_usage_rate": _rate(sv[0], sv[1]),
+            "report_received": Raw(float(r[0]), float(r[0]), None),
+            "report_ontime_rate": _rate(r[2], r[1]),
+            "report_overdue_open": Raw(float(r[3]), float(r[3]), None),
+            "report_response_p50_hours": Raw(
+                float(r[4]) / 3600.0 if r[5] else None, None, float(r[5])
+            ),
+            "document_electronic_rate": _rate(doc[1], doc[0]),
+            "document_overdue_open": Raw(float(doc[2]), float(doc[2]), None),
+        }
+        out[unit] = {k: values[k] for k in CATALOGUE}
+    return out
