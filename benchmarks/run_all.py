@@ -1,0 +1,430 @@
+"""Run every benchmark of the project and write docs/performance.md (and a PNG plot).
+
+    IOC_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python benchmarks/run_all.py [--quick] [--only ingest,live]
+
+Each benchmark (benchmarks/ingest.py, kpis.py, live.py, feeds.py) is run as its own
+process, with the arguments listed in BENCHMARKS (full = the issues' sizes, --quick =
+minutes on a laptop). Their standard output is kept verbatim in the report; lines of the
+form `name: value unit` and any `ratio` they print are gathered into the summary table;
+a benchmark may also print one line `BENCH_JSON {...}` with machine-readable figures
+(`{"figures": {name: [value, unit]}, "series": {...}}`), which is preferred when present.
+
+Beside them, this script measures its own raw baselines in the same run, so every figure
+of ioc can be read against what the bare parts do on this very machine:
+- PostgreSQL: rows/s of a bare asyncpg COPY into an unlogged table with no index;
+- websockets: commit-free broadcast latency of a bare `websockets` server to N clients.
+The plot `docs/performance-screens.png` shows latency (p50, p99) vs the number of screens,
+from live.py's series when it gives one (`--screens-series`), and the bare baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+
+
+@dataclass
+class Benchmark:
+    name: str
+    script: str
+    full: list[str]
+    quick: list[str]
+    what: str
+
+    def args(self, quick: bool) -> list[str]:
+        return self.quick if quick else self.full
+
+
+# Arguments follow each benchmark's own --help (read when it landed).
+BENCHMARKS: list[Benchmark] = [
+    Benchmark("ingest", "ingest.py", [], ["--quick"], "collectors: records/s, ratio to raw COPY"),
+    Benchmark("kpis", "kpis.py", [], ["--quick"], "KPI engine: snapshot latency, commit-to-event"),
+    Benchmark("live", "live.py", [], ["--quick"], "live screens: commit-to-receive latency"),
+    Benchmark("feeds", "feeds.py", [], ["--quick"], "feeds: deliveries/s, p99 latency, catch-up"),
+]
+
+FIGURE = re.compile(
+    r"^\s*(?P<name>[A-Za-z][\w .,/()%<>=-]{1,80}?)\s*[:=]\s*"
+    r"(?P<value>-?[\d][\d,_]*(?:\.\d+)?(?:e[+-]?\d+)?)\s*(?P<unit>[^\s,;]*)",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Result:
+    bench: Benchmark
+    status: str  # ok, failed, missing, timeout
+    seconds: float = 0.0
+    stdout: str = ""
+    stderr: str = ""
+    figures: dict[str, tuple[float, str]] = field(default_factory=dict)
+    series: dict[str, Any] = field(default_factory=dict)
+
+
+def machine(database_url: str | None) -> dict[str, str]:
+    """CPU, RAM, OS, Python and PostgreSQL of the machine the figures come from."""
+    info: dict[str, str] = {}
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        cpu = platform.processor() or "unknown"
+    info["CPU"] = f"{cpu}, {os.cpu_count()} logical CPUs"
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+        info["RAM"] = f"{kb / 1024 / 1024:.1f} GiB"
+    except (OSError, IndexError, ValueError):
+        info["RAM"] = "unknown"
+    os_name = platform.platform()
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                pretty = line.split("=", 1)[1].strip().strip('"')
+                os_name = f"{pretty} (kernel {platform.release()})"
+    except OSError:
+        pass
+    info["OS"] = os_name
+    info["Python"] = platform.python_version()
+    info["PostgreSQL"] = asyncio.run(_pg_version(database_url)) if database_url else "not given"
+    try:
+        load = os.getloadavg()
+        info["Load at start"] = f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min)"
+    except OSError:
+        pass
+    return info
+
+
+async def _pg_version(url: str) -> str:
+    import asyncpg
+
+    from ioc.db.engine import asyncpg_dsn
+
+    try:
+        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=10)
+    except (OSError, asyncpg.PostgresError) as exc:
+        return f"unreachable ({exc})"
+    try:
+        return str(await conn.fetchval("SHOW server_version"))
+    finally:
+        await conn.close()
+
+
+def parse_output(stdout: str) -> tuple[dict[str, tuple[float, str]], dict[str, Any]]:
+    figures: dict[str, tuple[float, str]] = {}
+    series: dict[str, Any] = {}
+    for line in stdout.splitlines():
+        if line.startswith("BENCH_JSON "):
+            try:
+                data = json.loads(line[len("BENCH_JSON ") :])
+            except ValueError:
+                continue
+            for name, (value, unit) in data.get("figures", {}).items():
+                figures[name] = (float(value), str(unit))
+            series.update(data.get("series", {}))
+            continue
+        match = FIGURE.match(line)
+        if match and not line.lstrip().startswith("#"):
+            value = float(match["value"].replace(",", "").replace("_", ""))
+            figures.setdefault(match["name"].strip(), (value, match["unit"]))
+    return figures, series
+
+
+def run_benchmark(bench: Benchmark, quick: bool, timeout: float, env: dict[str, str]) -> Result:
+    path = ROOT / "benchmarks" / bench.script
+    if not path.exists():
+        return Result(bench, "missing")
+    args = bench.quick if quick else bench.full
+    started = time.monotonic()
+    print(f"== {bench.name}: {' '.join([bench.script, *args])}", flush=True)
+    try:
+        proc = subprocess.run(
+            [sys.executable, str(path), *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as exc:
+        out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return Result(bench, "timeout", time.monotonic() - started, out)
+    result = Result(
+        bench,
+        "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode})",
+        time.monotonic() - started,
+        proc.stdout,
+        proc.stderr,
+    )
+    result.figures, result.series = parse_output(proc.stdout)
+    print(proc.stdout[-4000:], flush=True)
+    if proc.returncode:
+        print(proc.stderr[-4000:], file=sys.stderr, flush=True)
+    return result
+
+
+# --- raw baselines, measured here
+
+
+async def baseline_copy(url: str, rows: int) -> float:
+    """Rows/s of a bare COPY into an unlogged, index-free temp table (the PostgreSQL bound)."""
+    import asyncpg
+
+    from ioc.db.engine import asyncpg_dsn
+
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(
+            "CREATE TEMP TABLE bench_copy (id bigint, unit text, received_at timestamptz, "
+            "status smallint, raw jsonb)"
+        )
+        now = datetime.now(UTC)
+        records = [(i, "25432", now, 2, '{"MaHoSo": "x"}') for i in range(rows)]
+        started = time.perf_counter()
+        await conn.copy_records_to_table("bench_copy", records=records)
+        return rows / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+async def baseline_broadcast(clients: int, messages: int) -> dict[str, float]:
+    """p50/p99 latency of a bare `websockets` server broadcasting to `clients` sockets held
+    by another process (as screens are), wall clock from send to receive."""
+    import websockets
+
+    connected: set[Any] = set()
+
+    async def handler(ws: Any) -> None:
+        connected.add(ws)
+        try:
+            await ws.wait_closed()
+        finally:
+            connected.discard(ws)
+
+    async with websockets.serve(handler, "127.0.0.1", 0, compression=None) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--bare-clients",
+            f"{clients},{messages},{port}",
+            stdout=asyncio.subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 120
+        while len(connected) < clients and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        for _ in range(messages):
+            websockets.broadcast(connected, repr(time.time()))
+            await asyncio.sleep(0.05)
+        out, _ = await asyncio.wait_for(child.communicate(), timeout=180)
+    latencies = sorted(json.loads(out))
+    return {
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
+    }
+
+
+async def _bare_clients(clients: int, messages: int, port: int) -> None:
+    """The client side of `baseline_broadcast`: prints the latencies as a JSON list."""
+    import websockets
+
+    sockets = [
+        await websockets.connect(f"ws://127.0.0.1:{port}", compression=None) for _ in range(clients)
+    ]
+    latencies: list[float] = []
+
+    async def reader(ws: Any) -> None:
+        for _ in range(messages):
+            sent = float(await ws.recv())
+            latencies.append(time.time() - sent)
+
+    await asyncio.wait_for(asyncio.gather(*(reader(ws) for ws in sockets)), timeout=150)
+    for ws in sockets:
+        await ws.close()
+    print(json.dumps(latencies))
+
+
+# --- report
+
+
+def screens_series(results: list[Result]) -> dict[str, list[float]] | None:
+    """[screens], [p50 ms], [p99 ms] from live.py's BENCH_JSON series, when it gives them."""
+    for result in results:
+        series = result.series.get("screens")
+        if isinstance(series, dict) and {"screens", "p50_ms", "p99_ms"} <= set(series):
+            return {k: [float(v) for v in series[k]] for k in ("screens", "p50_ms", "p99_ms")}
+    return None
+
+
+def plot(
+    path: Path, ioc_series: dict[str, list[float]] | None, bare: dict[int, dict[str, float]]
+) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib missing (pip install '.[bench]'): no plot", file=sys.stderr)
+        return False
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
+    if ioc_series:
+        ax.plot(ioc_series["screens"], ioc_series["p50_ms"], "o-", label="ioc p50")
+        ax.plot(ioc_series["screens"], ioc_series["p99_ms"], "o--", label="ioc p99")
+    xs = sorted(bare)
+    ax.plot(xs, [bare[x]["p50_ms"] for x in xs], "s-", color="grey", label="bare websockets p50")
+    ax.plot(xs, [bare[x]["p99_ms"] for x in xs], "s--", color="grey", label="bare websockets p99")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("screens connected")
+    ax.set_ylabel("latency (ms)")
+    ax.set_title("Event latency vs number of screens")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def _fmt(value: float) -> str:
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def write_report(
+    path: Path,
+    info: dict[str, str],
+    results: list[Result],
+    baselines: dict[str, Any],
+    plotted: str | None,
+    quick: bool,
+) -> None:
+    lines = [
+        "# Performance",
+        "",
+        "Written by `benchmarks/run_all.py` "
+        f"({'--quick sizes' if quick else 'full sizes of the issues'}) on "
+        f"{datetime.now(UTC).isoformat(timespec='minutes')}. Re-run it to refresh this page; "
+        "figures from another machine are not comparable.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in info.items()],
+        "",
+        "## Raw baselines (measured in the same run)",
+        "",
+        "| baseline | figure |",
+        "|---|---|",
+        f"| bare asyncpg COPY into a temp table, {baselines['copy_rows']:,} rows | "
+        f"{_fmt(baselines['copy_rows_per_s'])} rows/s |",
+    ]
+    for clients, lat in sorted(baselines["broadcast"].items()):
+        lines.append(
+            f"| bare `websockets` broadcast to {clients:,} clients | "
+            f"p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms |"
+        )
+    lines += ["", "## Summary", "", "| benchmark | status | time | figures |", "|---|---|---|---|"]
+    for r in results:
+        shown = "; ".join(
+            f"{k}: {_fmt(v)} {u}".strip() for k, (v, u) in list(r.figures.items())[:8]
+        )
+        lines.append(f"| {r.bench.name} | {r.status} | {r.seconds:.0f} s | {shown or '—'} |")
+    ingest = next((r for r in results if r.bench.name == "ingest" and r.figures), None)
+    if ingest:
+        rates = {k: v for k, (v, u) in ingest.figures.items() if "/s" in u or "per s" in k}
+        if rates:
+            lines += ["", "Ingest against the bare COPY of this run:", ""]
+            for k, v in rates.items():
+                lines.append(f"- {k}: {v / baselines['copy_rows_per_s']:.2%} of bare COPY")
+    if plotted:
+        lines += ["", "## Latency vs number of screens", "", f"![latency vs screens]({plotted})"]
+    for r in results:
+        lines += ["", f"## {r.bench.name} — {r.bench.what}", ""]
+        if r.status == "missing":
+            lines.append(f"`benchmarks/{r.bench.script}` does not exist yet: not run.")
+            continue
+        command = " ".join([f"python benchmarks/{r.bench.script}", *r.bench.args(quick)])
+        lines += [
+            f"`{command}` — {r.status}, {r.seconds:.0f} s",
+            "",
+            "```",
+            r.stdout.strip() or "(no output)",
+            "```",
+        ]
+        if r.status != "ok" and r.stderr.strip():
+            lines += ["", "Last lines of its standard error:", "", "```"]
+            lines += r.stderr.strip().splitlines()[-15:]
+            lines.append("```")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (minutes)")
+    parser.add_argument("--only", default="", help="comma-separated benchmark names")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per benchmark")
+    parser.add_argument("--out", type=Path, default=DOCS / "performance.md")
+    parser.add_argument("--plot", type=Path, default=DOCS / "performance-screens.png")
+    parser.add_argument(
+        "--database-url", default=os.environ.get("IOC_DATABASE_URL"), help="PostgreSQL server"
+    )
+    parser.add_argument("--bare-clients", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_clients:
+        clients, messages, port = (int(x) for x in args.bare_clients.split(","))
+        asyncio.run(_bare_clients(clients, messages, port))
+        return
+    wanted = {n for n in args.only.split(",") if n}
+    env = dict(os.environ)
+    if args.database_url:
+        env["IOC_DATABASE_URL"] = args.database_url
+    info = machine(args.database_url)
+    print(json.dumps(info, indent=1), flush=True)
+
+    copy_rows = 200_000 if args.quick else 1_000_000
+    baselines: dict[str, Any] = {"copy_rows": copy_rows, "broadcast": {}}
+    if args.database_url:
+        baselines["copy_rows_per_s"] = asyncio.run(baseline_copy(args.database_url, copy_rows))
+    else:
+        baselines["copy_rows_per_s"] = float("nan")
+    for clients in (10, 100, 300) if args.quick else (10, 100, 1000):
+        baselines["broadcast"][clients] = asyncio.run(baseline_broadcast(clients, 40))
+    print(json.dumps(baselines, indent=1), flush=True)
+
+    results = [
+        run_benchmark(b, args.quick, args.timeout, env)
+        for b in BENCHMARKS
+        if not wanted or b.name in wanted
+    ]
+    plotted = None
+    if plot(args.plot, screens_series(results), baselines["broadcast"]):
+        plotted = os.path.relpath(args.plot, args.out.parent)
+    write_report(args.out, info, results, baselines, plotted, args.quick)
+    print(f"wrote {args.out}" + (f" and {args.plot}" if plotted else ""))
+
+
+if __name__ == "__main__":
+    main()
