@@ -116,12 +116,13 @@ class Settings(BaseSettings):
         default=300.0, gt=0, description="How often the (leased) retention purge runs."
     )
     ws_queue_size: int = Field(
-        default=256, ge=1, description="Pending messages per screen before it is resynchronised."
+        default=1024, ge=1, description="Pending messages per screen before it is resynchronised."
     )
     ws_overflow: Literal["snapshot", "close"] = Field(
         default="snapshot",
-        description="On queue overflow: send a fresh snapshot (a second overflow within "
-        "ws_overflow_window_seconds closes with 1013), or close with 1013 at once.",
+        description="On queue overflow: send a fresh snapshot (overflowing again within "
+        "ws_overflow_window_seconds without having caught up closes with 1013), or close "
+        "with 1013 at once.",
     )
     ws_overflow_window_seconds: float = Field(default=30.0, ge=0)
     ws_coalesce_kpis: bool = Field(

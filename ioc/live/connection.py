@@ -3,8 +3,9 @@
 The hub never awaits a screen: it only calls `offer()`, which is synchronous and O(1). The
 writer task drains the queue at the socket's pace. A screen that falls behind by more than
 `ws_queue_size` messages is resynchronised with a fresh snapshot (its queue is dropped), and
-closed with 1013 if it falls behind again within `ws_overflow_window_seconds`; a socket that
-accepts nothing for `ws_send_timeout_seconds` is cut off (the hub's ticker checks).
+closed with 1013 if it overflows again within `ws_overflow_window_seconds` without having
+caught up in between (a burst is forgiven, a screen that is always behind is not); a socket
+that accepts nothing for `ws_send_timeout_seconds` is cut off (the hub's ticker checks).
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class Connection:
         self.last_tx = now
         self.sending_since: float | None = None
         self.overflowed_at: float | None = None
+        # True once the queue was empty after the last overflow: a burst, not a slow screen
+        self.caught_up = True
         self.writer: asyncio.Task[None] | None = None
 
     # --- called by the hub (synchronous, never blocks)
@@ -148,6 +151,7 @@ class Connection:
         now = time.monotonic()
         if settings.ws_overflow == "close" or (
             self.overflowed_at is not None
+            and not self.caught_up
             and now - self.overflowed_at < settings.ws_overflow_window_seconds
         ):
             self.kill(
@@ -157,6 +161,7 @@ class Connection:
             )
             return
         self.overflowed_at = now
+        self.caught_up = False
         self.queue.clear()
         self.job = ("snapshot", 0)
         metrics.LIVE_RESYNCS.labels("overflow").inc()
@@ -275,6 +280,7 @@ class Connection:
                         await self._run_job()
                         continue
                     if not self.queue:
+                        self.caught_up = True
                         break
                     _, wire = self.queue.popitem(last=False)
                     await self._send(wire)

@@ -15,14 +15,36 @@ from websockets.asyncio.client import ClientConnection
 from ioc.auth import create_token
 from ioc.db import Database
 from ioc.events import NewEvent, publish
-from tests.conftest import DatabaseFactory
+from ioc.kpis import run_round
+from tests.conftest import DatabaseFactory, RunningServer, ServerMaker
 
 AS_OF = "2026-11-27T10:00:00+07:00"
 
 
 @pytest.fixture(scope="module")
 async def live_url(databases: DatabaseFactory) -> str:
-    return await databases.create()
+    """A database of our own, with the KPI engine's first round already done: servers
+    started on it publish no KPI events of their own unless records arrive."""
+    url = await databases.create()
+    database = Database(url, pool_size=1)
+    try:
+        async with database.session() as session:
+            await run_round(session)
+    finally:
+        await database.close()
+    return url
+
+
+@pytest.fixture
+def live_server(make_server: ServerMaker, live_url: str) -> ServerMaker:
+    """`await live_server(**settings)`: a server on the module's database, with the rooms
+    that publish events on their own (alerts, feeds) switched off."""
+
+    async def make(**overrides: Any) -> RunningServer:
+        overrides = {"alerts_enabled": False, "feeds_enabled": False, **overrides}
+        return await make_server(url=live_url, **overrides)
+
+    return make
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +111,9 @@ async def send(ws: ClientConnection, message: dict[str, Any]) -> None:
     await ws.send(json.dumps(message))
 
 
-async def recv(ws: ClientConnection, *, timeout: float = 10.0, pings: bool = False) -> dict[str, Any]:
+async def recv(
+    ws: ClientConnection, *, timeout: float = 30.0, pings: bool = False
+) -> dict[str, Any]:
     """The next message (skipping pings/pongs unless asked), within a generous timeout."""
     while True:
         message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), timeout))

@@ -33,9 +33,9 @@ async def head(db: Database) -> int:
 
 
 async def test_snapshot_then_only_the_subscribed_deltas(
-    make_server: ServerMaker, live_url: str, live_db: Database
+    live_server: ServerMaker, live_db: Database
 ) -> None:
-    server = await make_server(url=live_url)
+    server = await live_server()
     token = await token_for(live_db, "district", "689")
     async with await connect(server.ws_url, token) as ws:
         await subscribe(ws, "689", ["today", "month"])
@@ -93,9 +93,9 @@ async def test_snapshot_then_only_the_subscribed_deltas(
 
 
 async def test_district_a_never_sees_district_b(
-    make_server: ServerMaker, live_url: str, live_db: Database
+    live_server: ServerMaker, live_db: Database
 ) -> None:
-    server = await make_server(url=live_url)
+    server = await live_server()
     a = await connect(server.ws_url, await token_for(live_db, "district", "689"))
     b = await connect(server.ws_url, await token_for(live_db, "district", "690"))
     province = await connect(server.ws_url, await token_for(live_db, "operator", "70"))
@@ -126,9 +126,9 @@ async def test_district_a_never_sees_district_b(
 
 
 async def test_subscribe_outside_scope_is_refused(
-    make_server: ServerMaker, live_url: str, live_db: Database
+    live_server: ServerMaker, live_db: Database
 ) -> None:
-    server = await make_server(url=live_url)
+    server = await live_server()
     async with await connect(server.ws_url, await token_for(live_db, "district", "689")) as ws:
         await subscribe(ws, "690", ["today"])
         error = await recv(ws)
@@ -152,10 +152,8 @@ async def test_subscribe_outside_scope_is_refused(
         assert (await recv(ws))["detail"] == "unit 99999 is not a known GSO code"
 
 
-async def test_handshake_refusals(
-    make_server: ServerMaker, live_url: str, live_db: Database
-) -> None:
-    server = await make_server(url=live_url, ws_allowed_origins=["https://ioc.binhphuoc.gov.vn"])
+async def test_handshake_refusals(live_server: ServerMaker, live_db: Database) -> None:
+    server = await live_server(ws_allowed_origins=["https://ioc.binhphuoc.gov.vn"])
     with pytest.raises(InvalidStatus) as no_token:
         await connect(server.ws_url, None)
     assert no_token.value.response.status_code == 401
@@ -180,9 +178,9 @@ async def test_handshake_refusals(
 
 
 async def test_resume_with_since_gets_exactly_the_missed_events(
-    make_server: ServerMaker, live_url: str, live_db: Database
+    live_server: ServerMaker, live_db: Database
 ) -> None:
-    server = await make_server(url=live_url)
+    server = await live_server()
     token = await token_for(live_db, "district", "689")
     async with await connect(server.ws_url, token) as ws:
         await subscribe(ws, "689", ["today"])
@@ -214,9 +212,9 @@ async def test_resume_with_since_gets_exactly_the_missed_events(
 
 
 async def test_since_older_than_the_retained_log_gets_a_snapshot(
-    make_server: ServerMaker, live_url: str, live_db: Database
+    live_server: ServerMaker, live_db: Database
 ) -> None:
-    server = await make_server(url=live_url)
+    server = await live_server()
     token = await token_for(live_db, "district", "689")
     await emit(live_db, kpi_event("689", "today", "dossier_received", 1))
     async with live_db.session() as session:
@@ -236,9 +234,9 @@ async def test_since_older_than_the_retained_log_gets_a_snapshot(
 
 
 async def test_heartbeats_idle_timeout_and_message_limit(
-    make_server: ServerMaker, live_url: str, live_db: Database
+    live_server: ServerMaker, live_db: Database
 ) -> None:
-    server = await make_server(url=live_url, ws_ping_seconds=0.5, ws_idle_timeout_seconds=3)
+    server = await live_server(ws_ping_seconds=0.5, ws_idle_timeout_seconds=3)
     token = await token_for(live_db, "operator", "70")
     async with await connect(server.ws_url, token) as ws:
         await subscribe(ws, "70", ["today"])
@@ -265,11 +263,11 @@ async def test_heartbeats_idle_timeout_and_message_limit(
 
 
 async def test_revoked_token_closes_open_sockets(
-    make_server: ServerMaker, live_url: str, live_db: Database
+    live_server: ServerMaker, live_db: Database
 ) -> None:
     from ioc.auth import revoke_token
 
-    server = await make_server(url=live_url, ws_auth_recheck_seconds=0.5)
+    server = await live_server(ws_auth_recheck_seconds=0.5)
     token = await token_for(live_db, "operator", "70")
     async with await connect(server.ws_url, token) as ws:
         await subscribe(ws, "70", ["today"])
