@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from playwright.async_api import Page, expect
 
-from ioc.auth import create_token
+from ioc.auth import create_token, revoke_token
 from ioc.db import Database
 from ioc.kpis import LOCAL_TZ
 from tests.conftest import DatabaseFactory, RunningServer, ServerMaker
@@ -304,3 +304,26 @@ async def test_sparklines_chart_the_series_endpoint(
     await expect(page.locator('[data-kpi="dossier_overdue_open"] svg.spark')).to_have_attribute(
         "data-points", "0"
     )
+
+
+async def test_revoked_token_brings_back_the_login_form(
+    page: Page, site: Site, make_server: ServerMaker
+) -> None:
+    server = await make_server(url=site.url, ws_auth_recheck_seconds=0.5)
+    db = Database(site.url, pool_size=1)
+    try:
+        async with db.session() as session:
+            secret, info = await create_token(
+                session, name="TV Đồng Xoài", role="operator", unit_code="689"
+            )
+        await page.goto(f"{server.url}/screen?unit=689&window=today#token={secret}")
+        await expect(page.locator("body")).to_have_attribute("data-conn", "live", timeout=LIVE_MS)
+        async with db.session() as session:
+            await revoke_token(session, str(info.id))
+    finally:
+        await db.close()
+    # The server closes the socket; the page's check before reconnecting gets a 401 and
+    # stops retrying: the form asks for a new token instead of hammering the server.
+    await expect(page.locator("#login")).to_be_visible(timeout=RECONNECT_MS)
+    assert await page.text_content("#login-error") == "Mã truy cập không hợp lệ"
+    assert await page.get_attribute("body", "data-conn") == "fatal"
