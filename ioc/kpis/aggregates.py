@@ -435,16 +435,45 @@ async def _flush_facts(session: AsyncSession) -> set[str]:
     return {r[0] for r in rows}
 
 
+async def _changed_feeds(session: AsyncSession, lo: int, hi: int) -> set[str]:
+    """Which tables have records in (lo, hi]: a round touching one feed skips the others."""
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT EXISTS (SELECT 1 FROM dossiers WHERE change_seq > :lo AND change_seq <= :hi),
+                       EXISTS (SELECT 1 FROM reports WHERE change_seq > :lo AND change_seq <= :hi),
+                       EXISTS (SELECT 1 FROM documents
+                               WHERE change_seq > :lo AND change_seq <= :hi),
+                       EXISTS (SELECT 1 FROM procedures
+                               WHERE change_seq > :lo AND change_seq <= :hi)
+                """
+            ),
+            {"lo": lo, "hi": hi},
+        )
+    ).one()
+    feeds = ("dossiers", "reports", "documents", "procedures")
+    return {f for f, changed in zip(feeds, row, strict=True) if changed}
+
+
 async def apply_changes(session: AsyncSession, lo: int, hi: int) -> Applied:
     """Fold every record with lo < change_seq <= hi into the aggregates (caller's transaction)."""
-    await _prepare(session)
+    feeds = await _changed_feeds(session, lo, hi)
     applied = Applied()
-    applied.records += await _dossiers(session, lo, hi)
-    n_reports, applied.median_units = await _reports(session, lo, hi)
-    applied.records += n_reports
-    applied.records += await _documents(session, lo, hi)
-    applied.records += await _procedures(session, lo, hi)
-    await _services(session)
+    if not feeds:
+        return applied
+    await _prepare(session)
+    if "dossiers" in feeds:
+        applied.records += await _dossiers(session, lo, hi)
+    if "reports" in feeds:
+        n_reports, applied.median_units = await _reports(session, lo, hi)
+        applied.records += n_reports
+    if "documents" in feeds:
+        applied.records += await _documents(session, lo, hi)
+    if "procedures" in feeds:
+        applied.records += await _procedures(session, lo, hi)
+    if feeds & {"dossiers", "procedures"}:
+        await _services(session)
     applied.units = await _flush_facts(session)
     applied.units |= applied.median_units
     # Services whose usage changed touch their unit's ancestors too.

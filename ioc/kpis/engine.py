@@ -9,7 +9,6 @@ published for a value that is stored.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -47,16 +46,15 @@ class RoundResult:
 
 
 async def _closure_hash(session: AsyncSession) -> str:
-    rows = await session.execute(
-        text(
-            "SELECT ancestor_code, descendant_code FROM unit_closure "
-            "ORDER BY ancestor_code, descendant_code"
+    value = (
+        await session.execute(
+            text(
+                "SELECT md5(coalesce(string_agg(ancestor_code || '>' || descendant_code, ';' "
+                "ORDER BY ancestor_code, descendant_code), '')) FROM unit_closure"
+            )
         )
-    )
-    digest = hashlib.sha256()
-    for a, d in rows:
-        digest.update(f"{a}>{d};".encode())
-    return digest.hexdigest()
+    ).scalar_one()
+    return str(value)
 
 
 async def _next_hi(session: AsyncSession, cursor: int, limit: int) -> int:

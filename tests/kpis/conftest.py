@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import date, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from ioc.events import read_since
 from ioc.kpis import LOCAL_TZ, run_round
 
 _ids = itertools.count(1)
+_RUN = uuid.uuid4().hex[:8]  # source ids stay unique if a database is reused
 
 
 def at(y: int, m: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
@@ -25,9 +27,19 @@ def at(y: int, m: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:
     return datetime(y, m, d, h, mi, s, tzinfo=LOCAL_TZ)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 async def kdb(databases: Any) -> AsyncIterator[Database]:
-    """A fresh migrated database with the demo province, for this test module only."""
+    """A fresh migrated database with the demo province, shared by the KPI tests (each test
+    module files its records under its own communes, so their figures do not mix)."""
+    url = await databases.create()
+    database = Database(url, pool_size=4)
+    yield database
+    await database.close()
+
+
+@pytest.fixture(scope="module")
+async def own_db(databases: Any) -> AsyncIterator[Database]:
+    """A database for this module alone (for tests that truncate or reshape the unit tree)."""
     url = await databases.create()
     database = Database(url, pool_size=4)
     yield database
@@ -61,7 +73,7 @@ async def add_dossier(s: AsyncSession, unit: str, received_at: datetime, **field
             RETURNING id
             """
         ),
-        {"sid": f"d{next(_ids)}", "unit": unit, "received_at": received_at, **row},
+        {"sid": f"d{_RUN}-{next(_ids)}", "unit": unit, "received_at": received_at, **row},
     )
     return int(result.scalar_one())
 
@@ -97,7 +109,7 @@ async def add_report(s: AsyncSession, unit: str, received_at: datetime, **fields
             RETURNING id
             """
         ),
-        {"sid": f"r{next(_ids)}", "unit": unit, "received_at": received_at, **row},
+        {"sid": f"r{_RUN}-{next(_ids)}", "unit": unit, "received_at": received_at, **row},
     )
     return int(result.scalar_one())
 
@@ -135,7 +147,7 @@ async def add_document(
             """
         ),
         {
-            "doc": f"doc{n}",
+            "doc": f"doc{_RUN}-{n}",
             "unit": sender_unit,
             "due_on": due_on,
             "electronic": electronic,

@@ -209,16 +209,16 @@ async def _check(url: str, ops: list[tuple[Any, ...]]) -> None:
 
 
 @settings(
-    max_examples=20,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(ops=st.lists(operation, min_size=1, max_size=25))
-def test_incremental_equals_naive_and_rebuild(kdb: Database, ops: list[tuple[Any, ...]]) -> None:
-    asyncio.run(_check(kdb.url, ops))
+@given(ops=st.lists(operation, min_size=1, max_size=20))
+def test_incremental_equals_naive_and_rebuild(own_db: Database, ops: list[tuple[Any, ...]]) -> None:
+    asyncio.run(_check(own_db.url, ops))
 
 
-def test_a_known_tricky_sequence(kdb: Database) -> None:
+def test_a_known_tricky_sequence(own_db: Database) -> None:
     """A dossier that moves commune, finishes, then reverts to an older open version."""
     d1 = {
         "unit": "25195",
@@ -241,4 +241,4 @@ def test_a_known_tricky_sequence(kdb: Database) -> None:
         ("round",),
         ("update_dossier", 0, d1),
     ]
-    asyncio.run(_check(kdb.url, ops))
+    asyncio.run(_check(own_db.url, ops))
