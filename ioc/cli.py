@@ -115,14 +115,30 @@ def _serve(settings: Settings) -> None:
     from ioc.logs import configure
 
     configure(settings.log_level, settings.log_json)
-    uvicorn.run(
-        create_app(settings),
+    app = create_app(settings)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: Any = None) -> None:
+            # uvicorn closes open websockets with 1012 as it shuts down; tell screens 1001
+            # (going away) first, so they reconnect at once to another replica.
+            ctx = getattr(app.state, "ctx", None)
+            hub = ctx.rooms.get("live") if ctx is not None else None
+            if hub is not None:
+                await hub.shutdown()
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=10,
         ws_max_size=64 * 1024,
     )
+    server = Server(config)
+    server.run()
+    if not server.started:
+        sys.exit(3)  # as uvicorn.run: the app failed to start
 
 
 @app.command()

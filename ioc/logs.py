@@ -6,6 +6,8 @@ import logging
 
 import structlog
 
+from ioc.privacy import redact
+
 
 def configure(level: str = "info", json: bool = False) -> None:
     """Route stdlib and structlog records through one structlog renderer."""
@@ -27,6 +29,8 @@ def configure(level: str = "info", json: bool = False) -> None:
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
+    # Tokens must never reach a log line, whoever writes it (docs/security.md).
+    redact.install(handler)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -108,6 +108,8 @@ class Database:
             max_overflow=pool_size,
             pool_pre_ping=True,
             pool_recycle=1800,
+            # Errors must not print bound values: they carry citizens' names and phones.
+            hide_parameters=True,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
 

@@ -502,8 +502,11 @@ async def test_each_role_does_only_what_contract_allows(world: World) -> None:
     for key, spec in MATRIX.items():
         if key not in served:
             continue
-        for role in ROLES:
-            answer = await world.send(await spec.build(world, A), role)
+        requests = [await spec.build(world, A) for _ in ROLES]
+        answers = await asyncio.gather(
+            *(world.send(req, role) for req, role in zip(requests, ROLES, strict=True))
+        )
+        for role, answer in zip(ROLES, answers, strict=True):
             if answer.status_code >= 500:
                 failures.append((key, role, "server error", answer.status_code, answer.text[:200]))
             if spec.public:
@@ -522,9 +525,12 @@ async def test_unit_a_tokens_never_reach_unit_b(world: World) -> None:
     for key, spec in MATRIX.items():
         if key not in served or not spec.scoped:
             continue
-        for role in sorted(spec.roles):
-            who = f"{role}@{A}"
-            answer = await world.send(await spec.build(world, B), who)
+        whos = [f"{role}@{A}" for role in sorted(spec.roles)]
+        requests = [await spec.build(world, B) for _ in whos]
+        answers = await asyncio.gather(
+            *(world.send(req, who) for req, who in zip(requests, whos, strict=True))
+        )
+        for who, answer in zip(whos, answers, strict=True):
             if key[1].startswith("/api/v1/ingest/"):
                 # Ingest answers 200 per batch; a record of another unit must be rejected.
                 body = answer.json()
