@@ -4,22 +4,29 @@ them, and when that one is SIGKILLed the other takes every lease over and keeps 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import asyncpg
 import httpx
 import pytest
+import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
+from ioc.auth import create_token
+from ioc.db import Database
 from ioc.db.engine import asyncpg_dsn
 from ioc.services import lease_key
-from tests.conftest import DatabaseFactory, free_port
+from tests.conftest import DatabaseFactory, free_port, load_demo_units
+
+VN = timezone(timedelta(hours=7))
 
 pytestmark = pytest.mark.slow
 
@@ -167,6 +174,49 @@ async def wait_all_held(
     raise AssertionError(f"leases not each held once: {got}")
 
 
+async def tokens(url: str) -> tuple[str, str]:
+    db = Database(url, pool_size=1)
+    try:
+        async with db.session() as session:
+            collector, _ = await create_token(session, name="c", role="collector", unit_code="70")
+            screen, _ = await create_token(session, name="s", role="operator", unit_code="70")
+    finally:
+        await db.close()
+    return collector, screen
+
+
+async def ingest_one(http: httpx.AsyncClient, replica: Replica, token: str, n: int) -> None:
+    dossier = {
+        "MaHoSo": f"OPS-REPLICA-{n}",
+        "MaTTHC": "1.001612.000.00.00.H10",
+        "KenhThucHien": 2,
+        "MaDonVi": "689",
+        "NgayTiepNhan": datetime.now(VN).strftime("%Y%m%d%H%M%S"),
+        "TrangThaiHoSo": 4,
+    }
+    response = await http.post(
+        f"{replica.url}/api/v1/ingest/dossiers",
+        json=[dossier],
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["accepted"] == 1
+
+
+async def received_today(ws: websockets.ClientConnection) -> float:
+    """The next `dossier_received` value of unit 689 for today pushed to this screen."""
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), timeout=60))
+        kpi = message.get("kpi") or {}
+        if (
+            message["type"] == "kpi"
+            and message["unit"] == "689"
+            and message["window"] == "today"
+            and kpi.get("id") == "dossier_received"
+        ):
+            return float(kpi["value"])
+
+
 async def test_two_serve_processes_share_leases_and_fail_over(
     databases: DatabaseFactory, tmp_path: Path
 ) -> None:
@@ -196,6 +246,19 @@ async def test_two_serve_processes_share_leases_and_fail_over(
             # Kill the replica holding the KPI engine's lease, without any chance to clean up.
             victim = next(r for r in replicas if r.name == held["kpis"][0])
             survivor = next(r for r in replicas if r is not victim)
+
+            # A screen on the survivor sees what is ingested through the victim (the KPI
+            # engine runs there) — before the kill, and through itself after it.
+            await load_demo_units(url)
+            collector, screen_token = await tokens(url)
+            ws_url = f"ws://127.0.0.1:{survivor.port}/ws?token={screen_token}"
+            screen = await websockets.connect(ws_url)
+            await screen.send(
+                json.dumps({"type": "subscribe", "unit": "689", "windows": ["today"]})
+            )
+            assert json.loads(await asyncio.wait_for(screen.recv(), 60))["type"] == "snapshot"
+            await ingest_one(http, victim, collector, 1)
+            assert await received_today(screen) == 1
             before = await service_runs(http, survivor)
             killed_at = time.monotonic()
             os.kill(victim.proc.pid, signal.SIGKILL)
@@ -216,6 +279,10 @@ async def test_two_serve_processes_share_leases_and_fail_over(
                     break
                 await asyncio.sleep(0.2)
             assert now.get("kpis", 0) > before.get("kpis", 0)
+            # The whole path works on the survivor alone: ingest → KPI engine → its screen.
+            await ingest_one(http, survivor, collector, 2)
+            assert await received_today(screen) == 2
+            await screen.close()
     finally:
         await conn.close()
         for r in replicas:
