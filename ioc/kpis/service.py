@@ -246,12 +246,13 @@ async def _series_points(
     found: dict[date, Raw] = {}
     if kpi_id in _SERIES_COLUMNS:
         num, den = _SERIES_COLUMNS[kpi_id]
+        grain = "d" if step == "day" else "m"
         rows = await session.execute(
             text(
                 f"SELECT period, {num}, {den or 'NULL'} FROM kpi_counts "
-                "WHERE unit_code = :u AND grain = :g AND period BETWEEN :a AND :b"
+                f"WHERE unit_code = :u AND grain = '{grain}' AND period BETWEEN :a AND :b"
             ),
-            {"u": unit, "g": "d" if step == "day" else "m", "a": periods[0], "b": end},
+            {"u": unit, "a": periods[0], "b": end},
         )
         for period, n, d in rows:
             found[period] = Raw(float(n), float(n), None) if d is None else _raw_rate(n, d)
