@@ -111,31 +111,71 @@ def _labels(*names: str) -> frozenset[str]:
 # alerting rules in deploy/ query; a rename must change both.
 REQUIRED: tuple[Expected, ...] = (
     Expected("HTTP requests", "ioc_http_requests", "counter", _labels("method", "route", "status")),
-    Expected("HTTP latency", "ioc_http_request_duration_seconds", "histogram"),
+    Expected(
+        "HTTP latency", "ioc_http_request_duration_seconds", "histogram", _labels("method", "route")
+    ),
     Expected("service rounds", "ioc_service_runs", "counter", _labels("service", "outcome")),
     Expected("lease holder", "ioc_service_lease_held", "gauge", _labels("service")),
     Expected("DB pool in use", "ioc_db_pool_checked_out", "gauge"),
     Expected("DB pool size", "ioc_db_pool_size", "gauge"),
+    Expected(
+        "ingest records and rejections by source and feed",
+        "ioc_ingest_records",
+        "counter",
+        _labels("source", "feed", "outcome"),
+    ),
+    Expected("batch latency", "ioc_ingest_batch_duration_seconds", "histogram", _labels("feed")),
+    Expected("collector lag", "ioc_collector_lag_seconds", "gauge", _labels("source")),
+    Expected(
+        "collector failures", "ioc_collector_consecutive_failures", "gauge", _labels("source")
+    ),
+    Expected("collector fetches", "ioc_collector_fetches", "counter", _labels("source", "outcome")),
     Expected("websocket connections", "ioc_live_clients", "gauge"),
     Expected("websocket messages sent", "ioc_live_messages_sent", "counter", _labels("type")),
     Expected("websocket events dropped", "ioc_live_events_dropped", "counter", _labels("reason")),
+    Expected("alert states", "ioc_alerts_alerts", "gauge", _labels("state")),
+    Expected(
+        "notification outcomes",
+        "ioc_alerts_notifications",
+        "counter",
+        _labels("channel", "outcome"),
+    ),
     Expected("webhook deliveries", "ioc_feeds_deliveries", "counter", _labels("outcome")),
     Expected("webhook latency", "ioc_feeds_delivery_duration_seconds", "histogram"),
+    Expected("webhook failures", "ioc_feeds_failing", "counter"),
 )
+KPI_GAUGE = Expected("KPI values", "ioc_kpi_value", "gauge", _labels("kpi", "unit", "window"))
 
 
-def missing_families(families: dict[str, Metric]) -> list[str]:
+def declared_labels() -> dict[str, frozenset[str]]:
+    """Label names of every metric object in ioc.metrics (a family with no sample yet shows
+    no labels in the exposition, so they are read where they are declared)."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    import ioc.metrics
+
+    found = {}
+    for value in vars(ioc.metrics).values():
+        if isinstance(value, MetricWrapperBase):
+            found[value._name] = frozenset(value._labelnames)
+    return found
+
+
+def missing_families(
+    families: dict[str, Metric], required: tuple[Expected, ...] = REQUIRED
+) -> list[str]:
+    labels = declared_labels()
     missing = []
-    for exp in REQUIRED:
+    for exp in required:
         family = families.get(exp.name)
         if family is None:
             missing.append(f"{exp.what}: {exp.name} is not exposed")
             continue
         if family.type != exp.type:
             missing.append(f"{exp.what}: {exp.name} is a {family.type}, expected {exp.type}")
-        seen = {k for s in family.samples for k in s.labels} - {"le", "quantile"}
-        if family.samples and exp.labels - seen:
-            missing.append(f"{exp.what}: {exp.name} lacks labels {sorted(exp.labels - seen)}")
+        declared = labels.get(exp.name, frozenset())
+        if exp.labels != declared:
+            missing.append(f"{exp.what}: {exp.name} has labels {sorted(declared)}")
     return missing
 
 
@@ -143,6 +183,13 @@ async def test_required_families_are_exposed(make_server: ServerMaker) -> None:
     server = await make_server()
     _, families = await scrape(server)
     assert missing_families(families) == []
+
+
+@pytest.mark.xfail(reason="ioc_kpi_value{kpi,unit,window} is not exposed yet (KPI room, issue 4)")
+async def test_kpi_values_are_exposed_as_gauges(make_server: ServerMaker) -> None:
+    server = await make_server()
+    _, families = await scrape(server)
+    assert missing_families(families, (KPI_GAUGE,)) == []
 
 
 async def _wait_for(
