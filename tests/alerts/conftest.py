@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -23,10 +23,13 @@ from ioc.alerts.evaluator import Round, evaluate_round
 from ioc.alerts.models import RuleIn
 from ioc.alerts.rules import Rule, create_rule
 from ioc.alerts.sender import SendRound, send_round
+from ioc.auth import create_token
 from ioc.db import Database
 from ioc.events import NewEvent, publish
 from ioc.settings import Settings
 from tests.conftest import DatabaseFactory, free_port
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -211,8 +214,8 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
     await hook.stop()
 
 
-def alert_settings(smtp: SmtpSink | None = None, **overrides: Any) -> Settings:
-    """Settings with fast loops, sending to the test's SMTP sink."""
+def alert_overrides(smtp: SmtpSink | None = None, **overrides: Any) -> dict[str, Any]:
+    """Settings values with fast loops, sending to the test's SMTP sink."""
     values: dict[str, Any] = {
         "database_url": None,
         "migrate_on_start": False,
@@ -230,7 +233,18 @@ def alert_settings(smtp: SmtpSink | None = None, **overrides: Any) -> Settings:
         "alerts_tick_seconds": 0.5,
     }
     values.update(overrides)
-    return Settings(**values)
+    return values
+
+
+def alert_settings(smtp: SmtpSink | None = None, **overrides: Any) -> Settings:
+    return Settings(**alert_overrides(smtp, **overrides))
+
+
+async def token(db: Database, role: str, unit: str | None, name: str) -> dict[str, str]:
+    """Authorization headers of a new token in the alert tests' database."""
+    async with db.session() as session:
+        secret, _ = await create_token(session, name=name, role=role, unit_code=unit)
+    return {"Authorization": f"Bearer {secret}"}
 
 
 async def send_now(db: Database, settings: Settings) -> SendRound:
@@ -245,4 +259,16 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached within the timeout")
+        await asyncio.sleep(0.05)
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], timeout: float = 15.0) -> T:
+    """Call `probe()` until it returns something truthy (generous timeout); return that."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await probe()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not reached within {timeout} s (last: {result!r})")
         await asyncio.sleep(0.05)
