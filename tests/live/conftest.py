@@ -1,5 +1,5 @@
-"""Fixtures of the live room: its own database per module (so other rooms' events never
-reach these screens), tokens in it, real websocket clients and event publishing."""
+"""Fixtures of the live room: its own database (so other rooms' events never reach these
+screens), tokens in it, real websocket clients and event publishing."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.conftest import DatabaseFactory, RunningServer, ServerMaker
 AS_OF = "2026-11-27T10:00:00+07:00"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def live_url(databases: DatabaseFactory) -> str:
     """A database of our own, with the KPI engine's first round already done: servers
     started on it publish no KPI events of their own unless records arrive."""
@@ -47,7 +47,7 @@ def live_server(make_server: ServerMaker, live_url: str) -> ServerMaker:
     return make
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 async def live_db(live_url: str) -> AsyncIterator[Database]:
     database = Database(live_url, pool_size=3)
     yield database

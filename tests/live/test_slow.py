@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import httpx
@@ -78,8 +79,11 @@ async def test_a_screen_that_never_reads_is_cut_off_and_the_others_get_everythin
     token = await token_for(live_db, "district", "689")
     stuck_before = await metric(server, 'ioc_live_disconnects_total{reason="stuck"}')
     readers = [await connect(server.ws_url, token) for _ in range(3)]
-    # max_queue=1: the client library stops reading the socket after one message
-    sleeper = await connect(server.ws_url, token, max_queue=1)
+    # max_queue=1: the client library stops reading the socket after one message; a small
+    # receive buffer makes the kernel stop accepting sooner (the test runs faster)
+    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sleeper = await connect(server.ws_url, token, max_queue=1, sock=sock)
     for ws in [*readers, sleeper]:
         await subscribe(ws, "689", ["today"])
     for ws in readers:
@@ -95,11 +99,11 @@ async def test_a_screen_that_never_reads_is_cut_off_and_the_others_get_everythin
         asyncio.create_task(read_all(ws, into)) for ws, into in zip(readers, received, strict=True)
     ]
     published: list[int] = []
-    pad = "x" * 4000  # big events fill the sleeper's socket buffers sooner
+    pad = "x" * 32_000  # big events fill the sleeper's socket buffers sooner
     try:
-        # keep publishing until the sleeper is cut off (bounded: about 16 MB at most)
-        for batch in range(80):
-            events = [alert_event("689", f"{batch}-{i}-{pad}") for i in range(50)]
+        # keep publishing until the sleeper is cut off (bounded: about 25 MB at most)
+        for batch in range(40):
+            events = [alert_event("689", f"{batch}-{i}-{pad}") for i in range(20)]
             published += await emit(live_db, *events)
             await asyncio.sleep(0.05)
             if len(hub.connections) == 3:
