@@ -1,0 +1,254 @@
+"""Ingest benchmark: records/s of the pipeline and of the HTTP push endpoint, each against a
+raw asyncpg COPY of the same rows into a bare table with a primary key, measured in the
+same run; plus peak RSS (constant-memory backfill).
+
+    IOC_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python benchmarks/ingest.py [--quick] [--records N] [--backfill N]
+
+Creates and drops its own database on that server. Prints `name: value unit` lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ioc.auth import create_token  # noqa: E402
+from ioc.collectors import ingest_json  # noqa: E402
+from ioc.collectors.dossiers import parse_dossier  # noqa: E402
+from ioc.collectors.records import DossierRecord  # noqa: E402
+from ioc.db import Database, upgrade  # noqa: E402
+from ioc.db.engine import asyncpg_dsn, with_database  # noqa: E402
+from ioc.units import DEMO_FILES, DEMO_ORGANS, load_organs_csv, load_units_csv  # noqa: E402
+
+UNITS = ["689", "688", "690", "25195", "25204", "25213", "691", "692", "25222"]
+BASE = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
+
+
+def dossiers(n: int, seed: int = 1, prefix: str = "B") -> Iterator[dict[str, Any]]:
+    """`n` realistic dossiers in the portal's wire format, generated lazily."""
+    rng = random.Random(seed)
+    for i in range(n):
+        received = BASE + timedelta(minutes=i % 40_000, seconds=rng.randrange(60))
+        finished = rng.random() < 0.7
+        yield {
+            "MaHoSo": f"{prefix}-{i:08d}",
+            "MaTTHC": "1.001612.000.00.00.H10",
+            "TenTTHC": "Đăng ký thành lập hộ kinh doanh",
+            "MaLinhVuc": "G09-TL01",
+            "KenhThucHien": 1 + i % 3,
+            "MaDonVi": UNITS[i % len(UNITS)],
+            "NgayTiepNhan": f"{received + timedelta(hours=7):%Y%m%d%H%M%S}",
+            "NgayHenTra": f"{received + timedelta(days=3, hours=7):%Y%m%d%H%M%S}",
+            **(
+                {"NgayKetThucXuLy": f"{received + timedelta(days=2, hours=7):%Y%m%d%H%M%S}"}
+                if finished
+                else {}
+            ),
+            "TrangThaiHoSo": 9 if finished else 4,
+            "MucDo": 4,
+            "DaSoHoa": rng.random() < 0.8,
+            "ThanhToanTrucTuyen": False,
+            "ChuHoSo": "Nguyễn Thị Hồng Nhung",
+            "SoDienThoai": "0912345678",
+            "DiaChi": "Phường Tân Phú, Thành phố Đồng Xoài, Bình Phước",
+        }
+
+
+def batches(it: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    batch: list[dict[str, Any]] = []
+    for item in it:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+RAW_TABLE = """
+CREATE TABLE bench_raw (
+    source text, source_id text, procedure_code text, procedure_name text, sector_code text,
+    sector_name text, channel smallint, unit_code text, unit_ref text, received_at timestamptz,
+    due_at timestamptz, finished_at timestamptz, returned_at timestamptz, status smallint,
+    service_level smallint, digitized boolean, paid_online boolean, applicant_name text,
+    applicant_phone text, applicant_email text, applicant_address text,
+    source_updated_at timestamptz, raw jsonb, PRIMARY KEY (source, source_id))
+"""
+
+
+def raw_row(rec: DossierRecord) -> tuple[Any, ...]:
+    return (
+        "raw", rec.source_id, rec.procedure_code, rec.procedure_name, rec.sector_code,
+        rec.sector_name, rec.channel, rec.unit_ref, rec.unit_ref, rec.received_at, rec.due_at,
+        rec.finished_at, rec.returned_at, rec.status, rec.service_level, rec.digitized,
+        rec.paid_online, rec.applicant_name, rec.applicant_phone, rec.applicant_email,
+        rec.applicant_address, rec.source_updated_at, rec.raw,
+    )  # fmt: skip
+
+
+async def raw_copy(dsn: str, n: int, batch: int) -> float:
+    """Rows/s of a bare COPY of the same rows (already parsed: the floor of any pipeline)."""
+    rows = []
+    for i, obj in enumerate(dossiers(n, prefix="R")):
+        rec = parse_dossier(i, obj)
+        assert isinstance(rec, DossierRecord)
+        rows.append(raw_row(rec))
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(RAW_TABLE)
+        columns = [
+            "source", "source_id", "procedure_code", "procedure_name", "sector_code",
+            "sector_name", "channel", "unit_code", "unit_ref", "received_at", "due_at",
+            "finished_at", "returned_at", "status", "service_level", "digitized",
+            "paid_online", "applicant_name", "applicant_phone", "applicant_email",
+            "applicant_address", "source_updated_at", "raw",
+        ]  # fmt: skip
+        started = time.perf_counter()
+        for i in range(0, n, batch):
+            await conn.copy_records_to_table("bench_raw", records=rows[i : i + batch],
+                                             columns=columns)  # fmt: skip
+        return n / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+async def pipeline(db: Database, n: int, batch: int, source: str, prefix: str) -> float:
+    """Records/s through `ingest_json` (parse, resolve units, COPY, upsert, history)."""
+    started = time.perf_counter()
+    for chunk in batches(dossiers(n, seed=2, prefix=prefix), batch):
+        async with db.session() as session:
+            result = await ingest_json(session, "dossiers", source, chunk, max_records=batch)
+        assert not result.rejected, result.rejected[:1]
+    return n / (time.perf_counter() - started)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def http_push(
+    url: str, token: str, n: int, batch: int, concurrency: int
+) -> tuple[float, float]:
+    """Records/s through `POST /api/v1/ingest/dossiers` of a real `ioc serve` process;
+    → (rate, the server's peak RSS in MB)."""
+    port = free_port()
+    env = {**os.environ, "IOC_DATABASE_URL": url, "IOC_PORT": str(port),
+           "IOC_LOG_LEVEL": "warning", "IOC_RATE_LIMIT_ENABLED": "false"}  # fmt: skip
+    server = subprocess.Popen([sys.executable, "-m", "ioc", "serve"], env=env)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+            for _ in range(300):
+                try:
+                    if (await http.get("/healthz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+            bodies = [json.dumps(b, ensure_ascii=False).encode()
+                      for b in batches(dossiers(n, seed=3, prefix="H"), batch)]  # fmt: skip
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+            queue: asyncio.Queue[bytes] = asyncio.Queue()
+            for body in bodies:
+                queue.put_nowait(body)
+
+            async def worker() -> None:
+                while not queue.empty():
+                    body = queue.get_nowait()
+                    r = await http.post("/api/v1/ingest/dossiers?source=bench-http",
+                                        content=body, headers=headers)  # fmt: skip
+                    assert r.status_code == 200 and not r.json()["rejected"], r.text[:300]
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(concurrency)))
+            rate = n / (time.perf_counter() - started)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    return rate, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="Small sizes (about a minute).")
+    parser.add_argument("--records", type=int, help="Records for each measured path.")
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--backfill", type=int, help="Records of the constant-memory backfill.")
+    parser.add_argument("--concurrency", type=int, default=2)
+    args = parser.parse_args()
+    n = args.records or (50_000 if args.quick else 200_000)
+    backfill = args.backfill if args.backfill is not None else (0 if args.quick else 1_000_000)
+    server = os.environ.get("IOC_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    name = f"ioc_bench_ingest_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(asyncpg_dsn(with_database(server, "postgres")))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(server, name)
+    try:
+        await upgrade(url)
+        db = Database(url, pool_size=2)
+        async with db.session() as session:
+            for path in DEMO_FILES:
+                await load_units_csv(session, Path(path))
+            await load_organs_csv(session, Path(DEMO_ORGANS))
+            token, _ = await create_token(session, name="bench", role="collector", unit_code="70")
+        print(f"records per path: {n:,}, batch {args.batch:,}")
+        copy_rate = await raw_copy(asyncpg_dsn(url), n, args.batch)
+        print(f"raw COPY with primary key: {copy_rate:,.0f} rows/s")
+        pipe_rate = await pipeline(db, n, args.batch, "bench-pipeline", "P")
+        print(f"pipeline (ingest_json, new records): {pipe_rate:,.0f} records/s")
+        print(f"pipeline ratio to raw COPY: {pipe_rate / copy_rate:.2f}")
+        again = await pipeline(db, n, args.batch, "bench-pipeline", "P")
+        print(f"pipeline (same records again, unchanged): {again:,.0f} records/s")
+        http_rate, server_rss = await http_push(
+            url, token, n, min(args.batch, 10_000), args.concurrency
+        )
+        print(f"HTTP push (POST /api/v1/ingest/dossiers): {http_rate:,.0f} records/s")
+        print(f"HTTP push ratio to raw COPY: {http_rate / copy_rate:.2f}")
+        print(f"server peak RSS: {server_rss:,.0f} MB")
+        print(f"benchmark peak RSS before backfill: {peak_rss_mb():,.0f} MB")
+        if backfill:
+            rate = await pipeline(db, backfill, args.batch, "bench-backfill", "F")
+            print(f"backfill {backfill:,} records: {rate:,.0f} records/s")
+            print(f"peak RSS after backfill: {peak_rss_mb():,.0f} MB")
+        print("BENCH_JSON " + json.dumps({"figures": {
+            "raw COPY": [round(copy_rate), "rows/s"],
+            "pipeline": [round(pipe_rate), "records/s"],
+            "pipeline ratio": [round(pipe_rate / copy_rate, 3), "x raw COPY"],
+            "HTTP push": [round(http_rate), "records/s"],
+            "HTTP push ratio": [round(http_rate / copy_rate, 3), "x raw COPY"],
+            "peak RSS": [round(peak_rss_mb()), "MB"],
+        }}))  # fmt: skip
+        await db.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
