@@ -36,6 +36,7 @@ COUNT_COLUMNS = (
     "doc_electronic",
 )
 _COLS = ", ".join(COUNT_COLUMNS)
+_FCOLS = ", ".join("f." + c for c in COUNT_COLUMNS)
 
 
 @dataclass
@@ -104,15 +105,21 @@ async def _dossiers(session: AsyncSession, lo: int, hi: int) -> int:
         session,
         f"""
         INSERT INTO kf (unit_code, day, {_COLS})
-        SELECT c.ancestor_code, f.recv_day, f.s, f.s * f.online::int, f.s * f.digitized::int,
-               f.s * f.paid::int, 0, 0, 0, 0, 0, 0, 0
-        FROM (SELECT 1 AS s, * FROM kd_new UNION ALL SELECT -1, * FROM kd_old) f
+        SELECT c.ancestor_code, f.day, {_FCOLS}
+        FROM (
+            -- summed per (filing unit, day) before fanning out to ancestors: a rebuild of
+            -- millions of records fans out thousands of rows, not millions
+            SELECT unit_code, recv_day, sum(s), sum(s * online::int), sum(s * digitized::int),
+                   sum(s * paid::int), 0, 0, 0, 0, 0, 0, 0
+            FROM (SELECT 1 AS s, * FROM kd_new UNION ALL SELECT -1, * FROM kd_old) x
+            GROUP BY 1, 2
+            UNION ALL
+            SELECT unit_code, fin_day, 0, 0, 0, 0, sum(s), sum(s * ontime::int), 0, 0, 0, 0, 0
+            FROM (SELECT 1 AS s, * FROM kd_new UNION ALL SELECT -1, * FROM kd_old) x
+            WHERE fin_day IS NOT NULL
+            GROUP BY 1, 2
+        ) AS f(unit_code, day, {_COLS})
         JOIN unit_closure c ON c.descendant_code = f.unit_code
-        UNION ALL
-        SELECT c.ancestor_code, f.fin_day, 0, 0, 0, 0, f.s, f.s * f.ontime::int, 0, 0, 0, 0, 0
-        FROM (SELECT 1 AS s, * FROM kd_new UNION ALL SELECT -1, * FROM kd_old) f
-        JOIN unit_closure c ON c.descendant_code = f.unit_code
-        WHERE f.fin_day IS NOT NULL
         """,
     )
     await _exec(
@@ -198,15 +205,19 @@ async def _reports(session: AsyncSession, lo: int, hi: int) -> tuple[int, set[st
         session,
         f"""
         INSERT INTO kf (unit_code, day, {_COLS})
-        SELECT c.ancestor_code, f.recv_day, 0, 0, 0, 0, 0, 0, f.s, 0, 0, 0, 0
-        FROM (SELECT 1 AS s, * FROM kr_new UNION ALL SELECT -1, * FROM kr_old) f
+        SELECT c.ancestor_code, f.day, {_FCOLS}
+        FROM (
+            SELECT unit_code, recv_day, 0, 0, 0, 0, 0, 0, sum(s), 0, 0, 0, 0
+            FROM (SELECT 1 AS s, * FROM kr_new UNION ALL SELECT -1, * FROM kr_old) x
+            GROUP BY 1, 2
+            UNION ALL
+            SELECT unit_code, resolved_day, 0, 0, 0, 0, 0, 0, 0, sum(s), sum(s * ontime::int),
+                   0, 0
+            FROM (SELECT 1 AS s, * FROM kr_new UNION ALL SELECT -1, * FROM kr_old) x
+            WHERE resolved_day IS NOT NULL
+            GROUP BY 1, 2
+        ) AS f(unit_code, day, {_COLS})
         JOIN unit_closure c ON c.descendant_code = f.unit_code
-        UNION ALL
-        SELECT c.ancestor_code, f.resolved_day, 0, 0, 0, 0, 0, 0, 0, f.s, f.s * f.ontime::int,
-               0, 0
-        FROM (SELECT 1 AS s, * FROM kr_new UNION ALL SELECT -1, * FROM kr_old) f
-        JOIN unit_closure c ON c.descendant_code = f.unit_code
-        WHERE f.resolved_day IS NOT NULL
         """,
     )
     await _exec(
@@ -292,12 +303,13 @@ async def _documents(session: AsyncSession, lo: int, hi: int) -> int:
         session,
         f"""
         INSERT INTO kf (unit_code, day, {_COLS})
-        SELECT a.ancestor_code, f.sent_day, 0, 0, 0, 0, 0, 0, 0, 0, 0, f.s,
-               f.s * f.electronic::int
+        SELECT a.ancestor_code, f.sent_day, 0, 0, 0, 0, 0, 0, 0, 0, 0, sum(f.s),
+               sum(f.s * f.electronic::int)
         FROM (SELECT 1 AS s, * FROM kdoc_new UNION ALL SELECT -1, * FROM kdoc_old) f
         CROSS JOIN LATERAL (
             SELECT DISTINCT c.ancestor_code FROM unnest(f.units) AS u(code)
             JOIN unit_closure c ON c.descendant_code = u.code) a
+        GROUP BY 1, 2
         """,
     )
     await _exec(
