@@ -130,7 +130,9 @@ async def _pg_version(url: str) -> str:
 
 def parse_output(stdout: str) -> tuple[dict[str, tuple[float, str]], dict[str, Any]]:
     figures: dict[str, tuple[float, str]] = {}
+    parsed: dict[str, tuple[float, str]] = {}
     series: dict[str, Any] = {}
+    structured = False
     for line in stdout.splitlines():
         if line.startswith("BENCH_JSON "):
             try:
@@ -140,12 +142,14 @@ def parse_output(stdout: str) -> tuple[dict[str, tuple[float, str]], dict[str, A
             for name, (value, unit) in data.get("figures", {}).items():
                 figures[name] = (float(value), str(unit))
             series.update(data.get("series", {}))
+            structured = True
             continue
         match = FIGURE.match(line)
         if match and not line.lstrip().startswith("#"):
             value = float(match["value"].replace(",", "").replace("_", ""))
-            figures.setdefault(match["name"].strip(), (value, match["unit"]))
-    return figures, series
+            parsed.setdefault(match["name"].strip(), (value, match["unit"]))
+    # The benchmark's own machine-readable figures win over lines guessed from its text.
+    return (figures if structured else parsed), series
 
 
 def run_benchmark(bench: Benchmark, quick: bool, timeout: float, env: dict[str, str]) -> Result:
