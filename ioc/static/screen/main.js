@@ -14,6 +14,7 @@ const LANG_KEY = 'ioc.screen.lang';
 const SERIES_DAYS = 14;
 const SERIES_REFRESH_MS = 10 * 60 * 1000;
 const MAX_CHILD_ROWS = 12;
+const RENDER_BATCH_MS = 40;
 
 const $ = (id) => document.getElementById(id);
 
@@ -84,7 +85,7 @@ class Screen {
       this.refreshSeries(false);
       this.render();
     } else if (msg.type === 'kpi' || msg.type === 'alert') {
-      if (this.state.applyEvent(msg)) this.render();
+      if (this.state.applyEvent(msg)) this.scheduleRender();
       this.heard();
     } else if (msg.type === 'ping' || msg.type === 'pong') {
       this.heard();
@@ -147,7 +148,15 @@ class Screen {
     this.render();
   }
 
+  /** One ingested record moves a dozen KPIs of the unit and its children: draw them once. */
+  scheduleRender() {
+    if (this.renderTimer) return;
+    this.renderTimer = setTimeout(() => this.render(), RENDER_BATCH_MS);
+  }
+
   render() {
+    clearTimeout(this.renderTimer);
+    this.renderTimer = null;
     const ctx = {
       state: this.state, catalogue: this.catalogue, series: this.series, lang: this.lang,
       fmt: this.fmt, maxRows: MAX_CHILD_ROWS,
