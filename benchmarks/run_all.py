@@ -56,7 +56,13 @@ BENCHMARKS: list[Benchmark] = [
     Benchmark("ingest", "ingest.py", [], ["--quick"], "collectors: records/s, ratio to raw COPY"),
     Benchmark("kpis", "kpis.py", [], ["--quick"], "KPI engine: snapshot latency, commit-to-event"),
     Benchmark("live", "live.py", [], ["--quick"], "live screens: commit-to-receive latency"),
-    Benchmark("feeds", "feeds.py", [], ["--quick"], "feeds: deliveries/s, p99 latency, catch-up"),
+    Benchmark(
+        "feeds",
+        "feeds.py",
+        ["--down-seconds", "600"],  # the 10 minutes with the receiver down
+        ["--quick"],
+        "feeds: deliveries/s, p99 latency, catch-up",
+    ),
 ]
 
 FIGURE = re.compile(
