@@ -166,3 +166,14 @@ async def test_refused_token_brings_back_the_login_form(
     await page.wait_for_selector("#login:not([hidden])")
     assert await page.text_content("#login-error") == "Mã truy cập không hợp lệ"
     assert await page.get_attribute("body", "data-conn") == "fatal"
+
+
+async def test_unknown_or_foreign_unit_asks_again_instead_of_retrying(
+    page: Page, screen_server: RunningServer, make_token: TokenMaker
+) -> None:
+    token = await make_token("district", "689")
+    await page.goto(f"{screen_server.url}/screen?unit=688#token={token}")
+    await expect(page.locator("#login-error")).to_have_text("Không có quyền xem đơn vị này")
+    await page.goto(f"{screen_server.url}/screen?unit=68999")
+    await expect(page.locator("#login-error")).to_have_text("Không có đơn vị với mã này")
+    assert await page.get_attribute("body", "data-conn") == "fatal"

@@ -6,9 +6,10 @@ export class ApiError extends Error {
     super(problem?.detail || `HTTP ${status}`);
     this.status = status;
     this.problem = problem;
-    // 401: the token is wrong or revoked; 403: it does not cover this unit. Retrying cannot help.
-    this.fatal = status === 401 || status === 403;
-    this.reason = status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : 'error';
+    // 401: the token is wrong or revoked; 403: it does not cover this unit; 404/422: no such
+    // unit. Retrying cannot help: the screen asks for a new token or unit instead.
+    this.fatal = [401, 403, 404, 422].includes(status);
+    this.reason = { 401: 'unauthorized', 403: 'forbidden', 404: 'unknown_unit', 422: 'unknown_unit' }[status] ?? 'error';
   }
 }
 
