@@ -294,7 +294,9 @@ async def _latest_logged(session: AsyncSession, rule: Rule, unit: str) -> Observ
 
 async def _engine_value(session: AsyncSession, rule: Rule, unit: str) -> Observation | None:
     try:
-        kpi = await current_value(session, rule.kpi, unit, rule.window)
+        # A savepoint: an engine query failing must not abort the whole evaluation round.
+        async with session.begin_nested():
+            kpi = await current_value(session, rule.kpi, unit, rule.window)
     except Exception as exc:  # the engine failing is "cannot evaluate", a state of its own
         log.warning("KPI %s for %s could not be evaluated: %s", rule.kpi, unit, exc)
         return Observation(value=None, error=f"error: {type(exc).__name__}")

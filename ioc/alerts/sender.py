@@ -8,7 +8,8 @@ sends without holding a transaction. Phase 3 records every attempt. A crash betw
 Stages per row:
 - silenced now → deferred to the silence's end (then sent if still relevant);
 - a firing/reminder whose alert has since resolved (or moved to a new episode) → skipped;
-- a reminder of an acknowledged alert → skipped;
+- a reminder of an acknowledged alert, or to a recipient the firing notice has not yet
+  reached → skipped;
 - a resolved notice to a recipient never told the alert fired → skipped.
 """
 
@@ -80,6 +81,9 @@ def _gate(row: Any) -> tuple[str, str] | None:
         return "skipped", "the alert resolved before this could be sent"
     if row.kind == "reminder" and row.alert_state == "acknowledged":
         return "skipped", "acknowledged: no more reminders"
+    if row.kind == "reminder" and not row.told:
+        # the firing notice itself is still on its way (retrying, or deferred by a silence)
+        return "skipped", "the firing notice has not reached this recipient yet"
     if row.kind == "resolved" and not row.told:
         return "skipped", "this recipient was never told the alert fired"
     return None

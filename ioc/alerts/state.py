@@ -78,7 +78,7 @@ def decide(
             return Decision("resolved", None, "resolved")
         return Decision(state, pending_since, None)
     if not breach:
-        if state in ("pending", "no_data"):
+        if state in ("pending", "no_data", "closed"):
             return Decision("ok", None, None)
         return Decision(state, None, None)
     started = pending_since if state == "pending" and pending_since is not None else now

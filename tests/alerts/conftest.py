@@ -7,7 +7,7 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -105,9 +105,12 @@ async def make_rule(db: Database, **fields: Any) -> tuple[Rule, str]:
         )
 
 
-async def evaluate(db: Database, *, recompute: bool = False) -> Round:
+async def evaluate(db: Database, *, later: float = 0.0, recompute: bool = False) -> Round:
+    """One evaluator round, as if run `later` seconds from now (so waits need no sleeping)."""
     async with db.session() as session:
-        return await evaluate_round(session, datetime.now(UTC), recompute=recompute)
+        return await evaluate_round(
+            session, datetime.now(UTC) + timedelta(seconds=later), recompute=recompute
+        )
 
 
 class SmtpSink:
@@ -247,10 +250,10 @@ async def token(db: Database, role: str, unit: str | None, name: str) -> dict[st
     return {"Authorization": f"Bearer {secret}"}
 
 
-async def send_now(db: Database, settings: Settings) -> SendRound:
-    """One sender round, as the sender service runs it."""
+async def send_now(db: Database, settings: Settings, *, later: float = 0.0) -> SendRound:
+    """One sender round, as the sender service runs it (as if `later` seconds from now)."""
     async with httpx.AsyncClient() as client:
-        return await send_round(db, settings, client, datetime.now(UTC))
+        return await send_round(db, settings, client, datetime.now(UTC) + timedelta(seconds=later))
 
 
 async def wait_for(predicate: Callable[[], bool], timeout: float = 15.0) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from sqlalchemy import text
 
 from ioc.alerts import list_open_alerts
@@ -37,17 +35,16 @@ async def test_event_fires_and_publishes_alert_event(adb: Database) -> None:
 
 
 async def test_for_seconds_pending_then_firing_on_tick(adb: Database) -> None:
-    await make_rule(adb, for_seconds=1)
+    await make_rule(adb, for_seconds=60)
     await publish_kpi(adb, "dossier_ontime_rate", "689", 0.80)
     await evaluate(adb)
     async with adb.session() as session:
         assert [a["state"] for a in await list_open_alerts(session, "689")] == ["pending"]
-    await evaluate(adb)  # the tick alone, well before for_seconds
+    await evaluate(adb, later=59)  # the tick alone, before for_seconds
     async with adb.session() as session:
         assert [a["state"] for a in await list_open_alerts(session, "689")] == ["pending"]
-    await asyncio.sleep(1.1)
-    result = await evaluate(adb)
-    assert (result.transitions, result.notifications) == (1, 1)
+    result = await evaluate(adb, later=61)
+    assert (result.events, result.transitions, result.notifications) == (0, 1, 1)
     async with adb.session() as session:
         assert [a["state"] for a in await list_open_alerts(session, "689")] == ["firing"]
 

@@ -96,7 +96,7 @@ async def test_resolved_notice_sent_once(adb: Database, smtp: SmtpSink) -> None:
 async def test_rules_firing_together_are_grouped_per_recipient(
     adb: Database, smtp: SmtpSink
 ) -> None:
-    settings = alert_settings(smtp, alerts_group_wait_seconds=0.6)
+    settings = alert_settings(smtp, alerts_group_wait_seconds=30)
     await make_rule(adb)
     await make_rule(
         adb,
@@ -113,8 +113,7 @@ async def test_rules_firing_together_are_grouped_per_recipient(
     assert result.notifications == 2
     early = await send_now(adb, settings)
     assert (early.sent, len(smtp.messages)) == (0, 0)  # still inside the grouping window
-    await asyncio.sleep(0.7)
-    grouped = await send_now(adb, settings)
+    grouped = await send_now(adb, settings, later=31)  # the grouping window has passed
     assert (grouped.sent, len(grouped.messages)) == (2, 1)
     [(subject, body)] = smtp.texts()
     assert subject == "[IOC] 2 thông báo cảnh báo (2 đang cảnh báo): Thành phố Đồng Xoài"
@@ -125,13 +124,14 @@ async def test_rules_firing_together_are_grouped_per_recipient(
 
 async def test_reminders_until_acknowledged(adb: Database, smtp: SmtpSink) -> None:
     settings = alert_settings(smtp)
-    await make_rule(adb, repeat_seconds=1)
+    await make_rule(adb, repeat_seconds=600)
     await publish_kpi(adb, "dossier_ontime_rate", "689", 0.80)
     await evaluate(adb)
     await send_now(adb, settings)
-    await asyncio.sleep(1.1)
-    assert (await evaluate(adb)).notifications == 1
-    await send_now(adb, settings)
+    assert (await evaluate(adb, later=590)).notifications == 0
+    assert (await evaluate(adb, later=601)).notifications == 1
+    await send_now(adb, settings, later=601)
+    assert (await evaluate(adb, later=1000)).notifications == 0  # next one due at 1201
     assert [s.split(":")[0] for s, _ in smtp.texts()] == [
         "[IOC][Nghiêm trọng] Cảnh báo",
         "[IOC][Nghiêm trọng] Nhắc lại cảnh báo",
@@ -139,16 +139,18 @@ async def test_reminders_until_acknowledged(adb: Database, smtp: SmtpSink) -> No
     async with adb.session() as session:
         alert_id = (await session.execute(text("SELECT id FROM alerts"))).scalar_one()
         acked = await acknowledge(session, alert_id, by="Trưởng phòng", comment="đang xử lý")
-    assert acked["state"] == "acknowledged"
-    assert acked["acknowledged_by"] == "Trưởng phòng"
-    await asyncio.sleep(1.1)
-    assert (await evaluate(adb)).notifications == 0
-    await send_now(adb, settings)
+    assert (acked["state"], acked["acknowledged_by"], acked["ack_comment"]) == (
+        "acknowledged",
+        "Trưởng phòng",
+        "đang xử lý",
+    )
+    assert (await evaluate(adb, later=5000)).notifications == 0
+    await send_now(adb, settings, later=5000)
     assert len(smtp.messages) == 2
     # resolving an acknowledged alert still tells everyone
     await publish_kpi(adb, "dossier_ontime_rate", "689", 0.99)
-    await evaluate(adb)
-    await send_now(adb, settings)
+    await evaluate(adb, later=5001)
+    await send_now(adb, settings, later=5001)
     assert smtp.texts()[2][0].startswith("[IOC] Đã khắc phục:")
 
 
@@ -180,14 +182,14 @@ async def test_silence_lapsing_by_itself(adb: Database, smtp: SmtpSink) -> None:
     async with adb.session() as session:
         await create_silence(
             session,
-            SilenceIn(rule=rule.id, until=datetime.now(UTC) + timedelta(seconds=1), reason="thử"),
+            SilenceIn(rule=rule.id, until=datetime.now(UTC) + timedelta(seconds=30), reason="thử"),
             by="Trưởng phòng",
         )
     await publish_kpi(adb, "dossier_ontime_rate", "689", 0.80)
     await evaluate(adb)
     assert (await send_now(adb, settings)).deferred == 1
-    await asyncio.sleep(1.1)
-    assert (await send_now(adb, settings)).sent == 1
+    assert (await send_now(adb, settings, later=15)).sent == 0
+    assert (await send_now(adb, settings, later=31)).sent == 1
     assert len(smtp.messages) == 1
 
 
