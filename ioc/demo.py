@@ -4,6 +4,7 @@ simulate its sources (portal, 1022 hotline, documents) with collectors pulling f
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from sqlalchemy import text
@@ -51,6 +52,8 @@ def start_demo_sources(settings: Settings) -> Settings:
     from ioc.collectors.simserver import demo_sources, start_in_thread
     from ioc.collectors.simulator import World
 
+    # one line per poll of each simulated feed would drown the demo's own output
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     world = World(seed=settings.seed, rate=settings.simulate_rate)
     base = start_in_thread(world, host="127.0.0.1")
     return settings.model_copy(update={"collectors": [*settings.collectors, *demo_sources(base)]})

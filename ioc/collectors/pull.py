@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import random
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from ioc.api.app import AppContext
 
 log = logging.getLogger("ioc.collectors")
+_NAMED_HEADER = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):\s*(.+)$")
 
 
 class SourceFailed(Exception):
@@ -95,8 +97,13 @@ async def fetch_page(
         params["since"] = cursor
     headers = {"Accept": "application/json"}
     if source.auth_header:
-        name, _, value = source.auth_header.partition(":")
-        headers[name.strip()] = value.strip()
+        # "X-Api-Key: s3cret" names its header; anything else ("Bearer s3cret") is the
+        # value of Authorization.
+        named = _NAMED_HEADER.match(source.auth_header)
+        if named:
+            headers[named[1]] = named[2].strip()
+        else:
+            headers["Authorization"] = source.auth_header.strip()
     last: SourceFailed | None = None
     for attempt in range(retry.attempts):
         if attempt:

@@ -52,7 +52,8 @@ def demo_sources(base_url: str, interval: float = 2.0) -> list[CollectorSource]:
             kind=feed,
             url=f"{base_url}/{feed}",
             interval_seconds=interval,
-            page_size=500 if feed == "documents" else 5000,
+            # small pages: the first records show on screens after the first page commits
+            page_size=200 if feed == "documents" else 1000,
         )
         for feed in FEED_NAMES
     ]

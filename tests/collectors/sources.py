@@ -28,6 +28,7 @@ class FaultySource:
         self.delay = delay
         self.requests = 0
         self.served: list[str] = []
+        self.auth: set[str | None] = set()
         self._previous: int | None = None
         self.port = free_port()
         app = Starlette(routes=[Route("/feed", self.feed)])
@@ -42,6 +43,7 @@ class FaultySource:
 
     async def feed(self, request: Request) -> Response:
         self.requests += 1
+        self.auth.add(request.headers.get("authorization"))
         fault = self.script(self.requests)
         self.served.append(fault or "page")
         if self.delay:

@@ -89,12 +89,15 @@ async def test_a_dead_source_is_recorded_and_shown(db: Database) -> None:
 async def test_server_polls_configured_sources(make_server: ServerMaker, db: Database) -> None:
     name = new_source()
     async with FaultySource(items(120), {2: "500"}.get) as src:
-        source = config(name, src.url, page_size=40, interval_seconds=0.2)
+        source = config(
+            name, src.url, page_size=40, interval_seconds=0.2, auth_header="Bearer s3cret"
+        )
         server = await make_server(collectors=[source])
         for _ in range(200):
             if await value(db, "SELECT count(*) FROM dossiers WHERE source = $1", name) == 120:
                 break
             await asyncio.sleep(0.05)
+        assert src.auth == {"Bearer s3cret"}
         async with httpx.AsyncClient(base_url=server.url) as http:
             ready = (await http.get("/readyz")).json()
             scraped = (await http.get("/metrics")).text

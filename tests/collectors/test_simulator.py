@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from ioc.collectors.pull import poll
-from ioc.collectors.simserver import create_sim_app, demo_sources
+from ioc.collectors.simserver import create_sim_app, demo_sources, push_forever
 from ioc.collectors.simulator import World
 from ioc.db import Database
 
-from ..conftest import DatabaseFactory
+from ..conftest import DatabaseFactory, ServerMaker, TokenMaker
 from .factories import fetch, value
 
 START = datetime(2026, 3, 20, 3, 0, tzinfo=UTC)
@@ -86,3 +88,39 @@ def _key(feed: str, item: object) -> object:
         return (item["MaTTHC"], item["MaDonVi"])  # type: ignore[index]
     text = str(item)
     return text.split("<edXML:DocumentId>")[1].split("<")[0] if "MessageHeader" in text else None
+
+
+async def test_push_mode_reaches_a_server(
+    make_server: ServerMaker, make_token: TokenMaker, db: Database
+) -> None:
+    """`ioc simulate --push`: the same records arrive through the ingest endpoints."""
+    server = await make_server()
+    token = await make_token("collector", "70")
+    w = World(seed=5, rate=0.0, start=START, clock=lambda: START, backfill_days=2,
+              backfill_per_day=40)  # fmt: skip
+    conn = await db.connect_raw()
+    try:
+        for organ, code in w.organs.items():
+            await conn.execute(
+                "INSERT INTO organs VALUES ($1, $2, 'sim') ON CONFLICT DO NOTHING", organ, code
+            )
+    finally:
+        await conn.close()
+    expected = len({d["MaHoSo"] for d in w.logs["dossiers"]})
+    pusher = asyncio.create_task(push_forever(w, server.url, token, interval=0.1))
+    try:
+        for _ in range(400):
+            got = await value(db, "SELECT count(*) FROM dossiers WHERE source = 'sim-dossiers' "
+                              "AND source_id = ANY($1::text[])",
+                              [d["MaHoSo"] for d in w.logs["dossiers"]])  # fmt: skip
+            if got == expected:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        pusher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pusher
+    assert got == expected
+    assert await value(
+        db, "SELECT count(*) FROM dead_letters WHERE source LIKE 'sim-%'"
+    ) == 0  # fmt: skip
