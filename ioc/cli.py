@@ -134,6 +134,8 @@ def _serve(settings: Settings) -> None:
         log_config=None,
         timeout_graceful_shutdown=10,
         ws_max_size=64 * 1024,
+        # permessage-deflate costs ~2.4x CPU and ~4x memory per screen (docs/live.md)
+        ws_per_message_deflate=settings.ws_compression,
     )
     server = Server(config)
     server.run()

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from websockets.asyncio.client import ClientConnection
 
 from ioc.db import Database
@@ -104,7 +105,35 @@ async def test_an_event_committed_through_one_process_reaches_screens_on_both(
             )
         assert response.status_code == 200, response.text
         assert response.json()["accepted"] == 1
-        got = [await next_kpi(ws, "689", "today", "dossier_received") for ws in (on_here, on_other)]
+        try:
+            got = [
+                await asyncio.wait_for(next_kpi(ws, "689", "today", "dossier_received"), 60)
+                for ws in (on_here, on_other)
+            ]
+        except TimeoutError:
+            async with live_db.session() as session:
+                rows = (
+                    await session.execute(
+                        text(
+                            "SELECT seq, type, unit_code, time_window, subject FROM events "
+                            "ORDER BY seq DESC LIMIT 5"
+                        )
+                    )
+                ).all()
+                state = (await session.execute(text("SELECT * FROM kpi_state"))).all()
+                locks = (
+                    await session.execute(
+                        text(
+                            "SELECT l.objid, a.client_port, a.state, a.backend_start "
+                            "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                            "WHERE l.locktype = 'advisory' AND l.granted"
+                        )
+                    )
+                ).all()
+            pytest.fail(
+                f"no dossier_received event; last events {rows}; engine {state}; "
+                f"advisory locks {locks}"
+            )
         assert got[0] == got[1]
         assert got[0]["kpi"]["value"] == 1
         # and an event committed by a third party (this test's own connection) as well
