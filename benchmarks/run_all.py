@@ -54,8 +54,21 @@ class Benchmark:
 # Arguments follow each benchmark's own --help (read when it landed).
 BENCHMARKS: list[Benchmark] = [
     Benchmark("ingest", "ingest.py", [], ["--quick"], "collectors: records/s, ratio to raw COPY"),
-    Benchmark("kpis", "kpis.py", [], ["--quick"], "KPI engine: snapshot latency, commit-to-event"),
+    Benchmark(
+        "kpis",
+        "kpis.py",
+        [],  # --scale 1.0: the 10M dossiers, 2M reports, 1M documents
+        ["--scale", "0.01", "--requests", "50", "--naive", "2", "--batches", "3"],
+        "KPI engine: snapshot latency, commit-to-event, beside a naive GROUP BY",
+    ),
     Benchmark("live", "live.py", [], ["--quick"], "live screens: commit-to-receive latency"),
+    Benchmark(
+        "screen",
+        "screen.py",
+        [],
+        ["--screens", "3", "--rounds", "5"],
+        "wall screen in Chromium: ingest → tile latency, beside a bare websocket client",
+    ),
     Benchmark(
         "feeds",
         "feeds.py",
