@@ -234,6 +234,10 @@ async def test_screen_follows_the_kpis_live_and_survives_a_restart(
     await expect(ticker).to_have_count(1, timeout=LIVE_MS)
     assert await ticker.locator(".sev").text_content() == "Nghiêm trọng"
     assert "Tỷ lệ trực tuyến dưới 90%" in ((await ticker.text_content()) or "")
+    # With the tile's live value, not the one the alert was last evaluated with.
+    await expect(ticker).to_contain_text(
+        "Tỷ lệ trực tuyến dưới 90% · Thành phố Đồng Xoài · Tỷ lệ hồ sơ trực tuyến: 75%"
+    )
     seq_before = int(await page.locator("body").get_attribute("data-seq") or 0)
     assert seq_before > 0
     await page.screenshot(path=str(output_dir / "screen-live.png"))

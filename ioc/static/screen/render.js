@@ -38,7 +38,7 @@ function tileOrder(kpis, catalogue) {
 function sparkline(points) {
   const svg = document.createElementNS(SVG, 'svg');
   svg.setAttribute('class', 'spark');
-  svg.setAttribute('viewBox', '0 0 100 30');
+  svg.setAttribute('viewBox', '-3 -3 106 36'); // room for the end dot
   svg.setAttribute('preserveAspectRatio', 'none');
   svg.setAttribute('aria-hidden', 'true');
   const values = points.map((p) => p.v).filter((v) => v !== null && Number.isFinite(v));
@@ -101,10 +101,9 @@ export function renderTiles(root, { state, catalogue, series, lang, fmt }) {
 export function renderChildren(table, more, { state, catalogue, lang, fmt, maxRows }) {
   const body = table.tBodies[0];
   const ranked = rankChildren(state.children);
-  const rows = ranked.slice(0, maxRows).map((child, i) => {
+  const rows = ranked.slice(0, maxRows).map((child) => {
     const row = el('tr', `status-${worstStatus(child.kpis)}`);
     row.dataset.unit = child.code;
-    row.append(el('td', 'rank', String(i + 1)));
     row.append(el('td', 'unit', child.name ?? child.code));
     row.append(el('td', `bad num${child.bad ? ' some' : ''}`,
       child.kpis.size ? fmt.count(child.bad) : '—'));
@@ -120,6 +119,18 @@ export function renderChildren(table, more, { state, catalogue, lang, fmt, maxRo
   const hidden = ranked.length - rows.length;
   more.textContent = ranked.length === 0 ? t(lang, 'children.none')
     : hidden > 0 ? t(lang, 'children.more', { n: fmt.count(hidden) }) : '';
+}
+
+/** The KPI's value for an alert: the live one when this screen has it (the alert's own
+ * value is from its last evaluation and may be older than the tile beside it). */
+function currentValue(state, alert, unitCode, kpiId) {
+  if (alert.window === state.window) {
+    const kpis = unitCode === state.unit ? state.kpis : state.children.get(unitCode)?.kpis;
+    const live = kpis?.get(kpiId);
+    if (live) return live.value;
+  }
+  if (alert.value === undefined) return undefined;
+  return alert.value === null ? null : Number(alert.value);
 }
 
 /** The open alerts ticker: severity, rule, unit, KPI and value — nothing personal. */
@@ -142,8 +153,9 @@ export function renderAlerts(root, { state, catalogue, unitNames, lang, fmt }) {
     const kpiId = a.kpi ?? a.kpi_id ?? a.rule?.kpi;
     const parts = [rule, unit];
     if (kpiId) {
-      const value = a.value === undefined ? '' : `: ${fmt.value(kpiKind(kpiId, catalogue), a.value === null ? null : Number(a.value))}`;
-      parts.push(`${kpiName(lang, kpiId, catalogue)}${value}`);
+      const value = currentValue(state, a, unitCode, kpiId);
+      const shown = value === undefined ? '' : `: ${fmt.value(kpiKind(kpiId, catalogue), value)}`;
+      parts.push(`${kpiName(lang, kpiId, catalogue)}${shown}`);
     }
     item.append(el('span', 'text', parts.filter(Boolean).join(' · ')));
     if (a.acknowledged_at || a.acknowledged || a.state === 'acknowledged') {
