@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -286,21 +287,161 @@ async def _bare_clients(clients: int, messages: int, port: int) -> None:
     print(json.dumps(latencies))
 
 
+async def ioc_screens(server_url: str, counts: list[int], events: int) -> dict[int, Any]:
+    """Commit-to-screen latency of a real `ioc serve` vs the number of screens connected.
+
+    A fresh database on `server_url`; one `ioc serve` process; for each N, a separate client
+    process opens N websockets subscribed to unit 689, then this process commits `events`
+    alert events (5/s) and notes each one's time after COMMIT; the clients note each
+    arrival. Same host, same wall clock."""
+    import asyncpg
+
+    from ioc.auth import create_token
+    from ioc.db import Database, upgrade
+    from ioc.db.engine import asyncpg_dsn, with_database
+    from ioc.events import NewEvent, publish
+    from ioc.units import DEMO_FILES, load_units_csv
+
+    name = f"ioc_bench_screens_{os.getpid()}"
+    admin = await asyncpg.connect(asyncpg_dsn(with_database(server_url, "postgres")))
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(server_url, name)
+    proc: subprocess.Popen[bytes] | None = None
+    db = Database(url, pool_size=2)
+    results: dict[int, Any] = {}
+    try:
+        await upgrade(url)
+        async with db.session() as session:
+            for path in DEMO_FILES:
+                await load_units_csv(session, Path(path))
+            token, _ = await create_token(session, name="bench", role="operator", unit_code="70")
+        port = _free_port()
+        env = {**os.environ, "IOC_DATABASE_URL": url, "IOC_PORT": str(port)}
+        env.update(IOC_HOST="127.0.0.1", IOC_MIGRATE_ON_START="false", IOC_LOG_LEVEL="warning")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ioc", "serve"], env=env, stdout=subprocess.DEVNULL
+        )
+        await _wait_http(f"http://127.0.0.1:{port}/healthz")
+        for n in counts:
+            child = await asyncio.create_subprocess_exec(
+                sys.executable,
+                __file__,
+                "--ioc-clients",
+                f"{n},{events},{port},{token}",
+                stdout=asyncio.subprocess.PIPE,
+            )
+            assert child.stdout is not None
+            ready = await asyncio.wait_for(child.stdout.readline(), timeout=300)
+            assert ready.strip() == b"ready", ready
+            committed: dict[int, float] = {}
+            for k in range(events):
+                async with db.session() as session:
+                    alert = {"alert": {"rule": f"bench-{k}", "unit": "689", "state": "firing"}}
+                    event = NewEvent(type="alert", unit_code="689", subject="bench", payload=alert)
+                    (seq,) = await publish(session, [event])
+                committed[seq] = time.time()
+                await asyncio.sleep(0.2)
+            out, _ = await asyncio.wait_for(child.communicate(), timeout=300)
+            arrivals: dict[str, list[float]] = json.loads(out)
+            latencies = sorted(t - committed[int(seq)] for seq, ts in arrivals.items() for t in ts)
+            expected = n * events
+            results[n] = {
+                "p50_ms": statistics.median(latencies) * 1000,
+                "p99_ms": latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000,
+                "received": len(latencies),
+                "expected": expected,
+            }
+            print(f"ioc, {n} screens: {json.dumps(results[n])}", flush=True)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=30)
+        await db.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    return results
+
+
+async def _ioc_clients(n: int, events: int, port: int, token: str) -> None:
+    """The client side of `ioc_screens`: prints `ready`, then the arrivals as JSON."""
+    import websockets
+
+    async def screen() -> Any:
+        ws = await websockets.connect(f"ws://127.0.0.1:{port}/ws?token={token}", max_size=None)
+        await ws.send(json.dumps({"type": "subscribe", "unit": "689", "windows": ["today"]}))
+        while json.loads(await ws.recv())["type"] != "snapshot":
+            pass
+        return ws
+
+    sockets = []
+    for start in range(0, n, 50):  # open in slices: a burst of handshakes is not the point
+        sockets += await asyncio.gather(*(screen() for _ in range(min(50, n - start))))
+    arrivals: dict[str, list[float]] = {}
+    print("ready", flush=True)
+
+    async def reader(ws: Any) -> None:
+        got = 0
+        while got < events:
+            message = json.loads(await ws.recv())
+            if message["type"] == "alert":
+                arrivals.setdefault(str(message["seq"]), []).append(time.time())
+                got += 1
+
+    # On a timeout, report what arrived: the parent counts what is missing.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(reader(ws) for ws in sockets)), timeout=240)
+    for ws in sockets:
+        await ws.close()
+    print(json.dumps(arrivals), flush=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _wait_http(url: str, timeout: float = 120) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(timeout=5) as http:
+        while time.monotonic() < deadline:
+            try:
+                if (await http.get(url)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"{url} never answered")
+
+
 # --- report
 
 
-def screens_series(results: list[Result]) -> dict[str, list[float]] | None:
-    """[screens], [p50 ms], [p99 ms] from live.py's BENCH_JSON series, when it gives them."""
+def screens_series(results: list[Result]) -> dict[int, dict[str, float]] | None:
+    """live.py's own series `{"screens": [...], "p50_ms": [...], "p99_ms": [...]}` (BENCH_JSON),
+    when it prints one."""
     for result in results:
         series = result.series.get("screens")
         if isinstance(series, dict) and {"screens", "p50_ms", "p99_ms"} <= set(series):
-            return {k: [float(v) for v in series[k]] for k in ("screens", "p50_ms", "p99_ms")}
+            return {
+                int(n): {"p50_ms": float(a), "p99_ms": float(b)}
+                for n, a, b in zip(
+                    series["screens"], series["p50_ms"], series["p99_ms"], strict=False
+                )
+            }
     return None
 
 
-def plot(
-    path: Path, ioc_series: dict[str, list[float]] | None, bare: dict[int, dict[str, float]]
-) -> bool:
+Curve = dict[int, dict[str, float]]
+
+
+def plot(path: Path, curves: dict[str, Curve]) -> bool:
+    """Latency (p50 solid, p99 dashed) vs screens, one colour per curve; False without
+    matplotlib (the `bench` extra)."""
     try:
         import matplotlib
 
@@ -310,16 +451,14 @@ def plot(
         print("matplotlib missing (pip install '.[bench]'): no plot", file=sys.stderr)
         return False
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-    if ioc_series:
-        ax.plot(ioc_series["screens"], ioc_series["p50_ms"], "o-", label="ioc p50")
-        ax.plot(ioc_series["screens"], ioc_series["p99_ms"], "o--", label="ioc p99")
-    xs = sorted(bare)
-    ax.plot(xs, [bare[x]["p50_ms"] for x in xs], "s-", color="grey", label="bare websockets p50")
-    ax.plot(xs, [bare[x]["p99_ms"] for x in xs], "s--", color="grey", label="bare websockets p99")
+    for (label, curve), colour in zip(curves.items(), ["C0", "grey", "C1", "C2"], strict=False):
+        xs = sorted(curve)
+        ax.plot(xs, [curve[x]["p50_ms"] for x in xs], "o-", color=colour, label=f"{label} p50")
+        ax.plot(xs, [curve[x]["p99_ms"] for x in xs], "o--", color=colour, label=f"{label} p99")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("screens connected")
-    ax.set_ylabel("latency (ms)")
+    ax.set_ylabel("commit/send → received (ms)")
     ax.set_title("Event latency vs number of screens")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
@@ -340,6 +479,7 @@ def write_report(
     info: dict[str, str],
     results: list[Result],
     baselines: dict[str, Any],
+    curves: dict[str, Curve],
     plotted: str | None,
     quick: bool,
 ) -> None:
@@ -364,11 +504,7 @@ def write_report(
         f"| bare asyncpg COPY into a temp table, {baselines['copy_rows']:,} rows | "
         f"{_fmt(baselines['copy_rows_per_s'])} rows/s |",
     ]
-    for clients, lat in sorted(baselines["broadcast"].items()):
-        lines.append(
-            f"| bare `websockets` broadcast to {clients:,} clients | "
-            f"p50 {lat['p50_ms']:.2f} ms, p99 {lat['p99_ms']:.2f} ms |"
-        )
+    lines.append("| bare `websockets` broadcast (another process) | see the screens table |")
     lines += ["", "## Summary", "", "| benchmark | status | time | figures |", "|---|---|---|---|"]
     for r in results:
         shown = "; ".join(
@@ -382,8 +518,28 @@ def write_report(
             lines += ["", "Ingest against the bare COPY of this run:", ""]
             for k, v in rates.items():
                 lines.append(f"- {k}: {v / baselines['copy_rows_per_s']:.2%} of bare COPY")
+    lines += ["", "## Latency vs number of screens", ""]
+    lines += [
+        "Commit of an event → arrival on every screen, for a real `ioc serve` (screens in",
+        "another process, 20 alert events at 5/s, subscribed to unit 689), beside a bare",
+        "`websockets` server broadcasting to the same number of clients (send → arrival).",
+        "",
+        "| screens | ioc p50 | ioc p99 | received | bare p50 | bare p99 | ioc p99 / bare p99 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    ioc_curve, bare = curves.get("ioc", {}), curves.get("bare websockets", {})
+    for n in sorted(set(ioc_curve) | set(bare)):
+        i, b = ioc_curve.get(n, {}), bare.get(n, {})
+        ratio = i["p99_ms"] / b["p99_ms"] if i and b and b["p99_ms"] else float("nan")
+        got = f"{i.get('received', 0):,.0f}/{i.get('expected', 0):,.0f}" if i else "—"
+        lines.append(
+            f"| {n:,} | {i.get('p50_ms', float('nan')):.1f} ms | "
+            f"{i.get('p99_ms', float('nan')):.1f} ms | {got} | "
+            f"{b.get('p50_ms', float('nan')):.1f} ms | {b.get('p99_ms', float('nan')):.1f} ms | "
+            f"{ratio:.1f}× |"
+        )
     if plotted:
-        lines += ["", "## Latency vs number of screens", "", f"![latency vs screens]({plotted})"]
+        lines += ["", f"![latency vs screens]({plotted})"]
     for r in results:
         lines += ["", f"## {r.bench.name} — {r.bench.what}", ""]
         if r.status == "missing":
@@ -415,7 +571,12 @@ def main() -> None:
         "--database-url", default=os.environ.get("IOC_DATABASE_URL"), help="PostgreSQL server"
     )
     parser.add_argument("--bare-clients", help=argparse.SUPPRESS)
+    parser.add_argument("--ioc-clients", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.ioc_clients:
+        n, events, port, token = args.ioc_clients.split(",")
+        asyncio.run(_ioc_clients(int(n), int(events), int(port), token))
+        return
     if args.bare_clients:
         clients, messages, port = (int(x) for x in args.bare_clients.split(","))
         asyncio.run(_bare_clients(clients, messages, port))
@@ -433,19 +594,27 @@ def main() -> None:
         baselines["copy_rows_per_s"] = asyncio.run(baseline_copy(args.database_url, copy_rows))
     else:
         baselines["copy_rows_per_s"] = float("nan")
-    for clients in (10, 100, 300) if args.quick else (10, 100, 1000):
+    counts = [10, 100, 300] if args.quick else [10, 100, 1000]
+    for clients in counts:
         baselines["broadcast"][clients] = asyncio.run(baseline_broadcast(clients, 40))
     print(json.dumps(baselines, indent=1), flush=True)
+    curves: dict[str, Curve] = {}
+    if args.database_url:
+        curves["ioc"] = asyncio.run(ioc_screens(args.database_url, counts, 20))
+    curves["bare websockets"] = baselines["broadcast"]
 
     results = [
         run_benchmark(b, args.quick, args.timeout, env)
         for b in BENCHMARKS
         if not wanted or b.name in wanted
     ]
+    live_series = screens_series(results)
+    if live_series:
+        curves["live.py"] = live_series
     plotted = None
-    if plot(args.plot, screens_series(results), baselines["broadcast"]):
+    if plot(args.plot, curves):
         plotted = os.path.relpath(args.plot, args.out.parent)
-    write_report(args.out, info, results, baselines, plotted, args.quick)
+    write_report(args.out, info, results, baselines, curves, plotted, args.quick)
     print(f"wrote {args.out}" + (f" and {args.plot}" if plotted else ""))
 
 
