@@ -103,27 +103,40 @@ async def _targets(
     return out
 
 
+# (id, value, numerator, denominator, target, status): the engine judges thousands of values
+# per round, so it works on plain tuples; the API gets `KpiValue` models.
+Judged = tuple[str, float | None, float | None, float | None, float | None, str]
+
+
 def _judge(
     raws: dict[str, Raw],
     unit: str,
     targets: dict[tuple[str, str], tuple[float | None, str]],
     margin: float,
-) -> list[KpiValue]:
-    values = []
+) -> list[Judged]:
+    values: list[Judged] = []
     for kpi_id, raw in raws.items():
         target = targets[(unit, kpi_id)][0]
-        values.append(
-            # Built from already-typed numbers: skip validation (thousands per engine round).
-            KpiValue.model_construct(
-                id=kpi_id,
-                value=raw.value,
-                numerator=raw.numerator,
-                denominator=raw.denominator,
-                target=target,
-                status=status_of(CATALOGUE[kpi_id], raw.value, target, margin),
-            )
-        )
+        status = status_of(CATALOGUE[kpi_id], raw.value, target, margin)
+        values.append((kpi_id, raw.value, raw.numerator, raw.denominator, target, status))
     return values
+
+
+def _model(j: Judged) -> KpiValue:
+    return KpiValue(id=j[0], value=j[1], numerator=j[2], denominator=j[3], target=j[4], status=j[5])
+
+
+async def _judged(
+    session: AsyncSession,
+    units: list[str],
+    windows: list[str],
+    moment: datetime,
+    kpis: list[str] | None,
+) -> dict[tuple[str, str], list[Judged]]:
+    raws = await compute(session, units, windows, moment, local_date(moment), kpis=kpis)
+    config = await _config(session)
+    targets = await _targets(session, units, config)
+    return {key: _judge(r, key[0], targets, config.margin) for key, r in raws.items()}
 
 
 async def values_for(
@@ -135,11 +148,8 @@ async def values_for(
     kpis: list[str] | None = None,
 ) -> dict[tuple[str, str], list[KpiValue]]:
     """Judged values (with targets and statuses) for every (unit, window), catalogue order."""
-    moment = _now(now)
-    raws = await compute(session, units, windows, moment, local_date(moment), kpis=kpis)
-    config = await _config(session)
-    targets = await _targets(session, units, config)
-    return {key: _judge(r, key[0], targets, config.margin) for key, r in raws.items()}
+    judged = await _judged(session, units, windows, _now(now), kpis)
+    return {key: [_model(j) for j in values] for key, values in judged.items()}
 
 
 async def snapshot(
@@ -325,7 +335,7 @@ async def refresh(
     windows = windows or list(WINDOWS)
     moment = _now(now)
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CURRENT_LOCK})
-    fresh = await values_for(session, units, windows, moment, kpis=kpis)
+    fresh = await _judged(session, units, windows, moment, kpis)
     rows = await session.execute(
         text(
             "SELECT unit_code, time_window, kpi_id, value, numerator, denominator, target, "
@@ -336,10 +346,9 @@ async def refresh(
     current = {(r[0], r[1], r[2]): tuple(r[3:]) for r in rows}
     changed: list[tuple[str, str, KpiValue]] = []
     for (unit, window), values in fresh.items():
-        for v in values:
-            now_tuple = (v.value, v.numerator, v.denominator, v.target, v.status)
-            if current.get((unit, window, v.id)) != now_tuple:
-                changed.append((unit, window, v))
+        for j in values:
+            if current.get((unit, window, j[0])) != j[1:]:
+                changed.append((unit, window, _model(j)))
     if not changed:
         return 0
     await session.execute(
