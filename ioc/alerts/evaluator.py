@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
-from ioc.alerts.kpis import current_value, is_time_based
+from ioc.alerts.kpis import current_value, is_time_based, known_kpis
 from ioc.alerts.rules import RULE_COLUMNS, Rule, rule_from_row
 from ioc.alerts.service import SILENCED_SQL, alert_dicts, alert_event, record_transition
 from ioc.alerts.state import ACTIVE, decide
@@ -292,7 +292,7 @@ async def _latest_logged(session: AsyncSession, rule: Rule, unit: str) -> Observ
     return Observation.from_kpi(row.payload.get("kpi") or {}, row.payload.get("as_of"))
 
 
-async def _engine_value(session: AsyncSession, rule: Rule, unit: str) -> Observation | None:
+async def _engine_value(session: AsyncSession, rule: Rule, unit: str) -> Observation:
     try:
         # A savepoint: an engine query failing must not abort the whole evaluation round.
         async with session.begin_nested():
@@ -300,7 +300,7 @@ async def _engine_value(session: AsyncSession, rule: Rule, unit: str) -> Observa
     except Exception as exc:  # the engine failing is "cannot evaluate", a state of its own
         log.warning("KPI %s for %s could not be evaluated: %s", rule.kpi, unit, exc)
         return Observation(value=None, error=f"error: {type(exc).__name__}")
-    return None if kpi is None else Observation.from_kpi(kpi)
+    return Observation.from_kpi(kpi)
 
 
 async def tick(session: AsyncSession, now: datetime, out: Round, *, recompute: bool) -> None:
@@ -329,15 +329,14 @@ async def tick(session: AsyncSession, now: datetime, out: Round, *, recompute: b
         "AND a.unit_code = t.target_unit)",
     )
     for rule, unit in unseen:
+        # A new rule starts from the last KPI event already in the log, else asks the engine.
         obs = await _latest_logged(session, rule, unit) or await _engine_value(session, rule, unit)
-        if obs is not None:
-            await apply_observation(session, rule, unit, obs, now, out)
+        await apply_observation(session, rule, unit, obs, now, out)
     if recompute:
-        for rule, unit in await _rule_units(session):
-            if is_time_based(rule.kpi):
-                obs = await _engine_value(session, rule, unit)
-                if obs is not None:
-                    await apply_observation(session, rule, unit, obs, now, out)
+        timed = [kid for kid in known_kpis() if is_time_based(kid)]
+        for rule, unit in await _rule_units(session, "r.kpi = ANY(:timed)", {"timed": timed}):
+            obs = await _engine_value(session, rule, unit)
+            await apply_observation(session, rule, unit, obs, now, out)
     await remind(session, now, out)
 
 

@@ -11,23 +11,6 @@ from zoneinfo import ZoneInfo
 
 VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
-# Names of the contract's KPIs (CONTRACT §4) as a department head reads them.
-KPI_NAMES: dict[str, str] = {
-    "dossier_received": "Số hồ sơ tiếp nhận",
-    "dossier_online_rate": "Tỷ lệ hồ sơ trực tuyến",
-    "dossier_ontime_rate": "Tỷ lệ hồ sơ giải quyết đúng hạn",
-    "dossier_overdue_open": "Số hồ sơ quá hạn chưa giải quyết",
-    "dossier_digitized_rate": "Tỷ lệ hồ sơ được số hóa",
-    "dossier_online_payment_rate": "Tỷ lệ thanh toán trực tuyến",
-    "online_service_usage_rate": "Tỷ lệ dịch vụ công trực tuyến phát sinh hồ sơ",
-    "report_received": "Số phản ánh 1022 tiếp nhận",
-    "report_ontime_rate": "Tỷ lệ phản ánh xử lý đúng hạn",
-    "report_overdue_open": "Số phản ánh quá hạn chưa xử lý",
-    "report_response_p50_hours": "Thời gian phản hồi phản ánh (trung vị)",
-    "document_electronic_rate": "Tỷ lệ văn bản điện tử",
-    "document_overdue_open": "Số văn bản quá hạn chưa hoàn thành",
-}
-
 WINDOW_NAMES: dict[str, str] = {
     "today": "hôm nay",
     "7d": "7 ngày qua",
@@ -43,10 +26,6 @@ SEVERITY_NAMES: dict[str, str] = {
 }
 
 OP_WORDS: dict[str, str] = {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}
-
-
-def kpi_name(kpi: str) -> str:
-    return KPI_NAMES.get(kpi, kpi)
 
 
 def vi_number(value: float, decimals: int = 2) -> str:

@@ -24,8 +24,8 @@ from ioc.alerts.format import (
     WINDOW_NAMES,
     format_time,
     format_value,
-    kpi_name,
 )
+from ioc.alerts.kpis import kpi_name
 from ioc.errors import Invalid
 from ioc.settings import Settings
 from ioc.webhooks import signature_headers, validate_target_url

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -197,3 +198,45 @@ async def test_killed_ioc_serve_process_then_restart_sends_exactly_once(
         assert await _scalar(adb, FIRINGS) == 1
     finally:
         smtp.stop()
+
+
+async def test_ingested_reports_fire_through_the_kpi_engine(
+    adb: Database, alerts_url: str, make_server: ServerMaker, smtp: SmtpSink
+) -> None:
+    """The whole pipe: reports pushed to ingest → KPI engine → alert → Vietnamese email."""
+    server = await make_server(url=alerts_url, **alert_overrides(smtp))
+    await make_rule(
+        adb,
+        name="Phản ánh quá hạn",
+        kpi="report_overdue_open",
+        window="today",
+        op=">",
+        threshold=0,
+        severity="warning",
+    )
+    collector = await token(adb, "collector", "70", "tong-dai-1022")
+    now = datetime.now(UTC)
+    reports = [
+        {
+            "id": f"1022-ALERT-{i}",
+            "received_at": (now - timedelta(days=3)).isoformat(),
+            "channel": "phone",
+            "category": "environment",
+            "unit": "25195",
+            "status": "in_progress",
+            "due_at": (now - timedelta(days=1)).isoformat(),
+            "title": "Rác thải tồn đọng",
+        }
+        for i in range(3)
+    ]
+    async with httpx.AsyncClient(base_url=server.url, headers=collector) as http:
+        pushed = await http.post("/api/v1/ingest/reports", json=reports)
+        assert pushed.status_code == 200, pushed.text
+        assert pushed.json()["accepted"] == 3
+    await eventually(lambda: _true(len(smtp.messages) == 1), timeout=30)
+    subject, body = smtp.texts()[0]
+    assert subject == (
+        "[IOC][Cảnh báo] Cảnh báo: Phản ánh quá hạn chưa xử lý tại Thành phố Đồng Xoài: 3"
+    )
+    assert "Giá trị: 3" in body
+    assert "Ngưỡng cảnh báo: > 0" in body
