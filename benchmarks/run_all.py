@@ -62,7 +62,13 @@ BENCHMARKS: list[Benchmark] = [
         ["--scale", "0.01", "--requests", "50", "--naive", "2", "--batches", "3"],
         "KPI engine: snapshot latency, commit-to-event, beside a naive GROUP BY",
     ),
-    Benchmark("live", "live.py", [], ["--quick"], "live screens: commit-to-receive latency"),
+    Benchmark(
+        "live",
+        "live.py",
+        [],  # 1,000 and 10,000 screens; ioc and bare, with and without permessage-deflate
+        ["--screens", "100,300,1000", "--seconds", "10", "--modes", "ioc,bare"],
+        "live screens: commit-to-receive latency, CPU and RSS per screen, beside bare",
+    ),
     Benchmark(
         "screen",
         "screen.py",
@@ -80,7 +86,7 @@ BENCHMARKS: list[Benchmark] = [
 ]
 
 FIGURE = re.compile(
-    r"^\s*(?P<name>[A-Za-z][\w .,/()%<>=-]{1,80}?)\s*[:=]\s*"
+    r"^\s*(?P<name>[A-Za-z][\w .,/()%<>=\[\]-]{1,80}?)\s*[:=]\s*"
     r"(?P<value>-?[\d][\d,_]*(?:\.\d+)?(?:e[+-]?\d+)?)\s*(?P<unit>[^\s,;]*)",
     re.IGNORECASE,
 )
@@ -421,19 +427,25 @@ async def _wait_http(url: str, timeout: float = 120) -> None:
 # --- report
 
 
-def screens_series(results: list[Result]) -> dict[int, dict[str, float]] | None:
-    """live.py's own series `{"screens": [...], "p50_ms": [...], "p99_ms": [...]}` (BENCH_JSON),
-    when it prints one."""
+LIVE_LINE = re.compile(
+    r"^(?P<mode>[\w-]+)\[(?P<n>\d+)\]\.latency_(?P<q>p50|p99): (?P<v>[\d.]+) ms", re.MULTILINE
+)
+
+
+def screens_series(results: list[Result]) -> dict[str, dict[int, dict[str, float]]]:
+    """Latency vs screens from live.py: its `mode[N].latency_p50: X ms` lines, one curve
+    per mode (ioc, ioc-deflate, bare, bare-deflate)."""
+    curves: dict[str, dict[int, dict[str, float]]] = {}
     for result in results:
-        series = result.series.get("screens")
-        if isinstance(series, dict) and {"screens", "p50_ms", "p99_ms"} <= set(series):
-            return {
-                int(n): {"p50_ms": float(a), "p99_ms": float(b)}
-                for n, a, b in zip(
-                    series["screens"], series["p50_ms"], series["p99_ms"], strict=False
-                )
-            }
-    return None
+        if result.bench.name != "live":
+            continue
+        for m in LIVE_LINE.finditer(result.stdout):
+            point = curves.setdefault(f"live.py {m['mode']}", {}).setdefault(int(m["n"]), {})
+            point[f"{m['q']}_ms"] = float(m["v"])
+    return {
+        label: {n: p for n, p in curve.items() if {"p50_ms", "p99_ms"} <= set(p)}
+        for label, curve in curves.items()
+    }
 
 
 Curve = dict[int, dict[str, float]]
@@ -451,7 +463,8 @@ def plot(path: Path, curves: dict[str, Curve]) -> bool:
         print("matplotlib missing (pip install '.[bench]'): no plot", file=sys.stderr)
         return False
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
-    for (label, curve), colour in zip(curves.items(), ["C0", "grey", "C1", "C2"], strict=False):
+    colours = ["C0", "grey", "C1", "C2", "C3", "C4", "C5", "C6"]
+    for (label, curve), colour in zip(curves.items(), colours, strict=False):
         xs = sorted(curve)
         ax.plot(xs, [curve[x]["p50_ms"] for x in xs], "o-", color=colour, label=f"{label} p50")
         ax.plot(xs, [curve[x]["p99_ms"] for x in xs], "o--", color=colour, label=f"{label} p99")
@@ -608,9 +621,7 @@ def main() -> None:
         for b in BENCHMARKS
         if not wanted or b.name in wanted
     ]
-    live_series = screens_series(results)
-    if live_series:
-        curves["live.py"] = live_series
+    curves.update(screens_series(results))
     plotted = None
     if plot(args.plot, curves):
         plotted = os.path.relpath(args.plot, args.out.parent)
