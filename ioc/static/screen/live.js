@@ -3,8 +3,13 @@
 // an exponentially growing, fully jittered delay — so a hundred screens that lose the same
 // server do not all come back in the same second.
 
-/** Delay before reconnect attempt `n` (1, 2, …): uniform in [base/2, min(cap, base·2^(n-1))]. */
-export function backoffDelay(n, { baseMs = 1000, capMs = 30000, random = Math.random } = {}) {
+/**
+ * Delay before reconnect attempt `n` (1, 2, …): uniform in [base/2, min(cap, base·2^(n-1))].
+ * The cap is 10 s, not the usual 30 s: a province has tens to hundreds of screens, which one
+ * server takes back in a second (snapshots are shared per unit), and a TV that stays grey
+ * for half a minute after a planned restart is what operators would call broken.
+ */
+export function backoffDelay(n, { baseMs = 1000, capMs = 10000, random = Math.random } = {}) {
   const ceiling = Math.min(capMs, baseMs * 2 ** Math.max(0, n - 1));
   const floor = Math.min(baseMs / 2, ceiling);
   return Math.round(floor + random() * (ceiling - floor));
