@@ -136,6 +136,20 @@ async def test_without_token_the_login_form_shows(page: Page, screen_server: Run
     assert await page.text_content("#login h2") == "Đăng nhập màn hình IOC"
 
 
+async def test_login_form_stores_the_token_and_opens_the_screen(
+    page: Page, screen_server: RunningServer, make_token: TokenMaker
+) -> None:
+    token = await make_token("operator", "689")
+    await page.goto(f"{screen_server.url}/screen?window=month")
+    await page.fill("#login-token", token)
+    await page.fill("#login-unit", "689")
+    await page.click("#login button[type=submit]")
+    await expect(page.locator("#unit-name")).to_have_text("Thành phố Đồng Xoài")
+    await expect(page.locator("body")).to_have_attribute("data-conn", "live", timeout=10_000)
+    assert page.url == f"{screen_server.url}/screen?window=month&unit=689"
+    assert await page.evaluate("localStorage.getItem('ioc.screen.token')") == token
+
+
 async def test_fragment_token_is_kept_locally_and_sent_only_as_header(
     page: Page, screen_server: RunningServer, make_token: TokenMaker
 ) -> None:
