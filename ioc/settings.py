@@ -212,6 +212,10 @@ class Settings(BaseSettings):
     rate_limit_api_burst: int = Field(default=1_000, ge=1)
     rate_limit_ingest_per_second: float = Field(default=100.0, gt=0)
     rate_limit_ingest_burst: int = Field(default=1_000, ge=1)
+    ws_messages_per_second: float = Field(
+        default=5.0, gt=0, description="Messages a screen may send per second (then 1008)."
+    )
+    ws_messages_burst: int = Field(default=20, ge=1)
     personal_data_retention_days: int = Field(
         default=180, ge=1, description="Erase citizens' data this long after a record closed."
     )

@@ -21,10 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from fastapi.responses import JSONResponse
 from fastapi.security.utils import get_authorization_scheme_param
 
 from ioc import metrics
-from ioc.api.limits import ASGIApp, Receive, Scope, Send
+from ioc.api.limits import ASGIApp, Message, Receive, Scope, Send
 from ioc.api.problems import problem
 from ioc.errors import IocError
 from ioc.settings import Settings
@@ -134,6 +135,8 @@ class RateLimitMiddleware:
                 settings.rate_limit_ingest_per_second, settings.rate_limit_ingest_burst
             ),
         }
+        self.ws_rate = settings.ws_messages_per_second
+        self.ws_burst = settings.ws_messages_burst
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = None
@@ -144,7 +147,10 @@ class RateLimitMiddleware:
             return
         wait = self.buckets[kind].take(client_key(scope))
         if wait <= 0:
-            await self.app(scope, receive, send)
+            if scope["type"] == "websocket":
+                await self.app(scope, self._message_limited(receive, send), send)
+            else:
+                await self.app(scope, receive, send)
             return
         metrics.HARDENING_REJECTED.labels(f"rate_{kind}").inc()
         exc = RateLimited(
@@ -152,10 +158,6 @@ class RateLimitMiddleware:
             f"(limit: IOC_RATE_LIMIT_{kind.upper()}_PER_SECOND / _BURST)",
             retry_after=wait,
         )
-        if scope["type"] == "websocket":
-            # 1013 "try again later": the handshake is refused before it is accepted.
-            await send({"type": "websocket.close", "code": 1013, "reason": "rate limited"})
-            return
         response = problem(
             exc.status,
             exc.title,
@@ -163,4 +165,43 @@ class RateLimitMiddleware:
             slug=exc.type_slug,
             headers={"Retry-After": str(exc.retry_after)},
         )
+        if scope["type"] == "websocket":
+            await _deny_handshake(scope, send, response)
+            return
         await response(scope, receive, send)
+
+    def _message_limited(self, receive: Receive, send: Send) -> Receive:
+        """`receive` of one socket, closing it with 1008 when it sends faster than allowed
+        (a screen sends a subscribe now and then and pongs; a flood is abuse)."""
+        bucket = TokenBucket(self.ws_rate, self.ws_burst, max_keys=1)
+        closed = False
+
+        async def limited() -> Message:
+            nonlocal closed
+            message = await receive()
+            if message["type"] != "websocket.receive" or closed:
+                return message
+            if bucket.take("socket") > 0:
+                closed = True
+                metrics.HARDENING_REJECTED.labels("ws_messages").inc()
+                reason = f"more than {self.ws_rate:g} messages per second"
+                await send({"type": "websocket.close", "code": 1008, "reason": reason})
+                return {"type": "websocket.disconnect", "code": 1008, "reason": reason}
+            return message
+
+        return limited
+
+
+async def _deny_handshake(scope: Scope, send: Send, response: JSONResponse) -> None:
+    """Refuse a websocket handshake with the HTTP answer when the server can send one."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": response.status_code,
+                "headers": response.raw_headers,
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": response.body})
+    else:  # 1013 "try again later", before the socket is accepted
+        await send({"type": "websocket.close", "code": 1013, "reason": "rate limited"})
