@@ -18,6 +18,8 @@ reach the queue: nothing falls in the gap, nothing is sent twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import time
 import uuid
@@ -26,11 +28,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 from sqlalchemy import text
 
 from ioc import metrics
 from ioc.db import Database
-from ioc.events import Event, last_seq, read_since
+from ioc.events import Event, last_seq
 from ioc.live.protocol import LIVE_EVENT_TYPES, dumps, event_message
 from ioc.live.snapshot import build_snapshot
 from ioc.settings import Settings
@@ -43,6 +46,10 @@ log = logging.getLogger("ioc.live")
 TopicKey = tuple[str, tuple[str, ...]]
 SnapshotBuilder = Callable[[Any, str, list[str]], Awaitable[dict[str, Any]]]
 _READ_BATCH = 1000
+_TAIL_SQL = (
+    "SELECT seq, type, unit_code, time_window, subject, payload::text AS payload, created_at "
+    "FROM events WHERE seq > $1 AND type = ANY($2::text[]) ORDER BY seq LIMIT $3"
+)
 _UNIT_CACHE_SECONDS = 300.0
 _SNAPSHOT_CACHE_SECONDS = 60.0
 
@@ -95,6 +102,7 @@ class Hub:
         self._units: dict[str, _UnitScope] = {}
         self._pending = True
         self._notified = 0
+        self._tail: asyncpg.Connection | None = None
         self._wake: Callable[[], None] = lambda: None
         self._build = snapshot_builder or build_snapshot
         self._sent = {t: metrics.LIVE_MESSAGES_SENT.labels(t) for t in ("kpi", "alert")}
@@ -125,14 +133,42 @@ class Hub:
                 # Every seq up to a notified value is committed (NOTIFY is sent at commit and
                 # seq order is commit order), so the cursor may skip past record events.
                 notified = self._notified
-                async with self.db.sessionmaker() as session:
-                    events = await read_since(
-                        session, self.cursor, limit=_READ_BATCH, types=LIVE_EVENT_TYPES
-                    )
+                events = await self._read_after(self.cursor)
                 self.dispatch(events)
                 if len(events) < _READ_BATCH:
                     self.cursor = max(self.cursor, notified)
                     break
+
+    async def _read_after(self, cursor: int) -> list[Event]:
+        """The next kpi/alert events after `cursor`, on the tail's own connection: one round
+        trip (no pool checkout, no BEGIN/ROLLBACK) keeps commit-to-screen latency low."""
+        if self._tail is None or self._tail.is_closed():
+            self._tail = await self.db.connect_raw()
+        try:
+            rows = await self._tail.fetch(_TAIL_SQL, cursor, LIVE_EVENT_TYPES, _READ_BATCH)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            tail, self._tail = self._tail, None
+            with contextlib.suppress(Exception):
+                await tail.close(timeout=2)
+            raise
+        return [
+            Event(
+                seq=r["seq"],
+                type=r["type"],
+                unit_code=r["unit_code"],
+                time_window=r["time_window"],
+                subject=r["subject"],
+                payload=json.loads(r["payload"]),
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]
+
+    async def close(self) -> None:
+        tail, self._tail = self._tail, None
+        if tail is not None:
+            with contextlib.suppress(Exception):
+                await tail.close(timeout=2)
 
     def dispatch(self, events: list[Event]) -> None:
         """Offer each event to the screens whose topic wants it; advances the cursor.

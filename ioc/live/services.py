@@ -33,6 +33,10 @@ class LiveTail(LoopService):
     async def run_once(self) -> None:
         await self.hub.catch_up()
 
+    async def stop(self) -> None:
+        await super().stop()
+        await self.hub.close()
+
 
 class LiveTicker(LoopService):
     """Pings idle screens, cuts off stuck and silent ones, re-checks tokens; closes every

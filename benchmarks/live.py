@@ -1,0 +1,461 @@
+"""Live-screens benchmark: N screens on one `ioc serve`, a steady event rate, and the same
+screens on a bare `websockets` broadcast server measured in the same run (the ceiling).
+
+    IOC_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python benchmarks/live.py [--screens 1000,10000] [--rate 10] [--seconds 20]
+        [--clients 2] [--modes ioc,ioc-deflate,bare,bare-deflate]
+
+For each mode and N it prints: commit-to-receive p50/p99 (from just before the event's
+commit to its arrival on a screen, every screen counted), messages/s delivered, events
+missed, server CPU (% of one core over the steady phase) and server RSS per idle screen.
+Screens run in `--clients` separate processes on 127.0.0.1. Creates and drops its own
+database on that server. Prints `name: value unit` lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+KPI_IDS = [f"bench_kpi_{i}" for i in range(13)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- the screens (run in child processes: `live.py screens ...`)
+
+
+async def screens_main(args: argparse.Namespace) -> None:
+    import websockets
+
+    latencies: list[float] = []
+    seqs_seen: list[set[int]] = [set() for _ in range(args.n)]
+    errors: dict[str, int] = {}
+    stop = asyncio.Event()
+    connected = 0
+    ready = asyncio.Event()
+    gate = asyncio.Semaphore(100)  # connection attempts in flight
+
+    async def screen(i: int) -> None:
+        nonlocal connected
+        headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+        try:
+            async with gate:
+                ws = await websockets.connect(
+                    args.url,
+                    additional_headers=headers,
+                    compression="deflate" if args.deflate else None,
+                    open_timeout=120,
+                    ping_interval=None,
+                    max_size=None,
+                )
+                await ws.send(json.dumps({"type": "subscribe", "unit": "70", "windows": ["today"]}))
+                if not args.bare:
+                    first = json.loads(await asyncio.wait_for(ws.recv(), 120))
+                    assert first["type"] == "snapshot", first
+        except Exception as exc:  # counted and reported, the run goes on
+            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            return
+        connected += 1
+        if connected == args.n:
+            ready.set()
+        seen = seqs_seen[i]
+        last_ping = time.monotonic()
+        try:
+            while not stop.is_set():
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 1.0)
+                except TimeoutError:
+                    raw = None
+                now = time.time()
+                if raw is not None:
+                    message = json.loads(raw)
+                    if message["type"] == "kpi":
+                        latencies.append(now - message["kpi"]["t"])
+                        seen.add(message["seq"])
+                if time.monotonic() - last_ping > 20:  # heartbeat (the server's idle timeout)
+                    last_ping = time.monotonic()
+                    await ws.send('{"type":"ping"}')
+        except Exception as exc:
+            errors["dropped:" + type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+        finally:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    tasks = [asyncio.create_task(screen(i)) for i in range(args.n)]
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    waited = 0.0
+    while not ready.is_set() and waited < 300 and connected + sum(errors.values()) < args.n:
+        await asyncio.sleep(0.2)
+        waited += 0.2
+    print(json.dumps({"ready": connected, "errors": errors}), flush=True)
+    await reader.readline()  # the orchestrator says: measure from now
+    latencies.clear()
+    for s in seqs_seen:
+        s.clear()
+    await reader.readline()  # ... and stop
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    union = set().union(*seqs_seen) if seqs_seen else set()
+    print(
+        json.dumps(
+            {
+                "latencies": latencies,
+                "received": len(latencies),
+                "per_screen_counts": sorted({len(s) for s in seqs_seen})[:5],
+                "union": sorted(union),
+                "errors": errors,
+            }
+        ),
+        flush=True,
+    )
+
+
+# --- the bare ceiling: websockets.broadcast to every subscriber
+
+
+async def bare_main(args: argparse.Namespace) -> None:
+    import websockets
+    from websockets.asyncio.server import broadcast, serve
+
+    screens: set[Any] = set()
+
+    async def handler(ws: Any) -> None:
+        role = json.loads(await ws.recv())
+        if role.get("type") == "publish":
+            async for message in ws:
+                broadcast(screens, message)
+            return
+        screens.add(ws)
+        try:
+            async for _ in ws:
+                pass
+        finally:
+            screens.discard(ws)
+
+    compression = "deflate" if args.deflate else None
+    async with serve(handler, "127.0.0.1", args.port, compression=compression, max_size=None):
+        print("bare ready", flush=True)
+        await asyncio.Future()
+    del websockets
+
+
+# --- the orchestrator
+
+
+async def setup_database(server_url: str) -> tuple[str, str]:
+    from ioc.auth import create_token
+    from ioc.db import Database, upgrade
+    from ioc.db.engine import asyncpg_dsn, with_database
+    from ioc.kpis import run_round
+    from ioc.units import DEMO_FILES, load_units_csv
+
+    name = f"ioc_bench_live_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(asyncpg_dsn(with_database(server_url, "postgres")))
+    await conn.execute(f'CREATE DATABASE "{name}"')
+    await conn.close()
+    url = with_database(server_url, name)
+    await upgrade(url)
+    db = Database(url, pool_size=1)
+    try:
+        async with db.session() as session:
+            for path in DEMO_FILES:
+                await load_units_csv(session, Path(path))
+        async with db.session() as session:
+            await run_round(session)
+        async with db.session() as session:
+            token, _ = await create_token(session, name="bench", role="operator", unit_code="70")
+    finally:
+        await db.close()
+    return url, token
+
+
+async def drop_database(server_url: str, url: str) -> None:
+    from ioc.db.engine import asyncpg_dsn, with_database
+
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    conn = await asyncpg.connect(asyncpg_dsn(with_database(server_url, "postgres")))
+    await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await conn.close()
+
+
+def start_server(mode: str, url: str, port: int) -> subprocess.Popen[bytes]:
+    if mode.startswith("bare"):
+        cmd = [sys.executable, __file__, "bare", "--port", str(port)]
+        if mode.endswith("deflate"):
+            cmd.append("--deflate")
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, cwd=ROOT)
+    env = {
+        **os.environ,
+        "IOC_DATABASE_URL": url,
+        "IOC_MIGRATE_ON_START": "false",
+        "IOC_ALERTS_ENABLED": "false",
+        "IOC_FEEDS_ENABLED": "false",
+        "IOC_RATE_LIMIT_ENABLED": "false",
+        "IOC_LOG_LEVEL": "warning",
+        "IOC_WS_COMPRESSION": "true" if mode.endswith("deflate") else "false",
+    }
+    cmd = [sys.executable, "-m", "ioc", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    return subprocess.Popen(cmd, env=env, cwd=ROOT)
+
+
+async def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(1200):
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+async def drive_ioc(url: str, rate: float, seconds: float) -> list[int]:
+    """Publish kpi events for unit 70 at `rate` per second; each carries its send time."""
+    from ioc.db import Database
+    from ioc.events import NewEvent, publish
+
+    db = Database(url, pool_size=1)
+    seqs: list[int] = []
+    try:
+        start = time.monotonic()
+        i = 0
+        while time.monotonic() - start < seconds:
+            kpi = KPI_IDS[i % len(KPI_IDS)]
+            async with db.session() as session:
+                event = NewEvent(
+                    type="kpi",
+                    unit_code="70",
+                    time_window="today",
+                    subject=kpi,
+                    payload={
+                        "unit": "70",
+                        "window": "today",
+                        "as_of": None,
+                        "kpi": {"id": kpi, "value": i, "status": "ok", "t": time.time()},
+                    },
+                )
+                seqs += await publish(session, [event])
+            i += 1
+            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+    finally:
+        await db.close()
+    return seqs
+
+
+async def drive_bare(port: int, rate: float, seconds: float) -> list[int]:
+    import websockets
+
+    seqs: list[int] = []
+    async with websockets.connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
+        await ws.send(json.dumps({"type": "publish"}))
+        start = time.monotonic()
+        i = 0
+        while time.monotonic() - start < seconds:
+            i += 1
+            kpi = KPI_IDS[i % len(KPI_IDS)]
+            await ws.send(
+                json.dumps(
+                    {
+                        "type": "kpi",
+                        "seq": i,
+                        "unit": "70",
+                        "window": "today",
+                        "as_of": None,
+                        "kpi": {"id": kpi, "value": i, "status": "ok", "t": time.time()},
+                    }
+                )
+            )
+            seqs.append(i)
+            await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+    return seqs
+
+
+async def run_one(
+    mode: str, n: int, args: argparse.Namespace, url: str, token: str
+) -> dict[str, Any]:
+    port = free_port()
+    server = start_server(mode, url, port)
+    clients: list[asyncio.subprocess.Process] = []
+    try:
+        await wait_port(port, server)
+        ps = psutil.Process(server.pid)
+        await asyncio.sleep(1.0)
+        rss_before = ps.memory_info().rss
+        per = [n // args.clients + (1 if i < n % args.clients else 0) for i in range(args.clients)]
+        ws_url = f"ws://127.0.0.1:{port}/" + ("" if mode.startswith("bare") else "ws")
+        for count in per:
+            cmd = [sys.executable, __file__, "screens", "--url", ws_url, "--n", str(count)]
+            if not mode.startswith("bare"):
+                cmd += ["--token", token]
+            else:
+                cmd.append("--bare")
+            if mode.endswith("deflate"):
+                cmd.append("--deflate")
+            clients.append(
+                await asyncio.create_subprocess_exec(
+                    *cmd,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    limit=1 << 30,
+                    cwd=ROOT,
+                )
+            )
+        connected, errors = 0, {}
+        for c in clients:
+            assert c.stdout is not None
+            hello = json.loads(await c.stdout.readline())
+            connected += hello["ready"]
+            for k, v in hello["errors"].items():
+                errors[k] = errors.get(k, 0) + v
+        await asyncio.sleep(2.0)  # settle
+        rss_idle = ps.memory_info().rss
+        for c in clients:
+            assert c.stdin is not None
+            c.stdin.write(b"go\n")
+            await c.stdin.drain()
+        cpu0 = sum(ps.cpu_times()[:2])
+        t0 = time.monotonic()
+        if mode.startswith("bare"):
+            published = await drive_bare(port, args.rate, args.seconds)
+        else:
+            published = await drive_ioc(url, args.rate, args.seconds)
+        await asyncio.sleep(3.0)  # let the last events arrive
+        elapsed = time.monotonic() - t0
+        cpu = (sum(ps.cpu_times()[:2]) - cpu0) / elapsed
+        rss_end = ps.memory_info().rss
+        latencies: list[float] = []
+        union: set[int] = set()
+        for c in clients:
+            assert c.stdin is not None and c.stdout is not None
+            c.stdin.write(b"stop\n")
+            await c.stdin.drain()
+            result = json.loads(await c.stdout.readline())
+            latencies += result["latencies"]
+            union |= set(result["union"])
+            for k, v in result["errors"].items():
+                errors[k] = errors.get(k, 0) + v
+            await c.wait()
+        expected = connected * len(published)
+        latencies.sort()
+
+        def pct(p: float) -> float:
+            return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+
+        return {
+            "mode": mode,
+            "screens": n,
+            "connected": connected,
+            "p50_ms": pct(0.50) if latencies else float("nan"),
+            "p99_ms": pct(0.99) if latencies else float("nan"),
+            "max_ms": latencies[-1] * 1000 if latencies else float("nan"),
+            "delivered_per_s": len(latencies) / elapsed,
+            "received": len(latencies),
+            "expected": expected,
+            "missed": expected - len(latencies),
+            "events_never_seen": len(set(published) - union),
+            "cpu_pct": cpu * 100,
+            "rss_per_screen_kb": (rss_idle - rss_before) / max(1, connected) / 1024,
+            "rss_growth_steady_mb": (rss_end - rss_idle) / 2**20,
+            "errors": errors,
+        }
+    finally:
+        for c in clients:
+            if c.returncode is None:
+                c.kill()
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+async def orchestrate(args: argparse.Namespace) -> None:
+    server_url = os.environ.get("IOC_DATABASE_URL")
+    if not server_url:
+        sys.exit("set IOC_DATABASE_URL to a PostgreSQL server (a database is created there)")
+    url, token = await setup_database(server_url)
+    print(
+        f"# cores: {os.cpu_count()}  load: {os.getloadavg()[0]:.1f}  rate: {args.rate}/s  "
+        f"steady: {args.seconds}s  client processes: {args.clients}"
+    )
+    try:
+        for n in [int(x) for x in args.screens.split(",")]:
+            for mode in args.modes.split(","):
+                r = await run_one(mode, n, args, url, token)
+                key = f"{r['mode']}[{n}]"
+                print(f"{key}.connected: {r['connected']} screens")
+                print(f"{key}.latency_p50: {r['p50_ms']:.1f} ms")
+                print(f"{key}.latency_p99: {r['p99_ms']:.1f} ms")
+                print(f"{key}.latency_max: {r['max_ms']:.1f} ms")
+                print(f"{key}.delivered: {r['delivered_per_s']:.0f} messages/s")
+                print(f"{key}.missed: {r['missed']} of {r['expected']} messages")
+                print(f"{key}.server_cpu: {r['cpu_pct']:.0f} % of one core")
+                print(f"{key}.server_rss_per_screen: {r['rss_per_screen_kb']:.1f} KB")
+                print(f"{key}.server_rss_growth_steady: {r['rss_growth_steady_mb']:.1f} MB")
+                if r["errors"]:
+                    print(f"{key}.errors: {r['errors']}")
+                sys.stdout.flush()
+    finally:
+        await drop_database(server_url, url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd")
+    scr = sub.add_parser("screens")
+    scr.add_argument("--url", required=True)
+    scr.add_argument("--token", default=None)
+    scr.add_argument("--n", type=int, required=True)
+    scr.add_argument("--deflate", action="store_true")
+    scr.add_argument("--bare", action="store_true")
+    bare = sub.add_parser("bare")
+    bare.add_argument("--port", type=int, required=True)
+    bare.add_argument("--deflate", action="store_true")
+    parser.add_argument("--screens", default="1000,10000")
+    parser.add_argument("--rate", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--modes", default="ioc,ioc-deflate,bare,bare-deflate")
+    args = parser.parse_args()
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    if args.cmd == "screens":
+        runner(screens_main(args))
+    elif args.cmd == "bare":
+        runner(bare_main(args))
+    else:
+        asyncio.run(orchestrate(args))
+
+
+if __name__ == "__main__":
+    main()
