@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc import metrics
 from ioc.alerts.kpis import current_value, is_time_based, known_kpis
 from ioc.alerts.rules import RULE_COLUMNS, Rule, rule_from_row
-from ioc.alerts.service import SILENCED_SQL, alert_dicts, alert_event, record_transition
+from ioc.alerts.service import SILENCED_SQL, alert_dicts, alert_event
 from ioc.alerts.state import ACTIVE, decide
 from ioc.events import NewEvent, publish, read_since
 
@@ -89,123 +89,174 @@ class Round:
     live: list[NewEvent] | None = None
 
 
-async def _alert_for_update(session: AsyncSession, rule_id: int, unit: str, now: datetime) -> Any:
+Item = tuple[Rule, str, Observation]
+# (rule, alert dict, kind, episode, reminder number) of one notification to enqueue
+Outgoing = tuple[Rule, dict[str, Any], str, int, int | None]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+async def _alerts_for_update(
+    session: AsyncSession, pairs: list[tuple[int, str]], now: datetime
+) -> dict[tuple[int, str], Any]:
+    """The alert rows of these (rule, unit) pairs, created `ok` if new, locked: one INSERT
+    and one SELECT whatever the number of pairs."""
+    keys = _json([{"r": r, "u": u} for r, u in pairs])
     await session.execute(
         text(
-            "INSERT INTO alerts (rule_id, unit_code, state, since) VALUES (:r, :u, 'ok', :now) "
-            "ON CONFLICT (rule_id, unit_code) DO NOTHING"
+            """
+            INSERT INTO alerts (rule_id, unit_code, state, since)
+            SELECT k.r, k.u, 'ok', :now FROM jsonb_to_recordset(CAST(:keys AS jsonb))
+                AS k(r bigint, u text)
+            ORDER BY k.r, k.u
+            ON CONFLICT (rule_id, unit_code) DO NOTHING
+            """
         ),
-        {"r": rule_id, "u": unit, "now": now},
+        {"keys": keys, "now": now},
     )
-    return (
-        await session.execute(
-            text("SELECT * FROM alerts WHERE rule_id = :r AND unit_code = :u FOR UPDATE"),
-            {"r": rule_id, "u": unit},
-        )
-    ).one()
+    rows = await session.execute(
+        text(
+            """
+            SELECT a.* FROM alerts a
+            JOIN jsonb_to_recordset(CAST(:keys AS jsonb)) AS k(r bigint, u text)
+              ON a.rule_id = k.r AND a.unit_code = k.u
+            ORDER BY a.id
+            FOR UPDATE OF a
+            """
+        ),
+        {"keys": keys},
+    )
+    return {(r.rule_id, r.unit_code): r for r in rows}
 
 
-async def apply_observation(
-    session: AsyncSession, rule: Rule, unit: str, obs: Observation, now: datetime, out: Round
-) -> None:
-    """Decide the alert's next state from one observation and persist everything it implies."""
-    row = await _alert_for_update(session, rule.id, unit, now)
-    decision = decide(
-        rule.condition, row.state, row.pending_since, obs.value, now, error=obs.error is not None
-    )
-    changed = decision.state != row.state
-    entering_fire = decision.state == "firing" and row.state not in ACTIVE
-    episode = row.episode + 1 if entering_fire else row.episode
-    params: dict[str, Any] = {
+def _next_row(row: Any, rule: Rule, obs: Observation, now: datetime) -> tuple[dict[str, Any], Any]:
+    """The alert row after one observation (all columns the evaluator owns), and the decision."""
+    d = decide(rule.condition, row.state, row.pending_since, obs.value, now, error=bool(obs.error))
+    changed = d.state != row.state
+    entering_fire = d.state == "firing" and row.state not in ACTIVE
+    keep = obs.error is not None  # an evaluation error keeps the last known figures
+    new = {
         "id": row.id,
-        "state": decision.state,
-        "changed": changed,
-        "now": now,
-        "pending_since": decision.pending_since,
-        "entering_fire": entering_fire,
-        "resolving": changed and decision.state == "resolved",
-        "episode": episode,
-        "error": obs.error,
-        "value": obs.value,
-        "numerator": obs.numerator,
-        "denominator": obs.denominator,
-        "target": obs.target,
-        "as_of": _as_of(obs.as_of),
+        "state": d.state,
+        "since": now if changed else row.since,
+        "pending_since": d.pending_since,
+        "fired_at": now if entering_fire else row.fired_at,
+        "resolved_at": now if changed and d.state == "resolved" else row.resolved_at,
+        "episode": row.episode + 1 if entering_fire else row.episode,
+        "observed_at": now,
+        "value": row.value if keep else obs.value,
+        "numerator": row.numerator if keep else obs.numerator,
+        "denominator": row.denominator if keep else obs.denominator,
+        "target": obs.target if obs.target is not None else row.target,
+        "as_of": _as_of(obs.as_of) or row.as_of,
+        "no_data_reason": obs.error or ("no_data" if obs.value is None else None),
+        "acknowledged_by": None if entering_fire else row.acknowledged_by,
+        "acknowledged_at": None if entering_fire else row.acknowledged_at,
+        "ack_comment": None if entering_fire else row.ack_comment,
+        "last_notified_at": now if entering_fire else row.last_notified_at,
+        "reminders": 0 if entering_fire else row.reminders,
     }
+    return new, d
+
+
+UPDATE_SQL = """
+UPDATE alerts a SET state = n.state, since = n.since, pending_since = n.pending_since,
+    fired_at = n.fired_at, resolved_at = n.resolved_at, episode = n.episode,
+    observed_at = n.observed_at, value = n.value, numerator = n.numerator,
+    denominator = n.denominator, target = n.target, as_of = n.as_of,
+    no_data_reason = n.no_data_reason, acknowledged_by = n.acknowledged_by,
+    acknowledged_at = n.acknowledged_at, ack_comment = n.ack_comment,
+    last_notified_at = n.last_notified_at, reminders = n.reminders
+FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS n(
+    id bigint, state text, since timestamptz, pending_since timestamptz,
+    fired_at timestamptz, resolved_at timestamptz, episode integer, observed_at timestamptz,
+    value float8, numerator float8, denominator float8, target float8, as_of timestamptz,
+    no_data_reason text, acknowledged_by text, acknowledged_at timestamptz, ack_comment text,
+    last_notified_at timestamptz, reminders integer)
+WHERE a.id = n.id
+"""
+
+
+async def apply_observations(
+    session: AsyncSession, items: list[Item], now: datetime, out: Round
+) -> None:
+    """Decide every alert's next state from one observation each and persist all it implies
+    (state, history, live events, outbox) in a fixed number of statements."""
+    if not items:
+        return
+    rows = await _alerts_for_update(session, [(rule.id, unit) for rule, unit, _ in items], now)
+    updates: list[dict[str, Any]] = []
+    transitions: list[dict[str, Any]] = []
+    notify: dict[int, tuple[Rule, str, int]] = {}
+    for rule, unit, obs in items:
+        row = rows[(rule.id, unit)]
+        new, decision = _next_row(row, rule, obs, now)
+        updates.append(new)
+        if decision.state == row.state:
+            continue
+        metrics.ALERT_TRANSITIONS.labels(decision.state).inc()
+        transitions.append(
+            {
+                "alert_id": row.id,
+                "from_state": row.state,
+                "to_state": decision.state,
+                "value": new["value"],
+                "episode": new["episode"],
+                "comment": obs.error,
+            }
+        )
+        if decision.notify is not None:
+            notify[row.id] = (rule, decision.notify, new["episode"])
+    await session.execute(text(UPDATE_SQL), {"rows": _json(updates)})
+    if not transitions:
+        return
+    out.transitions += len(transitions)
     await session.execute(
         text(
             """
-            UPDATE alerts SET
-                state = :state,
-                since = CASE WHEN :changed THEN :now ELSE since END,
-                pending_since = :pending_since,
-                fired_at = CASE WHEN :entering_fire THEN :now ELSE fired_at END,
-                resolved_at = CASE WHEN :resolving THEN :now ELSE resolved_at END,
-                episode = :episode,
-                observed_at = :now,
-                -- an evaluation error keeps the last known figures; no data clears them
-                value = CASE WHEN CAST(:error AS text) IS NULL THEN :value ELSE value END,
-                numerator = CASE WHEN CAST(:error AS text) IS NULL THEN :numerator
-                    ELSE numerator END,
-                denominator = CASE WHEN CAST(:error AS text) IS NULL THEN :denominator
-                    ELSE denominator END,
-                target = coalesce(:target, target),
-                as_of = coalesce(:as_of, as_of),
-                no_data_reason = CASE
-                    WHEN CAST(:error AS text) IS NOT NULL THEN :error
-                    WHEN :value IS NULL THEN 'no_data' END,
-                acknowledged_by = CASE WHEN :entering_fire THEN NULL ELSE acknowledged_by END,
-                acknowledged_at = CASE WHEN :entering_fire THEN NULL ELSE acknowledged_at END,
-                ack_comment = CASE WHEN :entering_fire THEN NULL ELSE ack_comment END,
-                last_notified_at = CASE WHEN :entering_fire THEN :now ELSE last_notified_at END,
-                reminders = CASE WHEN :entering_fire THEN 0 ELSE reminders END
-            WHERE id = :id
+            INSERT INTO alert_transitions
+                (alert_id, at, from_state, to_state, value, episode, comment)
+            SELECT t.alert_id, :now, t.from_state, t.to_state, t.value, t.episode, t.comment
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS t(alert_id bigint,
+                from_state text, to_state text, value float8, episode integer, comment text)
             """
         ),
-        params,
+        {"rows": _json(transitions), "now": now},
     )
-    if not changed:
-        return
-    out.transitions += 1
-    metrics.ALERT_TRANSITIONS.labels(decision.state).inc()
-    await record_transition(
+    changed = await alert_dicts(
         session,
-        row.id,
-        row.state,
-        decision.state,
-        value=obs.value if obs.error is None else row.value,
-        episode=episode,
-        at=now,
-        comment=obs.error,
+        "a.id = ANY(:ids)",
+        {"ids": [t["alert_id"] for t in transitions]},
+        limit=len(transitions),
     )
-    alert = (await alert_dicts(session, "a.id = :id", {"id": row.id}))[0]
     assert out.live is not None
-    out.live.append(alert_event(alert))
-    if decision.notify is not None:
-        out.notifications += await enqueue(
-            session, rule, alert, kind=decision.notify, episode=episode, now=now
-        )
+    out.live.extend(alert_event(a) for a in changed)
+    outbox: list[Outgoing] = [
+        (rule, alert, kind, episode, None)
+        for alert in changed
+        if alert["id"] in notify
+        for rule, kind, episode in [notify[alert["id"]]]
+    ]
+    out.notifications += await enqueue(session, outbox, now=now)
 
 
-async def enqueue(
-    session: AsyncSession,
-    rule: Rule,
-    alert: dict[str, Any],
-    *,
-    kind: str,
-    episode: int,
-    now: datetime,
-    number: int | None = None,
-) -> int:
-    """One outbox row per recipient; the stable notification id makes a replay a no-op."""
-    notification_id = f"alert-{alert['id']}-{episode}-{kind}" + (
-        f"-{number}" if number is not None else ""
-    )
+async def enqueue(session: AsyncSession, outgoing: list[Outgoing], *, now: datetime) -> int:
+    """One outbox row per (notification, recipient), in one statement; the stable
+    notification id (alert, episode, kind, reminder number) makes a replay a no-op."""
     rows = [
         {
+            "nid": f"alert-{alert['id']}-{episode}-{kind}"
+            + (f"-{number}" if number is not None else ""),
+            "alert": alert["id"],
+            "episode": episode,
+            "kind": kind,
             "channel": r["channel"],
             "recipient": r.get("to") or r.get("url"),
+            "payload": alert,
         }
+        for rule, alert, kind, episode, number in outgoing
         for r in rule.recipients
     ]
     if not rows:
@@ -215,21 +266,14 @@ async def enqueue(
             """
             INSERT INTO alert_notifications (notification_id, alert_id, episode, kind, channel,
                 recipient, payload, created_at, next_attempt_at)
-            SELECT :nid, :alert, :episode, :kind, r.channel, r.recipient,
-                CAST(:payload AS jsonb), :now, :now
-            FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(channel text, recipient text)
+            SELECT r.nid, r.alert, r.episode, r.kind, r.channel, r.recipient, r.payload,
+                :now, :now
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(nid text, alert bigint,
+                episode integer, kind text, channel text, recipient text, payload jsonb)
             ON CONFLICT (notification_id, channel, recipient) DO NOTHING
             """
         ),
-        {
-            "nid": notification_id,
-            "alert": alert["id"],
-            "episode": episode,
-            "kind": kind,
-            "payload": json.dumps(alert, ensure_ascii=False, default=str),
-            "rows": json.dumps(rows, ensure_ascii=False),
-            "now": now,
-        },
+        {"rows": _json(rows), "now": now},
     )
     count = int(result.rowcount)  # type: ignore[attr-defined]
     if count:
@@ -264,13 +308,13 @@ async def process_events(
     out.events = len(events)
     latest = _latest_per_key(events)
     kpis = sorted({k[0] for k in latest})
+    items: list[Item] = []
     for rule, unit in await _rule_units(session, "r.kpi = ANY(:kpis)", {"kpis": kpis}):
         event = latest.get((rule.kpi, unit, rule.window))
-        if event is None:
-            continue
-        kpi = event.payload.get("kpi") or {}
-        obs = Observation.from_kpi(kpi, event.payload.get("as_of"))
-        await apply_observation(session, rule, unit, obs, now, out)
+        if event is not None:
+            kpi = event.payload.get("kpi") or {}
+            items.append((rule, unit, Observation.from_kpi(kpi, event.payload.get("as_of"))))
+    await apply_observations(session, items, now, out)
     return max(e.seq for e in events)
 
 
@@ -303,76 +347,104 @@ async def _engine_value(session: AsyncSession, rule: Rule, unit: str) -> Observa
     return Observation.from_kpi(kpi)
 
 
+RULE_SELECT = ", ".join("r." + c.strip() for c in RULE_COLUMNS.split(","))
+
+
 async def tick(session: AsyncSession, now: datetime, out: Round, *, recompute: bool) -> None:
     """What time alone changes: pending alerts reaching `for_seconds`, time-based KPIs
     (overdue counts), alerts never evaluated yet, and reminders."""
-    pending = await _rule_units(
-        session,
-        "EXISTS (SELECT 1 FROM alerts a WHERE a.rule_id = r.id AND a.unit_code = t.target_unit "
-        "AND a.state = 'pending')",
+    pending = await session.execute(
+        text(
+            f"""
+            SELECT {RULE_SELECT}, a.unit_code AS target_unit, a.value, a.numerator,
+                   a.denominator, a.target, a.as_of
+            FROM alerts a JOIN alert_rules r ON r.id = a.rule_id
+            WHERE a.state = 'pending' AND r.deleted_at IS NULL
+            """
+        )
     )
-    for rule, unit in pending:
-        row = (
-            await session.execute(
-                text(
-                    "SELECT value, numerator, denominator, target, as_of FROM alerts "
-                    "WHERE rule_id = :r AND unit_code = :u"
-                ),
-                {"r": rule.id, "u": unit},
+    await apply_observations(
+        session,
+        [
+            (
+                rule_from_row(row),
+                row.target_unit,
+                Observation(row.value, row.numerator, row.denominator, row.target, row.as_of),
             )
-        ).one()
-        stored = Observation(row.value, row.numerator, row.denominator, row.target, row.as_of)
-        await apply_observation(session, rule, unit, stored, now, out)
+            for row in pending
+        ],
+        now,
+        out,
+    )
     unseen = await _rule_units(
         session,
         "NOT EXISTS (SELECT 1 FROM alerts a WHERE a.rule_id = r.id "
         "AND a.unit_code = t.target_unit)",
     )
+    # A new rule starts from the last KPI event already in the log, else asks the engine
+    # (one query per new (rule, unit): this happens once in an alert's life).
+    first: list[Item] = []
     for rule, unit in unseen:
-        # A new rule starts from the last KPI event already in the log, else asks the engine.
         obs = await _latest_logged(session, rule, unit) or await _engine_value(session, rule, unit)
-        await apply_observation(session, rule, unit, obs, now, out)
+        first.append((rule, unit, obs))
+    await apply_observations(session, first, now, out)
     if recompute:
         timed = [kid for kid in known_kpis() if is_time_based(kid)]
-        for rule, unit in await _rule_units(session, "r.kpi = ANY(:timed)", {"timed": timed}):
-            obs = await _engine_value(session, rule, unit)
-            await apply_observation(session, rule, unit, obs, now, out)
+        await apply_observations(
+            session,
+            [
+                (rule, unit, await _engine_value(session, rule, unit))
+                for rule, unit in await _rule_units(
+                    session, "r.kpi = ANY(:timed)", {"timed": timed}
+                )
+            ],
+            now,
+            out,
+        )
     await remind(session, now, out)
 
 
 async def remind(session: AsyncSession, now: datetime, out: Round) -> None:
     """Reminders every `repeat_seconds` for alerts firing, not acknowledged, not silenced."""
-    due = await session.execute(
-        text(
-            f"""
-            SELECT a.id, a.episode, a.reminders, r.id AS rule_id FROM alerts a
-            JOIN alert_rules r ON r.id = a.rule_id
-            WHERE a.state = 'firing' AND r.deleted_at IS NULL AND r.repeat_seconds > 0
-              AND a.last_notified_at + make_interval(secs => r.repeat_seconds) <= :now
-              AND NOT {SILENCED_SQL}
-            FOR UPDATE OF a
-            """
-        ),
-        {"now": now},
-    )
-    for row in due.all():
-        rule = rule_from_row(
-            (
-                await session.execute(
-                    text(f"SELECT {RULE_COLUMNS} FROM alert_rules WHERE id = :id"),
-                    {"id": row.rule_id},
-                )
-            ).one()
-        )
-        number = row.reminders + 1
+    due = (
         await session.execute(
-            text("UPDATE alerts SET reminders = :n, last_notified_at = :now WHERE id = :id"),
-            {"n": number, "now": now, "id": row.id},
+            text(
+                f"""
+                WITH due AS (
+                    SELECT a.id FROM alerts a JOIN alert_rules r ON r.id = a.rule_id
+                    WHERE a.state = 'firing' AND r.deleted_at IS NULL AND r.repeat_seconds > 0
+                      AND a.last_notified_at + make_interval(secs => r.repeat_seconds) <= :now
+                      AND NOT {SILENCED_SQL}
+                    FOR UPDATE OF a
+                )
+                UPDATE alerts SET reminders = alerts.reminders + 1, last_notified_at = :now
+                FROM due WHERE alerts.id = due.id
+                RETURNING alerts.id, alerts.episode, alerts.reminders, alerts.rule_id
+                """
+            ),
+            {"now": now},
         )
-        alert = (await alert_dicts(session, "a.id = :id", {"id": row.id}))[0]
-        out.notifications += await enqueue(
-            session, rule, alert, kind="reminder", episode=row.episode, now=now, number=number
+    ).all()
+    if not due:
+        return
+    rules = {
+        r.id: rule_from_row(r)
+        for r in await session.execute(
+            text(f"SELECT {RULE_COLUMNS} FROM alert_rules WHERE id = ANY(:ids)"),
+            {"ids": sorted({d.rule_id for d in due})},
         )
+    }
+    alerts = {
+        a["id"]: a
+        for a in await alert_dicts(
+            session, "a.id = ANY(:ids)", {"ids": [d.id for d in due]}, limit=len(due)
+        )
+    }
+    out.notifications += await enqueue(
+        session,
+        [(rules[d.rule_id], alerts[d.id], "reminder", d.episode, d.reminders) for d in due],
+        now=now,
+    )
 
 
 async def evaluate_round(
