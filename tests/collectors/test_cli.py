@@ -1,0 +1,47 @@
+"""`ioc dead-letters list|replay` as an operator runs them (real processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from ioc.collectors import ingest_json
+from ioc.db import Database
+
+from .factories import dossier, new_source, value
+
+
+async def ioc(database_url: str, *args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ioc", *args,
+        env={**os.environ, "IOC_DATABASE_URL": database_url},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode()
+
+
+async def test_list_and_replay_from_the_command_line(db: Database, database_url: str) -> None:
+    source = new_source()
+    async with db.session() as s:
+        await ingest_json(s, "dossiers", source, [dossier("CLI-1", MaDonVi="000.77.77.H77")])
+    code, out = await ioc(database_url, "dead-letters", "list", "--source", source)
+    assert code == 0
+    line = next(x for x in out.splitlines() if "CLI-1" in x)
+    dl_id, _, src, feed, rid, state, seen, reasons = line.split("\t")
+    assert (src, feed, rid, state, seen) == (source, "dossiers", "CLI-1", "pending", "x1")
+    assert reasons.startswith("MaDonVi: unknown unit '000.77.77.H77'")
+    conn = await db.connect_raw()
+    try:
+        await conn.execute("INSERT INTO organs VALUES ('000.77.77.H77', '690', 'test')")
+    finally:
+        await conn.close()
+    code, out = await ioc(database_url, "dead-letters", "replay", dl_id)
+    assert code == 0 and f"{dl_id}\taccepted" in out
+    assert "replayed 1: 1 accepted, 0 still rejected" in out
+    assert await value(
+        db, "SELECT unit_code FROM dossiers WHERE source = $1 AND source_id = 'CLI-1'", source
+    ) == "690"  # fmt: skip
+    code, out = await ioc(database_url, "dead-letters", "list", "--source", source)
+    assert "0 dead-letter(s)" in out
