@@ -16,6 +16,7 @@ Stages per row:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import uuid
@@ -89,29 +90,36 @@ def _gate(row: Any) -> tuple[str, str] | None:
     return None
 
 
-async def _attempt(
-    session: AsyncSession,
-    pk: int,
-    message_id: str | None,
-    outcome: str,
-    detail: str,
-    latency_ms: int | None = None,
-) -> None:
-    await session.execute(
-        text(
-            "INSERT INTO alert_delivery_attempts (notification_pk, message_id, outcome, detail, "
-            "latency_ms) VALUES (:pk, :mid, :outcome, :detail, :ms)"
-        ),
-        {"pk": pk, "mid": message_id, "outcome": outcome, "detail": detail, "ms": latency_ms},
-    )
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+async def _attempts(session: AsyncSession, attempts: list[dict[str, Any]]) -> None:
+    """Record attempts (one row each: notification, message, outcome, detail, latency)."""
+    if attempts:
+        await session.execute(
+            text(
+                """
+                INSERT INTO alert_delivery_attempts
+                    (notification_pk, message_id, outcome, detail, latency_ms, at)
+                SELECT a.pk, a.mid, a.outcome, a.detail, a.ms, clock_timestamp()
+                FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS a(pk bigint, mid text,
+                    outcome text, detail text, ms integer)
+                """
+            ),
+            {"rows": _json(attempts)},
+        )
 
 
 async def claim(
     session: AsyncSession, now: datetime, settings: Settings, out: SendRound, *, limit: int = 500
 ) -> list[Message]:
-    """Phase 1: gate the due rows and form the messages to send now."""
+    """Phase 1: gate the due rows and form the messages to send now (set-based writes)."""
     rows = (await session.execute(text(DUE_SQL), {"now": now, "limit": limit})).all()
     groups: dict[tuple[str, ...], list[Any]] = defaultdict(list)
+    attempts: list[dict[str, Any]] = []
+    deferred: list[dict[str, Any]] = []
+    skipped: list[int] = []
     for row in rows:
         gated = _gate(row)
         if gated is None:
@@ -121,23 +129,32 @@ async def claim(
         outcome, detail = gated
         metrics.ALERT_NOTIFICATIONS.labels(row.channel, outcome).inc()
         if outcome == "silenced":
-            out.deferred += 1
-            await session.execute(
-                text(
-                    "UPDATE alert_notifications SET next_attempt_at = :until, message_id = NULL "
-                    "WHERE id = :id"
-                ),
-                {"until": row.silenced_until, "id": row.id},
-            )
+            deferred.append({"id": row.id, "until": row.silenced_until})
         else:
-            out.skipped += 1
-            await session.execute(
-                text("UPDATE alert_notifications SET status = 'skipped' WHERE id = :id"),
-                {"id": row.id},
-            )
-        await _attempt(session, row.id, row.message_id, outcome, detail)
+            skipped.append(row.id)
+        attempts.append({"pk": row.id, "mid": row.message_id, "outcome": outcome, "detail": detail})
+    out.deferred += len(deferred)
+    out.skipped += len(skipped)
+    if deferred:
+        await session.execute(
+            text(
+                """
+                UPDATE alert_notifications n SET next_attempt_at = d.until, message_id = NULL
+                FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS d(id bigint, until timestamptz)
+                WHERE n.id = d.id
+                """
+            ),
+            {"rows": _json(deferred)},
+        )
+    if skipped:
+        await session.execute(
+            text("UPDATE alert_notifications SET status = 'skipped' WHERE id = ANY(:ids)"),
+            {"ids": skipped},
+        )
+    await _attempts(session, attempts)
     wait = timedelta(seconds=settings.alerts_group_wait_seconds)
     messages: list[Message] = []
+    assigned: list[dict[str, Any]] = []
     for members in groups.values():
         message_id = members[0].message_id
         if message_id is None:
@@ -146,10 +163,7 @@ async def claim(
             if min(m.created_at for m in members) > now - wait:
                 continue
             message_id = f"ioc-alert-{uuid.uuid4()}"
-            await session.execute(
-                text("UPDATE alert_notifications SET message_id = :mid WHERE id = ANY(:ids)"),
-                {"mid": message_id, "ids": [m.id for m in members]},
-            )
+            assigned.extend({"id": m.id, "mid": message_id} for m in members)
         messages.append(
             Message(
                 message_id=message_id,
@@ -160,6 +174,17 @@ async def claim(
                 ],
                 secrets=sorted({m.webhook_secret for m in members}),
             )
+        )
+    if assigned:
+        await session.execute(
+            text(
+                """
+                UPDATE alert_notifications n SET message_id = m.mid
+                FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS m(id bigint, mid text)
+                WHERE n.id = m.id
+                """
+            ),
+            {"rows": _json(assigned)},
         )
     return messages
 
@@ -184,46 +209,64 @@ async def record(
     detail: str,
     seconds: float,
 ) -> None:
-    """Phase 3: the outcome of one message on each of its rows, and an attempt row each."""
-    ms = int(seconds * 1000)
-    for note in message.notifications:
-        if error is None:
-            outcome = "sent"
-            await session.execute(
-                text(
-                    "UPDATE alert_notifications SET status = 'sent', sent_at = :now, "
-                    "attempts = attempts + 1, last_error = NULL WHERE id = :id"
-                ),
-                {"now": now, "id": note.pk},
-            )
-            out.sent += 1
-        else:
-            attempts = (
+    """Phase 3: the outcome of one message on all its rows, and an attempt row each."""
+    ids = [n.pk for n in message.notifications]
+    if error is None:
+        await session.execute(
+            text(
+                "UPDATE alert_notifications SET status = 'sent', sent_at = :now, "
+                "attempts = attempts + 1, last_error = NULL WHERE id = ANY(:ids)"
+            ),
+            {"now": now, "ids": ids},
+        )
+        outcomes = dict.fromkeys(ids, "sent")
+    else:
+        # One retry time per message: its rows travel together (same message id).
+        attempts_so_far = max(
+            (
                 await session.execute(
-                    text(
-                        "UPDATE alert_notifications SET attempts = attempts + 1, "
-                        "last_error = :err WHERE id = :id RETURNING attempts"
-                    ),
-                    {"err": error.detail, "id": note.pk},
+                    text("SELECT attempts FROM alert_notifications WHERE id = ANY(:ids)"),
+                    {"ids": ids},
                 )
-            ).scalar_one()
-            if error.permanent or attempts >= settings.alerts_max_attempts:
-                outcome = "failed"
-                out.failed += 1
-                await session.execute(
-                    text("UPDATE alert_notifications SET status = 'failed' WHERE id = :id"),
-                    {"id": note.pk},
-                )
-            else:
-                outcome = "error"
-                out.errors += 1
-                retry_at = now + timedelta(seconds=backoff_seconds(attempts, settings))
-                await session.execute(
-                    text("UPDATE alert_notifications SET next_attempt_at = :at WHERE id = :id"),
-                    {"at": retry_at, "id": note.pk},
-                )
+            ).scalars()
+        )
+        retry_at = now + timedelta(seconds=backoff_seconds(attempts_so_far + 1, settings))
+        rows = await session.execute(
+            text(
+                """
+                UPDATE alert_notifications SET attempts = attempts + 1, last_error = :err,
+                    next_attempt_at = :retry_at,
+                    status = CASE WHEN :permanent OR attempts + 1 >= :max THEN 'failed'
+                        ELSE status END
+                WHERE id = ANY(:ids)
+                RETURNING id, status
+                """
+            ),
+            {
+                "err": error.detail,
+                "retry_at": retry_at,
+                "permanent": error.permanent,
+                "max": settings.alerts_max_attempts,
+                "ids": ids,
+            },
+        )
+        outcomes = {r.id: ("failed" if r.status == "failed" else "error") for r in rows}
+    for outcome in outcomes.values():
         metrics.ALERT_NOTIFICATIONS.labels(message.channel, outcome).inc()
-        await _attempt(session, note.pk, message.message_id, outcome, detail, ms)
+        if outcome == "sent":
+            out.sent += 1
+        elif outcome == "failed":
+            out.failed += 1
+        else:
+            out.errors += 1
+    ms = int(seconds * 1000)
+    await _attempts(
+        session,
+        [
+            {"pk": pk, "mid": message.message_id, "outcome": o, "detail": detail, "ms": ms}
+            for pk, o in outcomes.items()
+        ],
+    )
 
 
 async def send_round(
