@@ -21,6 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 TZ = "Asia/Ho_Chi_Minh"
+# Width of the response-time histogram buckets (seconds) behind the exact median.
+RESP_BUCKET_SECONDS = 900
 
 COUNT_COLUMNS = (
     "d_received",
@@ -187,6 +189,8 @@ async def _reports(session: AsyncSession, lo: int, hi: int) -> tuple[int, set[st
                coalesce(due_at IS NULL OR resolved_at <= due_at, false) AS ontime,
                extract(epoch FROM first_response_at - received_at)::double precision
                    AS resp_seconds,
+               floor(extract(epoch FROM first_response_at - received_at) / {RESP_BUCKET_SECONDS})
+                   ::integer AS resp_bucket,
                CASE WHEN resolved_at IS NULL AND status <> 'rejected' THEN due_at END
                    AS open_due
         FROM reports WHERE change_seq > :lo AND change_seq <= :hi
@@ -231,7 +235,27 @@ async def _reports(session: AsyncSession, lo: int, hi: int) -> tuple[int, set[st
         WHERE f.open_due IS NOT NULL
         """,
     )
-    # The median is computed from the projection itself; note whose median may have moved.
+    await _exec(
+        session,
+        """
+        INSERT INTO kpi_resp_hist AS h (unit_code, grain, period, bucket, n)
+        SELECT c.ancestor_code, g.grain,
+               CASE WHEN g.grain = 'd' THEN f.day ELSE date_trunc('month', f.day)::date END,
+               f.bucket, sum(f.n)
+        FROM (
+            SELECT unit_code, recv_day AS day, resp_bucket AS bucket, sum(s) AS n
+            FROM (SELECT 1 AS s, * FROM kr_new UNION ALL SELECT -1, * FROM kr_old) x
+            WHERE resp_seconds IS NOT NULL
+            GROUP BY 1, 2, 3
+        ) f
+        JOIN unit_closure c ON c.descendant_code = f.unit_code
+        CROSS JOIN (VALUES ('d'::"char"), ('m'::"char")) AS g(grain)
+        GROUP BY 1, 2, 3, 4 HAVING sum(f.n) <> 0
+        ON CONFLICT (unit_code, grain, period, bucket) DO UPDATE SET n = h.n + EXCLUDED.n
+        """,
+    )
+    await _exec(session, "DELETE FROM kpi_resp_hist WHERE n = 0")
+    # Note whose median may have moved.
     rows = await session.execute(
         text(
             """
@@ -252,7 +276,7 @@ async def _reports(session: AsyncSession, lo: int, hi: int) -> tuple[int, set[st
         ON CONFLICT (report_id) DO UPDATE SET unit_code = EXCLUDED.unit_code,
             recv_day = EXCLUDED.recv_day, resolved_day = EXCLUDED.resolved_day,
             ontime = EXCLUDED.ontime, resp_seconds = EXCLUDED.resp_seconds,
-            open_due = EXCLUDED.open_due
+            resp_bucket = EXCLUDED.resp_bucket, open_due = EXCLUDED.open_due
         """,
     )
     n = (await session.execute(text("SELECT count(*) FROM kr_new"))).scalar_one()
@@ -504,5 +528,5 @@ async def clear(session: AsyncSession) -> None:
     await _exec(
         session,
         "TRUNCATE kpi_dossier_proj, kpi_report_proj, kpi_document_proj, kpi_counts, kpi_open, "
-        "kpi_service_day, kpi_service, kpi_service_usage",
+        "kpi_service_day, kpi_service, kpi_service_usage, kpi_resp_hist",
     )

@@ -106,21 +106,64 @@ async def _services(
 async def _medians(
     session: AsyncSession, units: list[str], windows: Iterable[str], today: date
 ) -> dict[Key, tuple[float, int]]:
+    """Exact medians: count through the rolled-up 15-minute histogram to the bucket(s) holding
+    the middle rank(s), then sort only that bucket's reports of the unit's subtree in the
+    window. The result is `percentile_cont(0.5)`'s, to the last bit: for an even count the
+    two middle values a <= b give a + (b - a) * 0.5, as PostgreSQL computes it."""
+    windows = list(windows)
+    periods = [
+        {"w": w, "grain": g, "period": p.isoformat()}
+        for w in windows
+        for g, p in window_periods(w, today)
+    ]
     rows = await session.execute(
         text(
             """
-            SELECT c.ancestor_code, b.w,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY r.resp_seconds), count(*)
-            FROM jsonb_to_recordset(CAST(:bounds AS jsonb)) AS b(w text, lo date, hi date)
-            JOIN unit_closure c ON c.ancestor_code = ANY(:units)
-            JOIN kpi_report_proj r ON r.unit_code = c.descendant_code
-                AND r.recv_day BETWEEN b.lo AND b.hi AND r.resp_seconds IS NOT NULL
-            GROUP BY 1, 2
+            WITH h AS (
+                SELECT k.unit_code, p.w, k.bucket, sum(k.n)::bigint AS n
+                FROM jsonb_to_recordset(CAST(:periods AS jsonb)) AS p(w text, grain "char",
+                    period date)
+                JOIN kpi_resp_hist k ON k.unit_code = ANY(:units) AND k.grain = p.grain
+                    AND k.period = p.period
+                GROUP BY 1, 2, 3
+            ), c AS (
+                SELECT unit_code, w, bucket, n,
+                       (sum(n) OVER (PARTITION BY unit_code, w ORDER BY bucket))::bigint - n
+                           AS before,
+                       (sum(n) OVER (PARTITION BY unit_code, w))::bigint AS total
+                FROM h
+            ), ranks AS (
+                SELECT DISTINCT t.unit_code, t.w, t.total, r.k
+                FROM (SELECT DISTINCT unit_code, w, total FROM c) t
+                CROSS JOIN LATERAL (VALUES ((t.total + 1) / 2), (t.total / 2 + 1)) AS r(k)
+            ), picks AS (
+                SELECT r.unit_code, r.w, r.total, c.bucket, (r.k - c.before)::bigint AS pos,
+                       b.lo, b.hi
+                FROM ranks r
+                JOIN c ON c.unit_code = r.unit_code AND c.w = r.w
+                    AND r.k > c.before AND r.k <= c.before + c.n
+                JOIN jsonb_to_recordset(CAST(:bounds AS jsonb)) AS b(w text, lo date, hi date)
+                    ON b.w = r.w
+            )
+            SELECT p.unit_code, p.w, p.total,
+                   min(v.resp) + (max(v.resp) - min(v.resp)) * 0.5
+            FROM picks p
+            CROSS JOIN LATERAL (
+                SELECT x.resp_seconds AS resp
+                FROM unit_closure cl
+                JOIN kpi_report_proj x ON x.unit_code = cl.descendant_code
+                    AND x.resp_bucket = p.bucket AND x.recv_day BETWEEN p.lo AND p.hi
+                    AND x.resp_seconds IS NOT NULL
+                WHERE cl.ancestor_code = p.unit_code
+                ORDER BY x.resp_seconds
+                OFFSET p.pos - 1 LIMIT 1
+            ) v
+            GROUP BY 1, 2, 3
             """
         ),
-        {"bounds": _bounds(windows, today), "units": units},
+        {"periods": json.dumps(periods), "bounds": _bounds(windows, today), "units": units},
     )
-    return {(r[0], r[1]): (float(r[2]), int(r[3])) for r in rows}
+    return {(r[0], r[1]): (float(r[3]), int(r[2])) for r in rows}
 
 
 async def compute(

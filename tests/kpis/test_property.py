@@ -104,6 +104,7 @@ RAW_TABLES = "dossiers, reports, documents, document_recipients, procedures"
 AGGREGATES = [
     "kpi_counts",
     "kpi_open",
+    "kpi_resp_hist",
     "kpi_service",
     "kpi_service_day",
     "kpi_service_usage",

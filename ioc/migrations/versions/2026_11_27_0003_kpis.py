@@ -55,9 +55,12 @@ def upgrade() -> None:
         resolved_day date,
         ontime boolean NOT NULL,
         resp_seconds double precision,
+        resp_bucket integer,
         open_due timestamptz
     );
     CREATE INDEX ix_kpi_report_proj_resp ON kpi_report_proj (unit_code, recv_day)
+        INCLUDE (resp_seconds) WHERE resp_seconds IS NOT NULL;
+    CREATE INDEX ix_kpi_report_proj_bucket ON kpi_report_proj (unit_code, resp_bucket, recv_day)
         INCLUDE (resp_seconds) WHERE resp_seconds IS NOT NULL;
     CREATE TABLE kpi_document_proj (
         document_pk bigint PRIMARY KEY,
@@ -100,6 +103,19 @@ def upgrade() -> None:
         CONSTRAINT pk_kpi_open PRIMARY KEY (unit_code, feed, due_at)
     );
     CREATE INDEX ix_kpi_open_due_at ON kpi_open (due_at);
+    """)
+    # Response times per 15-minute bucket, rolled up like kpi_counts: the exact median is found
+    # by counting through the buckets, then sorting only the reports of the median's bucket.
+    run_script("""
+    CREATE TABLE kpi_resp_hist (
+        unit_code text NOT NULL,
+        grain "char" NOT NULL CHECK (grain IN ('d', 'm')),
+        period date NOT NULL,
+        bucket integer NOT NULL,
+        n bigint NOT NULL,
+        CONSTRAINT pk_kpi_resp_hist PRIMARY KEY (unit_code, grain, period, bucket)
+    );
+    CREATE INDEX ix_kpi_resp_hist_zero ON kpi_resp_hist (unit_code) WHERE n = 0;
     """)
     # Online-service usage: online dossiers per (filing unit, procedure, day); each service's
     # state (offered online, last day with an online dossier); and, rolled up, how many
@@ -154,5 +170,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     run_script("""
     DROP TABLE kpi_current, kpi_targets, kpi_service_usage, kpi_service, kpi_service_day,
-        kpi_open, kpi_counts, kpi_document_proj, kpi_report_proj, kpi_dossier_proj, kpi_state;
+        kpi_resp_hist, kpi_open, kpi_counts, kpi_document_proj, kpi_report_proj, kpi_dossier_proj, kpi_state;
     """)
