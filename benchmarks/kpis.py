@@ -27,7 +27,7 @@ from ioc.api import create_app
 from ioc.auth import create_token
 from ioc.db import Database, upgrade
 from ioc.db.engine import asyncpg_dsn, with_database
-from ioc.kpis import rebuild
+from ioc.kpis import rebuild, snapshot
 from ioc.kpis.naive import naive_values
 from ioc.settings import Settings
 from ioc.units import DEMO_FILES, DEMO_ORGANS, load_organs_csv, load_units_csv
@@ -149,8 +149,21 @@ async def serve(url: str) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     )
     task = asyncio.create_task(server.serve())
     while not server.started:
+        if task.done():
+            raise RuntimeError("the ioc server did not start (see the log above)")
         await asyncio.sleep(0.05)
     return server, task, port
+
+
+async def direct_latencies(db: Database, unit: str, n: int) -> list[float]:
+    """`snapshot()` in-process: the engine's share of a request, without HTTP and auth."""
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        async with db.session() as s:
+            await snapshot(s, unit, "year", children=True)
+        out.append(time.perf_counter() - started)
+    return out
 
 
 async def http_latencies(http: httpx.AsyncClient, params: dict[str, str], n: int) -> list[float]:
@@ -279,6 +292,8 @@ async def main(args: argparse.Namespace) -> None:
                 commune = await http_latencies(
                     http, {"unit": "25195", "window": "year", "children": "true"}, args.requests
                 )
+            direct_prov = await direct_latencies(db, "70", args.requests)
+            direct_commune = await direct_latencies(db, "25195", args.requests)
             districts = [f"{c}" for c in range(688, 699)]
             naive_prov = await naive_latencies(db, ["70", *districts], args.naive)
             naive_commune = await naive_latencies(db, ["25195"], args.naive)
@@ -290,13 +305,16 @@ async def main(args: argparse.Namespace) -> None:
         naive_after = await naive_latencies(db, ["70"], args.naive)
         await db.close()
         print()
+        print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         print(
             f"history: {sizes['dossiers']:,} dossiers, {sizes['reports']:,} reports, "
             f"{sizes['documents']:,} documents, {args.years} years, 111 communes"
         )
         print(f"GET /api/v1/kpis?unit=70&window=year&children=true     {ms(prov)}")
+        print(f"  snapshot() in-process (no HTTP, no auth)             {ms(direct_prov)}")
         print(f"  naive GROUP BY (province + 11 districts, year)       {ms(naive_prov)}")
         print(f"GET /api/v1/kpis?unit=25195&window=year&children=true  {ms(commune)}")
+        print(f"  snapshot() in-process (no HTTP, no auth)             {ms(direct_commune)}")
         print(f"  naive GROUP BY (commune, year)                       {ms(naive_commune)}")
         print(
             f"batch of {statistics.mean(batch_sizes):.0f} records committed → KPI events "
