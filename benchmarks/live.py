@@ -51,7 +51,6 @@ async def screens_main(args: argparse.Namespace) -> None:
     latencies: list[float] = []
     seqs_seen: list[set[int]] = [set() for _ in range(args.n)]
     errors: dict[str, int] = {}
-    stop = asyncio.Event()
     connected = 0
     ready = asyncio.Event()
     gate = asyncio.Semaphore(100)  # connection attempts in flight
@@ -80,25 +79,28 @@ async def screens_main(args: argparse.Namespace) -> None:
         if connected == args.n:
             ready.set()
         seen = seqs_seen[i]
-        last_ping = time.monotonic()
+
+        async def heartbeat() -> None:  # the server closes clients silent for 90 s
+            while True:
+                await asyncio.sleep(20)
+                await ws.send('{"type":"ping"}')
+
+        beat = asyncio.create_task(heartbeat())
         try:
-            while not stop.is_set():
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), 1.0)
-                except TimeoutError:
-                    raw = None
+            # no per-message timeout: a wait_for per recv would cost a task per message
+            async for raw in ws:
                 now = time.time()
-                if raw is not None:
+                if raw.startswith('{"type":"kpi"'):
                     message = json.loads(raw)
-                    if message["type"] == "kpi":
-                        latencies.append(now - message["kpi"]["t"])
-                        seen.add(message["seq"])
-                if time.monotonic() - last_ping > 20:  # heartbeat (the server's idle timeout)
-                    last_ping = time.monotonic()
-                    await ws.send('{"type":"ping"}')
+                    latencies.append(now - message["kpi"]["t"])
+                    seen.add(message["seq"])
+        except asyncio.CancelledError:
+            pass
         except Exception as exc:
-            errors["dropped:" + type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            key = "dropped:" + type(exc).__name__
+            errors[key] = errors.get(key, 0) + 1
         finally:
+            beat.cancel()
             with contextlib.suppress(Exception):
                 await ws.close()
 
@@ -116,7 +118,8 @@ async def screens_main(args: argparse.Namespace) -> None:
     for s in seqs_seen:
         s.clear()
     await reader.readline()  # ... and stop
-    stop.set()
+    for task in tasks:
+        task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     union = set().union(*seqs_seen) if seqs_seen else set()
     print(
@@ -287,7 +290,8 @@ async def drive_bare(port: int, rate: float, seconds: float) -> list[int]:
                         "window": "today",
                         "as_of": None,
                         "kpi": {"id": kpi, "value": i, "status": "ok", "t": time.time()},
-                    }
+                    },
+                    separators=(",", ":"),
                 )
             )
             seqs.append(i)
