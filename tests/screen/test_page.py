@@ -162,6 +162,7 @@ async def test_fragment_token_is_kept_locally_and_sent_only_as_header(
     # The secret leaves the address bar, stays in this browser, and travels as a header.
     assert "token" not in page.url
     assert await page.evaluate("localStorage.getItem('ioc.screen.token')") == token
+    assert await page.evaluate("localStorage.getItem('ioc.screen.token:689')") == token
     api = [r for r in requests if "/api/v1/" in r.url]
     assert api, "the page asked the API nothing"
     for request in api:

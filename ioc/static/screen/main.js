@@ -18,16 +18,23 @@ const RENDER_BATCH_MS = 40;
 
 const $ = (id) => document.getElementById(id);
 
-function readToken() {
+/** Kept per unit as well: one PC driving a video wall may show several units, each with
+ * its own district token, in windows that share this origin's storage. */
+function storeToken(token, unit) {
+  localStorage.setItem(TOKEN_KEY, token);
+  if (unit) localStorage.setItem(`${TOKEN_KEY}:${unit}`, token);
+}
+
+function readToken(unit) {
   const hash = new URLSearchParams(location.hash.slice(1));
   const fromHash = hash.get('token');
   if (fromHash) {
-    localStorage.setItem(TOKEN_KEY, fromHash);
+    storeToken(fromHash, unit);
     // Drop the fragment from the address bar and history: it is a secret.
     history.replaceState(null, '', location.pathname + location.search);
     return fromHash;
   }
-  return localStorage.getItem(TOKEN_KEY);
+  return localStorage.getItem(`${TOKEN_KEY}:${unit}`) ?? localStorage.getItem(TOKEN_KEY);
 }
 
 function readLang(params) {
@@ -225,7 +232,7 @@ function showLogin(unit, message, lang) {
       $('login-error').textContent = t(lang, 'login.missing_unit');
       return;
     }
-    localStorage.setItem(TOKEN_KEY, token);
+    storeToken(token, code);
     const params = new URLSearchParams(location.search);
     params.set('unit', code);
     // A fresh page load starts from a clean state with the new token and unit.
@@ -237,8 +244,8 @@ function showLogin(unit, message, lang) {
 function main() {
   const params = new URLSearchParams(location.search);
   const lang = readLang(params);
-  const token = readToken();
   const unit = params.get('unit');
+  const token = readToken(unit);
   const win = WINDOWS.includes(params.get('window')) ? params.get('window') : 'today';
   document.documentElement.lang = lang;
   if (!token || !unit || !/^\d{2,5}$/.test(unit)) {
