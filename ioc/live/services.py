@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from ioc import metrics
 from ioc.db import Database
@@ -16,6 +19,8 @@ from ioc.settings import Settings
 
 if TYPE_CHECKING:
     from ioc.api.app import AppContext
+
+log = logging.getLogger("ioc.live")
 
 
 class LiveTail(LoopService):
@@ -54,7 +59,12 @@ class LiveTicker(LoopService):
         self.hub.tick()
         if time.monotonic() - self._checked >= self.hub.settings.ws_auth_recheck_seconds:
             self._checked = time.monotonic()
-            await self.hub.recheck_tokens()
+            try:
+                await self.hub.recheck_tokens()
+            except (OSError, SQLAlchemyError) as exc:
+                # not a failed round: the pings above must keep their one-second rhythm
+                # (a failing round would back off); the next period checks again
+                log.warning("live: token re-check failed (%s); retrying next period", exc)
 
     async def stop(self) -> None:
         await self.hub.shutdown()
