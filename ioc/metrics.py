@@ -143,3 +143,9 @@ KPI_ROUND_SECONDS = Histogram(
 )
 KPI_RECORDS = Counter("ioc_kpis_records_total", "Source records folded into the KPI aggregates")
 KPI_EVENTS = Counter("ioc_kpis_events_total", "KPI events emitted (one per changed value)")
+KPI_VALUE = Gauge(
+    "ioc_kpi_value",
+    "Current KPI value per unit and window (NaN when there is no data); exported by the "
+    "replica running the KPI engine",
+    ["kpi", "unit", "window"],
+)

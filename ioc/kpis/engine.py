@@ -220,6 +220,8 @@ class KpiEngine(LoopService):
         self.db = db
         self.config_targets = config_targets
         self.warn_margin = warn_margin
+        # Newest `kpi_current.as_of` already exported as `ioc_kpi_value` gauges.
+        self._gauge_mark = datetime(1970, 1, 1, tzinfo=UTC)
 
     def on_ingest(self, _payload: str | None) -> None:
         """Listener callback: new records were committed (or we may have missed some)."""
@@ -241,8 +243,26 @@ class KpiEngine(LoopService):
                 result.events,
                 " (rebuilt)" if result.rebuilt else "",
             )
+        if result.events or result.rebuilt or self._gauge_mark.year == 1970:
+            await self._export_gauges()
         if result.more:
             self.wake()
+
+    async def _export_gauges(self) -> None:
+        """Mirror what changed in `kpi_current` into `ioc_kpi_value{kpi,unit,window}` (after the
+        round committed; only the replica holding the lease exports them)."""
+        async with self.db.session() as session:
+            rows = await session.execute(
+                text(
+                    "SELECT unit_code, time_window, kpi_id, value, as_of FROM kpi_current "
+                    "WHERE as_of > :mark"
+                ),
+                {"mark": self._gauge_mark},
+            )
+            for unit, window, kpi_id, value, as_of in rows:
+                gauge = metrics.KPI_VALUE.labels(kpi=kpi_id, unit=unit, window=window)
+                gauge.set(float("nan") if value is None else float(value))
+                self._gauge_mark = max(self._gauge_mark, as_of)
 
 
 def kpi_services(ctx: AppContext) -> list[LoopService]:

@@ -150,7 +150,7 @@ async def test_kpis_api(own_db: Database, make_server: Any) -> None:
 
 
 async def test_engine_wakes_on_ingest(own_db: Database, make_server: Any) -> None:
-    await make_server(url=own_db.url)
+    server = await make_server(url=own_db.url)
     await engine_ready(own_db)
     seq = await last_event_seq(own_db)
     async with own_db.session() as s:
@@ -164,3 +164,12 @@ async def test_engine_wakes_on_ingest(own_db: Database, make_server: Any) -> Non
         ),
     )
     assert [e.payload["kpi"]["value"] for e in events] == [1.0]
+    # The engine mirrors its values into the ioc_kpi_value gauges once the round committed.
+    line = 'ioc_kpi_value{kpi="dossier_received",unit="25333",window="year"} 1.0'
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        for _ in range(200):
+            if line in (await http.get("/metrics")).text:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("ioc_kpi_value was not exported")
