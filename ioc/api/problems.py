@@ -99,6 +99,16 @@ def install(app: FastAPI) -> None:
                 slug="unavailable",
                 headers={"Retry-After": "5"},
             )
+        if database_rejected_value(exc):
+            # A value from the request the database cannot hold (an id beyond bigint, a
+            # malformed number): the client's input, not a server fault — never a 500.
+            return problem(
+                422,
+                "Invalid request",
+                "a value in the request is out of range or malformed (e.g. an id beyond "
+                "9223372036854775807); check the path and query parameters",
+                slug="invalid",
+            )
         return await _unexpected(request, exc)
 
     for error_class in DATABASE_ERRORS:
@@ -145,10 +155,23 @@ def database_unavailable(exc: BaseException) -> bool:
             | sqlalchemy.exc.TimeoutError
             | asyncpg.InterfaceError
             | asyncpg.exceptions.ConnectionDoesNotExistError,
-        ):
+        ) and not isinstance(current, ValueError):  # asyncpg's DataError is bad input
             return True
         state = getattr(current, "sqlstate", None)
         if isinstance(state, str) and state.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def database_rejected_value(exc: BaseException) -> bool:
+    """True if the database refused a value (SQLSTATE class 22, data exception)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and state.startswith("22"):
             return True
         current = current.__cause__ or current.__context__
     return False

@@ -160,3 +160,18 @@ async def test_ingest_has_its_own_bucket(make_server: ServerMaker, make_token: T
         assert codes[:2] != [429, 429] and codes[2] == 429
         # The API bucket of the same token is untouched.
         assert (await http.get("/api/v1/units/70", headers=headers)).status_code == 403
+
+
+async def test_ids_beyond_bigint_are_422_not_500(
+    make_server: ServerMaker, make_token: TokenMaker
+) -> None:
+    server = await make_server()
+    headers = {"Authorization": f"Bearer {await make_token('admin', None)}"}
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        for path in (
+            "/api/v1/alert-rules/109526733929348038656",
+            "/api/v1/alerts/-99999999999999999999",
+        ):
+            answer = await http.get(path, headers=headers)
+            assert answer.status_code == 422, (path, answer.text)
+            assert answer.headers["content-type"] == PROBLEM
