@@ -223,3 +223,45 @@ async def test_documents_and_status(db: Database) -> None:
         "no organ of this document is mapped to a unit: 000.99.99.H99, 000.98.98.H98, "
         "000.97.97.H97 (load the mapping with `ioc organs load`, then replay)"
     ]
+
+
+async def test_progress_step_for_unknown_dossier_is_dead_lettered(db: Database) -> None:
+    source = new_source()
+    step = {"MaHoSo": "NOPE-1", "TrangThai": 4, "ThoiDiemXuLy": "20260316093000"}
+    async with db.session() as s:
+        r = await ingest_json(s, "dossiers", source,
+                              {"service": "CapNhatTienDoHoSoMC", "data": [step]})  # fmt: skip
+    assert r.accepted == 0
+    assert r.rejected[0].errors == [
+        f"MaHoSo: no dossier 'NOPE-1' from source {source!r} in this collector's scope "
+        "(send the dossier first, then replay this step)"
+    ]
+    async with db.session() as s:
+        letters = await list_dead_letters(s, source=source)
+    assert [(d.format, d.feed) for d in letters] == [("dossier_progress", "dossiers")]
+
+
+async def test_document_versions_and_late_status_messages(db: Database) -> None:
+    source = new_source()
+    doc = (SAMPLES / "edxml-document.edxml").read_text()
+    status = (SAMPLES / "edxml-status.xml").read_text()
+    updated = (
+        doc.replace("2026/03/12 15:42:10", "2026/03/14 09:00:00")
+        .replace("<edXML:BussinessDocType>0<", "<edXML:BussinessDocType>2<")
+        .replace("2026/03/31</edXML:DueDate>", "2026/04/15</edXML:DueDate>")
+    )
+    completed = status.replace(">04<", ">06<").replace("2026/03/13 08:20:05", "2026/03/20 10:00:00")
+    async with db.session() as s:
+        r = await ingest_xml(s, source, [doc, updated, doc, completed, status])
+    assert (r.accepted, r.inserted, r.updated, r.unchanged) == (5, 1, 3, 1)
+    row = (await fetch(db, "SELECT due_on::text, business_type, status, completed_at "
+                       "FROM documents WHERE source = $1", source))[0]  # fmt: skip
+    # the update (later trace time) won; the old copy sent after it changed nothing; the
+    # late "assigned" message is kept in history but does not undo "completed"
+    assert (row["due_on"], row["business_type"], row["status"]) == ("2026-04-15", 2, "06")
+    assert row["completed_at"] is None  # the second recipient has not completed
+    hist = await fetch(
+        db, "SELECT status_code FROM document_status_history h JOIN documents d "
+        "ON d.id = h.document_pk WHERE d.source = $1 ORDER BY at", source,
+    )  # fmt: skip
+    assert [h["status_code"] for h in hist] == ["04", "06"]
