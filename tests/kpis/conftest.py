@@ -37,6 +37,15 @@ async def kdb(databases: Any) -> AsyncIterator[Database]:
     await database.close()
 
 
+@pytest.fixture(scope="package")
+async def live_db(databases: Any) -> AsyncIterator[Database]:
+    """A database for the tests that run real servers and the CLI at the real current time."""
+    url = await databases.create()
+    database = Database(url, pool_size=4)
+    yield database
+    await database.close()
+
+
 @pytest.fixture(scope="module")
 async def own_db(databases: Any) -> AsyncIterator[Database]:
     """A database for this module alone (for tests that truncate or reshape the unit tree)."""

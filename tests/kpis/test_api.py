@@ -48,21 +48,21 @@ async def engine_ready(db: Database) -> None:
     raise AssertionError("the KPI engine did not run")
 
 
-async def test_kpis_api(own_db: Database, make_server: Any) -> None:
-    server = await make_server(url=own_db.url)
-    await engine_ready(own_db)
-    operator_689 = await token(own_db, "operator", "689")
-    admin = await token(own_db, "admin", None)
+async def test_kpis_api(live_db: Database, make_server: Any) -> None:
+    server = await make_server(url=live_db.url)
+    await engine_ready(live_db)
+    operator_689 = await token(live_db, "operator", "689")
+    admin = await token(live_db, "admin", None)
     recently = datetime.now(LOCAL_TZ) - timedelta(hours=1)
     # Let the engine initialise (first round builds kpi_current without events).
-    seq = await last_event_seq(own_db)
-    async with own_db.session() as s:
+    seq = await last_event_seq(live_db)
+    async with live_db.session() as s:
         for channel in (2, 2, 1):
             await add_dossier(s, "25195", recently, channel=channel)
         await add_dossier(s, "25320", recently, channel=2)  # in 690: not visible to 689
         await s.execute(text("SELECT pg_notify('ioc_ingest', 'dossiers')"))
     events = await wait_for_events(
-        own_db,
+        live_db,
         seq,
         lambda e: (
             e.unit_code == "689" and e.time_window == "7d" and e.subject == "dossier_online_rate"
@@ -117,7 +117,7 @@ async def test_kpis_api(own_db: Database, make_server: Any) -> None:
             headers=operator_689,
         )
         assert r.status_code == 403
-        seq = await last_event_seq(own_db)
+        seq = await last_event_seq(live_db)
         r = await http.put(
             "/api/v1/kpis/targets/689/dossier_online_rate", json={"target": 0.9}, headers=admin
         )
@@ -137,7 +137,7 @@ async def test_kpis_api(own_db: Database, make_server: Any) -> None:
         )
         rate = next(k for k in r.json()["kpis"] if k["id"] == "dossier_online_rate")
         assert (rate["target"], rate["status"]) == (0.9, "bad")  # 2/3 < 0.9
-        changed = await kpi_events_since(own_db, seq)
+        changed = await kpi_events_since(live_db, seq)
         assert {
             (e.unit_code, e.time_window)
             for e in changed
@@ -149,15 +149,15 @@ async def test_kpis_api(own_db: Database, make_server: Any) -> None:
         assert r.json()["source"] == "catalogue"
 
 
-async def test_engine_wakes_on_ingest(own_db: Database, make_server: Any) -> None:
-    server = await make_server(url=own_db.url)
-    await engine_ready(own_db)
-    seq = await last_event_seq(own_db)
-    async with own_db.session() as s:
+async def test_engine_wakes_on_ingest(live_db: Database, make_server: Any) -> None:
+    server = await make_server(url=live_db.url)
+    await engine_ready(live_db)
+    seq = await last_event_seq(live_db)
+    async with live_db.session() as s:
         await add_dossier(s, "25333", datetime.now(LOCAL_TZ) - timedelta(hours=2))
         await s.execute(text("SELECT pg_notify('ioc_ingest', 'dossiers')"))
     events = await wait_for_events(
-        own_db,
+        live_db,
         seq,
         lambda e: (
             e.unit_code == "25333" and e.subject == "dossier_received" and e.time_window == "year"

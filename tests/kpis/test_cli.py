@@ -19,11 +19,11 @@ def run(url: str, *args: str) -> str:
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_rebuild_is_idempotent_and_show_prints_the_snapshot(own_db: Database) -> None:
-    first = run(own_db.url, "rebuild")
+def test_rebuild_is_idempotent_and_show_prints_the_snapshot(live_db: Database) -> None:
+    first = run(live_db.url, "rebuild")
     assert re.fullmatch(r"rebuilt from \d+ records; \d+ values changed\n", first)
     # Rebuilding again from the same records changes nothing that was emitted.
-    assert run(own_db.url, "rebuild").endswith("; 0 values changed\n")
-    body = json.loads(run(own_db.url, "show", "--unit", "689", "--window", "month"))
+    assert run(live_db.url, "rebuild").endswith("; 0 values changed\n")
+    body = json.loads(run(live_db.url, "show", "--unit", "689", "--window", "month"))
     assert body["unit"] == "689" and body["window"] == "month"
     assert [k["id"] for k in body["kpis"]][:2] == ["dossier_received", "dossier_online_rate"]
