@@ -321,10 +321,34 @@ async def _series_points(
         )
         for period, seconds, n in rows:
             found[period] = Raw(float(seconds) / 3600.0, None, float(n))
-    else:  # online_service_usage_rate needs per-period usage sets
-        raise Invalid(
-            "online_service_usage_rate has no series yet: read it per window from /api/v1/kpis"
+    else:  # online_service_usage_rate: services used in each period / services offered now
+        bucket = "d.day" if step == "day" else "date_trunc('month', d.day)::date"
+        offered = (
+            await session.execute(
+                text(
+                    "SELECT coalesce(sum(n), 0)::bigint FROM kpi_service_usage "
+                    "WHERE unit_code = :u"
+                ),
+                {"u": unit},
+            )
+        ).scalar_one()
+        rows = await session.execute(
+            text(
+                f"""
+                SELECT {bucket}, count(DISTINCT (s.unit_code, s.procedure_code))
+                FROM unit_closure c
+                JOIN kpi_service s ON s.unit_code = c.descendant_code AND s.offered
+                JOIN kpi_service_day d ON d.unit_code = s.unit_code
+                    AND d.procedure_code = s.procedure_code AND d.day BETWEEN :a AND :b
+                WHERE c.ancestor_code = :u
+                GROUP BY 1
+                """
+            ),
+            {"u": unit, "a": periods[0], "b": end},
         )
+        used = {period: int(n) for period, n in rows}
+        for p in periods:
+            found[p] = _raw_rate(used.get(p, 0), int(offered))
     default = (
         Raw(0.0, 0.0, None)
         if CATALOGUE[kpi_id].kind == "count"

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 
 from ioc.db import Database
-from ioc.kpis import CATALOGUE, kpi_value, snapshot
+from ioc.kpis import CATALOGUE, kpi_value, series, snapshot
 
 from .conftest import (
     add_document,
@@ -243,3 +243,38 @@ async def test_snapshot_json_shape(loaded: Database) -> None:
     assert body["as_of"] == "2026-03-15T10:00:00+07:00"
     assert set(body["kpis"][0]) == {"id", "value", "numerator", "denominator", "target", "status"}
     assert set(body["children"][0]) == {"unit", "name", "kpis"}
+
+
+async def test_series(loaded: Database) -> None:
+    async with loaded.session() as s:
+        usage = await series(
+            s, "online_service_usage_rate", "25195", date(2026, 3, 13), date(2026, 3, 15)
+        )
+        month = await series(
+            s,
+            "online_service_usage_rate",
+            "689",
+            date(2026, 3, 1),
+            date(2026, 3, 31),
+            step="month",
+        )
+        p50 = await series(
+            s, "report_response_p50_hours", "25195", date(2026, 3, 10), date(2026, 3, 15)
+        )
+        online = await series(s, "dossier_online_rate", "70", date(2026, 3, 15), date(2026, 3, 15))
+    assert [(p.period.day, p.numerator, p.denominator) for p in usage.points] == [
+        (13, 0.0, 2.0),
+        (14, 1.0, 2.0),  # PB (D3)
+        (15, 1.0, 2.0),  # PA (D1, D7)
+    ]
+    assert [(p.period, p.value) for p in month.points] == [(date(2026, 3, 1), 1.0)]
+    assert [(p.period.day, p.value, p.denominator) for p in p50.points] == [
+        (10, 24.0, 1.0),
+        (11, None, 0.0),
+        (12, None, 0.0),
+        (13, None, 0.0),
+        (14, None, 0.0),
+        (15, 5.0, 2.0),
+    ]
+    assert [(p.numerator, p.denominator) for p in online.points] == [(2.0, 3.0)]
+    assert online.target == 0.5
