@@ -23,7 +23,7 @@ from ioc.alerts.kpis import current_value, is_time_based, known_kpis
 from ioc.alerts.rules import RULE_COLUMNS, Rule, rule_from_row
 from ioc.alerts.service import SILENCED_SQL, alert_dicts, alert_event
 from ioc.alerts.state import ACTIVE, decide
-from ioc.events import NewEvent, publish, read_since
+from ioc.events import NewEvent, last_seq, publish, read_since
 
 log = logging.getLogger("ioc.alerts.evaluator")
 
@@ -302,9 +302,12 @@ async def process_events(
     session: AsyncSession, cursor: int, now: datetime, out: Round, *, batch: int = 1000
 ) -> int:
     """Evaluate the rules touched by KPI events after `cursor`; return the new cursor."""
+    # Every event up to `head` is committed and visible (seq order is commit order), so
+    # when the batch is not full the cursor may jump past the non-KPI events up to it.
+    head = await last_seq(session)
     events = await read_since(session, cursor, limit=batch, types=["kpi"])
     if not events:
-        return cursor
+        return max(cursor, head)
     out.events = len(events)
     latest = _latest_per_key(events)
     kpis = sorted({k[0] for k in latest})
@@ -315,7 +318,8 @@ async def process_events(
             kpi = event.payload.get("kpi") or {}
             items.append((rule, unit, Observation.from_kpi(kpi, event.payload.get("as_of"))))
     await apply_observations(session, items, now, out)
-    return max(e.seq for e in events)
+    newest = max(e.seq for e in events)
+    return newest if len(events) >= batch else max(newest, head)
 
 
 async def _latest_logged(session: AsyncSession, rule: Rule, unit: str) -> Observation | None:
@@ -476,3 +480,29 @@ async def state_counts(session: AsyncSession) -> dict[str, int]:
         )
     )
     return {r[0]: int(r[1]) for r in rows}
+
+
+async def outbox_health(session: AsyncSession) -> dict[str, Any]:
+    """How far behind the evaluator and the sender are (for /readyz)."""
+    row = (
+        await session.execute(
+            text(
+                """
+                SELECT (SELECT coalesce(max(seq), 0) FROM events)
+                           - (SELECT seq FROM alert_cursor WHERE id = 1) AS events_behind,
+                       count(*) FILTER (WHERE status = 'pending') AS pending,
+                       count(*) FILTER (WHERE status = 'failed') AS failed,
+                       extract(epoch FROM now() - min(created_at)
+                           FILTER (WHERE status = 'pending')) AS oldest_pending_seconds
+                FROM alert_notifications
+                """
+            )
+        )
+    ).one()
+    oldest = row.oldest_pending_seconds
+    return {
+        "events_behind": int(row.events_behind),
+        "outbox_pending": int(row.pending),
+        "outbox_failed": int(row.failed),
+        "oldest_pending_seconds": None if oldest is None else round(float(oldest), 1),
+    }

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ioc import metrics
-from ioc.alerts.evaluator import OUTBOX_CHANNEL, evaluate_round, state_counts
+from ioc.alerts.evaluator import OUTBOX_CHANNEL, evaluate_round, outbox_health, state_counts
 from ioc.alerts.sender import SendRound, send_round
 from ioc.db import Database
 from ioc.db.engine import asyncpg_dsn
@@ -87,4 +87,11 @@ def build_services(ctx: AppContext) -> list[LoopService]:
     ctx.listener.subscribe(EVENTS_CHANNEL, lambda _payload: evaluator.wake())
     ctx.listener.subscribe(OUTBOX_CHANNEL, lambda _payload: sender.wake())
     ctx.rooms["alerts"] = {"evaluator": evaluator, "sender": sender}
+
+    async def readiness() -> dict[str, Any]:
+        # Informational: a mail server being down must not take the API out of rotation.
+        async with ctx.db.session() as session:
+            return {"ok": True, **await outbox_health(session)}
+
+    ctx.readiness["alerts"] = readiness
     return [evaluator, sender]

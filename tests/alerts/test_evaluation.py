@@ -40,7 +40,7 @@ async def test_for_seconds_pending_then_firing_on_tick(adb: Database) -> None:
     await evaluate(adb)
     async with adb.session() as session:
         assert [a["state"] for a in await list_open_alerts(session, "689")] == ["pending"]
-    await evaluate(adb, later=59)  # the tick alone, before for_seconds
+    await evaluate(adb, later=30)  # the tick alone, before for_seconds
     async with adb.session() as session:
         assert [a["state"] for a in await list_open_alerts(session, "689")] == ["pending"]
     result = await evaluate(adb, later=61)

@@ -99,6 +99,9 @@ async def test_server_notifies_by_email_webhook_and_metrics(
             )
 
         await eventually(metrics_show_it)
+        ready = (await http.get("/readyz")).json()["checks"]["alerts"]
+        assert (ready["ok"], ready["outbox_failed"]) == (True, 0)
+        assert ready["outbox_pending"] == 0
 
 
 async def _true(value: bool) -> bool:
