@@ -37,6 +37,12 @@ async def demo_source(databases: DatabaseFactory) -> str:
     return await databases.create()
 
 
+@pytest.fixture(scope="module")
+async def refusing_target(databases: DatabaseFactory) -> str:
+    """An empty migrated database for the tests whose imports must write nothing."""
+    return await databases.create(demo_units=False)
+
+
 async def snapshot(url: str) -> dict[str, object]:
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
@@ -134,7 +140,7 @@ async def test_import_merges_and_is_idempotent(
 
 
 async def test_edited_or_inconsistent_bundle_changes_nothing(
-    databases: DatabaseFactory, demo_source: str, tmp_path: Path
+    demo_source: str, refusing_target: str, tmp_path: Path
 ) -> None:
     source = demo_source
     await export_to(source, tmp_path)
@@ -145,7 +151,7 @@ async def test_edited_or_inconsistent_bundle_changes_nothing(
             unit["parent_code"] = "99"  # a province that does not exist
     units_file.write_text(json.dumps(units, ensure_ascii=False))
 
-    target = await databases.create(demo_units=False)
+    target = refusing_target
     with pytest.raises(BundleError, match="changed after export"):
         await import_from(target, tmp_path)
     with pytest.raises(BundleError, match="units"):
@@ -159,7 +165,7 @@ async def test_edited_or_inconsistent_bundle_changes_nothing(
 
 
 async def test_unknown_columns_are_refused(
-    databases: DatabaseFactory, demo_source: str, tmp_path: Path
+    demo_source: str, refusing_target: str, tmp_path: Path
 ) -> None:
     source = demo_source
     await export_to(source, tmp_path)
@@ -167,7 +173,7 @@ async def test_unknown_columns_are_refused(
     organs = json.loads(organs_file.read_text())
     organs[0]["colour"] = "red"
     organs_file.write_text(json.dumps(organs))
-    target = await databases.create(demo_units=False)
+    target = refusing_target
     with pytest.raises(BundleError, match="unknown columns: colour"):
         await import_from(target, tmp_path, verify=False)
     assert await scalar(target, "SELECT count(*) FROM units") == 0
