@@ -83,49 +83,80 @@ def parse_json(body: bytes, settings: Settings) -> Any:
 
 
 def check_json(value: Any, settings: Settings, *, strict_text: bool = True) -> None:
-    """Walk `value` without recursion; raise `LimitExceeded` at the first broken limit."""
+    """Walk `value` without recursion; raise `LimitExceeded` at the first broken limit.
+
+    Hot path (every JSON request, up to 10,000 records): strings are checked where they
+    stand and only containers go on the stack; a node's path is a (parent, key) chain that
+    is spelled out only in an error message."""
     max_array = max(settings.json_max_array, settings.ingest_max_records)
     max_depth = settings.json_max_depth
     max_chars = settings.json_max_string_chars
     max_keys = settings.json_max_object_keys
-    stack: list[tuple[Any, int, str]] = [(value, 1, "$")]
+    if type(value) is str:
+        _check_text(value, None, "", max_chars, strict_text)
+        return
+    if type(value) not in (dict, list):
+        return
+    stack: list[tuple[Any, int, Where]] = [(value, 1, None)]
     while stack:
-        node, depth, path = stack.pop()
-        if isinstance(node, str):
-            _check_text(node, path, max_chars, strict_text)
-            continue
-        if not isinstance(node, dict | list):
-            continue
+        node, depth, where = stack.pop()
         if depth > max_depth:
             raise LimitExceeded(
                 422,
                 "JSON too deep",
-                f"{path} is nested deeper than {max_depth} levels",
+                f"{_spell(where)} is nested deeper than {max_depth} levels",
                 "json_depth",
             )
-        if isinstance(node, list):
+        if type(node) is list:
             if len(node) > max_array:
                 raise LimitExceeded(
                     422,
                     "JSON array too long",
-                    f"{path} has {len(node)} items; at most {max_array} are accepted per request",
+                    f"{_spell(where)} has {len(node)} items; at most {max_array} are accepted "
+                    "per request",
                     "json_array",
                 )
-            stack.extend((item, depth + 1, f"{path}[{i}]") for i, item in enumerate(node))
-        else:
-            if len(node) > max_keys:
-                raise LimitExceeded(
-                    422,
-                    "JSON object too large",
-                    f"{path} has {len(node)} keys; at most {max_keys} are accepted",
-                    "json_keys",
-                )
-            for key, item in node.items():
-                _check_text(key, f"{path} (a key)", max_chars, strict_text)
-                stack.append((item, depth + 1, f"{path}.{key[:64]}"))
+            for index, item in enumerate(node):
+                kind = type(item)
+                if kind is str:
+                    if strict_text or len(item) > max_chars:
+                        _check_text(item, where, index, max_chars, strict_text)
+                elif kind is dict or kind is list:
+                    stack.append((item, depth + 1, (where, index)))
+            continue
+        if len(node) > max_keys:
+            raise LimitExceeded(
+                422,
+                "JSON object too large",
+                f"{_spell(where)} has {len(node)} keys; at most {max_keys} are accepted",
+                "json_keys",
+            )
+        for key, item in node.items():
+            if strict_text or len(key) > max_chars:
+                _check_text(key, where, f"{key[:32]} (a key)", max_chars, strict_text)
+            kind = type(item)
+            if kind is str:
+                if strict_text or len(item) > max_chars:
+                    _check_text(item, where, key, max_chars, strict_text)
+            elif kind is dict or kind is list:
+                stack.append((item, depth + 1, (where, key)))
 
 
-def _check_text(text: str, path: str, max_chars: int, strict: bool) -> None:
+# Where a node sits: None for the root, else (where its parent sits, its key or index).
+Where = tuple[Any, str | int] | None
+
+
+def _spell(where: Where) -> str:
+    """`$.data[3].ChuHoSo` for a (parent, key) chain."""
+    parts: list[str] = []
+    while where is not None:
+        where, key = where
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{str(key)[:64]}")
+    return "$" + "".join(reversed(parts))
+
+
+def _check_text(text: str, where: Where, key: str | int, max_chars: int, strict: bool) -> None:
+    path = _spell((where, key)) if key != "" else "$"
     if len(text) > max_chars:
         raise LimitExceeded(
             422,
