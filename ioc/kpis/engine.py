@@ -23,7 +23,7 @@ from ioc import metrics
 from ioc.db import Database, asyncpg_dsn
 from ioc.kpis import aggregates
 from ioc.kpis.catalogue import CATALOGUE, LOCAL_TZ, local_date
-from ioc.kpis.service import BATCH_RECORDS, refresh
+from ioc.kpis.service import BATCH_RECORDS, Change, publish_changes, refresh
 from ioc.services import LoopService, lease_key
 
 if TYPE_CHECKING:
@@ -118,6 +118,7 @@ async def run_round(
     ).one()
     cursor, initialised, old_hash, last_run, last_day, old_targets, old_margin = state
     result = RoundResult()
+    changes: list[Change] = []
     everything = False
     units: set[str] = set()
     median_units: set[str] = set()
@@ -158,18 +159,19 @@ async def run_round(
         )
         due_units = {r[0] for r in rows} - units
         if due_units and not everything:
-            result.events += await refresh(
-                session, sorted(due_units), moment, kpis=_OVERDUE, emit=initialised
-            )
+            await refresh(session, sorted(due_units), moment, kpis=_OVERDUE, defer=changes)
 
     if everything:
-        result.events += await refresh(session, await _all_units(session), moment, emit=initialised)
+        await refresh(session, await _all_units(session), moment, defer=changes)
     else:
         plain = units - median_units
-        if plain:
-            result.events += await refresh(session, sorted(plain), moment, kpis=_NOT_MEDIAN)
         if median_units:
-            result.events += await refresh(session, sorted(median_units), moment)
+            await refresh(session, sorted(median_units), moment, defer=changes)
+        if plain:
+            await refresh(session, sorted(plain), moment, kpis=_NOT_MEDIAN, defer=changes)
+    if initialised:
+        await publish_changes(session, changes, moment)
+        result.events = len(changes)
     await session.execute(
         text(
             "UPDATE kpi_state SET change_cursor = greatest(change_cursor, :hi), "

@@ -326,8 +326,7 @@ async def _series_points(
         offered = (
             await session.execute(
                 text(
-                    "SELECT coalesce(sum(n), 0)::bigint FROM kpi_service_usage "
-                    "WHERE unit_code = :u"
+                    "SELECT coalesce(sum(n), 0)::bigint FROM kpi_service_usage WHERE unit_code = :u"
                 ),
                 {"u": unit},
             )
@@ -372,6 +371,9 @@ def _raw_rate(n: int, d: int) -> Raw:
 # --- emitting -------------------------------------------------------------------------------
 
 
+Change = tuple[str, str, KpiValue]  # (unit, window, new value)
+
+
 def _payload(unit: str, window: str, as_of: datetime, value: KpiValue) -> dict[str, Any]:
     return {
         "unit": unit,
@@ -389,9 +391,14 @@ async def refresh(
     windows: list[str] | None = None,
     kpis: list[str] | None = None,
     emit: bool = True,
+    defer: list[Change] | None = None,
 ) -> int:
     """Recompute the values of `units` × `windows`, store the changed ones in `kpi_current`
-    and publish one `kpi` event per change (in the caller's transaction); return how many."""
+    and publish one `kpi` event per change (in the caller's transaction); return how many.
+
+    With `defer`, the changes are appended to it instead, for the caller to publish once
+    with `publish_changes` (the event log's writer lock is then held only at the very end
+    of a transaction that computes several groups)."""
     if not units:
         return 0
     windows = windows or list(WINDOWS)
@@ -406,7 +413,7 @@ async def refresh(
         {"u": units, "w": windows},
     )
     current = {(r[0], r[1], r[2]): tuple(r[3:]) for r in rows}
-    changed: list[tuple[str, str, KpiValue]] = []
+    changed: list[Change] = []
     for (unit, window), values in fresh.items():
         for j in values:
             if current.get((unit, window, j[0])) != j[1:]:
@@ -434,20 +441,10 @@ async def refresh(
             ),
         },
     )
-    if emit:
-        await publish(
-            session,
-            [
-                NewEvent(
-                    type="kpi",
-                    unit_code=u,
-                    time_window=w,
-                    subject=v.id,
-                    payload=_payload(u, w, moment, v),
-                )
-                for u, w, v in changed
-            ],
-        )
+    if defer is not None:
+        defer.extend(changed)
+    elif emit:
+        await publish_changes(session, changed, moment)
     return len(changed)
 
 
@@ -509,3 +506,22 @@ async def set_target(
     await refresh(session, below, _now(now), kpis=[kpi_id])
     found = await list_targets(session, unit_code)
     return next(t for t in found if t.kpi == kpi_id)
+
+
+async def publish_changes(session: AsyncSession, changed: list[Change], as_of: datetime) -> None:
+    """One `kpi` event per changed (unit, window, kpi), in the caller's transaction."""
+    if changed:
+        moment = _now(as_of)
+        await publish(
+            session,
+            [
+                NewEvent(
+                    type="kpi",
+                    unit_code=u,
+                    time_window=w,
+                    subject=v.id,
+                    payload=_payload(u, w, moment, v),
+                )
+                for u, w, v in changed
+            ],
+        )
