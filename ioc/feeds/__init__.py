@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ioc.db.engine import asyncpg_dsn
-from ioc.feeds.delivery import DeliveryService, backoff_seconds, body_of, webhook_id
+from ioc.feeds.delivery import DeliveryService, backoff_seconds
 from ioc.feeds.records import RecordEventsService, project_table
+from ioc.feeds.stream import body_of, matches, webhook_id
 from ioc.services import LoopService
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ __all__ = [
     "backoff_seconds",
     "body_of",
     "build_services",
+    "matches",
     "project_table",
     "routers",
     "webhook_id",

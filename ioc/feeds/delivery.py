@@ -1,56 +1,68 @@
 """Feed delivery: one leader process, one worker task per active subscription.
 
 Guarantees (CONTRACT §7):
-- **Ordered, at-least-once per subscription.** A worker sends the events after its
-  subscription's `cursor_seq` one at a time, in seq order, and moves the cursor only past
-  events answered with a 2xx (in batches, so a crash re-sends a few events — with the same
+- **Ordered, at-least-once per subscription.** A worker sends its events one at a time, in
+  seq order, and moves the subscription's `cursor_seq` only past events answered with a
+  2xx (recorded in small batches, so a crash re-sends a few events — with the same
   `webhook-id`). A failed event blocks the ones after it until it succeeds or the
   subscription turns `failing`.
 - **Retries** with exponential backoff and jitter for `feeds_retry_for_seconds` (24 h by
   default) from the first failure, then `failing` plus an e-mail to the contact.
-- **Isolation.** Each worker has its own HTTP client and waits only on its own endpoint, so
-  a slow or dead endpoint never delays another.
+- **Isolation.** Each worker has its own HTTP connection and waits only on its own
+  endpoint, so a slow or dead endpoint never delays another.
 - **One process at a time.** The service is leased; workers stop as soon as the lease is
   lost and the next leader resumes from the cursors in PostgreSQL.
+
+How events reach workers: the leader's *tail* reads the log once per NOTIFY and pushes each
+new event to the workers that are caught up (their position equals the tail's), in memory.
+A worker that is behind (new, recovering, replaying, or whose queue is full) reads its own
+events from PostgreSQL until it reaches the tail again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
-import httpx
 
 from ioc import metrics
 from ioc.errors import Invalid
 from ioc.events import EVENTS_CHANNEL
 from ioc.events.listener import Listener
+from ioc.feeds.http import Connection, DeliveryError
 from ioc.feeds.models import DeliveryTarget
 from ioc.feeds.notify import send_failing_email
 from ioc.feeds.service import FEEDS_CHANNEL, check_url
+from ioc.feeds.stream import (
+    FeedEvent,
+    body_of,
+    fetch_events,
+    load_target,
+    log_head,
+    matches,
+    tail_events,
+    webhook_id,
+)
 from ioc.services import LoopService
 from ioc.settings import Settings
 from ioc.webhooks import signature_headers
 
 log = logging.getLogger("ioc.feeds")
 
-BATCH = 500  # events read per query
-FLUSH_EVERY = 200  # successful deliveries recorded per transaction at most
-FLUSH_SECONDS = 0.25  # … or this often, so the cursor (and the log) stay near real time
-IDLE_SECONDS = 30.0  # re-check the log this often even without a NOTIFY
-
-
-def webhook_id(sub_id: uuid.UUID, seq: int, epoch: int) -> str:
-    """Stable per (subscription, event, replay epoch): retries reuse it, a replay does not."""
-    base = f"msg_{sub_id.hex}_{seq}"
-    return base if epoch == 0 else f"{base}_r{epoch}"
+BATCH = 1000  # events read per query
+MAX_QUEUE = 10_000  # events a caught-up worker may hold in memory; beyond, it reads the log
+FLUSH_EVERY = 500  # successful deliveries recorded per transaction at most
+FLUSH_SECONDS = 1.0  # … or this often, so the cursor (and the log) stay near real time
+RELOAD_SECONDS = 10.0  # re-read the subscription even without a NOTIFY ioc_feeds
+IDLE_SECONDS = 5.0  # re-check the log this often even without a NOTIFY
 
 
 def backoff_seconds(attempt: int, base: float, ceiling: float) -> float:
@@ -58,14 +70,6 @@ def backoff_seconds(attempt: int, base: float, ceiling: float) -> float:
     by every retry at once): base, 2·base, 4·base … capped at `ceiling`."""
     delay = min(ceiling, base * 2.0 ** min(attempt - 1, 30))
     return delay * (0.75 + random.random() / 2)
-
-
-@dataclass(slots=True)
-class FeedEvent:
-    seq: int
-    type: str
-    unit_code: str | None
-    payload: str  # jsonb as text: embedded verbatim in the body, never re-parsed
 
 
 @dataclass(slots=True)
@@ -79,93 +83,20 @@ class Attempt:
     ok: bool
 
 
-_TARGET_SQL = """
-    SELECT id, unit_code, url, topics, kpi_ids, severities, contact_email, status, cursor_seq,
-        replay_epoch, attempts, first_failure_at, next_attempt_at, secret,
-        CASE WHEN previous_secret_expires_at > now() THEN previous_secret END AS previous
-    FROM feed_subscriptions WHERE id = $1
-"""
-
-# The events of one subscription after its cursor, up to `head` (read first: seq order is
-# commit order, so every event up to head is visible when the second query runs).
-_EVENTS_SQL = """
-    SELECT e.seq, e.type, e.unit_code, e.payload::text AS payload
-    FROM events e
-    WHERE e.seq > $1 AND e.seq <= $2 AND e.type = ANY($3::text[])
-      AND (e.unit_code IN (SELECT descendant_code FROM unit_closure WHERE ancestor_code = $4)
-           OR (e.type = 'document' AND e.payload->'units' ?| ARRAY(
-                SELECT descendant_code FROM unit_closure WHERE ancestor_code = $4)))
-      AND ($5::text[] IS NULL OR e.type <> 'kpi' OR e.subject = ANY($5::text[]))
-      AND ($6::text[] IS NULL OR e.type <> 'alert'
-           OR e.payload->'alert'->>'severity' = ANY($6::text[]))
-    ORDER BY e.seq LIMIT $7
-"""
-
-
-async def load_target(
-    conn: asyncpg.Pool | asyncpg.Connection, sub_id: uuid.UUID
-) -> DeliveryTarget | None:
-    row = await conn.fetchrow(_TARGET_SQL, sub_id)
-    if row is None:
-        return None
-    secrets = [row["secret"]] + ([row["previous"]] if row["previous"] else [])
-    return DeliveryTarget(
-        id=row["id"],
-        unit_code=row["unit_code"],
-        url=row["url"],
-        topics=list(row["topics"]),
-        kpi_ids=row["kpi_ids"],
-        severities=row["severities"],
-        contact_email=row["contact_email"],
-        secrets=secrets,
-        status=row["status"],
-        cursor_seq=row["cursor_seq"],
-        replay_epoch=row["replay_epoch"],
-        attempts=row["attempts"],
-        first_failure_at=row["first_failure_at"],
-        next_attempt_at=row["next_attempt_at"],
-    )
-
-
-async def fetch_events(
-    pool: asyncpg.Pool, target: DeliveryTarget, limit: int = BATCH
-) -> tuple[list[FeedEvent], int]:
-    """Matching events after the cursor (at most `limit`) and the log's head when read."""
-    async with pool.acquire() as conn:
-        head = int(await conn.fetchval("SELECT coalesce(max(seq), 0) FROM events"))
-        if head <= target.cursor_seq:
-            return [], head
-        rows = await conn.fetch(
-            _EVENTS_SQL,
-            target.cursor_seq,
-            head,
-            target.topics,
-            target.unit_code,
-            target.kpi_ids,
-            target.severities,
-            limit,
-        )
-    return [FeedEvent(r["seq"], r["type"], r["unit_code"], r["payload"]) for r in rows], head
-
-
-def body_of(event: FeedEvent) -> bytes:
-    """`{"type", "seq", "unit", "data"}` (CONTRACT §7), the payload embedded as stored."""
-    head = json.dumps(
-        {"type": event.type, "seq": event.seq, "unit": event.unit_code}, ensure_ascii=False
-    )
-    return (head[:-1] + ', "data": ' + event.payload + "}").encode()
-
-
 @dataclass
 class _Worker:
     sub_id: uuid.UUID
+    target: DeliveryTarget | None = None
+    # Every matching event with seq <= pos is delivered or waiting in `queue`.
+    pos: int = -1
+    queue: deque[FeedEvent] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     control: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
 
 class DeliveryService(LoopService):
-    """Leader-only: keeps one worker per active subscription and purges the delivery log."""
+    """Leader-only: one worker per active subscription, the log tail, the log purge."""
 
     name = "feeds.delivery"
     leased = True
@@ -176,24 +107,22 @@ class DeliveryService(LoopService):
         self.dsn = dsn
         self._pool: asyncpg.Pool | None = None
         self._workers: dict[uuid.UUID, _Worker] = {}
+        self._tail_task: asyncio.Task[None] | None = None
+        self._tail_wake = asyncio.Event()
+        self._tail_head = -1
         self._last_purge = 0.0
         if listener is not None:
-            listener.subscribe(EVENTS_CHANNEL, self._on_event)
+            listener.subscribe(EVENTS_CHANNEL, lambda _payload: self._tail_wake.set())
             listener.subscribe(FEEDS_CHANNEL, self._on_change)
-
-    # --- listener callbacks (quick: set events only)
-    def _on_event(self, _payload: str | None) -> None:
-        for worker in self._workers.values():
-            worker.wake.set()
 
     def _on_change(self, payload: str | None) -> None:
         worker = None
         with contextlib.suppress(ValueError, TypeError):
             worker = self._workers.get(uuid.UUID(str(payload)))
-        targets = [worker] if worker is not None else list(self._workers.values())
-        for w in targets:
+        for w in [worker] if worker is not None else list(self._workers.values()):
             w.control.set()
             w.wake.set()
+        self._tail_wake.set()
         self.wake()
 
     @property
@@ -209,17 +138,16 @@ class DeliveryService(LoopService):
 
     async def run_once(self) -> None:
         pool = await self._ensure_pool()
-        active = {
-            r["id"]
-            for r in await pool.fetch("SELECT id FROM feed_subscriptions WHERE status = 'active'")
-        }
+        if self._tail_task is None or self._tail_task.done():
+            self._tail_head = await log_head(pool)
+            self._tail_task = asyncio.create_task(self._tail(pool), name="ioc:feeds:tail")
+        rows = await pool.fetch("SELECT id FROM feed_subscriptions WHERE status = 'active'")
+        active = {r["id"] for r in rows}
         for sub_id, worker in list(self._workers.items()):
             if worker.task is not None and worker.task.done():
                 del self._workers[sub_id]
                 if not worker.task.cancelled() and worker.task.exception() is not None:
                     log.error("feeds: worker %s died", sub_id, exc_info=worker.task.exception())
-            elif sub_id not in active and worker.task is not None:
-                worker.task.cancel()
         for sub_id in active - self._workers.keys():
             worker = _Worker(sub_id)
             worker.task = asyncio.create_task(self._work(pool, worker), name=f"ioc:feed:{sub_id}")
@@ -232,7 +160,8 @@ class DeliveryService(LoopService):
     async def _purge(self, pool: asyncpg.Pool) -> None:
         days = self.settings.feeds_delivery_log_days
         await pool.execute(
-            "DELETE FROM feed_deliveries WHERE at < now() - make_interval(days => $1)", int(days)
+            "DELETE FROM feed_deliveries WHERE at < now() - make_interval(secs => $1)",
+            days * 86400,
         )
         # Upstream retries last ≥ 24 h: remember ids longer, so a late retry stays a duplicate.
         await pool.execute(
@@ -242,6 +171,8 @@ class DeliveryService(LoopService):
     async def stop(self) -> None:
         self._stopping = True
         tasks = [w.task for w in self._workers.values() if w.task is not None]
+        if self._tail_task is not None:
+            tasks.append(self._tail_task)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -253,87 +184,156 @@ class DeliveryService(LoopService):
             pool, self._pool = self._pool, None
             await pool.close()
 
+    # --- the tail: one read of the log for every caught-up worker
+    async def _tail(self, pool: asyncpg.Pool) -> None:
+        while self.running:
+            self._tail_wake.clear()
+            events = await tail_events(pool, self._tail_head, BATCH)
+            if not events:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._tail_wake.wait(), timeout=IDLE_SECONDS)
+                continue
+            self._dispatch(events)
+
+    def _dispatch(self, events: list[FeedEvent]) -> None:
+        """Hand new events to caught-up workers (synchronous: no await between the checks)."""
+        prev, head = self._tail_head, events[-1].seq
+        for worker in self._workers.values():
+            target = worker.target
+            if target is None or not prev <= worker.pos <= head:
+                worker.wake.set()  # behind (or not started): it reads the log itself
+                continue
+            mine = [e for e in events if e.seq > worker.pos and matches(target, e)]
+            if len(worker.queue) + len(mine) > MAX_QUEUE:
+                continue  # stays at its position: it will read the log once it drains
+            worker.queue.extend(mine)
+            worker.pos = head
+            if mine:
+                worker.wake.set()
+        self._tail_head = head
+
     # --- one subscription
     async def _work(self, pool: asyncpg.Pool, worker: _Worker) -> None:
-        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-        timeout = httpx.Timeout(self.settings.feeds_timeout_seconds)
-        async with httpx.AsyncClient(
-            timeout=timeout, limits=limits, follow_redirects=False
-        ) as client:
+        reload_at = 0.0
+        conn: Connection | None = None
+        try:
             while self.running:
                 worker.wake.clear()
-                worker.control.clear()
-                target = await load_target(pool, worker.sub_id)
+                if worker.control.is_set() or time.monotonic() > reload_at:
+                    if not await self._reload(pool, worker):
+                        return
+                    reload_at = time.monotonic() + RELOAD_SECONDS
+                target = worker.target
                 if target is None or target.status != "active":
                     return
+                if conn is None or conn.url != target.url:
+                    if conn is not None:
+                        await conn.close()
+                    conn = Connection(target.url, timeout=self.settings.feeds_timeout_seconds)
                 if target.next_attempt_at is not None:
-                    wait = target.next_attempt_at.timestamp() - time.time()
+                    wait = (target.next_attempt_at - datetime.now(UTC)).total_seconds()
                     if wait > 0:
                         # Only a change (replay, PATCH) cuts a backoff short, not new events.
-                        await _wait(worker.control, min(wait, IDLE_SECONDS))
+                        await _wait(worker.control, min(wait, RELOAD_SECONDS))
                         continue
-                try:
-                    await check_url(target.url, allow_private=self.settings.webhooks_allow_private)
-                except Invalid as exc:
-                    await self._mark_failing(pool, target, f"target URL refused: {exc.detail}")
-                    return
-                events, head = await fetch_events(pool, target)
-                if not events:
-                    if head > target.cursor_seq:
-                        await _advance(pool, target, head)
-                    await _wait(worker.wake, IDLE_SECONDS)
+                if not worker.queue:
+                    if worker.pos < self._tail_head:
+                        await self._read_log(pool, worker)
+                    else:
+                        await self._idle(pool, worker)
                     continue
-                await self._deliver(pool, client, worker, target, events, head)
+                await self._deliver(pool, conn, worker)
+        finally:
+            if conn is not None:
+                await conn.close()
 
-    async def _deliver(
-        self,
-        pool: asyncpg.Pool,
-        client: httpx.AsyncClient,
-        worker: _Worker,
-        target: DeliveryTarget,
-        events: list[FeedEvent],
-        head: int,
-    ) -> None:
+    async def _reload(self, pool: asyncpg.Pool, worker: _Worker) -> bool:
+        """Re-read the subscription; start over from its cursor if what it selects changed."""
+        worker.control.clear()
+        fresh = await load_target(pool, worker.sub_id)
+        if fresh is None or fresh.status != "active":
+            return False
+        try:
+            await check_url(fresh.url, allow_private=self.settings.webhooks_allow_private)
+        except Invalid as exc:
+            await self._mark_failing(pool, fresh, f"target URL refused: {exc.detail}")
+            return False
+        old = worker.target
+        if old is None or not old.same_selection(fresh) or fresh.cursor_seq > worker.pos:
+            worker.queue.clear()
+            worker.pos = fresh.cursor_seq
+        elif old is not None:
+            # Same selection: keep the queue; the worker's own view of its cursor and retry
+            # clock is at least as new as the row's (it writes them).
+            fresh.cursor_seq = max(fresh.cursor_seq, old.cursor_seq)
+        worker.target = fresh
+        return True
+
+    async def _read_log(self, pool: asyncpg.Pool, worker: _Worker) -> None:
+        """Behind the tail: read the next events from PostgreSQL up to the tail's head."""
+        assert worker.target is not None
+        bound, after = self._tail_head, worker.pos
+        events = await fetch_events(pool, worker.target, after, bound, BATCH)
+        if worker.pos != after:
+            return  # reset meanwhile (replay): this read is stale
+        worker.queue.extend(events)
+        worker.pos = events[-1].seq if len(events) == BATCH else bound
+
+    async def _idle(self, pool: asyncpg.Pool, worker: _Worker) -> None:
+        """Caught up with nothing to send: note the skipped seqs, wait for news."""
+        target = worker.target
+        assert target is not None
+        if worker.pos > target.cursor_seq and target.attempts == 0:
+            await pool.execute(
+                "UPDATE feed_subscriptions SET cursor_seq = greatest(cursor_seq, $3) "
+                "WHERE id = $1 AND replay_epoch = $2",
+                target.id,
+                target.replay_epoch,
+                worker.pos,
+            )
+            target.cursor_seq = worker.pos
+        await _wait(worker.wake, IDLE_SECONDS)
+
+    async def _deliver(self, pool: asyncpg.Pool, conn: Connection, worker: _Worker) -> None:
+        target = worker.target
+        assert target is not None
         done: list[Attempt] = []
         last_flush = time.monotonic()
-        for index, event in enumerate(events):
-            if not self.running or worker.control.is_set():
-                break
-            attempt_no = target.attempts + 1 if index == 0 else 1
-            attempt = await self._post(client, target, event, attempt_no)
+        first = True
+        while worker.queue and self.running and not worker.control.is_set():
+            event = worker.queue[0]
+            attempt_no = target.attempts + 1 if first else 1
+            first = False
+            attempt = await self._post(conn, target, event, attempt_no)
             done.append(attempt)
             if not attempt.ok:
                 await self._record(pool, target, done, failure=attempt)
                 return
+            worker.queue.popleft()
+            target.attempts = 0
             if len(done) >= FLUSH_EVERY or time.monotonic() - last_flush > FLUSH_SECONDS:
                 await self._record(pool, target, done)
                 done, last_flush = [], time.monotonic()
-        else:
-            # Every matching event up to head went through: skip the rest of the log too.
-            if len(events) < BATCH:
-                await self._record(pool, target, done, skip_to=head)
-                return
-        await self._record(pool, target, done)
+        skip_to = worker.pos if not worker.queue else None
+        await self._record(pool, target, done, skip_to=skip_to)
 
     async def _post(
-        self, client: httpx.AsyncClient, target: DeliveryTarget, event: FeedEvent, attempt: int
+        self, conn: Connection, target: DeliveryTarget, event: FeedEvent, attempt: int
     ) -> Attempt:
         msg_id = webhook_id(target.id, event.seq, target.replay_epoch)
         body = body_of(event)
-        headers = signature_headers(target.secrets, msg_id, body)
+        headers = signature_headers(target.secrets(datetime.now(UTC)), msg_id, body)
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
         try:
-            # Stream so a huge response body is never read into memory.
-            async with client.stream("POST", target.url, content=body, headers=headers) as resp:
-                status = resp.status_code
-                if not 200 <= status < 300:
-                    error = f"HTTP {status}"
-        except httpx.TimeoutException:
+            status = await conn.post(body, headers)
+            if not 200 <= status < 300:
+                error = f"HTTP {status}"
+        except TimeoutError:
             error = f"timeout after {self.settings.feeds_timeout_seconds:g} s"
-        except httpx.HTTPError as exc:
-            error = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+        except DeliveryError as exc:
+            error = str(exc)[:300] or "connection failed"
         latency = (time.perf_counter() - started) * 1000
         ok = error is None
         metrics.FEEDS_DELIVERIES.labels("ok" if ok else "error").inc()
@@ -352,7 +352,7 @@ class DeliveryService(LoopService):
         """Write the attempts and move the cursor (or the retry clock) in one transaction."""
         oks = [a.seq for a in attempts if a.ok]
         new_cursor = max(oks + ([skip_to] if skip_to is not None else []), default=None)
-        failing_reason: str | None = None
+        exhausted = False
         async with pool.acquire() as conn, conn.transaction():
             if attempts:
                 await conn.execute(
@@ -371,7 +371,7 @@ class DeliveryService(LoopService):
                     [a.latency_ms for a in attempts],
                     [a.ok for a in attempts],
                 )
-            if new_cursor is not None:
+            if new_cursor is not None and (oks or new_cursor > target.cursor_seq):
                 # The epoch guard: a replay in between wins over this worker's progress.
                 await conn.execute(
                     """
@@ -386,6 +386,8 @@ class DeliveryService(LoopService):
                     new_cursor,
                     bool(oks),
                 )
+                target.cursor_seq = max(target.cursor_seq, new_cursor)
+                target.first_failure_at = target.next_attempt_at = None
             if failure is not None:
                 delay = backoff_seconds(
                     failure.attempt,
@@ -397,11 +399,10 @@ class DeliveryService(LoopService):
                     UPDATE feed_subscriptions SET attempts = $3,
                         first_failure_at = coalesce(first_failure_at, now()),
                         next_attempt_at = now() + make_interval(secs => $4),
-                        last_error = $5,
-                        status = CASE WHEN now() - coalesce(first_failure_at, now())
-                            >= make_interval(secs => $6) THEN 'failing' ELSE status END
+                        last_error = $5
                     WHERE id = $1 AND replay_epoch = $2
-                    RETURNING status, first_failure_at
+                    RETURNING first_failure_at, next_attempt_at,
+                        now() - first_failure_at >= make_interval(secs => $6) AS exhausted
                     """,
                     target.id,
                     target.replay_epoch,
@@ -410,20 +411,28 @@ class DeliveryService(LoopService):
                     failure.error,
                     self.settings.feeds_retry_for_seconds,
                 )
-                if row is not None and row["status"] == "failing":
-                    failing_reason = (
-                        f"event seq {failure.seq} not delivered since "
-                        f"{row['first_failure_at'].isoformat()} ({failure.attempt} attempts); "
-                        f"last: {failure.error}"
-                    )
-        if failing_reason is not None:
-            await self._mark_failing(pool, target, failing_reason)
+                target.attempts = failure.attempt
+                if row is not None:
+                    target.first_failure_at = row["first_failure_at"]
+                    target.next_attempt_at = row["next_attempt_at"]
+                    exhausted = bool(row["exhausted"])
+                else:  # replayed meanwhile: retry at once from the new position
+                    target.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+        if exhausted and failure is not None:
+            reason = (
+                f"event seq {failure.seq} not delivered since "
+                f"{target.first_failure_at.isoformat() if target.first_failure_at else '?'} "
+                f"({failure.attempt} attempts); last: {failure.error}"
+            )
+            await self._mark_failing(pool, target, reason)
+            target.status = "failing"
 
     async def _mark_failing(self, pool: asyncpg.Pool, target: DeliveryTarget, reason: str) -> None:
-        """`failing` with the reason; the contact is e-mailed and told so in the reason."""
+        """E-mail the contact, then `failing` with the reason (and whether the mail went).
+
+        The status changes last, so nothing stops the worker before the e-mail is out."""
         metrics.FEEDS_FAILING.inc()
         log.warning("feeds: subscription %s is failing: %s", target.id, reason)
-        note = None
         if target.contact_email:
             note = await send_failing_email(
                 self.settings,
@@ -444,17 +453,6 @@ class DeliveryService(LoopService):
             target.id,
             f"{reason} — {note}",
         )
-
-
-async def _advance(pool: asyncpg.Pool, target: DeliveryTarget, head: int) -> None:
-    """Nothing matched up to head: move the cursor so the next scan starts there."""
-    await pool.execute(
-        "UPDATE feed_subscriptions SET cursor_seq = greatest(cursor_seq, $3) "
-        "WHERE id = $1 AND replay_epoch = $2 AND attempts = 0",
-        target.id,
-        target.replay_epoch,
-        head,
-    )
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:

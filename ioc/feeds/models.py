@@ -129,21 +129,41 @@ class InboxOut(BaseModel):
     seq: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DeliveryTarget:
-    """What a delivery worker needs of a subscription, read afresh before each batch."""
+    """What a delivery worker needs of a subscription: read at start and after each change
+    (NOTIFY ioc_feeds) or every few seconds, then kept up to date by the worker itself."""
 
     id: uuid.UUID
     unit_code: str
+    units: frozenset[str]  # the unit's subtree, for matching events in memory
     url: str
-    topics: list[str]
-    kpi_ids: list[str] | None
-    severities: list[str] | None
+    topics: frozenset[str]
+    kpi_ids: frozenset[str] | None
+    severities: frozenset[str] | None
     contact_email: str | None
-    secrets: list[str]
+    secret: str
+    previous_secret: str | None
+    previous_expires_at: datetime | None
     status: str
     cursor_seq: int
     replay_epoch: int
     attempts: int
     first_failure_at: datetime | None
     next_attempt_at: datetime | None
+
+    def secrets(self, now: datetime) -> list[str]:
+        """The current secret, plus the previous one during its grace period (rotation)."""
+        if self.previous_secret and self.previous_expires_at and self.previous_expires_at > now:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
+
+    def same_selection(self, other: DeliveryTarget) -> bool:
+        """True when `other` selects the same events from the same position."""
+        return (
+            self.units == other.units
+            and self.topics == other.topics
+            and self.kpi_ids == other.kpi_ids
+            and self.severities == other.severities
+            and self.replay_epoch == other.replay_epoch
+        )

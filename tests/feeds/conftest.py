@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from ioc.auth import create_token
 from ioc.db import Database
@@ -30,7 +32,9 @@ async def feed_db(feed_db_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def receivers() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
+async def receivers(db: Database) -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
+    """Start receivers; at the end stop them and drop the shared database's subscriptions to
+    them, so later tests (of any room) on that database do not keep delivering there."""
     started: list[Receiver] = []
 
     async def make(**kwargs: Any) -> Receiver:
@@ -42,6 +46,17 @@ async def receivers() -> AsyncIterator[Callable[..., Awaitable[Receiver]]]:
     yield make
     for receiver in started:
         await receiver.stop()
+    async with db.session() as session:
+        await session.execute(
+            text("DELETE FROM feed_subscriptions WHERE url = ANY(:urls)"),
+            {"urls": [r.url for r in started]},
+        )
+
+
+def unique_kpi() -> str:
+    """A KPI id no other test (of any room) publishes: subscriptions filter on it, so tests
+    can share the run's database with other rooms' background services."""
+    return f"t_{uuid.uuid4().hex[:10]}"
 
 
 async def token(db: Database, role: str, unit: str | None) -> str:

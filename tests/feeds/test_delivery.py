@@ -9,7 +9,7 @@ import httpx
 from ioc.db import Database
 from ioc.webhooks import verify
 from tests.conftest import ServerMaker
-from tests.feeds.conftest import eventually, kpi_event, publish_events, token
+from tests.feeds.conftest import eventually, kpi_event, publish_events, token, unique_kpi
 from tests.feeds.receiver import Receiver
 
 FAST: dict[str, Any] = {
@@ -21,8 +21,16 @@ FAST: dict[str, Any] = {
 
 
 async def subscribe(
-    server_url: str, bearer: str, url: str, unit: str = "689", **extra: Any
+    server_url: str,
+    bearer: str,
+    url: str,
+    unit: str = "689",
+    kpis: list[str] | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
+    """Subscribe to kpi (and alert) events; `kpis` narrows to test-private KPI ids."""
+    if kpis is not None:
+        extra = {"topics": ["kpi"], "filters": {"kpis": kpis}, **extra}
     async with httpx.AsyncClient(base_url=server_url, timeout=10) as http:
         resp = await http.post(
             "/api/v1/subscriptions",
@@ -35,9 +43,9 @@ async def subscribe(
 
 
 async def test_ordered_signed_and_retried_with_the_same_webhook_id(
-    feed_db: Database, feed_db_url: str, make_server: ServerMaker, receivers: Any
+    db: Database, database_url: str, make_server: ServerMaker, receivers: Any
 ) -> None:
-    server = await make_server(url=feed_db_url, **FAST)
+    server = await make_server(url=database_url, **FAST)
     calls: dict[int, int] = {}
 
     def flaky(request: Any) -> int:
@@ -50,18 +58,19 @@ async def test_ordered_signed_and_retried_with_the_same_webhook_id(
 
     receiver: Receiver = await receivers()
     receiver.respond = flaky
-    bearer = await token(feed_db, "district", "689")
-    sub = await subscribe(server.url, bearer, receiver.url)
+    bearer = await token(db, "district", "689")
+    k1, k2, k3 = unique_kpi(), unique_kpi(), unique_kpi()
+    sub = await subscribe(server.url, bearer, receiver.url, kpis=[k1, k2, k3])
     assert sub["secret"].startswith("whsec_")
     seqs = await publish_events(
-        feed_db,
+        db,
         [
-            kpi_event("689", "dossier_online_rate", 0.61),
-            kpi_event("688", "dossier_online_rate", 0.10),  # another district: not sent
-            kpi_event("25195", "dossier_received", 12),  # a commune of 689: sent
-            kpi_event("689", "dossier_ontime_rate", 0.97),
-            kpi_event("70", "dossier_online_rate", 0.44),  # the province: not sent
-            kpi_event("689", "report_received", 3),
+            kpi_event("689", k1, 0.61),
+            kpi_event("688", k1, 0.10),  # another district: not sent
+            kpi_event("25195", k2, 12),  # a commune of 689: sent
+            kpi_event("689", k2, 0.97),
+            kpi_event("70", k1, 0.44),  # the province: not sent
+            kpi_event("689", k3, 3),
         ],
     )
     third = seqs[3]
@@ -84,7 +93,7 @@ async def test_ordered_signed_and_retried_with_the_same_webhook_id(
             "window": "today",
             "as_of": "2026-11-27T10:00:00+07:00",
             "kpi": {
-                "id": "dossier_online_rate",
+                "id": k1,
                 "value": 0.61,
                 "numerator": 61.0,
                 "denominator": 100,
@@ -117,18 +126,19 @@ async def test_ordered_signed_and_retried_with_the_same_webhook_id(
 
 
 async def test_receiver_down_then_up_gets_every_event_in_order(
-    feed_db: Database, feed_db_url: str, make_server: ServerMaker, receivers: Any
+    db: Database, database_url: str, make_server: ServerMaker, receivers: Any
 ) -> None:
-    server = await make_server(url=feed_db_url, **FAST)
+    server = await make_server(url=database_url, **FAST)
     receiver: Receiver = await receivers()
-    bearer = await token(feed_db, "district", "689")
-    sub = await subscribe(server.url, bearer, receiver.url)
-    first = await publish_events(feed_db, [kpi_event("689", "dossier_received", 1)])
+    bearer = await token(db, "district", "689")
+    kpi = unique_kpi()
+    sub = await subscribe(server.url, bearer, receiver.url, kpis=[kpi])
+    first = await publish_events(db, [kpi_event("689", kpi, 1)])
     await receiver.wait_for(1)
     await receiver.stop()
     down = []
     for i in range(30):
-        down += await publish_events(feed_db, [kpi_event("689", "dossier_received", 2 + i)])
+        down += await publish_events(db, [kpi_event("689", kpi, 2 + i)])
     # Let the worker hit the closed port a few times before the receiver comes back.
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
 
@@ -155,17 +165,16 @@ async def test_receiver_down_then_up_gets_every_event_in_order(
 
 
 async def test_slow_endpoint_does_not_delay_another(
-    feed_db: Database, feed_db_url: str, make_server: ServerMaker, receivers: Any
+    db: Database, database_url: str, make_server: ServerMaker, receivers: Any
 ) -> None:
-    server = await make_server(url=feed_db_url, **{**FAST, "feeds_timeout_seconds": 60})
+    server = await make_server(url=database_url, **{**FAST, "feeds_timeout_seconds": 60})
     slow: Receiver = await receivers(delay=30)
     fast: Receiver = await receivers()
-    bearer = await token(feed_db, "district", "689")
-    await subscribe(server.url, bearer, slow.url)
-    await subscribe(server.url, bearer, fast.url)
-    seqs = await publish_events(
-        feed_db, [kpi_event("689", "dossier_received", i) for i in range(20)]
-    )
+    bearer = await token(db, "district", "689")
+    kpi = unique_kpi()
+    await subscribe(server.url, bearer, slow.url, kpis=[kpi])
+    await subscribe(server.url, bearer, fast.url, kpis=[kpi])
+    seqs = await publish_events(db, [kpi_event("689", kpi, i) for i in range(20)])
     await fast.wait_for(20)
     assert fast.seqs() == seqs
     # the slow endpoint is still sitting on its first request

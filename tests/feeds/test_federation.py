@@ -8,23 +8,26 @@ import time
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from ioc.db import Database
 from ioc.webhooks import new_secret, signature_headers
 from tests.conftest import DatabaseFactory, ServerMaker
-from tests.feeds.conftest import eventually, kpi_event, publish_events, token
+from tests.feeds.conftest import eventually, kpi_event, publish_events, token, unique_kpi
 from tests.feeds.test_delivery import FAST
 
 
 async def test_district_instance_mirrors_the_province_and_refuses_forgeries(
-    databases: DatabaseFactory, make_server: ServerMaker
+    databases: DatabaseFactory, database_url: str, make_server: ServerMaker
 ) -> None:
-    province_url, district_url = await databases.create(), await databases.create()
+    # The province runs on the run's shared database; the district gets its own.
+    province_url, district_url = database_url, await databases.create()
     province_db, district_db = (
         Database(province_url, pool_size=2),
         Database(district_url, pool_size=2),
     )
     try:
+        ka, kb = unique_kpi(), unique_kpi()
         shared = new_secret()  # the district's IOC_FEDERATION_SECRET, given to its subscription
         district = await make_server(url=district_url, federation_secret=shared, **FAST)
         province = await make_server(url=province_url, **FAST)
@@ -33,7 +36,13 @@ async def test_district_instance_mirrors_the_province_and_refuses_forgeries(
         async with httpx.AsyncClient(timeout=10) as http:
             created = await http.post(
                 f"{province.url}/api/v1/subscriptions",
-                json={"url": inbox, "unit": "689", "topics": ["kpi", "alert"], "secret": shared},
+                json={
+                    "url": inbox,
+                    "unit": "689",
+                    "topics": ["kpi"],
+                    "filters": {"kpis": [ka, kb]},
+                    "secret": shared,
+                },
                 headers={"Authorization": f"Bearer {upstream_token}"},
             )
             assert created.status_code == 201, created.text
@@ -42,11 +51,11 @@ async def test_district_instance_mirrors_the_province_and_refuses_forgeries(
             seqs = await publish_events(
                 province_db,
                 [
-                    kpi_event("689", "dossier_online_rate", 0.42),
-                    kpi_event("688", "dossier_online_rate", 0.99),  # not the district's
-                    kpi_event("25195", "dossier_received", 17),
-                    kpi_event("689", "dossier_online_rate", 0.58),  # newer value wins
-                    kpi_event("689", "dossier_online_rate", 0.33, window="month"),
+                    kpi_event("689", ka, 0.42),
+                    kpi_event("688", ka, 0.99),  # not the district's
+                    kpi_event("25195", kb, 17),
+                    kpi_event("689", ka, 0.58),  # newer value wins
+                    kpi_event("689", ka, 0.33, window="month"),
                 ],
             )
             local = {"Authorization": f"Bearer {await token(district_db, 'district', '689')}"}
@@ -68,24 +77,20 @@ async def test_district_instance_mirrors_the_province_and_refuses_forgeries(
                 )
             ).json()
             assert [(k["window"], k["id"], k["value"], k["upstream_seq"]) for k in got["kpis"]] == [
-                ("month", "dossier_online_rate", 0.33, seqs[4]),
-                ("today", "dossier_online_rate", 0.58, seqs[3]),
+                ("month", ka, 0.33, seqs[4]),
+                ("today", ka, 0.58, seqs[3]),
             ]
             commune = await http.get(
                 f"{district.url}/api/v1/federation/kpis",
                 params={"unit": "25195", "window": "today"},
                 headers=local,
             )
-            assert [(k["id"], k["value"]) for k in commune.json()["kpis"]] == [
-                ("dossier_received", 17.0)
-            ]
+            assert [(k["id"], k["value"]) for k in commune.json()["kpis"]] == [(kb, 17.0)]
             elsewhere = await http.get(
                 f"{district.url}/api/v1/federation/kpis", params={"unit": "688"}, headers=local
             )
             assert elsewhere.status_code == 403
             async with district_db.session() as session:
-                from sqlalchemy import text
-
                 stored = (
                     (
                         await session.execute(
@@ -99,7 +104,7 @@ async def test_district_instance_mirrors_the_province_and_refuses_forgeries(
 
             # Forged: signed with another secret.
             body = json.dumps(
-                {"type": "kpi", "seq": 10_000, "unit": "689", "data": forged_kpi(0.0)}
+                {"type": "kpi", "seq": 10_000, "unit": "689", "data": forged_kpi(ka, 0.0)}
             ).encode()
             forged = signature_headers([new_secret()], "msg_forged", body)
             resp = await http.post(inbox, content=body, headers=forged)
@@ -128,21 +133,25 @@ async def test_district_instance_mirrors_the_province_and_refuses_forgeries(
                     headers=local,
                 )
             ).json()
-            assert [(k["id"], k["value"]) for k in after["kpis"]] == [("dossier_online_rate", 0.58)]
+            assert [(k["id"], k["value"]) for k in after["kpis"]] == [(ka, 0.58)]
             # A province instance without IOC_FEDERATION_SECRET has no inbox.
             closed = await http.post(
                 f"{province.url}/api/v1/federation/inbox", content=body, headers=replayed
             )
             assert closed.status_code == 503
     finally:
+        async with province_db.session() as session:
+            await session.execute(
+                text("DELETE FROM feed_subscriptions WHERE url LIKE '%/federation/inbox'")
+            )
         await province_db.close()
         await district_db.close()
 
 
-def forged_kpi(value: float) -> dict[str, Any]:
+def forged_kpi(kpi: str, value: float) -> dict[str, Any]:
     return {
         "unit": "689",
         "window": "today",
         "as_of": "2026-11-27T10:00:00+07:00",
-        "kpi": {"id": "dossier_online_rate", "value": value, "status": "bad"},
+        "kpi": {"id": kpi, "value": value, "status": "bad"},
     }
