@@ -39,6 +39,7 @@ class AppContext:
 
 
 def _routers() -> list[APIRouter]:
+    from ioc import feeds
     from ioc.alerts.views import router as alerts_router
     from ioc.api import health
     from ioc.collectors.views import router as collectors_router
@@ -54,6 +55,7 @@ def _routers() -> list[APIRouter]:
         collectors_router,
         kpis_router,
         screen_router,
+        *feeds.routers(),
         privacy_router,
         live_router,
         alerts_router,
@@ -61,6 +63,7 @@ def _routers() -> list[APIRouter]:
 
 
 def _services(ctx: AppContext) -> list[LoopService]:
+    from ioc import feeds
     from ioc.alerts.loops import build_services as alert_services
     from ioc.collectors.pull import build_services as collector_services
     from ioc.kpis import kpi_services
@@ -70,6 +73,7 @@ def _services(ctx: AppContext) -> list[LoopService]:
     return [
         *collector_services(ctx),
         *kpi_services(ctx),
+        *feeds.build_services(ctx),
         PrivacyPurge(ctx.db, ctx.settings),
         *live_services(ctx),
         *alert_services(ctx),
