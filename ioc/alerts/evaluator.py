@@ -355,15 +355,17 @@ RULE_SELECT = ", ".join("r." + c.strip() for c in RULE_COLUMNS.split(","))
 
 
 async def tick(session: AsyncSession, now: datetime, out: Round, *, recompute: bool) -> None:
-    """What time alone changes: pending alerts reaching `for_seconds`, time-based KPIs
-    (overdue counts), alerts never evaluated yet, and reminders."""
+    """What time alone changes: pending alerts reaching `for_seconds`, alerts whose rule
+    was edited since their last evaluation (re-decided on their last reading), time-based
+    KPIs (overdue counts), alerts never evaluated yet, and reminders."""
     pending = await session.execute(
         text(
             f"""
             SELECT {RULE_SELECT}, a.unit_code AS target_unit, a.value, a.numerator,
-                   a.denominator, a.target, a.as_of
+                   a.denominator, a.target, a.as_of, a.no_data_reason
             FROM alerts a JOIN alert_rules r ON r.id = a.rule_id
-            WHERE a.state = 'pending' AND r.deleted_at IS NULL
+            WHERE r.deleted_at IS NULL AND a.state <> 'closed'
+              AND (a.state = 'pending' OR r.updated_at > a.observed_at)
             """
         )
     )
@@ -373,7 +375,16 @@ async def tick(session: AsyncSession, now: datetime, out: Round, *, recompute: b
             (
                 rule_from_row(row),
                 row.target_unit,
-                Observation(row.value, row.numerator, row.denominator, row.target, row.as_of),
+                Observation(
+                    row.value,
+                    row.numerator,
+                    row.denominator,
+                    row.target,
+                    row.as_of,
+                    error=row.no_data_reason
+                    if (row.no_data_reason or "").startswith("error")
+                    else None,
+                ),
             )
             for row in pending
         ],

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 from ioc.alerts import list_open_alerts
+from ioc.alerts.models import RuleIn, RulePatch
+from ioc.alerts.rules import create_rule, delete_rule, update_rule
 from ioc.db import Database
+from ioc.errors import Invalid
 from ioc.events import read_since
 from tests.alerts.conftest import evaluate, make_rule, publish_kpi
 
@@ -98,3 +102,59 @@ async def test_no_data_fires_when_the_rule_says_so(adb: Database) -> None:
     async with adb.session() as session:
         alerts = await list_open_alerts(session, "689")
     assert [(a["state"], a["value"]) for a in alerts] == [("firing", None)]
+
+
+async def test_moving_or_deleting_a_rule_closes_its_alerts(adb: Database) -> None:
+    rule, _ = await make_rule(adb)
+    await publish_kpi(adb, "dossier_ontime_rate", "689", 0.80)
+    await evaluate(adb)
+    async with adb.session() as session:
+        await update_rule(
+            session, rule.id, RulePatch(threshold=0.85), scope_unit="689", allow_private=True
+        )
+    # an edited rule is re-decided on the alert's last reading, without a new KPI event
+    assert (await evaluate(adb)).transitions == 0  # 0.80 < 0.85: still firing
+    async with adb.session() as session:
+        await update_rule(
+            session, rule.id, RulePatch(threshold=0.5), scope_unit="689", allow_private=True
+        )
+    assert (await evaluate(adb)).notifications == 1  # 0.80 ≥ 0.5: resolved
+    async with adb.session() as session:
+        assert await list_open_alerts(session, "689") == []
+        moved = await update_rule(
+            session, rule.id, RulePatch(unit="25195"), scope_unit="689", allow_private=True
+        )
+        assert moved.unit_code == "25195"
+        await delete_rule(session, rule.id, by="Trưởng phòng")
+        events = await read_since(session, 0, types=["alert"])
+        kinds = (
+            (await session.execute(text("SELECT kind FROM alert_notifications ORDER BY id")))
+            .scalars()
+            .all()
+        )
+    assert [e.payload["alert"]["state"] for e in events] == ["firing", "resolved", "closed"]
+    assert kinds == ["firing", "resolved"]  # closing is not a recovery: nobody is told
+    await publish_kpi(adb, "dossier_ontime_rate", "689", 0.10)
+    assert (await evaluate(adb)).transitions == 0  # a deleted rule is not evaluated
+
+
+async def test_webhook_targets_on_private_addresses_are_refused(adb: Database) -> None:
+    async with adb.session() as session:
+        with pytest.raises(Invalid) as refused:
+            await create_rule(
+                session,
+                RuleIn(
+                    name="x",
+                    kpi="dossier_ontime_rate",
+                    unit="689",
+                    window="month",
+                    op="<",
+                    threshold=0.9,
+                    recipients=[{"channel": "webhook", "url": "http://127.0.0.1:8080/hook"}],
+                ),
+                scope_unit="689",
+                created_by="test",
+                allow_private=False,
+            )
+    assert refused.value.errors is not None
+    assert [e["field"] for e in refused.value.errors] == ["recipients.0.url"]
