@@ -13,9 +13,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.conftest import RunningServer, test_settings
+
+# Generous waits for what the page shows: a loaded CI machine may take seconds where a
+# laptop takes milliseconds; assertions still return as soon as the page is right.
+expect.set_options(timeout=20_000)
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -61,9 +61,9 @@ def vi(kind: str, value: float | None) -> str:
     if kind == "rate":
         pct = Decimal(str(value * 100)).quantize(Decimal("0.01"), ROUND_HALF_UP).normalize()
         return f"{pct:f}".replace(".", ",") + "%"
-    if kind == "hours":
+    if kind == "hours":  # bare on the tile: the KPI's name says "(giờ)"
         hours = Decimal(str(value)).quantize(Decimal("0.1"), ROUND_HALF_UP).normalize()
-        return f"{hours:f}".replace(".", ",") + " giờ"
+        return f"{hours:f}".replace(".", ",")
     return f"{round(value):,}".replace(",", ".")
 
 

@@ -12,6 +12,7 @@ export function formatter(lang) {
   const locale = LOCALES[lang] || LOCALES.vi;
   const count = new Intl.NumberFormat(locale, { maximumFractionDigits: 0 });
   const rate = new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 2 });
+  const rateShort = new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 1 });
   const decimal = new Intl.NumberFormat(locale, { maximumFractionDigits: 1 });
   const date = new Intl.DateTimeFormat(locale, {
     timeZone: ZONE, day: '2-digit', month: '2-digit', year: 'numeric',
@@ -22,7 +23,10 @@ export function formatter(lang) {
   const fmt = {
     count: (v) => count.format(v),
     rate: (v) => rate.format(v),
+    /** One decimal, for the narrow columns of the children table (71,4%). */
+    rateShort: (v) => (v === null || v === undefined ? '—' : rateShort.format(v)),
     hours: (v) => t(lang, 'hours', { v: decimal.format(v) }),
+    decimal: (v) => decimal.format(v),
     /** A KPI value of `kind` ('rate' | 'count' | 'hours'); an em dash when there is none. */
     value(kind, v) {
       if (v === null || v === undefined || !Number.isFinite(v)) return '—';

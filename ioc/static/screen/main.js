@@ -7,7 +7,7 @@ import { formatter, isoDay } from './format.js';
 import { LANGS, t } from './i18n.js';
 import { LiveConnection } from './live.js';
 import { ScreenState, WINDOWS, normCatalogue, seriesPoints } from './model.js';
-import { renderAlerts, renderChildren, renderTiles } from './render.js';
+import { fitValues, renderAlerts, renderChildren, renderTiles } from './render.js';
 
 const TOKEN_KEY = 'ioc.screen.token';
 const LANG_KEY = 'ioc.screen.lang';
@@ -51,6 +51,7 @@ class Screen {
     this.catalogue = new Map();
     this.series = new Map();
     this.seriesAt = 0;
+    this.noSeries = new Set(); // KPIs the series endpoint refused (422): not asked again
     this.lastHeard = null; // when the server last confirmed the figures are current
     this.conn = { state: 'connecting' };
   }
@@ -129,14 +130,16 @@ class Screen {
     const from = monthly
       ? new Date(to.getFullYear() - 1, to.getMonth() + 1, 1, 12)
       : new Date(to.getTime() - (SERIES_DAYS - 1) * 86400000);
-    const ids = [...this.state.kpis.keys()].filter((id) => this.catalogue.get(id)?.charted !== false);
+    const ids = [...this.state.kpis.keys()]
+      .filter((id) => this.catalogue.get(id)?.charted !== false && !this.noSeries.has(id));
     await Promise.all(ids.map(async (id) => {
       try {
         const body = await this.api.series(
           id, this.state.unit, isoDay(from), isoDay(to), monthly ? 'month' : 'day');
         this.series.set(id, seriesPoints(body));
-      } catch {
+      } catch (err) {
         // Keep the previous line: a trend a few minutes old is still the trend.
+        if (err.status === 422) this.noSeries.add(id);
       }
     }));
     this.render();
@@ -171,6 +174,7 @@ class Screen {
     };
     ctx.unitNames.set(this.state.unit, this.state.unitName ?? this.state.unit);
     renderTiles($('tiles'), ctx);
+    fitValues($('tiles'));
     renderChildren($('children'), $('children-more'), ctx);
     renderAlerts($('alerts'), ctx);
     this.scrollTicker();

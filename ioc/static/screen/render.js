@@ -79,9 +79,10 @@ export function renderTiles(root, { state, catalogue, series, lang, fmt }) {
     tile.dataset.kpi = id;
     tile.dataset.status = kpi.status;
     tile.append(el('h3', 'name', kpiName(lang, id, catalogue)));
+    // Hours go bare on the tile: the KPI's name already says "(giờ)".
     tile.append(kpi.value === null
       ? el('div', 'value none', t(lang, 'status.no_data'))
-      : el('div', 'value', fmt.value(kind, kpi.value)));
+      : el('div', 'value', kind === 'hours' ? fmt.decimal(kpi.value) : fmt.value(kind, kpi.value)));
     const foot = el('div', 'foot');
     const target = kpi.target === null
       ? t(lang, 'target.none')
@@ -91,14 +92,28 @@ export function renderTiles(root, { state, catalogue, series, lang, fmt }) {
       foot.append(el('span', 'status', t(lang, `status.${kpi.status}`)));
     }
     tile.append(foot);
-    tile.append(sparkline(series.get(id) ?? []));
+    const spark = sparkline(series.get(id) ?? []);
+    tile.classList.toggle('nospark', spark.dataset.points === '0');
+    tile.append(spark);
     nodes.push(tile);
   }
   root.replaceChildren(...nodes);
 }
 
+/** Shrink a figure that does not fit its tile (e.g. 1.234.567 or 36,33% beside a sparkline)
+ * step by step, rather than let it be clipped. Needs the tiles to be in the page. */
+export function fitValues(root) {
+  for (const value of root.querySelectorAll('.tile .value:not(.none)')) {
+    for (const step of ['fit-1', 'fit-2', 'fit-3']) {
+      if (value.scrollWidth <= value.clientWidth) break;
+      value.classList.remove('fit-1', 'fit-2');
+      value.classList.add(step);
+    }
+  }
+}
+
 /** Children ranked worst first, as many rows as fit; the rest counted. */
-export function renderChildren(table, more, { state, catalogue, lang, fmt, maxRows }) {
+export function renderChildren(table, more, { state, lang, fmt, maxRows }) {
   const body = table.tBodies[0];
   const ranked = rankChildren(state.children);
   const rows = ranked.slice(0, maxRows).map((child) => {
@@ -108,8 +123,7 @@ export function renderChildren(table, more, { state, catalogue, lang, fmt, maxRo
     row.append(el('td', `bad num${child.bad ? ' some' : ''}`,
       child.kpis.size ? fmt.count(child.bad) : '—'));
     const ontime = child.kpis.get('dossier_ontime_rate');
-    row.append(el('td', `num status-${ontime?.status ?? 'no_data'}`,
-      fmt.value(kpiKind('dossier_ontime_rate', catalogue), ontime?.value)));
+    row.append(el('td', `num status-${ontime?.status ?? 'no_data'}`, fmt.rateShort(ontime?.value)));
     const overdue = child.kpis.get('dossier_overdue_open');
     row.append(el('td', `num status-${overdue?.status ?? 'no_data'}`,
       fmt.value('count', overdue?.value)));
