@@ -52,8 +52,9 @@ def demo_sources(base_url: str, interval: float = 2.0) -> list[CollectorSource]:
             kind=feed,
             url=f"{base_url}/{feed}",
             interval_seconds=interval,
-            # small pages: the first records show on screens after the first page commits
-            page_size=200 if feed == "documents" else 1000,
+            # small pages: the first records show on screens after the first page commits;
+            # documents are stored one by one under the ingest lock, so theirs are smaller
+            page_size=25 if feed == "documents" else 1000,
         )
         for feed in FEED_NAMES
     ]
