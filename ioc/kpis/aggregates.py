@@ -259,12 +259,18 @@ async def _reports(session: AsyncSession, lo: int, hi: int) -> tuple[int, set[st
     rows = await session.execute(
         text(
             """
+            WITH moved AS (
+                SELECT n.unit_code AS new_unit, o.unit_code AS old_unit
+                FROM kr_new n LEFT JOIN kr_old o USING (report_id)
+                WHERE n.resp_seconds IS DISTINCT FROM o.resp_seconds
+                   OR n.unit_code IS DISTINCT FROM o.unit_code
+                   OR n.recv_day IS DISTINCT FROM o.recv_day
+            ), touched AS (
+                SELECT DISTINCT new_unit AS unit_code FROM moved
+                UNION SELECT old_unit FROM moved WHERE old_unit IS NOT NULL
+            )
             SELECT DISTINCT c.ancestor_code
-            FROM kr_new n LEFT JOIN kr_old o USING (report_id)
-            JOIN unit_closure c ON c.descendant_code IN (n.unit_code, o.unit_code)
-            WHERE n.resp_seconds IS DISTINCT FROM o.resp_seconds
-               OR n.unit_code IS DISTINCT FROM o.unit_code
-               OR n.recv_day IS DISTINCT FROM o.recv_day
+            FROM touched t JOIN unit_closure c ON c.descendant_code = t.unit_code
             """
         )
     )
@@ -383,15 +389,21 @@ async def _services(session: AsyncSession) -> None:
         session,
         """
         CREATE TEMP TABLE ksv ON COMMIT DROP AS
-        SELECT t.unit_code, t.procedure_code,
-               coalesce((SELECT bool_or(p.online) FROM procedures p
-                         WHERE p.code = t.procedure_code AND p.unit_code = t.unit_code),
-                        false) AS offered,
-               (SELECT max(d.day) FROM kpi_service_day d
-                WHERE d.unit_code = t.unit_code AND d.procedure_code = t.procedure_code)
-                   AS last_day,
-               o.offered AS old_offered, o.last_day AS old_last_day
-        FROM (SELECT DISTINCT unit_code, procedure_code FROM ks) t
+        WITH t AS (SELECT DISTINCT unit_code, procedure_code FROM ks)
+        SELECT t.unit_code, t.procedure_code, coalesce(p.offered, false) AS offered,
+               d.last_day, o.offered AS old_offered, o.last_day AS old_last_day
+        FROM t
+        LEFT JOIN (
+            SELECT pr.unit_code, pr.code, bool_or(pr.online) AS offered
+            FROM procedures pr JOIN t ON t.unit_code = pr.unit_code AND t.procedure_code = pr.code
+            GROUP BY 1, 2
+        ) p ON p.unit_code = t.unit_code AND p.code = t.procedure_code
+        LEFT JOIN (
+            SELECT sd.unit_code, sd.procedure_code, max(sd.day) AS last_day
+            FROM kpi_service_day sd JOIN t ON t.unit_code = sd.unit_code
+                AND t.procedure_code = sd.procedure_code
+            GROUP BY 1, 2
+        ) d ON d.unit_code = t.unit_code AND d.procedure_code = t.procedure_code
         LEFT JOIN kpi_service o
             ON o.unit_code = t.unit_code AND o.procedure_code = t.procedure_code
         """,
