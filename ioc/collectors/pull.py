@@ -190,16 +190,21 @@ async def _commit_page(
 async def record_failure(db: Database, source: CollectorSource, error: str) -> None:
     async with db.session() as session:
         conn = await raw_connection(session)
-        failures = await conn.fetchval(
+        row = await conn.fetchrow(
             """
             UPDATE source_cursors SET last_attempt_at = now(), last_error = $2,
                 consecutive_failures = consecutive_failures + 1, updated_at = now()
-            WHERE source = $1 RETURNING consecutive_failures
+            WHERE source = $1
+            RETURNING consecutive_failures,
+                      extract(epoch FROM now() - last_success_at)::float8 AS lag
             """,
             source.name,
             error[:500],
         )
-    metrics.COLLECTOR_FAILURES.labels(source.name).set(failures or 0)
+    if row is not None:
+        metrics.COLLECTOR_FAILURES.labels(source.name).set(row["consecutive_failures"])
+        if row["lag"] is not None:
+            metrics.COLLECTOR_LAG.labels(source.name).set(row["lag"])
 
 
 async def poll(
