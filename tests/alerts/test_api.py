@@ -31,7 +31,7 @@ async def test_rule_validation_answers_422_with_field_errors(
 ) -> None:
     server = await make_server(url=alerts_url, **alert_overrides())
     head = await token(adb, "department_head", "689", "Trưởng phòng Đồng Xoài")
-    async with httpx.AsyncClient(base_url=server.url, headers=head) as http:
+    async with httpx.AsyncClient(base_url=server.url, headers=head, timeout=30) as http:
         bad = await http.post(
             "/api/v1/alert-rules",
             json={**RULE, "kpi": "dossier_happiness", "unit": "688", "clear_threshold": 0.90},
@@ -62,7 +62,7 @@ async def test_rule_validation_answers_422_with_field_errors(
         )
         assert no_address.status_code == 422
     operator = await token(adb, "operator", "689", "Trực ban")
-    async with httpx.AsyncClient(base_url=server.url, headers=operator) as http:
+    async with httpx.AsyncClient(base_url=server.url, headers=operator, timeout=30) as http:
         assert (await http.post("/api/v1/alert-rules", json=RULE)).status_code == 403
 
 
@@ -72,7 +72,7 @@ async def test_rule_crud_within_scope(
     server = await make_server(url=alerts_url, **alert_overrides())
     head = await token(adb, "department_head", "689", "Trưởng phòng Đồng Xoài")
     other = await token(adb, "department_head", "688", "Trưởng phòng Phước Long")
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         created = await http.post(
             "/api/v1/alert-rules", json={**RULE, "each_child": True}, headers=head
         )
@@ -117,7 +117,7 @@ async def test_alerts_filters_ack_and_history(
     server = await make_server(url=alerts_url, **alert_overrides())
     head = await token(adb, "department_head", "689", "Trưởng phòng Đồng Xoài")
     operator = await token(adb, "operator", "70", "Trực ban tỉnh")
-    async with httpx.AsyncClient(base_url=server.url) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
         created = await http.post("/api/v1/alert-rules", json=RULE, headers=head)
         assert created.status_code == 201
 
@@ -189,7 +189,7 @@ async def test_silences_api(adb: Database, alerts_url: str, make_server: ServerM
     server = await make_server(url=alerts_url, **alert_overrides())
     head = await token(adb, "department_head", "689", "Trưởng phòng Đồng Xoài")
     until = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
-    async with httpx.AsyncClient(base_url=server.url, headers=head) as http:
+    async with httpx.AsyncClient(base_url=server.url, headers=head, timeout=30) as http:
         created = await http.post(
             "/api/v1/silences", json={"unit": "25195", "until": until, "reason": "Bảo trì hệ thống"}
         )

@@ -55,7 +55,7 @@ async def test_server_notifies_by_email_webhook_and_metrics(
 ) -> None:
     server = await make_server(url=alerts_url, **alert_overrides(smtp))
     head = await token(adb, "department_head", "689", "Trưởng phòng Đồng Xoài")
-    async with httpx.AsyncClient(base_url=server.url, headers=head) as http:
+    async with httpx.AsyncClient(base_url=server.url, headers=head, timeout=30) as http:
         created = await http.post(
             "/api/v1/alert-rules",
             json={
@@ -237,7 +237,7 @@ async def test_ingested_reports_fire_through_the_kpi_engine(
         }
         for i in range(3)
     ]
-    async with httpx.AsyncClient(base_url=server.url, headers=collector) as http:
+    async with httpx.AsyncClient(base_url=server.url, headers=collector, timeout=30) as http:
         pushed = await http.post("/api/v1/ingest/reports", json=reports)
         assert pushed.status_code == 200, pushed.text
         assert pushed.json()["accepted"] == 3
