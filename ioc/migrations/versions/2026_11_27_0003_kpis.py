@@ -170,5 +170,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     run_script("""
     DROP TABLE kpi_current, kpi_targets, kpi_service_usage, kpi_service, kpi_service_day,
-        kpi_resp_hist, kpi_open, kpi_counts, kpi_document_proj, kpi_report_proj, kpi_dossier_proj, kpi_state;
+        kpi_resp_hist, kpi_open, kpi_counts, kpi_document_proj, kpi_report_proj,
+        kpi_dossier_proj, kpi_state;
     """)
