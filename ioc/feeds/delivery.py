@@ -63,6 +63,9 @@ FLUSH_EVERY = 500  # successful deliveries recorded per transaction at most
 FLUSH_SECONDS = 1.0  # … or this often, so the cursor (and the log) stay near real time
 RELOAD_SECONDS = 10.0  # re-read the subscription even without a NOTIFY ioc_feeds
 IDLE_SECONDS = 5.0  # re-check the log this often even without a NOTIFY
+# Label lookups cost more than the increment on the hot path: resolve them once.
+_DELIVERED_OK = metrics.FEEDS_DELIVERIES.labels("ok")
+_DELIVERED_ERROR = metrics.FEEDS_DELIVERIES.labels("error")
 
 
 def backoff_seconds(attempt: int, base: float, ceiling: float) -> float:
@@ -139,6 +142,10 @@ class DeliveryService(LoopService):
     async def run_once(self) -> None:
         pool = await self._ensure_pool()
         if self._tail_task is None or self._tail_task.done():
+            if self._tail_task is not None and not self._tail_task.cancelled():
+                error = self._tail_task.exception()
+                if error is not None:
+                    log.error("feeds: log tail failed; restarting", exc_info=error)
             self._tail_head = await log_head(pool)
             self._tail_task = asyncio.create_task(self._tail(pool), name="ioc:feeds:tail")
         rows = await pool.fetch("SELECT id FROM feed_subscriptions WHERE status = 'active'")
@@ -336,7 +343,7 @@ class DeliveryService(LoopService):
             error = str(exc)[:300] or "connection failed"
         latency = (time.perf_counter() - started) * 1000
         ok = error is None
-        metrics.FEEDS_DELIVERIES.labels("ok" if ok else "error").inc()
+        (_DELIVERED_OK if ok else _DELIVERED_ERROR).inc()
         metrics.FEEDS_DELIVERY_LATENCY.observe(latency / 1000)
         return Attempt(event.seq, msg_id, attempt, status, error, latency, ok)
 

@@ -179,9 +179,14 @@ async def inbox(request: Request, session: SessionDep) -> JSONResponse:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > federation.INBOX_MAX_BYTES:
         raise PayloadTooLarge(f"a delivery is at most {federation.INBOX_MAX_BYTES} bytes")
-    body = await request.body()
-    if len(body) > federation.INBOX_MAX_BYTES:
-        raise PayloadTooLarge(f"a delivery is at most {federation.INBOX_MAX_BYTES} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():  # chunked bodies too: stop at the limit
+        size += len(chunk)
+        if size > federation.INBOX_MAX_BYTES:
+            raise PayloadTooLarge(f"a delivery is at most {federation.INBOX_MAX_BYTES} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     settings = get_ctx(request).settings
     out = await federation.receive(session, settings.federation_secret, dict(request.headers), body)
     return JSONResponse(out.model_dump())

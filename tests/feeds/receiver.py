@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,20 +32,15 @@ class Received:
         return self.headers["webhook-id"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Receiver:
-    port: int = field(default_factory=_free_port)
+    port: int = 0  # 0: any free port, kept across stop()/start()
     status: int = 204
     respond: Callable[[Received], int] | None = None
     delay: float = 0.0
     received: list[Received] = field(default_factory=list)
     on_receive: Callable[[Received], None] | None = None
+    keep: bool = True  # False: do not keep requests in `received` (benchmarks)
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -56,7 +50,10 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hook"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(
+            self._handle, "127.0.0.1", self.port, reuse_address=True
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         """Stop listening and cut every open connection (the endpoint is 'down')."""
@@ -100,7 +97,8 @@ class Receiver:
                 if self.delay:
                     await asyncio.sleep(self.delay)
                 status = self.respond(request) if self.respond else self.status
-                self.received.append(request)
+                if self.keep:
+                    self.received.append(request)
                 if self.on_receive is not None:
                     self.on_receive(request)
                 self._arrived.set()
