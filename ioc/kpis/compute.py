@@ -65,14 +65,20 @@ async def _counts(
 async def _overdue(
     session: AsyncSession, units: list[str], now: datetime
 ) -> dict[tuple[str, str], int]:
+    # One primary-key range per (unit, feed): only that unit's overdue entries are read.
     rows = await session.execute(
         text(
-            "SELECT unit_code, feed, sum(n)::bigint FROM kpi_open "
-            "WHERE unit_code = ANY(:units) AND due_at < :now GROUP BY 1, 2"
+            """
+            SELECT u.code, f.feed,
+                   (SELECT sum(o.n)::bigint FROM kpi_open o
+                    WHERE o.unit_code = u.code AND o.feed = f.feed AND o.due_at < :now)
+            FROM unnest(CAST(:units AS text[])) AS u(code)
+            CROSS JOIN (VALUES ('dossiers'), ('reports'), ('documents')) AS f(feed)
+            """
         ),
         {"units": units, "now": now},
     )
-    return {(r[0], r[1]): int(r[2]) for r in rows}
+    return {(r[0], r[1]): int(r[2]) for r in rows if r[2] is not None}
 
 
 def _bounds(windows: Iterable[str], today: date) -> str:
