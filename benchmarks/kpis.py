@@ -136,6 +136,17 @@ async def generate(url: str, scale: float, years: int) -> dict[str, int]:
     return sizes
 
 
+async def counted(url: str) -> dict[str, int]:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        return {
+            t: int(await conn.fetchval(f"SELECT count(*) FROM {t}"))
+            for t in ("dossiers", "reports", "documents")
+        }
+    finally:
+        await conn.close()
+
+
 async def serve(url: str) -> tuple[uvicorn.Server, asyncio.Task[None], int]:
     import socket
 
@@ -240,7 +251,7 @@ async def event_latencies(url: str, batches: int) -> tuple[list[float], list[int
         await asyncio.sleep(1.0)
         for b in range(batches):
             async with writer.transaction():
-                n = await writer.fetchval(BATCH.format(b=b, offset=b * 100))
+                n = await writer.fetchval(BATCH.format(b=f"{os.getpid()}-{b}", offset=b * 100))
                 target = await writer.fetchval("SELECT last_value FROM record_change_seq")
                 await writer.execute("SELECT pg_notify('ioc_ingest', 'dossiers')")
             committed = time.perf_counter()
@@ -261,21 +272,27 @@ async def event_latencies(url: str, batches: int) -> tuple[list[float], list[int
 
 
 async def main(args: argparse.Namespace) -> None:
-    name = f"ioc_bench_kpis_{os.getpid()}"
-    admin = await asyncpg.connect(asyncpg_dsn(args.server))
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
+    name = args.reuse or f"ioc_bench_kpis_{os.getpid()}"
+    if not args.reuse:
+        admin = await asyncpg.connect(asyncpg_dsn(args.server))
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.close()
     url = with_database(args.server, name)
     try:
         await upgrade(url)
         db = Database(url, pool_size=4)
         async with db.session() as s:
-            for path in DEMO_FILES:
-                await load_units_csv(s, Path(path))
-            await load_organs_csv(s, Path(DEMO_ORGANS))
+            if not args.reuse:
+                for path in DEMO_FILES:
+                    await load_units_csv(s, Path(path))
+                await load_organs_csv(s, Path(DEMO_ORGANS))
             secret, _ = await create_token(s, name="bench", role="admin", unit_code=None)
-        print(f"generating (scale {args.scale}, {args.years} years):", flush=True)
-        sizes = await generate(url, args.scale, args.years)
+        if args.reuse:
+            print(f"reusing the history in {name}", flush=True)
+            sizes = await counted(url)
+        else:
+            print(f"generating (scale {args.scale}, {args.years} years):", flush=True)
+            sizes = await generate(url, args.scale, args.years)
         started = time.perf_counter()
         async with db.session() as s:
             result = await rebuild(s)
@@ -322,7 +339,7 @@ async def main(args: argparse.Namespace) -> None:
         )
         print(f"  naive: recompute the province's year figures        {ms(naive_after)}")
     finally:
-        if not args.keep:
+        if not args.keep and not args.reuse:
             admin = await asyncpg.connect(asyncpg_dsn(args.server))
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()
@@ -348,6 +365,9 @@ def cli() -> None:
     parser.add_argument("--naive", type=int, default=5, help="naive GROUP BY repetitions")
     parser.add_argument("--batches", type=int, default=10, help="1,000-record ingest batches")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--reuse", metavar="DBNAME", help="measure again on a database kept by --keep (rebuilt)"
+    )
     asyncio.run(main(parser.parse_args()))
 
 

@@ -112,7 +112,7 @@ async def _services(
 async def _medians(
     session: AsyncSession, units: list[str], windows: Iterable[str], today: date
 ) -> dict[Key, tuple[float, int]]:
-    """Exact medians: count through the rolled-up 15-minute histogram to the bucket(s) holding
+    """Exact medians: count through the rolled-up 1-hour histogram to the bucket(s) holding
     the middle rank(s), then sort only that bucket's reports of the unit's subtree in the
     window. The result is `percentile_cont(0.5)`'s, to the last bit: for an even count the
     two middle values a <= b give a + (b - a) * 0.5, as PostgreSQL computes it."""

@@ -104,7 +104,7 @@ def upgrade() -> None:
     );
     CREATE INDEX ix_kpi_open_due_at ON kpi_open (due_at);
     """)
-    # Response times per 15-minute bucket, rolled up like kpi_counts: the exact median is found
+    # Response times per 1-hour bucket, rolled up like kpi_counts: the exact median is found
     # by counting through the buckets, then sorting only the reports of the median's bucket.
     run_script("""
     CREATE TABLE kpi_resp_hist (
