@@ -12,7 +12,7 @@ import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import websockets
 from ioc.auth import create_token
 from ioc.db import Database
 from ioc.db.engine import asyncpg_dsn
-from tests.conftest import DatabaseFactory, free_port
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +40,7 @@ class Served:
     log: Path
     db_url: str
     tokens: dict[str, str]
+    run: str = field(default_factory=lambda: secrets.token_hex(4))
 
     def auth(self, role: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -96,8 +97,9 @@ async def start_serve(url: str, log: Path, tokens: dict[str, str], **env: str) -
 
 
 @pytest.fixture
-async def served(databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Served]:
-    url = await databases.create()
+async def served(database_url: str, tmp_path: Path) -> AsyncIterator[Served]:
+    # The run's shared database: each test counts only the records it sent (own prefixes).
+    url = database_url
     tokens = await _tokens(url)
     s = await start_serve(url, tmp_path / "serve.log", tokens)
     yield s
@@ -106,10 +108,14 @@ async def served(databases: DatabaseFactory, tmp_path: Path) -> AsyncIterator[Se
         await s.proc.wait()
 
 
-async def stored_dossiers(url: str) -> set[str]:
+async def stored_dossiers(url: str, prefix: str) -> set[str]:
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        return {r[0] for r in await conn.fetch("SELECT source_id FROM dossiers")}
+        rows = await conn.fetch(
+            "SELECT source_id FROM dossiers WHERE source LIKE 'proc-%' AND source_id LIKE $1",
+            prefix + "%",
+        )
+        return {r[0] for r in rows}
     finally:
         await conn.close()
 
@@ -123,7 +129,10 @@ async def test_sigterm_drains_requests_closes_screens_1001_and_logs_no_secrets(
         bad = await http.get("/api/v1/kpis", headers={"Authorization": f"Bearer {fake}"})
         assert bad.status_code == 401
         assert fake not in bad.text
-        batch = [dossier("HS-LOG-1"), {**dossier("HS-LOG-2"), "KenhThucHien": 9}]
+        batch = [
+            dossier(f"HS-{served.run}-LOG-1"),
+            {**dossier(f"HS-{served.run}-LOG-2"), "KenhThucHien": 9},
+        ]
         sent = await http.post(
             "/api/v1/ingest/dossiers", json=batch, headers=served.auth("collector")
         )
@@ -137,7 +146,7 @@ async def test_sigterm_drains_requests_closes_screens_1001_and_logs_no_secrets(
     await ws.send(json.dumps({"type": "subscribe", "unit": "689", "windows": ["today"]}))
     assert json.loads(await asyncio.wait_for(ws.recv(), timeout=20))["type"] == "snapshot"
     # An ingest in flight: headers and half the body sent, then SIGTERM, then the rest.
-    body = json.dumps([dossier(f"HS-DRAIN-{i}") for i in range(200)]).encode()
+    body = json.dumps([dossier(f"HS-{served.run}-DRAIN-{i}") for i in range(200)]).encode()
     reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
     writer.write(
         (
@@ -172,8 +181,8 @@ async def test_sigterm_drains_requests_closes_screens_1001_and_logs_no_secrets(
     close_code = ws.close_code
     # uvicorn re-raises the signal it caught after a clean shutdown: exit by SIGTERM, not 0.
     assert await asyncio.wait_for(served.proc.wait(), timeout=30) in (0, -signal.SIGTERM)
-    stored = await stored_dossiers(served.db_url)
-    assert len(stored) == 201 and "HS-DRAIN-199" in stored
+    stored = await stored_dossiers(served.db_url, f"HS-{served.run}-")
+    assert len(stored) == 201 and f"HS-{served.run}-DRAIN-199" in stored
     log = served.log.read_text(encoding="utf-8")
     assert "Shutting down" in log or "shutting down" in log.lower()
     for secret in [fake, *served.tokens.values()]:
@@ -192,7 +201,7 @@ async def test_sigkill_during_ingest_loses_nothing_acknowledged(served: Served) 
         async with httpx.AsyncClient(base_url=served.url, timeout=10) as http:
             n = 0
             while not stop.is_set():
-                ids = [f"HS-K{worker}-{n}-{i}" for i in range(50)]
+                ids = [f"HS-{served.run}-K{worker}-{n}-{i}" for i in range(50)]
                 n += 1
                 try:
                     answer = await http.post(
@@ -217,7 +226,7 @@ async def test_sigkill_during_ingest_loses_nothing_acknowledged(served: Served) 
     stop.set()
     await asyncio.gather(*workers)
     assert len(acknowledged) >= 1000
-    stored = await stored_dossiers(served.db_url)
+    stored = await stored_dossiers(served.db_url, f"HS-{served.run}-")
     assert acknowledged - stored == set()
     # After a restart the same batches are accepted again as unchanged (idempotent).
     again = await start_serve(served.db_url, served.log, served.tokens)
@@ -230,7 +239,7 @@ async def test_sigkill_during_ingest_loses_nothing_acknowledged(served: Served) 
                 headers=again.auth("collector"),
             )
         assert answer.json() == {"accepted": 50, "rejected": []}
-        assert await stored_dossiers(served.db_url) == stored
+        assert await stored_dossiers(served.db_url, f"HS-{served.run}-") == stored
     finally:
         again.proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(again.proc.wait(), timeout=30)
