@@ -59,8 +59,8 @@ log = logging.getLogger("ioc.feeds")
 
 BATCH = 1000  # events read per query
 MAX_QUEUE = 10_000  # events a caught-up worker may hold in memory; beyond, it reads the log
-FLUSH_EVERY = 500  # successful deliveries recorded per transaction at most
-FLUSH_SECONDS = 1.0  # … or this often, so the cursor (and the log) stay near real time
+FLUSH_SECONDS = 0.5  # progress of every worker is written together this often
+NOTE_EVERY = 200  # a worker hands its progress to the recorder at least every N events
 RELOAD_SECONDS = 10.0  # re-read the subscription even without a NOTIFY ioc_feeds
 IDLE_SECONDS = 5.0  # re-check the log this often even without a NOTIFY
 # Label lookups cost more than the increment on the hot path: resolve them once.
@@ -114,6 +114,12 @@ class DeliveryService(LoopService):
         self._tail_wake = asyncio.Event()
         self._tail_head = -1
         self._last_purge = 0.0
+        # Progress of all workers, written in one transaction every FLUSH_SECONDS: per
+        # delivery a commit per subscription would make 100 subscriptions 100 commits.
+        self._rows: list[tuple[uuid.UUID, Attempt]] = []
+        self._cursors: dict[uuid.UUID, tuple[int, int, bool]] = {}  # id → epoch, seq, sent
+        self._flush_lock = asyncio.Lock()
+        self._flusher: asyncio.Task[None] | None = None
         if listener is not None:
             listener.subscribe(EVENTS_CHANNEL, lambda _payload: self._tail_wake.set())
             listener.subscribe(FEEDS_CHANNEL, self._on_change)
@@ -148,6 +154,8 @@ class DeliveryService(LoopService):
                     log.error("feeds: log tail failed; restarting", exc_info=error)
             self._tail_head = await log_head(pool)
             self._tail_task = asyncio.create_task(self._tail(pool), name="ioc:feeds:tail")
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_loop(pool), name="ioc:feeds:flush")
         rows = await pool.fetch("SELECT id FROM feed_subscriptions WHERE status = 'active'")
         active = {r["id"] for r in rows}
         for sub_id, worker in list(self._workers.items()):
@@ -180,12 +188,21 @@ class DeliveryService(LoopService):
         tasks = [w.task for w in self._workers.values() if w.task is not None]
         if self._tail_task is not None:
             tasks.append(self._tail_task)
+        if self._flusher is not None:
+            tasks.append(self._flusher)
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._workers.clear()
+        if self._pool is not None:
+            try:
+                await self._flush(self._pool)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # Not written: those events will be delivered again (same ids) by the next
+                # leader — at-least-once holds, only the log loses these rows.
+                log.warning("feeds: last progress not recorded: %s", exc)
         await super().stop()
         if self._pool is not None:
             pool, self._pool = self._pool, None
@@ -256,6 +273,10 @@ class DeliveryService(LoopService):
 
     async def _reload(self, pool: asyncpg.Pool, worker: _Worker) -> bool:
         """Re-read the subscription; start over from its cursor if what it selects changed."""
+        if worker.control.is_set() or worker.target is None:
+            # Progress noted but not yet written would make the row's cursor look behind
+            # (a resumed subscription would re-send what it already delivered).
+            await self._flush(pool)
         worker.control.clear()
         fresh = await load_target(pool, worker.sub_id)
         if fresh is None or fresh.status != "active":
@@ -291,38 +312,108 @@ class DeliveryService(LoopService):
         target = worker.target
         assert target is not None
         if worker.pos > target.cursor_seq and target.attempts == 0:
-            await pool.execute(
-                "UPDATE feed_subscriptions SET cursor_seq = greatest(cursor_seq, $3) "
-                "WHERE id = $1 AND replay_epoch = $2",
-                target.id,
-                target.replay_epoch,
-                worker.pos,
-            )
-            target.cursor_seq = worker.pos
+            self._note(target, [], worker.pos)
         await _wait(worker.wake, IDLE_SECONDS)
 
     async def _deliver(self, pool: asyncpg.Pool, conn: Connection, worker: _Worker) -> None:
         target = worker.target
         assert target is not None
         done: list[Attempt] = []
-        last_flush = time.monotonic()
         first = True
         while worker.queue and self.running and not worker.control.is_set():
             event = worker.queue[0]
             attempt_no = target.attempts + 1 if first else 1
             first = False
             attempt = await self._post(conn, target, event, attempt_no)
-            done.append(attempt)
             if not attempt.ok:
-                await self._record(pool, target, done, failure=attempt)
+                # What went through first, then the failure: the log stays in order.
+                self._note(target, done, max((a.seq for a in done), default=None))
+                await self._flush(pool)
+                await self._record_failure(pool, target, attempt)
                 return
             worker.queue.popleft()
+            done.append(attempt)
             target.attempts = 0
-            if len(done) >= FLUSH_EVERY or time.monotonic() - last_flush > FLUSH_SECONDS:
-                await self._record(pool, target, done)
-                done, last_flush = [], time.monotonic()
-        skip_to = worker.pos if not worker.queue else None
-        await self._record(pool, target, done, skip_to=skip_to)
+            if len(done) >= NOTE_EVERY:
+                self._note(target, done, attempt.seq)
+                done = []
+        cursor = worker.pos if not worker.queue else max((a.seq for a in done), default=None)
+        self._note(target, done, cursor)
+
+    def _note(self, target: DeliveryTarget, attempts: list[Attempt], cursor: int | None) -> None:
+        """Hand successful attempts and the new cursor to the recorder (written ≤ 0.5 s)."""
+        self._rows.extend((target.id, a) for a in attempts)
+        if cursor is None or (cursor <= target.cursor_seq and not attempts):
+            return
+        sent = bool(attempts)
+        previous = self._cursors.get(target.id)
+        if previous is not None and previous[0] == target.replay_epoch:
+            cursor, sent = max(cursor, previous[1]), sent or previous[2]
+        self._cursors[target.id] = (target.replay_epoch, cursor, sent)
+        target.cursor_seq = max(target.cursor_seq, cursor)
+        target.first_failure_at = target.next_attempt_at = None
+
+    async def _flush_loop(self, pool: asyncpg.Pool) -> None:
+        while self.running:
+            await asyncio.sleep(FLUSH_SECONDS)
+            await self._flush(pool)
+
+    async def _flush(self, pool: asyncpg.Pool) -> None:
+        """Write every worker's noted progress: delivery rows and cursors, one transaction."""
+        async with self._flush_lock:
+            rows, self._rows = self._rows, []
+            cursors, self._cursors = self._cursors, {}
+            if not rows and not cursors:
+                return
+            try:
+                await self._write(pool, rows, cursors)
+            except BaseException:
+                self._rows[:0] = rows  # keep them for the next round
+                for sub_id, value in cursors.items():
+                    self._cursors.setdefault(sub_id, value)
+                raise
+
+    @staticmethod
+    async def _write(
+        pool: asyncpg.Pool,
+        rows: list[tuple[uuid.UUID, Attempt]],
+        cursors: dict[uuid.UUID, tuple[int, int, bool]],
+    ) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            if rows:
+                await conn.execute(
+                    """
+                    INSERT INTO feed_deliveries (subscription_id, seq, webhook_id, attempt,
+                        status_code, error, latency_ms, ok)
+                    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::int[],
+                        $5::int[], $6::text[], $7::float8[], $8::bool[])
+                    """,
+                    [sub_id for sub_id, _ in rows],
+                    [a.seq for _, a in rows],
+                    [a.webhook_id for _, a in rows],
+                    [a.attempt for _, a in rows],
+                    [a.status_code for _, a in rows],
+                    [a.error for _, a in rows],
+                    [a.latency_ms for _, a in rows],
+                    [a.ok for _, a in rows],
+                )
+            if cursors:
+                # The epoch guard: a replay in between wins over a worker's progress.
+                await conn.execute(
+                    """
+                    UPDATE feed_subscriptions s SET cursor_seq = greatest(s.cursor_seq, u.seq),
+                        attempts = 0, first_failure_at = NULL, next_attempt_at = NULL,
+                        last_success_at = CASE WHEN u.sent THEN now() ELSE s.last_success_at END,
+                        last_error = CASE WHEN u.sent THEN NULL ELSE s.last_error END
+                    FROM unnest($1::uuid[], $2::int[], $3::bigint[], $4::bool[])
+                        AS u(id, epoch, seq, sent)
+                    WHERE s.id = u.id AND s.replay_epoch = u.epoch
+                    """,
+                    list(cursors),
+                    [v[0] for v in cursors.values()],
+                    [v[1] for v in cursors.values()],
+                    [v[2] for v in cursors.values()],
+                )
 
     async def _post(
         self, conn: Connection, target: DeliveryTarget, event: FeedEvent, attempt: int
@@ -347,85 +438,54 @@ class DeliveryService(LoopService):
         metrics.FEEDS_DELIVERY_LATENCY.observe(latency / 1000)
         return Attempt(event.seq, msg_id, attempt, status, error, latency, ok)
 
-    async def _record(
-        self,
-        pool: asyncpg.Pool,
-        target: DeliveryTarget,
-        attempts: list[Attempt],
-        *,
-        failure: Attempt | None = None,
-        skip_to: int | None = None,
+    async def _record_failure(
+        self, pool: asyncpg.Pool, target: DeliveryTarget, failure: Attempt
     ) -> None:
-        """Write the attempts and move the cursor (or the retry clock) in one transaction."""
-        oks = [a.seq for a in attempts if a.ok]
-        new_cursor = max(oks + ([skip_to] if skip_to is not None else []), default=None)
-        exhausted = False
+        """Write the failed attempt and the retry clock; `failing` once retries are spent."""
+        delay = backoff_seconds(
+            failure.attempt,
+            self.settings.feeds_retry_base_seconds,
+            self.settings.feeds_retry_max_seconds,
+        )
         async with pool.acquire() as conn, conn.transaction():
-            if attempts:
-                await conn.execute(
-                    """
-                    INSERT INTO feed_deliveries (subscription_id, seq, webhook_id, attempt,
-                        status_code, error, latency_ms, ok)
-                    SELECT $1, * FROM unnest($2::bigint[], $3::text[], $4::int[], $5::int[],
-                        $6::text[], $7::float8[], $8::bool[])
-                    """,
-                    target.id,
-                    [a.seq for a in attempts],
-                    [a.webhook_id for a in attempts],
-                    [a.attempt for a in attempts],
-                    [a.status_code for a in attempts],
-                    [a.error for a in attempts],
-                    [a.latency_ms for a in attempts],
-                    [a.ok for a in attempts],
-                )
-            if new_cursor is not None and (oks or new_cursor > target.cursor_seq):
-                # The epoch guard: a replay in between wins over this worker's progress.
-                await conn.execute(
-                    """
-                    UPDATE feed_subscriptions SET cursor_seq = greatest(cursor_seq, $3),
-                        attempts = 0, first_failure_at = NULL, next_attempt_at = NULL,
-                        last_success_at = CASE WHEN $4 THEN now() ELSE last_success_at END,
-                        last_error = CASE WHEN $4 THEN NULL ELSE last_error END
-                    WHERE id = $1 AND replay_epoch = $2
-                    """,
-                    target.id,
-                    target.replay_epoch,
-                    new_cursor,
-                    bool(oks),
-                )
-                target.cursor_seq = max(target.cursor_seq, new_cursor)
-                target.first_failure_at = target.next_attempt_at = None
-            if failure is not None:
-                delay = backoff_seconds(
-                    failure.attempt,
-                    self.settings.feeds_retry_base_seconds,
-                    self.settings.feeds_retry_max_seconds,
-                )
-                row = await conn.fetchrow(
-                    """
-                    UPDATE feed_subscriptions SET attempts = $3,
-                        first_failure_at = coalesce(first_failure_at, now()),
-                        next_attempt_at = now() + make_interval(secs => $4),
-                        last_error = $5
-                    WHERE id = $1 AND replay_epoch = $2
-                    RETURNING first_failure_at, next_attempt_at,
-                        now() - first_failure_at >= make_interval(secs => $6) AS exhausted
-                    """,
-                    target.id,
-                    target.replay_epoch,
-                    failure.attempt,
-                    delay,
-                    failure.error,
-                    self.settings.feeds_retry_for_seconds,
-                )
-                target.attempts = failure.attempt
-                if row is not None:
-                    target.first_failure_at = row["first_failure_at"]
-                    target.next_attempt_at = row["next_attempt_at"]
-                    exhausted = bool(row["exhausted"])
-                else:  # replayed meanwhile: retry at once from the new position
-                    target.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
-        if exhausted and failure is not None:
+            await conn.execute(
+                """
+                INSERT INTO feed_deliveries (subscription_id, seq, webhook_id, attempt,
+                    status_code, error, latency_ms, ok)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, false)
+                """,
+                target.id,
+                failure.seq,
+                failure.webhook_id,
+                failure.attempt,
+                failure.status_code,
+                failure.error,
+                failure.latency_ms,
+            )
+            row = await conn.fetchrow(
+                """
+                UPDATE feed_subscriptions SET attempts = $3,
+                    first_failure_at = coalesce(first_failure_at, now()),
+                    next_attempt_at = now() + make_interval(secs => $4),
+                    last_error = $5
+                WHERE id = $1 AND replay_epoch = $2
+                RETURNING first_failure_at, next_attempt_at,
+                    now() - first_failure_at >= make_interval(secs => $6) AS exhausted
+                """,
+                target.id,
+                target.replay_epoch,
+                failure.attempt,
+                delay,
+                failure.error,
+                self.settings.feeds_retry_for_seconds,
+            )
+        target.attempts = failure.attempt
+        if row is None:  # replayed meanwhile: the reload starts over from the new position
+            target.next_attempt_at = datetime.now(UTC) + timedelta(seconds=delay)
+            return
+        target.first_failure_at = row["first_failure_at"]
+        target.next_attempt_at = row["next_attempt_at"]
+        if row["exhausted"]:
             reason = (
                 f"event seq {failure.seq} not delivered since "
                 f"{target.first_failure_at.isoformat() if target.first_failure_at else '?'} "
