@@ -87,6 +87,9 @@ class Connection:
         self.ws = websocket
         self.principal = principal
         self.maxsize = settings.ws_queue_size
+        # coalesce KPI values only once this many messages wait (a lagging screen)
+        self.coalesce_after = max(1, self.maxsize // 8)
+        self._unique = 0
         self.max_message = settings.ws_max_message_bytes
         self.queue: OrderedDict[Hashable, str] = OrderedDict()
         self.topic: Topic | None = None
@@ -112,9 +115,16 @@ class Connection:
             return
         queue = self.queue
         if key in queue:
-            del queue[key]
-            _COALESCED.inc()
-        elif len(queue) >= self.maxsize:
+            if len(queue) >= self.coalesce_after:
+                # the screen is behind: the newer value replaces the one still waiting
+                del queue[key]
+                _COALESCED.inc()
+            else:
+                # a screen that keeps up gets every value, even several of one KPI from
+                # one commit: a unique key keeps both
+                self._unique += 1
+                key = (key, self._unique)
+        if len(queue) >= self.maxsize:
             self._overflow()
             return
         queue[key] = wire

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -32,6 +33,7 @@ import asyncpg
 from sqlalchemy import text
 
 from ioc import metrics
+from ioc.auth import Principal
 from ioc.db import Database
 from ioc.events import Event, last_seq
 from ioc.live.protocol import LIVE_EVENT_TYPES, dumps, event_message
@@ -52,6 +54,7 @@ _TAIL_SQL = (
 )
 _UNIT_CACHE_SECONDS = 300.0
 _SNAPSHOT_CACHE_SECONDS = 60.0
+_PRINCIPAL_CACHE_SECONDS = 5.0
 
 
 @dataclass(eq=False)
@@ -103,6 +106,7 @@ class Hub:
         self._pending = True
         self._notified = 0
         self._tail: asyncpg.Connection | None = None
+        self._principals: dict[bytes, tuple[float, Principal]] = {}
         self._wake: Callable[[], None] = lambda: None
         self._build = snapshot_builder or build_snapshot
         self._sent = {t: metrics.LIVE_MESSAGES_SENT.labels(t) for t in ("kpi", "alert")}
@@ -197,6 +201,28 @@ class Hub:
                 key, wire = message
                 for conn in topic.conns:
                     conn.offer(key, wire)
+
+    # --- handshakes
+
+    async def principal(
+        self, token: str, resolve: Callable[[Any, str], Awaitable[Principal]]
+    ) -> Principal:
+        """The token's principal, cached for a few seconds per process.
+
+        A reconnect storm of thousands of screens sharing a token costs one query, not
+        thousands. A token revoked meanwhile may still open a socket for up to
+        `_PRINCIPAL_CACHE_SECONDS`; the periodic re-check closes it."""
+        key = hashlib.sha256(token.encode("utf-8", "replace")).digest()
+        now = time.monotonic()
+        cached = self._principals.get(key)
+        if cached is not None and now - cached[0] < _PRINCIPAL_CACHE_SECONDS:
+            return cached[1]
+        async with self.db.sessionmaker() as session:
+            principal = await resolve(session, token)  # raises Unauthorized: not cached
+        if len(self._principals) >= 10_000:
+            self._principals.clear()
+        self._principals[key] = (now, principal)
+        return principal
 
     # --- topics
 

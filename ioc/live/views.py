@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from fastapi.security.utils import get_authorization_scheme_param
+from starlette.websockets import WebSocketDisconnect
 
 from ioc.api.problems import problem
 from ioc.auth import principal_for_token, require_role
@@ -68,8 +69,7 @@ async def live_socket(websocket: WebSocket) -> None:
         )
         return
     try:
-        async with ctx.db.sessionmaker() as session:
-            principal = await principal_for_token(session, token)
+        principal = await hub.principal(token, principal_for_token)
         require_role(principal, "operator")
     except IocError as exc:
         await _deny(websocket, exc)
@@ -79,5 +79,8 @@ async def live_socket(websocket: WebSocket) -> None:
     except TimeoutError:
         await _deny(websocket, Unavailable("live hub not ready; retry with backoff"))
         return
-    await websocket.accept()
+    try:
+        await websocket.accept()
+    except (WebSocketDisconnect, OSError):
+        return  # the client gave up during the handshake
     await Connection(hub, websocket, principal).run()
