@@ -90,7 +90,7 @@ REPORT = {
     "citizen_phone": "0987654321", "lat": 11.5, "lon": 106.9,
 }  # fmt: skip
 DANANG_RECORD = DANANG[0] if isinstance(DANANG, list) else DANANG["data"][0]
-FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FUZZ
