@@ -131,10 +131,15 @@ class Settings(BaseSettings):
         "the same (unit, window, kpi).",
     )
     ws_ping_seconds: float = Field(
-        default=10.0, gt=0, le=15, description="Send {type: ping} after this long without a message."
+        default=10.0,
+        gt=0,
+        le=15,
+        description="Send {type: ping} after this long without a message.",
     )
     ws_idle_timeout_seconds: float = Field(
-        default=90.0, gt=0, description="Close a screen that sent nothing (not even a ping) this long."
+        default=90.0,
+        gt=0,
+        description="Close a screen that sent nothing (not even a ping) this long.",
     )
     ws_send_timeout_seconds: float = Field(
         default=10.0, gt=0, description="Cut off a screen whose socket accepts nothing this long."
