@@ -210,28 +210,41 @@ async def store_dead_letters(
     session: AsyncSession, source: str, rejected: Sequence[Rejection]
 ) -> None:
     """Keep every rejected record with its raw payload and reasons. A record rejected again
-    with the same payload while still pending bumps `times_seen` instead of adding a row."""
+    with the same payload while still pending bumps `times_seen` instead of adding a row.
+
+    Identical rejects within one batch (`[{}, {}]`) are folded here first, each seen-count
+    added to `times_seen`: `ON CONFLICT DO UPDATE` cannot touch one row twice in a statement
+    (CardinalityViolationError → the whole batch failed with 500)."""
+    folded: dict[tuple[str, str], tuple[Rejection, int]] = {}
+    for r in rejected:
+        key = (r.format, r.payload)
+        seen = folded.get(key)
+        # the last reject of a payload wins (its reasons are as good as any, and the newest)
+        folded[key] = (r, 1 if seen is None else seen[1] + 1)
+    letters = list(folded.values())
     conn = await store.raw_connection(session)
     await conn.execute(
         """
         INSERT INTO dead_letters AS dl (source, feed, format, record_id, unit_code,
-            content_type, payload, payload_sha256, reasons)
+            content_type, payload, payload_sha256, reasons, times_seen)
         SELECT $1, f.feed, f.format, f.record_id, f.unit_ref, f.content_type, f.payload,
-               sha256(convert_to(f.payload, 'UTF8')), f.reasons::jsonb
+               sha256(convert_to(f.payload, 'UTF8')), f.reasons::jsonb, f.times_seen
         FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                    $8::text[])
-            AS f(feed, format, record_id, unit_ref, content_type, payload, reasons)
+                    $8::text[], $9::int[])
+            AS f(feed, format, record_id, unit_ref, content_type, payload, reasons, times_seen)
         ON CONFLICT (source, format, payload_sha256) WHERE replayed_at IS NULL DO UPDATE SET
-            reasons = EXCLUDED.reasons, times_seen = dl.times_seen + 1, last_seen_at = now()
+            reasons = EXCLUDED.reasons, times_seen = dl.times_seen + EXCLUDED.times_seen,
+            last_seen_at = now()
         """,
         source,
-        [FEED_OF.get(r.format, "unknown") for r in rejected],
-        [r.format for r in rejected],
-        [r.record_id for r in rejected],
-        [r.unit_ref for r in rejected],
-        ["application/xml" if r.format == EDXML else "application/json" for r in rejected],
-        [r.payload for r in rejected],
-        [json.dumps(r.errors, ensure_ascii=False) for r in rejected],
+        [FEED_OF.get(r.format, "unknown") for r, _ in letters],
+        [r.format for r, _ in letters],
+        [r.record_id for r, _ in letters],
+        [r.unit_ref for r, _ in letters],
+        ["application/xml" if r.format == EDXML else "application/json" for r, _ in letters],
+        [r.payload for r, _ in letters],
+        [json.dumps(r.errors, ensure_ascii=False) for r, _ in letters],
+        [n for _, n in letters],
     )
 
 

@@ -12,7 +12,7 @@ import httpx
 from ioc.db import Database
 
 from ..conftest import RunningServer, ServerMaker, TokenMaker
-from .factories import dossier, new_source, report, value
+from .factories import dossier, fetch, new_source, report, value
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "samples"
 
@@ -186,3 +186,44 @@ async def test_dead_letters_api_admin_only_and_replay(
     r = await client.post("/api/v1/dead-letters/replay", json={"ids": [999999999]},
                           headers=auth(admin))  # fmt: skip
     assert r.status_code == 404
+
+
+async def test_identical_records_in_one_batch(
+    client: httpx.AsyncClient, make_token: TokenMaker, db: Database
+) -> None:
+    """Two identical rejects in one batch once made the dead-letter upsert touch one row
+    twice (CardinalityViolationError → 500); duplicates of valid records are kept once."""
+    token = await make_token("collector", "70")
+    source = new_source()
+    for feed in ("reports", "dossiers", "procedures"):
+        for _ in range(2):
+            r = await client.post(
+                f"/api/v1/ingest/{feed}?source={source}", json=[{}, {}], headers=auth(token)
+            )
+            assert r.status_code == 200, r.text
+            assert [x["index"] for x in r.json()["rejected"]] == [0, 1]
+    rows = await fetch(
+        db,
+        "SELECT feed, times_seen FROM dead_letters WHERE source = $1 ORDER BY feed",
+        source,
+    )
+    assert [(r["feed"], r["times_seen"]) for r in rows] == [
+        ("dossiers", 4),
+        ("procedures", 4),
+        ("reports", 4),
+    ]
+    proc = {"MaTTHC": "1.0001", "TenTTHC": "Cấp phép", "MucDo": 4, "TrucTuyen": True,
+            "MaDonVi": "689"}  # fmt: skip
+    for feed, rec in (
+        ("reports", report("DUP-1")),
+        ("dossiers", dossier("DUP-1")),
+        ("procedures", proc),
+    ):
+        r = await client.post(
+            f"/api/v1/ingest/{feed}?source={source}", json=[rec, rec, rec], headers=auth(token)
+        )
+        assert r.status_code == 200, r.text
+        assert r.json() == {"accepted": 3, "rejected": []}
+    assert await value(db, "SELECT count(*) FROM reports WHERE source = $1", source) == 1
+    assert await value(db, "SELECT count(*) FROM dossiers WHERE source = $1", source) == 1
+    assert await value(db, "SELECT count(*) FROM procedures WHERE source = $1", source) == 1

@@ -170,25 +170,18 @@ async def test_store_takes_fuzzed_batches_without_crashing(db: Database) -> None
                 pass
             except Exception as exc:
                 if type(exc).__name__ in KNOWN_STORE_CRASHES:
-                    continue  # reported; pinned by test_identical_rejects_in_one_batch
+                    continue  # reported to the collectors room
                 found.append((fmt, i, type(exc).__name__, str(exc)[:200], items))
     assert found == []
 
 
 # Crashes this fuzzing found in other rooms, reported to their owners.
-# - CardinalityViolationError: identical rejects in one batch (see the xfail below);
 # - UntranslatableCharacterError: a "\u0000" in a pulled record reaches PostgreSQL, which
 #   refuses it, so the whole page fails on every retry (pushed bodies are refused with 422
 #   by ioc.api.limits before this point; the parsers should reject NUL themselves).
-KNOWN_STORE_CRASHES = {"CardinalityViolationError", "UntranslatableCharacterError"}
+KNOWN_STORE_CRASHES = {"UntranslatableCharacterError"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="collectors: two identical rejected records in one batch make the dead-letter "
-    "INSERT … ON CONFLICT touch one row twice (CardinalityViolationError → 500); dedupe the "
-    "rejects by payload hash before inserting",
-)
 async def test_identical_rejects_in_one_batch(
     xml_server: RunningServer, make_token: TokenMaker
 ) -> None:
