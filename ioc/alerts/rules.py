@@ -15,7 +15,7 @@ from ioc.alerts.kpis import WINDOWS, known_kpis
 from ioc.alerts.models import Recipient, RuleIn, RulePatch
 from ioc.alerts.service import alert_dicts, alert_event, record_transition
 from ioc.alerts.state import Condition, clear_on_right_side
-from ioc.errors import Invalid, NotFound
+from ioc.errors import Invalid, NotFound, OutOfScope
 from ioc.events import publish
 from ioc.units import is_within
 from ioc.webhooks import new_secret, validate_target_url
@@ -105,8 +105,10 @@ async def _validate(
     *,
     allow_private: bool,
 ) -> None:
-    """Collect every field error (unknown KPI, unit unknown or outside scope, clear threshold
-    on the wrong side, bad recipients) and raise one 422 naming them all."""
+    """A unit outside the token's subtree is refused first with 403 (CONTRACT §3: asking for
+    another unit is an authorisation answer, whatever else is wrong with the rule). Then
+    collect every field error (unknown KPI or unit, clear threshold on the wrong side, bad
+    recipients) and raise one 422 naming them all."""
     errors: list[dict[str, object]] = []
     if data["kpi"] not in known_kpis():
         errors.append(
@@ -121,9 +123,7 @@ async def _validate(
     if known is None:
         errors.append({"field": "unit", "message": f"unit {unit!r} is not a known GSO code"})
     elif scope_unit is not None and not await is_within(session, scope_unit, unit):
-        errors.append(
-            {"field": "unit", "message": f"unit {unit} is outside your unit {scope_unit}"}
-        )
+        raise OutOfScope(f"unit {unit} is outside this token's unit {scope_unit}")
     clear = data.get("clear_threshold")
     if clear is not None and not clear_on_right_side(data["op"], data["threshold"], clear):
         side = "≥" if data["op"] in ("<", "<=") else "≤"

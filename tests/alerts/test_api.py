@@ -34,12 +34,20 @@ async def test_rule_validation_answers_422_with_field_errors(
     async with httpx.AsyncClient(base_url=server.url, headers=head, timeout=30) as http:
         bad = await http.post(
             "/api/v1/alert-rules",
-            json={**RULE, "kpi": "dossier_happiness", "unit": "688", "clear_threshold": 0.90},
+            json={**RULE, "kpi": "dossier_happiness", "clear_threshold": 0.90},
         )
         assert bad.status_code == 422
         assert bad.headers["content-type"] == "application/problem+json"
         fields = sorted(e["field"] for e in bad.json()["errors"])
-        assert fields == ["clear_threshold", "kpi", "unit"]
+        assert fields == ["clear_threshold", "kpi"]
+        # another unit is an authorisation answer (CONTRACT §3), even with other bad fields
+        outside = await http.post(
+            "/api/v1/alert-rules",
+            json={**RULE, "kpi": "dossier_happiness", "unit": "688", "clear_threshold": 0.90},
+        )
+        assert outside.status_code == 403
+        assert outside.headers["content-type"] == "application/problem+json"
+        assert outside.json()["type"].endswith("/out-of-scope")
         unknown = await http.post("/api/v1/alert-rules", json={**RULE, "unit": "99999"})
         assert unknown.status_code == 422
         assert [e["field"] for e in unknown.json()["errors"]] == ["unit"]
@@ -102,6 +110,14 @@ async def test_rule_crud_within_scope(
         )
         assert wrong.status_code == 422
         assert [e["field"] for e in wrong.json()["errors"]] == ["clear_threshold"]
+        moved_out = await http.patch(
+            f"/api/v1/alert-rules/{rule_id}", json={"unit": "688"}, headers=head
+        )
+        assert moved_out.status_code == 403
+        assert moved_out.json()["type"].endswith("/out-of-scope")
+        assert (await http.get(f"/api/v1/alert-rules/{rule_id}", headers=head)).json()[
+            "unit"
+        ] == "689"
         assert (
             await http.delete(f"/api/v1/alert-rules/{rule_id}", headers=other)
         ).status_code == 403

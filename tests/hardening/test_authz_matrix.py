@@ -460,9 +460,6 @@ async def _populate(w: World) -> None:
 # hardening report / docs/security.md). Strict: a gap that no longer occurs fails the test
 # too, so the line is deleted when the owner fixes it.
 KNOWN_GAPS: dict[tuple[tuple[str, str], str], str] = {
-    (("POST", "/api/v1/alert-rules"), "unit B"): (
-        "alerts: a rule for a unit outside the token's answers 422, CONTRACT §3 says 403/404"
-    ),
     (("GET", "/api/v1/dead-letters"), "personal data"): (
         "collectors: dead letters are listed with their raw payload unmasked and the read is "
         "not logged; mask_record() the payload, and serve it unmasked only with a reason "
