@@ -245,6 +245,7 @@ async def run(args: argparse.Namespace) -> None:
         # --- steady phase
         t0 = time.monotonic()
         seqs = await pub.steady(args.seconds, args.rate)
+        published = time.monotonic() - t0
         await receivers.wait_all(everyone, seqs, 300)
         elapsed = time.monotonic() - t0
         lat = [receivers.first_seen[(i, s)] - pub.committed[s] for i in everyone for s in seqs]
@@ -252,6 +253,7 @@ async def run(args: argparse.Namespace) -> None:
         print(f"# machine: {os.cpu_count()} CPUs, load average {load} (other work included)")
         print(f"subscriptions: {n}")
         print(f"offered event rate: {args.rate:g} events/s for {args.seconds:g} s")
+        print(f"achieved publish rate: {len(seqs) / published:.1f} events/s")
         print(f"deliveries per second: {len(lat) / elapsed:.0f} deliveries/s")
         print(f"commit-to-delivery p50: {percentile(lat, 50) * 1000:.1f} ms")
         print(f"commit-to-delivery p99: {percentile(lat, 99) * 1000:.1f} ms")
