@@ -93,12 +93,18 @@ def dead_letters_list(
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
     payload: Annotated[
-        bool, typer.Option("--payload", help="Print raw payloads (personal data).")
+        bool,
+        typer.Option(
+            "--payload",
+            help="Print payloads, citizens' data masked (unmasked only through the logged "
+            "admin route GET /api/v1/dead-letters/{id}/payload?reason=…).",
+        ),
     ] = False,
 ) -> None:
     """List dead-letters, oldest first: id, source, record id, reasons."""
     from ioc.cli import _run, _with_session
     from ioc.collectors import list_dead_letters
+    from ioc.collectors.service import masked_payload
 
     letters = _run(
         lambda url: _with_session(
@@ -113,7 +119,11 @@ def dead_letters_list(
             f"{d.record_id or '-'}\t{state}\tx{d.times_seen}\t{'; '.join(d.reasons)}"
         )
         if payload:
-            typer.echo(f"\t{d.payload}")
+            masked = masked_payload(d)
+            shown = masked if masked is not None else f"(withheld: {d.content_type}, "
+            if masked is None:
+                shown += f"{len(d.payload.encode('utf-8'))} bytes; may hold personal data)"
+            typer.echo(f"\t{shown}")
     typer.echo(f"{len(letters)} dead-letter(s)", err=True)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
+from ioc.auth import Principal
 from ioc.collectors import documents as docstore
 from ioc.collectors import store
 from ioc.collectors.dossiers import DOSSIER, PROGRESS, parse_dossier, parse_step, unwrap
@@ -38,7 +39,10 @@ from ioc.collectors.records import (
     ReportRecord,
 )
 from ioc.collectors.reports import DANANG, REPORT, is_danang, parse_report, unit_places
-from ioc.errors import Invalid, NotFound
+from ioc.errors import Invalid, NotFound, OutOfScope
+from ioc.privacy import mask_record
+from ioc.privacy.service import log_access
+from ioc.units import is_within
 
 FEEDS = ("dossiers", "procedures", "reports", "documents")
 FEED_OF = {
@@ -265,7 +269,9 @@ class DeadLetter:
     replayed_at: datetime | None
     replay_outcome: str | None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, *, masked: bool = True) -> dict[str, Any]:
+        """The listing shape; `payload` masked unless `masked=False` (callers that pass it
+        must have logged the read: `read_dead_letter`)."""
         return {
             "id": self.id,
             "source": self.source,
@@ -274,7 +280,9 @@ class DeadLetter:
             "record_id": self.record_id,
             "unit": self.unit_ref,
             "content_type": self.content_type,
-            "payload": self.payload,
+            "payload": masked_payload(self) if masked else self.payload,
+            "payload_masked": masked,
+            "payload_bytes": len(self.payload.encode("utf-8")),
             "reasons": self.reasons,
             "received_at": self.received_at.isoformat(),
             "last_seen_at": self.last_seen_at.isoformat(),
@@ -282,6 +290,33 @@ class DeadLetter:
             "replayed_at": self.replayed_at.isoformat() if self.replayed_at else None,
             "replay_outcome": self.replay_outcome,
         }
+
+
+def _mask_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return mask_record(value)
+    if isinstance(value, list):
+        return [_mask_json(v) for v in value]
+    return value
+
+
+def masked_payload(letter: DeadLetter) -> str | None:
+    """The payload with citizens' data masked, or None when it cannot be masked reliably.
+
+    JSON objects (and arrays of them) go through `mask_record`, re-serialised as JSON text
+    so the listing keeps its shape. A payload that is not a JSON object or array (a bare
+    string may be a name, unparseable text may be anything) and edXML (free text in its
+    elements, and a mangled envelope cannot be walked) are withheld: the listing shows
+    `payload_bytes`, and `GET /api/v1/dead-letters/{id}/payload?reason=` shows it whole."""
+    if letter.format == EDXML or letter.content_type != "application/json":
+        return None
+    try:
+        value = json.loads(letter.payload)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(value, dict | list):
+        return None
+    return json.dumps(_mask_json(value), ensure_ascii=False)
 
 
 _DL_COLUMNS = (
@@ -321,6 +356,45 @@ async def list_dead_letters(
         limit,
     )
     return [_dead_letter(r) for r in rows]
+
+
+async def read_dead_letter(
+    session: AsyncSession, principal: Principal, letter_id: int, *, reason: str, route: str
+) -> DeadLetter:
+    """One dead-letter with its payload unmasked, the read logged in the personal-data
+    access log (kind `dead_letter`) in the caller's transaction, as `/api/v1/personal-data`
+    does. A unit-bound admin reads only dead-letters whose unit is a known unit of its
+    subtree (a record rejected for an unknown unit belongs to nobody's subtree)."""
+    reason = reason.strip()
+    if len(reason) < 5:
+        raise Invalid(
+            "say why you need this record's raw payload (?reason=…, at least 5 characters); "
+            "the reason is kept in the personal-data access log"
+        )
+    conn = await store.raw_connection(session)
+    row = await conn.fetchrow(f"SELECT {_DL_COLUMNS} FROM dead_letters WHERE id = $1", letter_id)
+    if row is None:
+        raise NotFound(f"no dead-letter {letter_id}")
+    letter = _dead_letter(row)
+    scope = principal.unit_code
+    if scope is not None and (
+        letter.unit_ref is None or not await is_within(session, scope, letter.unit_ref)
+    ):
+        raise OutOfScope(
+            f"dead-letter {letter_id} is not for a unit within this token's unit "
+            f"{principal.unit_code}"
+        )
+    await log_access(
+        session,
+        principal,
+        kind="dead_letter",
+        key=str(letter_id),
+        unit_code=letter.unit_ref,
+        fields=["payload"],
+        reason=reason,
+        route=route,
+    )
+    return letter
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from ioc.collectors.service import (
     ingest_json,
     ingest_xml,
     list_dead_letters,
+    read_dead_letter,
     replay_dead_letters,
 )
 from ioc.errors import IocError
@@ -165,8 +166,10 @@ async def get_dead_letters(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     principal: Principal = Depends(require("admin")),
 ) -> dict[str, Any]:
-    """Dead-letters oldest first with raw payload (personal data: admin only). Page with
-    `after_id` = the last id seen."""
+    """Dead-letters oldest first, citizens' data in the payload masked (`payload` is null
+    where it cannot be masked: edXML, non-JSON; see `payload_bytes`). The raw payload:
+    `GET /api/v1/dead-letters/{id}/payload?reason=…` (logged). Page with `after_id` = the
+    last id seen."""
     async with get_ctx(request).db.session() as session:
         letters = await list_dead_letters(
             session, pending=pending, source=source, feed=feed, after_id=after_id, limit=limit
@@ -198,3 +201,32 @@ async def post_replay(
         "accepted": sum(o.accepted for o in outcomes),
         "results": [{"id": o.id, "accepted": o.accepted, "errors": o.errors} for o in outcomes],
     }
+
+
+@router.get(
+    "/dead-letters/{dead_letter_id}/payload",
+    tags=["dead-letters"],
+    summary="One dead-letter with its raw payload unmasked (admin; logged with the reason)",
+)
+async def get_dead_letter_payload(
+    dead_letter_id: int,
+    request: Request,
+    reason: Annotated[
+        str,
+        Query(
+            min_length=5,
+            max_length=500,
+            description="Why the raw payload is needed (kept in the personal-data access log).",
+        ),
+    ],
+    principal: Principal = Depends(require("admin")),
+) -> dict[str, Any]:
+    async with get_ctx(request).db.session() as session:
+        letter = await read_dead_letter(
+            session,
+            principal,
+            dead_letter_id,
+            reason=reason,
+            route=f"{request.method} {request.url.path}",
+        )
+    return letter.as_dict(masked=False)

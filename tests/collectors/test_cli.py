@@ -44,3 +44,16 @@ async def test_list_and_replay_from_the_command_line(db: Database, database_url:
     ) == "690"  # fmt: skip
     code, out = await ioc(database_url, "dead-letters", "list", "--source", source)
     assert "0 dead-letter(s)" in out
+
+
+async def test_list_payloads_are_masked(db: Database, database_url: str) -> None:
+    source = new_source()
+    bad = dossier("CLI-2", KenhThucHien=9, SoDienThoai="0912345678")
+    async with db.session() as s:
+        await ingest_json(s, "dossiers", source, [bad, "Trần Văn Bình"])
+    code, out = await ioc(database_url, "dead-letters", "list", "--source", source, "--payload")
+    assert code == 0
+    assert "Nguyễn Thị Hồng Nhung" not in out and "0912345678" not in out
+    assert "Trần Văn Bình" not in out
+    assert '"ChuHoSo": "N*** T*** H*** N***"' in out and '"SoDienThoai": "******5678"' in out
+    assert "(withheld: application/json, 19 bytes; may hold personal data)" in out

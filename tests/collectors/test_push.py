@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,7 @@ async def test_dead_letters_api_admin_only_and_replay(
         ("DL-2", "reports", "channel: unknown value"),
     ]
     assert json.loads(items[0]["payload"])["title"] == "Ổ gà trên Quốc lộ 14"
+    assert [i["payload_masked"] for i in items] == [True, True]
     r = await client.post(
         "/api/v1/dead-letters/replay", json={"ids": [items[1]["id"]]}, headers=auth(admin)
     )
@@ -227,3 +229,77 @@ async def test_identical_records_in_one_batch(
     assert await value(db, "SELECT count(*) FROM reports WHERE source = $1", source) == 1
     assert await value(db, "SELECT count(*) FROM dossiers WHERE source = $1", source) == 1
     assert await value(db, "SELECT count(*) FROM procedures WHERE source = $1", source) == 1
+
+
+async def test_dead_letters_masked_and_unmasked_read_logged(
+    client: httpx.AsyncClient, make_token: TokenMaker, db: Database
+) -> None:
+    collector = await make_token("collector", "70")
+    admin = await make_token("admin", None, name="Quản trị tỉnh")
+    admin_688 = await make_token("admin", "688")
+    source = new_source()
+    citizen = {"citizen_name": "Trần Văn Bình", "citizen_phone": "0987654321"}
+    await client.post(
+        f"/api/v1/ingest/reports?source={source}",
+        json=[report("DLM-1", channel="fax", unit="689", **citizen), "Trần Văn Bình"],
+        headers=auth(collector),
+    )
+    # an envelope whose organs are all unmapped is dead-lettered (signer's name inside)
+    envelope = re.sub(
+        rb"<edXML:OrganId>[^<]*<",
+        b"<edXML:OrganId>000.99.99.H99<",
+        (SAMPLES / "edxml-document.edxml").read_bytes(),
+    )
+    r = await client.post(
+        f"/api/v1/ingest/documents?source={source}",
+        content=envelope,
+        headers={**auth(collector), "Content-Type": "application/xml"},
+    )
+    assert len(r.json()["rejected"]) == 1, r.text
+    r = await client.get(f"/api/v1/dead-letters?source={source}", headers=auth(admin))
+    assert r.status_code == 200
+    assert "Trần Văn Bình" not in r.text and "0987654321" not in r.text
+    assert "Trần Văn Minh" not in r.text
+    items = r.json()["items"]
+    assert [(i["format"], i["payload_masked"], i["payload_bytes"]) for i in items][1:] == [
+        ("report", True, 19),
+        ("edxml", True, len(envelope)),
+    ]
+    masked = json.loads(items[0]["payload"])
+    assert (masked["citizen_name"], masked["citizen_phone"]) == ("T*** V*** B***", "******4321")
+    assert [i["payload"] for i in items[1:]] == [None, None]
+    first = items[0]["id"]
+    # unmasked: admin only, with a reason, within the token's unit, each read logged
+    url = f"/api/v1/dead-letters/{first}/payload"
+    assert (await client.get(url, headers=auth(admin))).status_code == 422
+    assert (await client.get(url, params={"reason": "x"}, headers=auth(admin))).status_code == 422
+    r = await client.get(url, params={"reason": "đối chiếu"}, headers=auth(admin_688))
+    assert r.status_code == 403
+    r = await client.get(url, params={"reason": "đối chiếu"}, headers=auth(collector))
+    assert r.status_code == 403
+    r = await client.get(
+        "/api/v1/dead-letters/999999999/payload", params={"reason": "đối chiếu"},
+        headers=auth(admin),
+    )  # fmt: skip
+    assert r.status_code == 404
+    r = await client.get(url, params={"reason": "đối chiếu với 1022"}, headers=auth(admin))
+    assert r.status_code == 200
+    assert r.json()["payload_masked"] is False
+    assert json.loads(r.json()["payload"])["citizen_phone"] == "0987654321"
+    logged = await fetch(
+        db,
+        "SELECT token_name, record_kind, record_key, unit_code, fields, reason, route "
+        "FROM personal_data_access_log WHERE record_kind = 'dead_letter' AND record_key = $1",
+        str(first),
+    )
+    assert [tuple(row) for row in logged] == [
+        (
+            "Quản trị tỉnh",
+            "dead_letter",
+            str(first),
+            "689",
+            ["payload"],
+            "đối chiếu với 1022",
+            f"GET /api/v1/dead-letters/{first}/payload",
+        )
+    ]
