@@ -217,6 +217,10 @@ class Settings(BaseSettings):
     rate_limit_api_burst: int = Field(default=1_000, ge=1)
     rate_limit_ingest_per_second: float = Field(default=100.0, gt=0)
     rate_limit_ingest_burst: int = Field(default=1_000, ge=1)
+    # Websocket handshakes have their own, larger budget: a wall of screens sharing one token
+    # reconnects all at once after a restart.
+    rate_limit_ws_handshakes_per_second: float = Field(default=200.0, gt=0)
+    rate_limit_ws_handshakes_burst: int = Field(default=20_000, ge=1)
     ws_messages_per_second: float = Field(
         default=5.0, gt=0, description="Messages a screen may send per second (then 1008)."
     )
@@ -235,7 +239,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _default_public_url(self) -> Settings:
         if not self.public_url:
-            host = "localhost" if self.host in ("0.0.0.0", "127.0.0.1", "::") else self.host
+            wildcard = ("0.0.0.0", "127.0.0.1", "::")  # noqa: S104 - compared, not bound
+            host = "localhost" if self.host in wildcard else self.host
             self.public_url = f"http://{host}:{self.port}"
         self.public_url = self.public_url.rstrip("/")
         return self

@@ -101,7 +101,10 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
             yield
         finally:
             for service in reversed(ctx.services):
-                await service.stop()
+                try:
+                    await service.stop()
+                except Exception:  # the others must still stop and release their leases
+                    log.exception("stopping %s failed", service.name)
             await ctx.listener.stop()
             await db.close()
 

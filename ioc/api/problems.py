@@ -87,7 +87,7 @@ def install(app: FastAPI) -> None:
         if database_unavailable(exc):
             log.warning(
                 "database unavailable on %s %s: %s",
-                request.method,
+                request.scope.get("method", "WEBSOCKET"),
                 request.url.path,
                 type(exc).__name__,
             )
@@ -117,7 +117,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         error_id = uuid.uuid4().hex[:12]
-        log.exception("unexpected error %s on %s %s", error_id, request.method, request.url.path)
+        method = request.scope.get("method", "WEBSOCKET")
+        log.exception("unexpected error %s on %s %s", error_id, method, request.url.path)
         return problem(
             500,
             "Internal error",

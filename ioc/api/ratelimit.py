@@ -134,6 +134,10 @@ class RateLimitMiddleware:
             "ingest": TokenBucket(
                 settings.rate_limit_ingest_per_second, settings.rate_limit_ingest_burst
             ),
+            "ws": TokenBucket(
+                settings.rate_limit_ws_handshakes_per_second,
+                settings.rate_limit_ws_handshakes_burst,
+            ),
         }
         self.ws_rate = settings.ws_messages_per_second
         self.ws_burst = settings.ws_messages_burst
@@ -142,6 +146,9 @@ class RateLimitMiddleware:
         kind = None
         if self.enabled and scope["type"] in ("http", "websocket"):
             kind = limit_class(scope.get("path", ""))
+        if kind is not None and scope["type"] == "websocket":
+            # Handshakes have their own budget (see settings), not the token's API budget.
+            kind = "ws"
         if kind is None:
             await self.app(scope, receive, send)
             return
@@ -155,7 +162,8 @@ class RateLimitMiddleware:
         metrics.HARDENING_REJECTED.labels(f"rate_{kind}").inc()
         exc = RateLimited(
             f"too many {kind} requests for this token; retry after the Retry-After delay "
-            f"(limit: IOC_RATE_LIMIT_{kind.upper()}_PER_SECOND / _BURST)",
+            f"(limit: IOC_RATE_LIMIT_{'WS_HANDSHAKES' if kind == 'ws' else kind.upper()}"
+            "_PER_SECOND / _BURST)",
             retry_after=wait,
         )
         response = problem(

@@ -113,7 +113,9 @@ async def test_websocket_message_size_and_rate_limits(
 async def test_websocket_handshakes_are_rate_limited(
     make_server: ServerMaker, make_token: TokenMaker
 ) -> None:
-    server = await make_server(rate_limit_api_burst=2, rate_limit_api_per_second=0.01)
+    server = await make_server(
+        rate_limit_ws_handshakes_burst=2, rate_limit_ws_handshakes_per_second=0.01
+    )
     token = await make_token("district", "689")
     for _ in range(2):
         ws = await websockets.connect(f"{server.ws_url}?token={token}", open_timeout=10)
