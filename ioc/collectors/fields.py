@@ -7,6 +7,7 @@ every problem at once (a dead-letter lists them all).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
@@ -17,8 +18,59 @@ MAX_ID = 200
 
 
 def raw_json(obj: object) -> str:
-    """Compact JSON of a record as received (kept verbatim for audit and replay)."""
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+    """Compact JSON of a record as received (kept verbatim for audit and replay).
+
+    A lone surrogate (`"\\ud800"` is valid JSON, not valid UTF-8) is kept as its escape, so
+    even a record PostgreSQL would refuse can be stored as a dead-letter's text payload."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = json.dumps(obj, ensure_ascii=True, separators=(",", ":"), default=str)
+    return text
+
+
+def _text_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000), which cannot be stored"
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains a lone UTF-16 surrogate (not valid Unicode text)"
+    return None
+
+
+MAX_DEPTH = 500  # below Python's recursion limit; real records are 2-3 levels deep
+
+
+def unstorable(value: object, path: str = "", depth: int = 0) -> list[str]:
+    """Reasons PostgreSQL would refuse this JSON value (in a text column or the `raw` jsonb):
+    NUL characters and lone surrogates in strings (keys too), NaN/Infinity numbers.
+
+    Checked by the parsers for every record, so one such record is dead-lettered with a
+    precise reason instead of failing its whole batch (a pulled page, retried forever)."""
+    where = path or "record"
+    if isinstance(value, str):
+        problem = _text_problem(value)
+        return [f"{where}: {problem}"] if problem else []
+    if isinstance(value, float) and not math.isfinite(value):
+        return [f"{where}: {value!r} is not a finite number (JSON has no NaN/Infinity)"]
+    if depth > MAX_DEPTH:
+        return [f"{where}: nested deeper than {MAX_DEPTH} levels"]
+    errors: list[str] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and (problem := _text_problem(key)):
+                errors.append(f"{where}: a field name {problem}")
+                continue
+            errors += unstorable(item, name, depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            errors += unstorable(item, f"{path}[{i}]", depth + 1)
+    return errors
 
 
 class Reader:
@@ -26,7 +78,8 @@ class Reader:
 
     def __init__(self, obj: Mapping[str, Any]) -> None:
         self.obj = obj
-        self.errors: list[str] = []
+        # what the database would refuse anywhere in the record (also in fields not read)
+        self.errors: list[str] = unstorable(obj)
 
     def ident(self, name: str) -> str | None:
         value = self.obj.get(name)

@@ -225,7 +225,7 @@ async def store_dead_letters(
         seen = folded.get(key)
         # the last reject of a payload wins (its reasons are as good as any, and the newest)
         folded[key] = (r, 1 if seen is None else seen[1] + 1)
-    letters = list(folded.values())
+    letters = [(_storable_rejection(r), n) for r, n in folded.values()]
     conn = await store.raw_connection(session)
     await conn.execute(
         """
@@ -249,6 +249,25 @@ async def store_dead_letters(
         [r.payload for r, _ in letters],
         [json.dumps(r.errors, ensure_ascii=False) for r, _ in letters],
         [n for _, n in letters],
+    )
+
+
+def _storable(text: str | None) -> str | None:
+    """`text` as PostgreSQL's text type takes it: a NUL or lone surrogate (the very reason a
+    record may have been rejected) is written as its escape rather than failing the insert."""
+    if text is None or (text.isascii() and "\x00" not in text):
+        return text
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _storable_rejection(r: Rejection) -> Rejection:
+    return Rejection(
+        r.index,
+        _storable(r.record_id),
+        [_storable(e) or "" for e in r.errors],
+        _storable(r.payload) or "",
+        r.format,
+        _storable(r.unit_ref),
     )
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..conftest import free_port
@@ -62,7 +63,10 @@ class FaultySource:
         self._previous = start
         page = self.items[start : start + limit]
         end = start + len(page)
-        return JSONResponse({"items": page, "next": str(end), "has_more": end < len(self.items)})
+        body = {"items": page, "next": str(end), "has_more": end < len(self.items)}
+        # ASCII-escaped, NaN allowed: a real source may send what strict JSON encoders refuse
+        # (lone surrogates, NaN), and the collector must cope with it
+        return Response(json.dumps(body).encode("ascii"), media_type="application/json")
 
     async def __aenter__(self) -> FaultySource:
         self.task = asyncio.create_task(self.server.serve())

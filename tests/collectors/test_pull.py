@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -154,3 +155,42 @@ async def test_collector_killed_between_pages_loses_and_duplicates_nothing(
         ) == 200  # fmt: skip
     finally:
         await db.close()
+
+
+async def test_records_the_database_would_refuse_are_dead_lettered(db: Database) -> None:
+    """A NUL (or lone surrogate, NaN) inside a pulled record once failed its whole page on
+    every retry (the cursor never moved); now only that record is dead-lettered."""
+    records = items(
+        40,
+        {
+            3: {"ChuHoSo": "Nguyễn\u0000Văn A"},
+            7: {"MaHoSo": "PULL-\u00007", "GhiChu": {"x": ["ok", "\ud800"]}},
+            11: {"extra": float("nan")},
+            12: {"Ten\u0000": 1},
+        },
+    )
+    name = new_source()
+    async with FaultySource(records) as src, httpx.AsyncClient() as client:
+        source = config(name, src.url, page_size=20)
+        assert await poll(db, client, source, retry=FAST) == 2
+    assert await value(db, "SELECT count(*) FROM dossiers WHERE source = $1", name) == 36
+    letters = await fetch(
+        db, "SELECT record_id, reasons::text FROM dead_letters WHERE source = $1 ORDER BY id", name
+    )
+    assert [(r["record_id"], json.loads(r["reasons"])) for r in letters] == [
+        ("PULL-0003", ["ChuHoSo: contains a NUL character (\\u0000), which cannot be stored"]),
+        (
+            "PULL-\\u00007",
+            [
+                "MaHoSo: contains a NUL character (\\u0000), which cannot be stored",
+                "GhiChu.x[1]: contains a lone UTF-16 surrogate (not valid Unicode text)",
+            ],
+        ),
+        ("PULL-0011", ["extra: nan is not a finite number (JSON has no NaN/Infinity)"]),
+        (
+            "PULL-0012",
+            ["record: a field name contains a NUL character (\\u0000), which cannot be stored"],
+        ),
+    ]
+    cursor = await value(db, "SELECT cursor FROM source_cursors WHERE source = $1", name)
+    assert cursor == "40"
