@@ -91,6 +91,9 @@ def parse_xml(body: bytes, *, max_bytes: int, max_depth: int) -> ET.Element:
         raise BadXml("XML entities and external references are refused") from None
     except ET.ParseError as exc:
         raise BadXml(f"malformed XML: {exc}") from None
+    except LookupError as exc:
+        # an XML declaration naming an encoding Python does not know (`encoding="u-tf-8"`)
+        raise BadXml(f"XML declares an unknown encoding: {exc}") from None
     return root
 
 

@@ -192,3 +192,20 @@ def test_hostile_xml(body: bytes, reason: str | None) -> None:
         kind_of(parse_xml(body, max_bytes=1 << 20, max_depth=64))
     if reason:
         assert reason in err.value.detail
+
+
+def test_unknown_xml_encoding_is_bad_xml() -> None:
+    # found by the hardening fuzzer: a LookupError escaped the parser (→ 500)
+    with pytest.raises(BadXml, match="unknown encoding: u-tf-8"):
+        parse_xml(b'<?xml version="1.0" encoding="u-tf-8"?><a/>', max_bytes=1000, max_depth=8)
+
+
+def test_database_refusals_found_only_where_they_are() -> None:
+    record = {"MaHoSo": "A", "MaTTHC": "1", "KenhThucHien": 2, "MaDonVi": "689",
+              "NgayTiepNhan": "20260315083000", "TrangThaiHoSo": 2,
+              "GhiChu": "\\u0000 là chữ, không phải NUL"}  # fmt: skip
+    clean = parse_dossier(0, record)
+    assert isinstance(clean, DossierRecord)
+    bad = parse_dossier(1, {"MaHoSo": "B", "x": [{"y": "a\u0000"}]})
+    assert isinstance(bad, Rejection)
+    assert bad.errors[0] == "x[0].y: contains a NUL character (\\u0000), which cannot be stored"
