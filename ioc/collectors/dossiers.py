@@ -86,7 +86,7 @@ def parse_dossier(index: int, obj: object) -> DossierRecord | Rejection:
         or status is None
         or received is None
     ):
-        return Rejection(index, source_id, r.errors, raw_json(obj), DOSSIER, unit_ref)
+        return Rejection(index, source_id, r.errors, r.raw, DOSSIER, unit_ref)
     updated = max(t for t in (received, finished, returned, refused) if t is not None)
     return DossierRecord(
         index=index,
@@ -110,7 +110,7 @@ def parse_dossier(index: int, obj: object) -> DossierRecord | Rejection:
         applicant_email=r.text("Email"),
         applicant_address=r.text("DiaChi"),
         source_updated_at=updated,
-        raw=raw_json(obj),
+        raw=r.raw,
     )
 
 
@@ -123,7 +123,7 @@ def parse_step(index: int, obj: object) -> ProgressStep | Rejection:
     status = r.integer("TrangThai", lambda v: v in STATUS_NAMES, "status 1..10", required=True)
     at = r.time("ThoiDiemXuLy", compact_local, required=True)
     if r.errors or source_id is None or status is None or at is None:
-        return Rejection(index, source_id, r.errors, raw_json(obj), PROGRESS)
+        return Rejection(index, source_id, r.errors, r.raw, PROGRESS)
     return ProgressStep(
         index=index,
         source_id=source_id,
@@ -132,5 +132,5 @@ def parse_step(index: int, obj: object) -> ProgressStep | Rejection:
         actor=r.text("NguoiXuLy"),
         department=r.text("PhongBanXuLy"),
         note=r.text("NoiDungXuLy"),
-        raw=raw_json(obj),
+        raw=r.raw,
     )

@@ -78,8 +78,18 @@ class Reader:
 
     def __init__(self, obj: Mapping[str, Any]) -> None:
         self.obj = obj
-        # what the database would refuse anywhere in the record (also in fields not read)
-        self.errors: list[str] = unstorable(obj)
+        self.raw = raw_json(obj)
+        # What the database would refuse anywhere in the record (also in fields not read).
+        # The serialised text shows every candidate (NUL is always escaped as \u0000, a lone
+        # surrogate forces the ASCII fallback, NaN/Infinity print as such), so the walk that
+        # names the bad value's path runs only for the rare suspicious record: parsing is
+        # a large share of ingest time.
+        raw = self.raw
+        suspicious = (
+            "\\u0000" in raw or "NaN" in raw or "Infinity" in raw or "\\ud" in raw
+            or "\\uD" in raw
+        )  # fmt: skip
+        self.errors: list[str] = unstorable(obj) if suspicious else []
 
     def ident(self, name: str) -> str | None:
         value = self.obj.get(name)

@@ -22,7 +22,7 @@ def parse_procedure(index: int, obj: object) -> ProcedureRecord | Rejection:
         r.errors.append("TrucTuyen: required (true when offered as an online service)")
     online = r.boolean("TrucTuyen")
     if r.errors or code is None or unit_ref is None:
-        return Rejection(index, code, r.errors, raw_json(obj), PROCEDURE, unit_ref)
+        return Rejection(index, code, r.errors, r.raw, PROCEDURE, unit_ref)
     return ProcedureRecord(
         index=index,
         code=code,
@@ -31,5 +31,5 @@ def parse_procedure(index: int, obj: object) -> ProcedureRecord | Rejection:
         service_level=level,
         online=online,
         unit_ref=unit_ref,
-        raw=raw_json(obj),
+        raw=r.raw,
     )

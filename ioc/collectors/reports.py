@@ -72,7 +72,7 @@ def parse_report(
         or category is None
         or status is None
     ):
-        return Rejection(index, source_id, r.errors, raw_json(obj), REPORT, unit_ref)
+        return Rejection(index, source_id, r.errors, r.raw, REPORT, unit_ref)
     if updated is None:
         updated = max(t for t in (received, first, resolved) if t is not None)
     return ReportRecord(
@@ -94,7 +94,7 @@ def parse_report(
         lat=lat,
         lon=lon,
         source_updated_at=updated,
-        raw=raw_json(obj),
+        raw=r.raw,
     )
 
 
@@ -231,7 +231,7 @@ def parse_danang(
         if unit_ref is None:
             errors.append(f"noiDienRa: {place!r} names no known commune or district")
     if errors or source_id is None or received is None or status is None or unit_ref is None:
-        return Rejection(index, source_id, errors, raw_json(obj), DANANG)
+        return Rejection(index, source_id, errors, r.raw, DANANG)
     first = min(step_times) if step_times else None
     resolved = max(step_times) if status == "resolved" and step_times else None
     if status == "resolved" and resolved is None:
@@ -257,7 +257,7 @@ def parse_danang(
         lat=r.number("lat"),
         lon=r.number("long"),
         source_updated_at=updated,
-        raw=raw_json(obj),
+        raw=r.raw,
         format=DANANG,
     )
 
