@@ -20,6 +20,7 @@ Executor = AsyncSession | AsyncConnection
 
 ROLES = ("admin", "operator", "department_head", "district", "collector")
 TOKEN_PREFIX = "ioc_"
+TOKENS_CHANNEL = "ioc_tokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,10 @@ async def revoke_token(db: Executor, token_id_or_prefix: str) -> TokenInfo:
     ).all()
     if not row:
         raise NotFound(f"no token with id or prefix {token_id_or_prefix!r}")
+    # Delivered at commit to every replica: open websockets of this token close at once.
+    await db.execute(
+        text("SELECT pg_notify(:channel, :id)"), {"channel": TOKENS_CHANNEL, "id": str(row[0][0])}
+    )
     return TokenInfo(*row[0])
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import SQLAlchemyError
 
 from ioc import metrics
+from ioc.auth import TOKENS_CHANNEL
 from ioc.db import Database
 from ioc.db.engine import asyncpg_dsn
 from ioc.events import EVENTS_CHANNEL, purge_before
@@ -55,6 +56,12 @@ class LiveTicker(LoopService):
         self.hub = hub
         self._checked = time.monotonic()
 
+    def on_token_revoked(self, _payload: str | None) -> None:
+        """`ioc token revoke` notifies at commit: re-check now instead of at the period's end
+        (also called after a listener reconnect, when a revocation may have been missed)."""
+        self._checked = float("-inf")
+        self.wake()
+
     async def run_once(self) -> None:
         self.hub.tick()
         if time.monotonic() - self._checked >= self.hub.settings.ws_auth_recheck_seconds:
@@ -96,8 +103,10 @@ def live_services(ctx: AppContext) -> list[LoopService]:
     hub = Hub(ctx.db, ctx.settings)
     ctx.rooms["live"] = hub
     ctx.listener.subscribe(EVENTS_CHANNEL, hub.on_notify)
+    ticker = LiveTicker(hub)
+    ctx.listener.subscribe(TOKENS_CHANNEL, ticker.on_token_revoked)
     return [
         LiveTail(hub),
-        LiveTicker(hub),
+        ticker,
         EventRetention(ctx.db, ctx.settings, dsn=asyncpg_dsn(ctx.db.url)),
     ]

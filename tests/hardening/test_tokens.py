@@ -86,6 +86,20 @@ async def test_revocation_and_expiry_close_open_websockets(
     assert refused.value.response.status_code == 401
 
 
+async def test_revocation_closes_open_websockets_at_once(
+    make_server: ServerMaker, db: Database
+) -> None:
+    # The periodic re-check is an hour away: only the revocation's NOTIFY can close it.
+    server = await make_server(ws_auth_recheck_seconds=3600)
+    async with db.session() as session:
+        token, info = await create_token(session, name="ws-now", role="district", unit_code="689")
+    ws = await _subscribed(server, token)
+    async with db.session() as session:
+        await revoke_token(session, info.prefix)
+    code, reason, _ = await asyncio.wait_for(_closed(ws), timeout=15)
+    assert (code, reason) == (1008, "the token was revoked")
+
+
 async def test_websocket_message_size_and_rate_limits(
     make_server: ServerMaker, make_token: TokenMaker
 ) -> None:
