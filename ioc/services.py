@@ -9,6 +9,7 @@ takes over within one `loop_seconds`.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import hashlib
@@ -79,7 +80,7 @@ class Lease:
                 await conn.close(timeout=2)
 
 
-class LoopService:
+class LoopService(abc.ABC):
     """Subclass and implement `run_once()`; the lifespan calls `start()` and `stop()`."""
 
     name: str = "service"
@@ -99,8 +100,9 @@ class LoopService:
         self._stopping = False
         self.consecutive_failures = 0
 
+    @abc.abstractmethod
     async def run_once(self) -> None:
-        raise NotImplementedError
+        """One round of the service's work; an exception is logged, counted and backed off."""
 
     def wake(self) -> None:
         """Run again now instead of waiting for the next tick."""
