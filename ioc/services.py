@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import os
 import random
 import time
 
@@ -58,7 +59,13 @@ class Lease:
             except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
                 await self.release()  # a dead connection: reconnect below
         try:
-            self._conn = await asyncpg.connect(self.dsn, timeout=5)
+            # The name says which process holds which lease (pg_stat_activity), also over a
+            # Unix socket where no client port tells processes apart.
+            self._conn = await asyncpg.connect(
+                self.dsn,
+                timeout=5,
+                server_settings={"application_name": f"ioc lease {self.name} pid {os.getpid()}"},
+            )
             return await self._try_lock(self._conn)
         except (TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("lease %s: cannot reach the database: %s", self.name, exc)

@@ -14,7 +14,7 @@ from ioc.collectors.procedures import parse_procedure
 from ioc.collectors.records import DossierRecord, Rejection, ReportRecord
 from ioc.collectors.reports import parse_report, unit_places
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 PLACES = unit_places(
     [("25204", "Phường Tân Xuân"), ("25213", "Xã Tiến Hưng"), ("25264", "Xã Phú Riềng")]
 )

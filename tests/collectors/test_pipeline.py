@@ -11,7 +11,7 @@ from ioc.db import Database
 
 from .factories import dossier, fetch, new_source, report, value
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 async def test_same_batch_twice_changes_nothing(db: Database) -> None:

@@ -15,7 +15,7 @@ from ioc.db import Database
 from ..conftest import RunningServer, ServerMaker, TokenMaker
 from .factories import dossier, fetch, new_source, report, value
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 def auth(token: str) -> dict[str, str]:

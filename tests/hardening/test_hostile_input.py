@@ -35,9 +35,7 @@ from ioc.errors import IocError
 from tests.conftest import RunningServer, TokenMaker
 from tests.conftest import test_settings as settings_for_tests
 
-SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "data" / "samples"
-if not SAMPLES.exists():  # the repository checked out elsewhere: the samples beside it
-    SAMPLES = Path("/work/shared/data/samples")
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 DOCUMENT = (SAMPLES / "edxml-document.edxml").read_bytes()
 STATUS = (SAMPLES / "edxml-status.xml").read_bytes()
 SYNC = json.loads((SAMPLES / "dvcqg-dongbohoso.json").read_text(encoding="utf-8"))

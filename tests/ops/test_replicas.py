@@ -55,26 +55,6 @@ class Replica:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def socket_ports(self) -> set[int]:
-        """Local TCP ports of this process's sockets (from /proc: no extra dependency)."""
-        inodes = set()
-        fd_dir = Path(f"/proc/{self.proc.pid}/fd")
-        for fd in fd_dir.iterdir():
-            try:
-                target = os.readlink(fd)
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-        ports = set()
-        for table in ("tcp", "tcp6"):
-            lines = Path(f"/proc/{self.proc.pid}/net/{table}").read_text().splitlines()[1:]
-            for line in lines:
-                cols = line.split()
-                if cols[9] in inodes:
-                    ports.add(int(cols[1].rsplit(":", 1)[1], 16))
-        return ports
-
 
 def start(url: str, name: str, tmp: Path) -> Replica:
     port = free_port()
@@ -116,14 +96,16 @@ async def service_runs(http: httpx.AsyncClient, replica: Replica) -> dict[str, f
 
 
 async def lock_holders(conn: asyncpg.Connection) -> dict[str, list[int]]:
-    """Lease name → client ports of the backends holding its advisory lock, from pg_locks."""
+    """Lease name → pids of the processes holding its advisory lock (pg_locks, and the
+    application_name leases connect with: works over TCP and Unix sockets alike)."""
     by_key = {}
     for name in LEASED:
         unsigned = lease_key(name) & 0xFFFF_FFFF_FFFF_FFFF
         by_key[(unsigned >> 32, unsigned & 0xFFFF_FFFF)] = name
     rows = await conn.fetch(
         """
-        SELECT l.classid::bigint AS hi, l.objid::bigint AS lo, a.client_port
+        SELECT l.classid::bigint AS hi, l.objid::bigint AS lo,
+               split_part(a.application_name, ' pid ', 2) AS holder_pid
         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
         WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -133,7 +115,7 @@ async def lock_holders(conn: asyncpg.Connection) -> dict[str, list[int]]:
     for row in rows:
         name = by_key.get((row["hi"], row["lo"]))
         if name is not None:
-            holders[name].append(row["client_port"])
+            holders[name].append(int(row["holder_pid"] or 0))
     return holders
 
 
@@ -153,11 +135,11 @@ async def wait_ready(http: httpx.AsyncClient, replica: Replica, timeout: float =
 
 async def owners(conn: asyncpg.Connection, replicas: list[Replica]) -> dict[str, list[str]]:
     """Lease name → names of the replicas whose backends hold it."""
-    ports = {r.name: r.socket_ports() for r in replicas if r.proc.poll() is None}
+    pids = {r.name: r.proc.pid for r in replicas if r.proc.poll() is None}
     holders = await lock_holders(conn)
     return {
-        lease: sorted(name for name, mine in ports.items() for p in client_ports if p in mine)
-        for lease, client_ports in holders.items()
+        lease: sorted(name for name, pid in pids.items() if pid in holder_pids)
+        for lease, holder_pids in holders.items()
     }
 
 
