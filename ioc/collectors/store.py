@@ -119,6 +119,20 @@ def place_units(
     return kept
 
 
+async def placed_records(
+    conn: asyncpg.Connection,
+    records: list[R],
+    rejected: list[Rejection],
+    field: str,
+    scope: str | None,
+) -> list[R]:
+    """Resolve the records' units, check them against the sender's scope, and keep the ones
+    that belong; the others are added to `rejected` with the reason."""
+    units = await resolve_units(conn, (r.unit_ref for r in records))
+    allowed = await scope_units(conn, scope)
+    return place_units(records, units, rejected, field, allowed)
+
+
 def _record_id(rec: DossierRecord | ReportRecord | ProcedureRecord) -> str:
     return rec.code if isinstance(rec, ProcedureRecord) else rec.source_id
 
@@ -216,9 +230,7 @@ async def store_dossiers(
     """Upsert parsed dossiers; unknown units are added to `rejected`."""
     conn = await raw_connection(session)
     result = IngestResult("dossiers")
-    units = await resolve_units(conn, (r.unit_ref for r in records))
-    allowed = await scope_units(conn, scope)
-    valid = place_units(records, units, rejected, "MaDonVi", allowed)
+    valid = await placed_records(conn, records, rejected, "MaDonVi", scope)
     result.accepted = len(valid)
     rows = [
         (
@@ -414,9 +426,7 @@ async def store_reports(
     """Upsert parsed reports; unknown units are added to `rejected`."""
     conn = await raw_connection(session)
     result = IngestResult("reports")
-    units = await resolve_units(conn, (r.unit_ref for r in records))
-    allowed = await scope_units(conn, scope)
-    valid = place_units(records, units, rejected, "unit", allowed)
+    valid = await placed_records(conn, records, rejected, "unit", scope)
     result.accepted = len(valid)
     rows = [
         (
@@ -495,9 +505,7 @@ async def store_procedures(
     of its own: the last one received wins."""
     conn = await raw_connection(session)
     result = IngestResult("procedures")
-    units = await resolve_units(conn, (r.unit_ref for r in records))
-    allowed = await scope_units(conn, scope)
-    valid = place_units(records, units, rejected, "MaDonVi", allowed)
+    valid = await placed_records(conn, records, rejected, "MaDonVi", scope)
     result.accepted = len(valid)
     latest = newest_per_key(valid, lambda r: (r.code, r.unit_code), lambda r: r.index)
     rows = [
