@@ -55,6 +55,23 @@ async def _exec(session: AsyncSession, sql: str, **params: object) -> None:
     await session.execute(text(sql), params)
 
 
+async def _fold_open_due(session: AsyncSession, feed: str, facts: str) -> None:
+    """Move the open-with-a-due-date set of `feed` by this round's facts (`{facts}_new`
+    counted in, `{facts}_old` counted out), at every ancestor of the record's unit."""
+    await _exec(
+        session,
+        f"""
+        INSERT INTO ko (unit_code, feed, due_at, n)
+        SELECT c.ancestor_code, :feed, f.open_due, f.s
+        FROM (SELECT 1 AS s, unit_code, open_due FROM {facts}_new
+              UNION ALL SELECT -1, unit_code, open_due FROM {facts}_old) f
+        JOIN unit_closure c ON c.descendant_code = f.unit_code
+        WHERE f.open_due IS NOT NULL
+        """,
+        feed=feed,
+    )
+
+
 async def _prepare(session: AsyncSession) -> None:
     # Facts of this round, signed and already at ancestor level.
     await _exec(
@@ -125,17 +142,7 @@ async def _dossiers(session: AsyncSession, lo: int, hi: int) -> int:
         JOIN unit_closure c ON c.descendant_code = f.unit_code
         """,
     )
-    await _exec(
-        session,
-        """
-        INSERT INTO ko (unit_code, feed, due_at, n)
-        SELECT c.ancestor_code, 'dossiers', f.open_due, f.s
-        FROM (SELECT 1 AS s, unit_code, open_due FROM kd_new
-              UNION ALL SELECT -1, unit_code, open_due FROM kd_old) f
-        JOIN unit_closure c ON c.descendant_code = f.unit_code
-        WHERE f.open_due IS NOT NULL
-        """,
-    )
+    await _fold_open_due(session, "dossiers", "kd")
     # Online dossiers per (filing unit, procedure, day) feed the service-usage KPI.
     await _exec(
         session,
@@ -225,17 +232,7 @@ async def _reports(session: AsyncSession, lo: int, hi: int) -> tuple[int, set[st
         JOIN unit_closure c ON c.descendant_code = f.unit_code
         """,
     )
-    await _exec(
-        session,
-        """
-        INSERT INTO ko (unit_code, feed, due_at, n)
-        SELECT c.ancestor_code, 'reports', f.open_due, f.s
-        FROM (SELECT 1 AS s, unit_code, open_due FROM kr_new
-              UNION ALL SELECT -1, unit_code, open_due FROM kr_old) f
-        JOIN unit_closure c ON c.descendant_code = f.unit_code
-        WHERE f.open_due IS NOT NULL
-        """,
-    )
+    await _fold_open_due(session, "reports", "kr")
     await _exec(
         session,
         """
