@@ -87,7 +87,8 @@ FEEDS_RECORD_EVENTS = Counter(
 )
 FEDERATION_RECEIVED = Counter(
     "ioc_feeds_federation_received_total",
-    "Deliveries received from an upstream ioc, by outcome (accepted, duplicate, refused)",
+    "Deliveries received from an upstream ioc, by outcome (accepted, duplicate, refused, "
+    "out_of_scope)",
     ["outcome"],
 )
 

@@ -204,6 +204,17 @@ class Settings(BaseSettings):
         default=None,
         description="whsec_ secret of the upstream ioc's subscription; enables the inbox.",
     )
+    federation_kpis: Literal["upstream", "local"] = Field(
+        default="upstream",
+        description="upstream: the upstream's KPI values win on this instance's screens (/ws, "
+        "/screen) where it has sent one; local: screens show only this instance's KPI engine.",
+    )
+    federation_unit: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{2,5}$",
+        description="The unit this instance mirrors: upstream kpi events outside its subtree "
+        "are ignored (e.g. 689 for a district).",
+    )
 
     # --- hardening: input limits, rate limits, personal data (docs/security.md)
     json_max_depth: int = Field(default=32, ge=4, description="Deepest JSON nesting accepted.")

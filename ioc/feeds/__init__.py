@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ioc.db.engine import asyncpg_dsn
 from ioc.feeds.delivery import DeliveryService, backoff_seconds
+from ioc.feeds.federation import UPSTREAM, upstream_kpis
 from ioc.feeds.records import RecordEventsService, project_table
 from ioc.feeds.stream import body_of, matches, webhook_id
 from ioc.services import LoopService
@@ -39,6 +40,7 @@ def build_services(ctx: AppContext) -> list[LoopService]:
 
 
 __all__ = [
+    "UPSTREAM",
     "DeliveryService",
     "RecordEventsService",
     "backoff_seconds",
@@ -47,5 +49,6 @@ __all__ = [
     "matches",
     "project_table",
     "routers",
+    "upstream_kpis",
     "webhook_id",
 ]

@@ -4,11 +4,17 @@ The inbox verifies the Standard Webhooks signature with `IOC_FEDERATION_SECRET` 
 ±5 min replay window, ignores a `webhook-id` it has already accepted (upstream retries and
 replays of a captured request), stores every event, and keeps the newest value of each
 upstream KPI per (unit, window, kpi) for `GET /api/v1/federation/kpis`.
+
+With `IOC_FEDERATION_KPIS=upstream` (the default) a newer upstream KPI value is also
+published as a local `kpi` event (same transaction), marked `"source": "upstream"`, so this
+instance's live hub pushes it to its own screens; `upstream_kpis()` lets the screens'
+snapshot overlay the stored values. `IOC_FEDERATION_UNIT` limits both to one subtree.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
 from ioc.errors import Invalid, Unauthorized, Unavailable
+from ioc.events import NewEvent, publish
 from ioc.feeds.models import FederatedKpi, FederatedKpis, InboxOut
 from ioc.webhooks import DEFAULT_TOLERANCE_SECONDS, verify
 
 INBOX_MAX_BYTES = 1024 * 1024
+UPSTREAM = "upstream"  # the `source` mark of a mirrored KPI value (events and snapshots)
+
+log = logging.getLogger("ioc.feeds")
 
 
 def _parse(body: bytes) -> dict[str, Any]:
@@ -40,9 +50,19 @@ def _parse(body: bytes) -> dict[str, Any]:
 
 
 async def receive(
-    session: AsyncSession, secret: str | None, headers: dict[str, str], body: bytes
+    session: AsyncSession,
+    secret: str | None,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    mirror: bool = False,
+    scope_unit: str | None = None,
 ) -> InboxOut:
-    """Verify and store one upstream delivery; a duplicate id is accepted and ignored."""
+    """Verify and store one upstream delivery; a duplicate id is accepted and ignored.
+
+    `mirror`: a `kpi` event that brings a newer value is also published as a local `kpi`
+    event, in the caller's transaction. `scope_unit`: a `kpi` event for a unit outside its
+    subtree is answered 200 (so the upstream does not retry it) but not taken."""
     if not secret:
         raise Unavailable("this ioc has no upstream: set IOC_FEDERATION_SECRET to enable it")
     try:
@@ -52,6 +72,18 @@ async def receive(
         raise
     doc = _parse(body)
     msg_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
+    if doc["type"] == "kpi" and scope_unit is not None:
+        unit = _kpi_unit(doc)
+        if not await _within(session, scope_unit, unit):
+            metrics.FEDERATION_RECEIVED.labels("out_of_scope").inc()
+            log.warning(
+                "federation: ignored upstream kpi event %s for unit %s, outside "
+                "IOC_FEDERATION_UNIT=%s",
+                doc["seq"],
+                unit,
+                scope_unit,
+            )
+            return InboxOut(accepted=False, duplicate=False, seq=doc["seq"])
     fresh = (
         await session.execute(
             text(
@@ -79,7 +111,9 @@ async def receive(
         },
     )
     if doc["type"] == "kpi":
-        await _store_kpi(session, doc)
+        newer = await _store_kpi(session, doc)
+        if newer is not None and mirror:
+            await publish(session, [_local_event(newer, doc["seq"], msg_id)])
     metrics.FEDERATION_RECEIVED.labels("accepted").inc()
     return InboxOut(accepted=True, duplicate=False, seq=doc["seq"])
 
@@ -98,40 +132,116 @@ def _time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-async def _store_kpi(session: AsyncSession, doc: dict[str, Any]) -> None:
-    data = doc["data"]
-    kpi = data.get("kpi")
-    unit = data.get("unit") or doc.get("unit")
+def _kpi_unit(doc: dict[str, Any]) -> str:
+    kpi = doc["data"].get("kpi")
+    unit = doc["data"].get("unit") or doc.get("unit")
     if not isinstance(kpi, dict) or not isinstance(kpi.get("id"), str) or not unit:
         raise Invalid("a kpi event needs data.unit (or unit) and data.kpi.id")
-    await session.execute(
-        text(
-            """
-            INSERT INTO federation_kpis (unit_code, time_window, kpi_id, value, numerator,
-                denominator, target, status, as_of, upstream_seq)
-            VALUES (:unit, :window, :kpi, :value, :num, :den, :target, :status,
-                :as_of, :seq)
-            ON CONFLICT (unit_code, time_window, kpi_id) DO UPDATE SET
-                value = EXCLUDED.value, numerator = EXCLUDED.numerator,
-                denominator = EXCLUDED.denominator, target = EXCLUDED.target,
-                status = EXCLUDED.status, as_of = EXCLUDED.as_of,
-                upstream_seq = EXCLUDED.upstream_seq, received_at = now()
-            WHERE federation_kpis.upstream_seq < EXCLUDED.upstream_seq
-            """
-        ),
-        {
-            "unit": str(unit),
-            "window": str(data.get("window") or ""),
-            "kpi": kpi["id"],
-            "value": _number(kpi.get("value")),
-            "num": _number(kpi.get("numerator")),
-            "den": _number(kpi.get("denominator")),
-            "target": _number(kpi.get("target")),
-            "status": kpi.get("status") if isinstance(kpi.get("status"), str) else None,
-            "as_of": _time(data.get("as_of")),
-            "seq": doc["seq"],
+    return str(unit)
+
+
+async def _within(session: AsyncSession, root: str, unit: str) -> bool:
+    found = await session.execute(
+        text("SELECT 1 FROM unit_closure WHERE ancestor_code = :root AND descendant_code = :u"),
+        {"root": root, "u": unit},
+    )
+    return found.first() is not None
+
+
+async def _store_kpi(session: AsyncSession, doc: dict[str, Any]) -> dict[str, Any] | None:
+    """Keep the newest upstream value of a (unit, window, kpi); return it as stored when this
+    event is newer than the one kept (None for an older or repeated upstream seq)."""
+    unit = _kpi_unit(doc)
+    data = doc["data"]
+    kpi = data["kpi"]
+    row = (
+        await session.execute(
+            text(
+                """
+                INSERT INTO federation_kpis (unit_code, time_window, kpi_id, value, numerator,
+                    denominator, target, status, as_of, upstream_seq)
+                VALUES (:unit, :window, :kpi, :value, :num, :den, :target, :status,
+                    :as_of, :seq)
+                ON CONFLICT (unit_code, time_window, kpi_id) DO UPDATE SET
+                    value = EXCLUDED.value, numerator = EXCLUDED.numerator,
+                    denominator = EXCLUDED.denominator, target = EXCLUDED.target,
+                    status = EXCLUDED.status, as_of = EXCLUDED.as_of,
+                    upstream_seq = EXCLUDED.upstream_seq, received_at = now()
+                WHERE federation_kpis.upstream_seq < EXCLUDED.upstream_seq
+                RETURNING unit_code AS unit, time_window AS window, kpi_id AS id, value,
+                    numerator, denominator, target, status, as_of
+                """
+            ),
+            {
+                "unit": unit,
+                "window": str(data.get("window") or ""),
+                "kpi": kpi["id"],
+                "value": _number(kpi.get("value")),
+                "num": _number(kpi.get("numerator")),
+                "den": _number(kpi.get("denominator")),
+                "target": _number(kpi.get("target")),
+                "status": kpi.get("status") if isinstance(kpi.get("status"), str) else None,
+                "as_of": _time(data.get("as_of")),
+                "seq": doc["seq"],
+            },
+        )
+    ).first()
+    return dict(row._mapping) if row is not None else None
+
+
+def _mirrored(row: dict[str, Any] | Any) -> dict[str, Any]:
+    """A stored upstream value in the shape of a KPI value, marked as the upstream's."""
+    return {
+        "id": row["id"],
+        "value": row["value"],
+        "numerator": row["numerator"],
+        "denominator": row["denominator"],
+        "target": row["target"],
+        "status": row["status"] or "no_data",
+        "source": UPSTREAM,
+    }
+
+
+def _local_event(row: dict[str, Any], upstream_seq: int, webhook_id: str) -> NewEvent:
+    """The local `kpi` event announcing a newer upstream value to this instance's screens."""
+    as_of: datetime | None = row["as_of"]
+    return NewEvent(
+        type="kpi",
+        unit_code=row["unit"],
+        time_window=row["window"] or None,
+        subject=row["id"],
+        payload={
+            "unit": row["unit"],
+            "window": row["window"],
+            "as_of": as_of.isoformat() if as_of is not None else None,
+            "kpi": _mirrored(row),
+            "source": UPSTREAM,
+            "upstream": {"seq": upstream_seq, "webhook_id": webhook_id},
         },
     )
+
+
+async def upstream_kpis(
+    session: AsyncSession, units: list[str], windows: list[str]
+) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """The stored upstream values of `units` × `windows`, keyed by (unit, window), each
+    shaped like a KPI value with `"source": "upstream"` (for the screens' snapshot)."""
+    rows = await session.execute(
+        text(
+            """
+            SELECT unit_code AS unit, time_window AS window, kpi_id AS id, value, numerator,
+                denominator, target, status
+            FROM federation_kpis
+            WHERE unit_code = ANY(:units) AND time_window = ANY(:windows)
+            ORDER BY unit_code, time_window, kpi_id
+            """
+        ),
+        {"units": units, "windows": windows},
+    )
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows.mappings():
+        found.setdefault((r["unit"], r["window"]), []).append(_mirrored(r))
+    return found
 
 
 async def federated_kpis(session: AsyncSession, unit: str, window: str | None) -> FederatedKpis:

@@ -188,5 +188,12 @@ async def inbox(request: Request, session: SessionDep) -> JSONResponse:
         chunks.append(chunk)
     body = b"".join(chunks)
     settings = get_ctx(request).settings
-    out = await federation.receive(session, settings.federation_secret, dict(request.headers), body)
+    out = await federation.receive(
+        session,
+        settings.federation_secret,
+        dict(request.headers),
+        body,
+        mirror=settings.federation_kpis == "upstream",
+        scope_unit=settings.federation_unit,
+    )
     return JSONResponse(out.model_dump())

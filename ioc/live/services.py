@@ -15,6 +15,7 @@ from ioc.db import Database
 from ioc.db.engine import asyncpg_dsn
 from ioc.events import EVENTS_CHANNEL, purge_before
 from ioc.live.hub import Hub
+from ioc.live.snapshot import snapshot_builder
 from ioc.services import LoopService
 from ioc.settings import Settings
 
@@ -100,7 +101,7 @@ class EventRetention(LoopService):
 
 def live_services(ctx: AppContext) -> list[LoopService]:
     """Build the process's hub (kept in `ctx.rooms["live"]`) and its services."""
-    hub = Hub(ctx.db, ctx.settings)
+    hub = Hub(ctx.db, ctx.settings, snapshot_builder=snapshot_builder(ctx.settings))
     ctx.rooms["live"] = hub
     ctx.listener.subscribe(EVENTS_CHANNEL, hub.on_notify)
     ticker = LiveTicker(hub)

@@ -1,15 +1,26 @@
 """What a screen is sent first (and after any gap): KPIs of the unit and its direct children
-for each subscribed window, and the unit's open alerts — read from the KPI and alert rooms."""
+for each subscribed window, and the unit's open alerts — read from the KPI and alert rooms.
+
+On an instance that mirrors an upstream `ioc` (federation, docs/feeds.md), the upstream's
+values overlay the local ones where the upstream has sent a value: "upstream wins when
+present", per (unit, window, kpi), each such value marked `"source": "upstream"`."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ioc.settings import Settings
 
-async def build_snapshot(session: AsyncSession, unit: str, windows: list[str]) -> dict[str, Any]:
-    """The snapshot body (without `seq`, which depends on when a screen takes it)."""
+
+async def build_snapshot(
+    session: AsyncSession, unit: str, windows: list[str], *, mirror: bool = False
+) -> dict[str, Any]:
+    """The snapshot body (without `seq`, which depends on when a screen takes it); with
+    `mirror`, the upstream's stored KPI values replace the local ones they cover."""
     # Imported here: the KPI and alert rooms import the event log, which this room also uses;
     # a late import keeps the live room loadable on its own (tests of the fan-out, benchmarks).
     from ioc.alerts import list_open_alerts
@@ -23,6 +34,8 @@ async def build_snapshot(session: AsyncSession, unit: str, windows: list[str]) -
         kpis[window] = snap.get("kpis", [])
         children[window] = snap.get("children", [])
         as_of = as_of or snap.get("as_of")
+    if mirror:
+        await _overlay_upstream(session, unit, windows, kpis, children)
     alerts = await list_open_alerts(session, unit)
     return {
         "type": "snapshot",
@@ -33,3 +46,39 @@ async def build_snapshot(session: AsyncSession, unit: str, windows: list[str]) -
         "children": children,
         "alerts": alerts,
     }
+
+
+def snapshot_builder(
+    settings: Settings,
+) -> Callable[[AsyncSession, str, list[str]], Awaitable[dict[str, Any]]]:
+    """The hub's snapshot builder under `IOC_FEDERATION_KPIS` (upstream: overlay; local: not)."""
+    return partial(build_snapshot, mirror=settings.federation_kpis == "upstream")
+
+
+async def _overlay_upstream(
+    session: AsyncSession,
+    unit: str,
+    windows: list[str],
+    kpis: dict[str, Any],
+    children: dict[str, Any],
+) -> None:
+    from ioc.feeds import upstream_kpis
+
+    codes = {unit} | {c["unit"] for w in windows for c in children[w]}
+    upstream = await upstream_kpis(session, sorted(codes), windows)
+    if not upstream:
+        return  # not mirroring anything (a province, or nothing received yet)
+    for window in windows:
+        kpis[window] = _merged(kpis[window], upstream.get((unit, window), []))
+        for child in children[window]:
+            child["kpis"] = _merged(child["kpis"], upstream.get((child["unit"], window), []))
+
+
+def _merged(local: list[dict[str, Any]], upstream: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Local values in catalogue order, each replaced by the upstream's when it has one; KPIs
+    only the upstream knows come after."""
+    if not upstream:
+        return local
+    theirs = {k["id"]: k for k in upstream}
+    merged = [theirs.pop(k["id"], k) for k in local]
+    return merged + list(theirs.values())

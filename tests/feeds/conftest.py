@@ -7,16 +7,31 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import text
 
 from ioc.auth import create_token
 from ioc.db import Database
 from ioc.events import NewEvent, publish
-from tests.conftest import DatabaseFactory
+from ioc.kpis import LOCAL_TZ
+from ioc.webhooks import new_secret
+from tests.collectors.factories import dossier
+from tests.conftest import DatabaseFactory, RunningServer, ServerMaker
 from tests.feeds.receiver import Receiver
+
+# Quick retries and polling: the feeds tests wait on deliveries, never on timing.
+FAST: dict[str, Any] = {
+    "feeds_loop_seconds": 0.2,
+    "feeds_retry_base_seconds": 0.05,
+    "feeds_retry_max_seconds": 0.2,
+    "feeds_timeout_seconds": 5,
+}
 
 
 @pytest.fixture
@@ -101,3 +116,109 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+@dataclass
+class Federation:
+    """Two `ioc` instances on one PostgreSQL server, each on its own database: a province and
+    a district whose `IOC_FEDERATION_SECRET` is `secret` (docs/feeds.md, two-instance set-up)."""
+
+    province: RunningServer
+    district: RunningServer
+    province_db: Database
+    district_db: Database
+    secret: str
+
+    @property
+    def inbox(self) -> str:
+        return f"{self.district.url}/api/v1/federation/inbox"
+
+    async def subscribe(
+        self, unit: str = "689", topics: list[str] | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """Step 3 of the set-up: with a province token for `unit`, the district subscribes
+        its inbox to the province's feed, bringing its secret."""
+        upstream_token = await token(self.province_db, "district", unit)
+        async with httpx.AsyncClient(timeout=10) as http:
+            created = await http.post(
+                f"{self.province.url}/api/v1/subscriptions",
+                json={
+                    "url": self.inbox,
+                    "unit": unit,
+                    "topics": topics or ["kpi"],
+                    "secret": self.secret,
+                    **extra,
+                },
+                headers={"Authorization": f"Bearer {upstream_token}"},
+            )
+        assert created.status_code == 201, created.text
+        sub: dict[str, Any] = created.json()
+        assert sub["secret"] == self.secret
+        return sub
+
+    async def ingest_dossiers(self, *records: dict[str, Any]) -> None:
+        """The province's portal pushes dossiers (POST /api/v1/ingest/dossiers)."""
+        collector = await token(self.province_db, "collector", "70")
+        async with httpx.AsyncClient(timeout=30) as http:
+            res = await http.post(
+                f"{self.province.url}/api/v1/ingest/dossiers",
+                json=list(records),
+                headers={"Authorization": f"Bearer {collector}"},
+            )
+        assert res.status_code < 300, res.text
+        assert res.json()["accepted"] == len(records), res.text
+
+    async def province_engine_ready(self) -> None:
+        """The province's KPI engine has run its first round: from now on every change it
+        computes is published (the first round only initialises)."""
+
+        async def ready() -> bool:
+            async with self.province_db.session() as session:
+                done = (await session.execute(text("SELECT initialised FROM kpi_state"))).scalar()
+            return bool(done)
+
+        await eventually(ready, what="the province's KPI engine")
+
+
+@asynccontextmanager
+async def two_instances(
+    databases: DatabaseFactory,
+    make_server: ServerMaker,
+    *,
+    province_url: str | None = None,
+    **district_settings: Any,
+) -> AsyncIterator[Federation]:
+    """A province and a district server (the district configured with a fresh federation
+    secret and `district_settings`), on their own databases unless `province_url` is given."""
+    province_url = province_url or await databases.create()
+    district_url = await databases.create()
+    province_db = Database(province_url, pool_size=2)
+    district_db = Database(district_url, pool_size=2)
+    secret = new_secret()
+    try:
+        district = await make_server(
+            url=district_url, federation_secret=secret, **{**FAST, **district_settings}
+        )
+        province = await make_server(url=province_url, **FAST)
+        yield Federation(province, district, province_db, district_db, secret)
+    finally:
+        async with province_db.session() as session:
+            await session.execute(
+                text("DELETE FROM feed_subscriptions WHERE url LIKE '%/federation/inbox'")
+            )
+        await province_db.close()
+        await district_db.close()
+
+
+def todays_dossier(ident: str, unit: str, *, channel: int = 2) -> dict[str, Any]:
+    """A dossier received a moment ago (never before local midnight: the window is today),
+    due in three days, in the portal's wire shape."""
+    now = datetime.now(LOCAL_TZ)
+    received = max(now - timedelta(seconds=30), now.replace(hour=0, minute=0, second=1))
+    return dossier(
+        ident,
+        MaDonVi=unit,
+        KenhThucHien=channel,
+        NgayTiepNhan=received.strftime("%Y%m%d%H%M%S"),
+        NgayHenTra=(now + timedelta(days=3)).strftime("%Y%m%d%H%M%S"),
+    )

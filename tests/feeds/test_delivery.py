@@ -9,15 +9,8 @@ import httpx
 from ioc.db import Database
 from ioc.webhooks import verify
 from tests.conftest import ServerMaker
-from tests.feeds.conftest import eventually, kpi_event, publish_events, token, unique_kpi
+from tests.feeds.conftest import FAST, eventually, kpi_event, publish_events, token, unique_kpi
 from tests.feeds.receiver import Receiver
-
-FAST: dict[str, Any] = {
-    "feeds_loop_seconds": 0.2,
-    "feeds_retry_base_seconds": 0.05,
-    "feeds_retry_max_seconds": 0.2,
-    "feeds_timeout_seconds": 5,
-}
 
 
 async def subscribe(

@@ -13,9 +13,8 @@ from aiosmtpd.controller import Controller
 
 from ioc.db import Database
 from tests.conftest import ServerMaker
-from tests.feeds.conftest import eventually, kpi_event, publish_events, token, unique_kpi
+from tests.feeds.conftest import FAST, eventually, kpi_event, publish_events, token, unique_kpi
 from tests.feeds.receiver import Receiver
-from tests.feeds.test_delivery import FAST
 
 
 class Inbox:
