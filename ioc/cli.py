@@ -396,8 +396,10 @@ def kpis_show(
 
 def _register_rooms() -> None:
     from ioc.collectors.cli import register as register_collectors
+    from ioc.feeds.cli import register as register_feeds
 
     register_collectors(app)
+    register_feeds(app)
 
 
 _register_rooms()

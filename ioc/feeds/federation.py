@@ -9,6 +9,9 @@ With `IOC_FEDERATION_KPIS=upstream` (the default) a newer upstream KPI value is 
 published as a local `kpi` event (same transaction), marked `"source": "upstream"`, so this
 instance's live hub pushes it to its own screens; `upstream_kpis()` lets the screens'
 snapshot overlay the stored values. `IOC_FEDERATION_UNIT` limits both to one subtree.
+
+A feed carries changes only; `fetch_upstream()` + `seed()` (`ioc federation seed`) fill in
+the upstream's current values once, so KPIs that do not change for a while show too.
 """
 
 from __future__ import annotations
@@ -18,13 +21,15 @@ import logging
 from datetime import datetime
 from typing import Any
 
+import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
-from ioc.errors import Invalid, Unauthorized, Unavailable
+from ioc.errors import Forbidden, Invalid, Unauthorized, Unavailable
 from ioc.events import NewEvent, publish
 from ioc.feeds.models import FederatedKpi, FederatedKpis, InboxOut
+from ioc.kpis import WINDOWS
 from ioc.webhooks import DEFAULT_TOLERANCE_SECONDS, verify
 
 INBOX_MAX_BYTES = 1024 * 1024
@@ -202,8 +207,9 @@ def _mirrored(row: dict[str, Any] | Any) -> dict[str, Any]:
     }
 
 
-def _local_event(row: dict[str, Any], upstream_seq: int, webhook_id: str) -> NewEvent:
-    """The local `kpi` event announcing a newer upstream value to this instance's screens."""
+def _local_event(row: dict[str, Any], upstream_seq: int | None, webhook_id: str | None) -> NewEvent:
+    """The local `kpi` event announcing a newer upstream value to this instance's screens
+    (`upstream.seq` and `webhook_id` null for a seeded value)."""
     as_of: datetime | None = row["as_of"]
     return NewEvent(
         type="kpi",
@@ -261,3 +267,90 @@ async def federated_kpis(session: AsyncSession, unit: str, window: str | None) -
     return FederatedKpis(
         unit=unit, kpis=[FederatedKpi.model_validate(r, from_attributes=True) for r in rows]
     )
+
+
+# --- seeding: the upstream's current values, once (a feed carries only changes)
+
+
+async def fetch_upstream(
+    base_url: str, token: str, unit: str, *, timeout: float = 30.0
+) -> list[dict[str, Any]]:
+    """The upstream's `GET /api/v1/kpis?unit=&window=&children=true` for every window, read
+    with a token of the upstream (the district's own, role `district`)."""
+    bodies: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(
+        base_url=base_url.rstrip("/"),
+        timeout=timeout,
+        headers={"Authorization": f"Bearer {token}"},
+    ) as http:
+        for window in WINDOWS:
+            try:
+                resp = await http.get(
+                    "/api/v1/kpis", params={"unit": unit, "window": window, "children": "true"}
+                )
+            except httpx.HTTPError as exc:
+                raise Unavailable(f"cannot reach the upstream at {base_url}: {exc}") from None
+            if resp.status_code != 200:
+                raise Unavailable(
+                    f"the upstream answered {resp.status_code} to GET {resp.request.url}: "
+                    f"{resp.text[:300]}"
+                )
+            bodies.append(resp.json())
+    return bodies
+
+
+async def seed(
+    session: AsyncSession,
+    snapshots: list[dict[str, Any]],
+    *,
+    mirror: bool,
+    scope_unit: str | None = None,
+) -> int:
+    """Store the values of upstream KPI snapshots (unit and children) that this instance has
+    no value for yet; return how many. Seeded rows carry `upstream_seq` 0, so any pushed
+    event replaces them and they never replace a pushed one. With `mirror`, each is also
+    published as a local `kpi` event, so open screens show it at once."""
+    rows: list[dict[str, Any]] = []
+    for snap in snapshots:
+        window = str(snap["window"])
+        groups = [(str(snap["unit"]), snap["kpis"])]
+        groups += [(str(c["unit"]), c["kpis"]) for c in snap.get("children", [])]
+        for unit, kpis in groups:
+            if scope_unit is not None and not await _within(session, scope_unit, unit):
+                raise Forbidden(f"unit {unit} is outside IOC_FEDERATION_UNIT={scope_unit}")
+            for k in kpis:
+                rows.append(
+                    {
+                        "unit": unit,
+                        "window": window,
+                        "id": str(k["id"]),
+                        "value": _number(k.get("value")),
+                        "numerator": _number(k.get("numerator")),
+                        "denominator": _number(k.get("denominator")),
+                        "target": _number(k.get("target")),
+                        "status": k.get("status") if isinstance(k.get("status"), str) else None,
+                        "as_of": snap.get("as_of"),
+                    }
+                )
+    if not rows:
+        return 0
+    inserted = await session.execute(
+        text(
+            """
+            INSERT INTO federation_kpis (unit_code, time_window, kpi_id, value, numerator,
+                denominator, target, status, as_of, upstream_seq)
+            SELECT unit, "window", id, value, numerator, denominator, target, status, as_of, 0
+            FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(unit text, "window" text,
+                id text, value float8, numerator float8, denominator float8, target float8,
+                status text, as_of timestamptz)
+            ON CONFLICT (unit_code, time_window, kpi_id) DO NOTHING
+            RETURNING unit_code AS unit, time_window AS window, kpi_id AS id, value,
+                numerator, denominator, target, status, as_of
+            """
+        ),
+        {"rows": json.dumps(rows)},
+    )
+    stored = [dict(r) for r in inserted.mappings()]
+    if mirror and stored:
+        await publish(session, [_local_event(r, None, None) for r in stored])
+    return len(stored)

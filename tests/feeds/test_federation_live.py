@@ -3,17 +3,47 @@ children — first in the snapshot, then live — marked as mirrored; scope hold
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 
-from ioc.live.snapshot import build_snapshot
 from ioc.webhooks import signature_headers
 from tests.conftest import DatabaseFactory, ServerMaker
-from tests.feeds.conftest import eventually, todays_dossier, token, two_instances
+from tests.feeds.conftest import Federation, eventually, todays_dossier, token, two_instances
 from tests.live.conftest import connect, recv, subscribe
+
+
+async def province_value(fed: Federation, unit: str, kpi: str, expected: float) -> bool:
+    """Whether the province's own engine shows `expected` for `kpi` of `unit` today."""
+    admin = await token(fed.province_db, "admin", None)
+    async with httpx.AsyncClient(timeout=10) as http:
+        got = await http.get(
+            f"{fed.province.url}/api/v1/kpis",
+            params={"unit": unit, "window": "today"},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+    return bool(kpi_of(got.json()["kpis"], kpi)["value"] == expected)
+
+
+async def ioc_cli(*args: str, env: dict[str, str]) -> str:
+    """Run the `ioc` command in its own process (without blocking the servers' loop)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ioc",
+        *args,
+        env={**os.environ, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 0, err.decode()
+    return out.decode().strip()
 
 
 def kpi_of(kpis: list[dict[str, Any]], kpi: str) -> dict[str, Any]:
@@ -28,9 +58,15 @@ async def test_district_screens_show_the_province_values_live(
     databases: DatabaseFactory, make_server: ServerMaker
 ) -> None:
     async with two_instances(databases, make_server, federation_unit="689") as fed:
-        await fed.subscribe("689", ["kpi"])
         await fed.province_engine_ready()
-        # Two dossiers at the province for Phường Tân Phú (25195, in Đồng Xoài 689), one online.
+        # Before the district subscribes: a dossier at Phường Tân Đồng (25198), in person.
+        await fed.ingest_dossiers(todays_dossier("FED-0", "25198", channel=1))
+        await eventually(
+            lambda: province_value(fed, "25198", "dossier_received", 1),
+            what="the province's engine",
+        )
+        await fed.subscribe("689", ["kpi"])
+        # Two dossiers for Phường Tân Phú (25195, in Đồng Xoài 689), one of them online.
         await fed.ingest_dossiers(
             todays_dossier("FED-1", "25195", channel=2),
             todays_dossier("FED-2", "25195", channel=1),
@@ -48,7 +84,7 @@ async def test_district_screens_show_the_province_values_live(
             values = {k["id"]: k["value"] for k in got.json()["kpis"]}
             return values.get("dossier_received") == expected
 
-        await eventually(lambda: mirrored(2.0), what="the province's values at the district")
+        await eventually(lambda: mirrored(3.0), what="the province's values at the district")
 
         # A screen on the DISTRICT instance: the snapshot carries the province's values for
         # 689 and its communes, marked as mirrored. The district has no collectors: its own
@@ -61,33 +97,61 @@ async def test_district_screens_show_the_province_values_live(
             today = snap["kpis"]["today"]
             assert kpi_of(today, "dossier_received") == {
                 "id": "dossier_received",
-                "value": 2.0,
-                "numerator": 2.0,
+                "value": 3.0,
+                "numerator": 3.0,
                 "denominator": None,
                 "target": None,
                 "status": "ok",
                 "source": "upstream",
             }
             online = kpi_of(today, "dossier_online_rate")
-            assert (online["value"], online["numerator"], online["denominator"]) == (0.5, 1, 2)
+            assert (online["numerator"], online["denominator"]) == (1, 3)
             assert online["source"] == "upstream"
             tan_phu = child_kpi(snap["children"]["today"], "25195", "dossier_received")
             assert (tan_phu["value"], tan_phu["source"]) == (2.0, "upstream")
-            # A commune with nothing at the province: the district's own (empty) value, unmarked.
-            quiet = child_kpi(snap["children"]["today"], "25198", "dossier_received")
-            assert "source" not in quiet
-            # The overlay is the only place these come from: the district's engine has nothing.
+            # Tân Đồng has not changed since the district subscribed, and a feed carries
+            # changes only: the district's own (empty) value, unmarked...
+            tan_dong = child_kpi(snap["children"]["today"], "25198", "dossier_received")
+            assert (tan_dong["value"], "source" in tan_dong) == (0, False)
+            # ... until `ioc federation seed` fills in the province's current values; open
+            # screens get them at once, as events.
+            upstream_token = await token(fed.province_db, "district", "689")
+            seeded = await ioc_cli(
+                "federation",
+                "seed",
+                "--upstream",
+                fed.province.url,
+                env={
+                    "IOC_DATABASE_URL": fed.district_db.url,
+                    "IOC_FEDERATION_UNIT": "689",
+                    "IOC_UPSTREAM_TOKEN": upstream_token,
+                },
+            )
+            assert seeded.startswith("seeded "), seeded
+            assert int(seeded.split()[1]) > 0
+            event = await recv(ws)
+            while (event["unit"], event["kpi"]["id"]) != ("25198", "dossier_received"):
+                assert event["type"] == "kpi" and event["kpi"]["source"] == "upstream", event
+                event = await recv(ws)
+            assert (event["kpi"]["value"], event["kpi"]["source"]) == (1, "upstream")
+            # The seed never replaces what the feed brought (689 stays at 3, pushed).
             async with fed.district_db.session() as session:
-                own = await build_snapshot(session, "689", ["today"], mirror=False)
-            assert kpi_of(own["kpis"]["today"], "dossier_received")["value"] == 0
+                kept = (
+                    await session.execute(
+                        text(
+                            "SELECT value, upstream_seq FROM federation_kpis WHERE unit_code = "
+                            "'689' AND time_window = 'today' AND kpi_id = 'dossier_received'"
+                        )
+                    )
+                ).one()
+            assert kept.value == 3 and kept.upstream_seq > 0
 
-            # A third dossier at the province (online) reaches the district's screen live.
+            # A fourth dossier at the province (online) reaches the district's screen live.
             await fed.ingest_dossiers(todays_dossier("FED-3", "25195", channel=2))
             seen: dict[str, dict[str, Any]] = {}
             while not (
-                seen.get("dossier_received", {}).get("kpi", {}).get("value") == 3
-                and seen.get("dossier_online_rate", {}).get("kpi", {}).get("value") is not None
-                and abs(seen["dossier_online_rate"]["kpi"]["value"] - 2 / 3) < 1e-9
+                seen.get("dossier_received", {}).get("kpi", {}).get("value") == 4
+                and seen.get("dossier_online_rate", {}).get("kpi", {}).get("value") == 0.5
             ):
                 event = await recv(ws)
                 assert event["type"] == "kpi", event
@@ -97,7 +161,7 @@ async def test_district_screens_show_the_province_values_live(
                 if event["unit"] == "689":
                     seen[event["kpi"]["id"]] = event
             received = seen["dossier_received"]
-            assert received["kpi"]["numerator"] == 3
+            assert received["kpi"]["numerator"] == 4
             assert received["kpi"]["status"] == "ok"
         finally:
             await ws.close()
@@ -114,7 +178,7 @@ async def test_district_screens_show_the_province_values_live(
                 )
             ).scalar_one()
         assert logged["source"] == "upstream"
-        assert logged["kpi"]["value"] == 3
+        assert logged["kpi"]["value"] == 4
         assert logged["upstream"]["seq"] > 0
         assert logged["upstream"]["webhook_id"].startswith("msg_")
 

@@ -16,7 +16,17 @@ export function normKpi(raw) {
     denominator: num(raw.denominator),
     target: num(raw.target),
     status: STATUSES.has(raw.status) ? raw.status : 'no_data',
+    // 'upstream': mirrored from the province's ioc (federation), not this instance's engine.
+    source: raw.source === 'upstream' ? 'upstream' : null,
   };
+}
+
+/** Set a KPI; a mirrored (upstream) value is replaced only by a newer mirrored one, as the
+ * snapshot does ("upstream wins when present", docs/feeds.md). */
+function setKpi(map, kpi) {
+  if (kpi.source === null && map.get(kpi.id)?.source === 'upstream') return false;
+  map.set(kpi.id, kpi);
+  return true;
 }
 
 function kpiMap(list) {
@@ -165,14 +175,10 @@ export class ScreenState {
       const kpi = normKpi(msg.kpi);
       const unit = String(msg.unit ?? this.unit);
       if (msg.as_of) this.asOf = msg.as_of;
-      if (unit === this.unit) {
-        this.kpis.set(kpi.id, kpi);
-        return true;
-      }
+      if (unit === this.unit) return setKpi(this.kpis, kpi);
       const child = this.children.get(unit);
       if (!child) return false; // a grandchild: already counted in its parent's figures
-      child.kpis.set(kpi.id, kpi);
-      return true;
+      return setKpi(child.kpis, kpi);
     }
     if (msg.type === 'alert' && msg.alert) {
       const key = alertKey(msg.alert);

@@ -78,6 +78,7 @@ export function renderTiles(root, { state, catalogue, series, lang, fmt }) {
     const tile = el('article', `tile status-${kpi.status}${untargeted ? ' untargeted' : ''}`);
     tile.dataset.kpi = id;
     tile.dataset.status = kpi.status;
+    if (kpi.source) tile.dataset.source = kpi.source;
     tile.append(el('h3', 'name', kpiName(lang, id, catalogue)));
     // Hours go bare on the tile: the KPI's name already says "(giờ)".
     tile.append(kpi.value === null
@@ -91,6 +92,7 @@ export function renderTiles(root, { state, catalogue, series, lang, fmt }) {
     if (!untargeted && kpi.value !== null) {
       foot.append(el('span', 'status', t(lang, `status.${kpi.status}`)));
     }
+    if (kpi.source === 'upstream') foot.append(el('span', 'source', t(lang, 'source.upstream')));
     tile.append(foot);
     const spark = sparkline(series.get(id) ?? []);
     tile.classList.toggle('nospark', spark.dataset.points === '0');
