@@ -4,12 +4,16 @@ database), receivers, and helpers to publish events and read subscriptions."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +26,7 @@ from ioc.events import NewEvent, publish
 from ioc.kpis import LOCAL_TZ
 from ioc.webhooks import new_secret
 from tests.collectors.factories import dossier
-from tests.conftest import DatabaseFactory, RunningServer, ServerMaker
+from tests.conftest import DatabaseFactory, free_port
 from tests.feeds.receiver import Receiver
 
 # Quick retries and polling: the feeds tests wait on deliveries, never on timing.
@@ -118,13 +122,74 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
+class ServeProcess:
+    """`python -m ioc serve` in a process of its own on 127.0.0.1, configured like a
+    deployment (IOC_* environment), its output kept in a temporary file for failures."""
+
+    def __init__(self, name: str, database_url: str, settings: dict[str, Any]) -> None:
+        self.name = name
+        self.port = free_port()
+        self.log = Path(tempfile.mkstemp(prefix=f"ioc-{name}-", suffix=".log")[1])
+        self.env = {
+            **os.environ,
+            "IOC_DATABASE_URL": database_url,
+            "IOC_HOST": "127.0.0.1",
+            "IOC_PORT": str(self.port),
+            "IOC_PUBLIC_URL": self.url,
+            "IOC_MIGRATE_ON_START": "false",
+            "IOC_WEBHOOKS_ALLOW_PRIVATE": "true",  # the district's inbox is on 127.0.0.1
+            **{f"IOC_{key.upper()}": str(value) for key, value in settings.items()},
+        }
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    async def start(self, timeout: float = 90.0) -> None:
+        with self.log.open("wb") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "ioc", "serve", env=self.env, stdout=out, stderr=out
+            )
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(timeout=5) as http:
+            while time.monotonic() < deadline:
+                if self.proc.returncode is not None:
+                    raise AssertionError(f"{self.name} exited: {self.tail()}")
+                try:
+                    if (await http.get(f"{self.url}/healthz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"{self.name} never answered: {self.tail()}")
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 30)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        self.log.unlink(missing_ok=True)
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
 @dataclass
 class Federation:
-    """Two `ioc` instances on one PostgreSQL server, each on its own database: a province and
-    a district whose `IOC_FEDERATION_SECRET` is `secret` (docs/feeds.md, two-instance set-up)."""
+    """Two `ioc serve` processes on one PostgreSQL server, each on its own database: a
+    province and a district whose `IOC_FEDERATION_SECRET` is `secret` (docs/feeds.md,
+    two-instance set-up)."""
 
-    province: RunningServer
-    district: RunningServer
+    province: ServeProcess
+    district: ServeProcess
     province_db: Database
     district_db: Database
     secret: str
@@ -136,7 +201,7 @@ class Federation:
     async def subscribe(
         self, unit: str = "689", topics: list[str] | None = None, **extra: Any
     ) -> dict[str, Any]:
-        """Step 3 of the set-up: with a province token for `unit`, the district subscribes
+        """Step 4 of the set-up: with a province token for `unit`, the district subscribes
         its inbox to the province's feed, bringing its secret."""
         upstream_token = await token(self.province_db, "district", unit)
         async with httpx.AsyncClient(timeout=10) as http:
@@ -182,26 +247,25 @@ class Federation:
 
 @asynccontextmanager
 async def two_instances(
-    databases: DatabaseFactory,
-    make_server: ServerMaker,
-    *,
-    province_url: str | None = None,
-    **district_settings: Any,
+    databases: DatabaseFactory, *, province_url: str | None = None, **district_settings: Any
 ) -> AsyncIterator[Federation]:
-    """A province and a district server (the district configured with a fresh federation
-    secret and `district_settings`), on their own databases unless `province_url` is given."""
+    """A province and a district `ioc serve` process (the district configured with a fresh
+    federation secret and `district_settings`), on their own databases unless
+    `province_url` is given; both stopped at the end."""
     province_url = province_url or await databases.create()
     district_url = await databases.create()
     province_db = Database(province_url, pool_size=2)
     district_db = Database(district_url, pool_size=2)
     secret = new_secret()
+    district = ServeProcess(
+        "district", district_url, {**FAST, "federation_secret": secret, **district_settings}
+    )
+    province = ServeProcess("province", province_url, FAST)
     try:
-        district = await make_server(
-            url=district_url, federation_secret=secret, **{**FAST, **district_settings}
-        )
-        province = await make_server(url=province_url, **FAST)
+        await asyncio.gather(district.start(), province.start())
         yield Federation(province, district, province_db, district_db, secret)
     finally:
+        await asyncio.gather(province.stop(), district.stop())
         async with province_db.session() as session:
             await session.execute(
                 text("DELETE FROM feed_subscriptions WHERE url LIKE '%/federation/inbox'")

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import text
 
 from ioc.webhooks import new_secret, signature_headers
-from tests.conftest import DatabaseFactory, ServerMaker
+from tests.conftest import DatabaseFactory
 from tests.feeds.conftest import (
     eventually,
     kpi_event,
@@ -23,11 +23,11 @@ from tests.feeds.conftest import (
 
 
 async def test_district_instance_mirrors_the_province_and_refuses_forgeries(
-    databases: DatabaseFactory, database_url: str, make_server: ServerMaker
+    databases: DatabaseFactory, database_url: str
 ) -> None:
     # The province runs on the run's shared database; the district gets its own.
     async with (
-        two_instances(databases, make_server, province_url=database_url) as fed,
+        two_instances(databases, province_url=database_url) as fed,
         httpx.AsyncClient(timeout=10) as http,
     ):
         province, district, province_db = fed.province, fed.district, fed.province_db

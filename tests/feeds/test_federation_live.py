@@ -13,7 +13,7 @@ import httpx
 from sqlalchemy import text
 
 from ioc.webhooks import signature_headers
-from tests.conftest import DatabaseFactory, ServerMaker
+from tests.conftest import DatabaseFactory
 from tests.feeds.conftest import Federation, eventually, todays_dossier, token, two_instances
 from tests.live.conftest import connect, recv, subscribe
 
@@ -54,10 +54,8 @@ def child_kpi(children: list[dict[str, Any]], unit: str, kpi: str) -> dict[str, 
     return kpi_of(next(c for c in children if c["unit"] == unit)["kpis"], kpi)
 
 
-async def test_district_screens_show_the_province_values_live(
-    databases: DatabaseFactory, make_server: ServerMaker
-) -> None:
-    async with two_instances(databases, make_server, federation_unit="689") as fed:
+async def test_district_screens_show_the_province_values_live(databases: DatabaseFactory) -> None:
+    async with two_instances(databases, federation_unit="689") as fed:
         await fed.province_engine_ready()
         # Before the district subscribes: a dossier at Phường Tân Đồng (25198), in person.
         await fed.ingest_dossiers(todays_dossier("FED-0", "25198", channel=1))
@@ -228,11 +226,11 @@ async def test_district_screens_show_the_province_values_live(
 
 
 async def test_local_setting_keeps_the_screens_on_the_local_engine(
-    databases: DatabaseFactory, make_server: ServerMaker
+    databases: DatabaseFactory,
 ) -> None:
     """`IOC_FEDERATION_KPIS=local`: the inbox still stores the upstream's values (REST), but
     publishes no local event and the snapshot shows only the district's own engine."""
-    async with two_instances(databases, make_server, federation_kpis="local") as fed:
+    async with two_instances(databases, federation_kpis="local") as fed:
         await fed.subscribe("689", ["kpi"])
         await fed.province_engine_ready()
         await fed.ingest_dossiers(todays_dossier("LOC-1", "25195"))

@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy import text
 
-from tests.conftest import DatabaseFactory, ServerMaker
+from tests.conftest import DatabaseFactory
 from tests.feeds.conftest import eventually, todays_dossier, token, two_instances
 
 pytestmark = pytest.mark.browser
@@ -18,9 +18,9 @@ LIVE_MS = 10_000  # generous: the assertions return as soon as the page shows th
 
 
 async def test_district_screen_shows_the_mirrored_province_values(
-    page: Page, databases: DatabaseFactory, make_server: ServerMaker, output_dir: Path
+    page: Page, databases: DatabaseFactory, output_dir: Path
 ) -> None:
-    async with two_instances(databases, make_server, federation_unit="689") as fed:
+    async with two_instances(databases, federation_unit="689") as fed:
         await fed.subscribe("689", ["kpi"])
         await fed.province_engine_ready()
         await fed.ingest_dossiers(
