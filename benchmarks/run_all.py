@@ -83,6 +83,13 @@ BENCHMARKS: list[Benchmark] = [
         ["--quick"],
         "feeds: deliveries/s, p99 latency, catch-up",
     ),
+    Benchmark(
+        "federation",
+        "federation.py",
+        [],
+        ["--deliveries", "1000", "--snapshots", "100"],
+        "federation: inbox deliveries/s and snapshot time, mirroring to screens on vs off",
+    ),
 ]
 
 FIGURE = re.compile(
