@@ -126,55 +126,83 @@ def _model(j: Judged) -> KpiValue:
     return KpiValue(id=j[0], value=j[1], numerator=j[2], denominator=j[3], target=j[4], status=j[5])
 
 
-_MEDIAN = "report_response_p50_hours"
-
-
-async def _emitted_medians(
-    session: AsyncSession, units: list[str], windows: list[str], today: date
-) -> dict[tuple[str, str], Raw]:
-    """The medians the engine stored at its last round, if that round was on `today`.
-
-    The engine recomputes a (unit, window) median whenever a report below it changes and
-    every median at each local midnight, so on the same local day `kpi_current` holds
-    exactly what the aggregates give — without sorting a year of response times per read."""
-    rows = await session.execute(
-        text(
-            """
-            SELECT k.unit_code, k.time_window, k.value, k.denominator
-            FROM kpi_current k JOIN kpi_state s ON s.last_local_day = :today
-            WHERE k.kpi_id = :kpi AND k.unit_code = ANY(:u) AND k.time_window = ANY(:w)
-            """
-        ),
-        {"today": today, "kpi": _MEDIAN, "u": units, "w": windows},
-    )
-    return {(r[0], r[1]): Raw(r[2], None, r[3]) for r in rows}
-
-
 async def _judged(
     session: AsyncSession,
     units: list[str],
     windows: list[str],
     moment: datetime,
     kpis: list[str] | None,
-    *,
-    reuse_medians: bool = False,
 ) -> dict[tuple[str, str], list[Judged]]:
+    """Recompute from the aggregates (what the engine does; readers when `_served` cannot
+    answer)."""
     today = local_date(moment)
     wanted = list(kpis) if kpis is not None else list(CATALOGUE)
-    stored: dict[tuple[str, str], Raw] = {}
-    if reuse_medians and _MEDIAN in wanted:
-        stored = await _emitted_medians(session, units, windows, today)
-    if stored and len(stored) == len(units) * len(windows):
-        rest = [k for k in wanted if k != _MEDIAN]
-        raws = await compute(session, units, windows, moment, today, kpis=rest)
-        for key, values in raws.items():
-            values[_MEDIAN] = stored[key]
-            raws[key] = {k: values[k] for k in wanted}
-    else:
-        raws = await compute(session, units, windows, moment, today, kpis=wanted)
+    raws = await compute(session, units, windows, moment, today, kpis=wanted)
     config = await _config(session)
     targets = await _targets(session, units, config)
     return {key: _judge(r, key[0], targets, config.margin) for key, r in raws.items()}
+
+
+_OVERDUE_FEED = {
+    "dossier_overdue_open": "dossiers",
+    "report_overdue_open": "reports",
+    "document_overdue_open": "documents",
+}
+
+
+async def _served(
+    session: AsyncSession,
+    units: list[str],
+    windows: list[str],
+    moment: datetime,
+    kpis: list[str] | None,
+) -> dict[tuple[str, str], list[Judged]]:
+    """The values the engine stored in `kpi_current`, for the (unit, window) pairs it can
+    answer exactly at `moment`: those with a row for every wanted KPI, when the engine's last
+    round was on the same local day and not after `moment`.
+
+    Each round leaves `kpi_current` equal to what the aggregates give at the round's moment
+    (same transaction), and only the engine moves the aggregates; the one thing that moves
+    with the clock alone within a day is an overdue count, which is `kpi_open` summed below
+    `now`: the stored count plus the open records whose due moment passed since the value was
+    stored (`greatest(as_of, last_run_at)`: a target change stores values computed later than
+    the round). One statement, so it reads one consistent state."""
+    wanted = list(kpis) if kpis is not None else list(CATALOGUE)
+    rows = await session.execute(
+        text(
+            """
+            SELECT k.unit_code, k.time_window, k.kpi_id, k.value, k.numerator, k.denominator,
+                   k.target, k.status, s.warn_margin,
+                   (SELECT sum(o.n)::bigint FROM kpi_open o
+                    WHERE f.feed IS NOT NULL AND o.unit_code = k.unit_code AND o.feed = f.feed
+                      AND o.due_at >= greatest(k.as_of, s.last_run_at) AND o.due_at < :now)
+            FROM kpi_state s
+            JOIN kpi_current k ON k.unit_code = ANY(:u) AND k.time_window = ANY(:w)
+                AND k.kpi_id = ANY(:k)
+            LEFT JOIN jsonb_each_text(CAST(:feeds AS jsonb)) AS f(kpi_id, feed)
+                ON f.kpi_id = k.kpi_id
+            WHERE s.last_local_day = :today AND s.last_run_at <= :now
+              AND k.as_of <= :now
+            """
+        ),
+        {
+            "u": units,
+            "w": windows,
+            "k": wanted,
+            "feeds": json.dumps(_OVERDUE_FEED),
+            "today": local_date(moment),
+            "now": moment,
+        },
+    )
+    found: dict[tuple[str, str], dict[str, Judged]] = {}
+    for unit, window, kpi_id, value, num, den, target, status, margin, passed in rows:
+        if passed:  # more overdue now than when stored: judge the new count
+            value = num = float(value) + float(passed)
+            status = status_of(CATALOGUE[kpi_id], value, target, float(margin))
+        found.setdefault((unit, window), {})[kpi_id] = (kpi_id, value, num, den, target, status)
+    return {
+        key: [by_id[k] for k in wanted] for key, by_id in found.items() if len(by_id) == len(wanted)
+    }
 
 
 async def values_for(
@@ -185,9 +213,24 @@ async def values_for(
     *,
     kpis: list[str] | None = None,
 ) -> dict[tuple[str, str], list[KpiValue]]:
-    """Judged values (with targets and statuses) for every (unit, window), catalogue order."""
-    judged = await _judged(session, units, windows, _now(now), kpis, reuse_medians=True)
-    return {key: [_model(j) for j in values] for key, values in judged.items()}
+    """Judged values (with targets and statuses) for every (unit, window), catalogue order.
+
+    Read from `kpi_current` (one indexed read) where the engine's stored values are exact
+    at `now` (see `_served`); the rest (a `now` before the last round or on another local
+    day, units or windows not computed yet) is recomputed from the aggregates."""
+    moment = _now(now)
+    judged = await _served(session, units, windows, moment, kpis)
+    missing = [(u, w) for u in units for w in windows if (u, w) not in judged]
+    if missing:
+        again = await _judged(
+            session,
+            sorted({u for u, _ in missing}),
+            sorted({w for _, w in missing}),
+            moment,
+            kpis,
+        )
+        judged.update({key: again[key] for key in missing})
+    return {(u, w): [_model(j) for j in judged[(u, w)]] for u in units for w in windows}
 
 
 async def snapshot(

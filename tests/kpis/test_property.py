@@ -1,11 +1,14 @@
 """Property: after any sequence of inserts, updates (including a record going back to an
 older version of itself) and engine rounds, the incremental aggregates equal (a) the naive
-GROUP BY over the raw records for every KPI, unit and window, and (b) a rebuild from scratch."""
+GROUP BY over the raw records for every KPI, unit and window, and (b) a rebuild from scratch;
+and what snapshots serve from `kpi_current` (without recomputing) equals a recomputation from
+the aggregates, at the round's moment, later the same day (records having become overdue in
+between, with no round) and after a target change."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +21,7 @@ from ioc.kpis.aggregates import clear
 from ioc.kpis.compute import compute
 from ioc.kpis.engine import rebuild_aggregates
 from ioc.kpis.naive import naive_values
-from ioc.kpis.service import values_for
+from ioc.kpis.service import _judged, _served, set_target, values_for
 
 from .conftest import (
     add_document,
@@ -33,10 +36,15 @@ from .conftest import (
 )
 
 NOW = at(2026, 3, 15, 10)
+# Later the same local day, with no engine round in between: open records due in
+# (NOW, LATER] have become overdue since the engine stored its counts.
+TARGET_AT = at(2026, 3, 15, 11)
+LATER = at(2026, 3, 15, 18)
 UNITS = ["25195", "25198", "25320", "689", "70"]
 CHECKED = ["70", "689", "690", "25195", "25198", "25320"]
 
-# Moments from early December to now, with local midnights and month starts over-weighted.
+# Moments from early December to now, with local midnights and month starts over-weighted,
+# and a few later today (due moments that pass between NOW and LATER).
 moments = st.one_of(
     st.integers(min_value=0, max_value=100 * 24).map(lambda h: NOW - timedelta(hours=h)),
     st.sampled_from(
@@ -50,6 +58,9 @@ moments = st.one_of(
             at(2026, 1, 1),
             at(2025, 12, 31, 23, 59, 59),
             at(2026, 3, 15, 10),
+            at(2026, 3, 15, 10, 30),
+            at(2026, 3, 15, 17, 59, 59),
+            at(2026, 3, 15, 18),
         ]
     ),
 )
@@ -169,6 +180,18 @@ async def _dump(db: Database) -> dict[str, set[tuple[Any, ...]]]:
         }
 
 
+async def _served_equals_recomputed(db: Database, moment: datetime) -> None:
+    """Every (unit, window) is served from `kpi_current` at `moment`, equal to recomputing."""
+    async with db.session() as s:
+        served = await _served(s, CHECKED, list(WINDOWS), moment, None)
+        recomputed = await _judged(s, CHECKED, list(WINDOWS), moment, None)
+        answered = await values_for(s, CHECKED, list(WINDOWS), moment)
+    assert set(served) == {(u, w) for u in CHECKED for w in WINDOWS}
+    for key, values in recomputed.items():
+        assert served[key] == values, key
+        assert [tuple(v.model_dump().values()) for v in answered[key]] == values, key
+
+
 async def _check(url: str, ops: list[tuple[Any, ...]]) -> None:
     db = Database(url, pool_size=2)
     try:
@@ -176,6 +199,7 @@ async def _check(url: str, ops: list[tuple[Any, ...]]) -> None:
         # truncation, then re-syncs the last emitted values of the units it checks).
         async with db.session() as s:
             await s.execute(text(f"TRUNCATE {RAW_TABLES} CASCADE"))
+            await s.execute(text("TRUNCATE kpi_current, kpi_targets"))
             await clear(s)
             await refresh(s, CHECKED, NOW, emit=False)
         await _apply(db, ops)
@@ -187,20 +211,30 @@ async def _check(url: str, ops: list[tuple[Any, ...]]) -> None:
                 assert fast[(u, window)] == slow[u], (u, window)
             # What was emitted (kpi_current) is what the aggregates say.
             async with db.session() as s:
-                judged = await values_for(s, CHECKED, [window], NOW)
+                judged = await _judged(s, CHECKED, [window], NOW, None)
                 rows = await s.execute(
                     text(
-                        "SELECT unit_code, kpi_id, value, numerator, denominator, status "
+                        "SELECT unit_code, kpi_id, value, numerator, denominator, target, status "
                         "FROM kpi_current WHERE unit_code = ANY(:u) AND time_window = :w"
                     ),
                     {"u": CHECKED, "w": window},
                 )
                 emitted = {(r[0], r[1]): tuple(r[2:]) for r in rows}
             assert emitted == {
-                (u, v.id): (v.value, v.numerator, v.denominator, v.status)
-                for (u, _), values in judged.items()
-                for v in values
+                (u, v[0]): v[1:] for (u, _), values in judged.items() for v in values
             }
+        # Snapshots are served from kpi_current, exactly: at the round's moment, later the
+        # same day (overdue counts moved with the clock alone), after a target change
+        # (stored later than the round), and not at all before the round (recomputed).
+        await _served_equals_recomputed(db, NOW)
+        await _served_equals_recomputed(db, LATER)
+        async with db.session() as s:
+            await set_target(s, "689", "dossier_overdue_open", 1.0, now=TARGET_AT)
+            await set_target(s, "70", "report_overdue_open", 2.0, now=TARGET_AT)
+            await set_target(s, "70", "dossier_online_rate", 0.6, now=TARGET_AT)
+        await _served_equals_recomputed(db, LATER)
+        async with db.session() as s:
+            assert await _served(s, CHECKED, list(WINDOWS), NOW - timedelta(hours=1), None) == {}
         incremental = await _dump(db)
         async with db.session() as s:
             await rebuild_aggregates(s)
@@ -241,5 +275,18 @@ def test_a_known_tricky_sequence(own_db: Database) -> None:
         ("update_dossier", 0, later),
         ("round",),
         ("update_dossier", 0, d1),
+        # open, due between NOW and LATER: overdue at LATER with no round in between
+        ("dossier", {**d1, "due_at": at(2026, 3, 15, 12), "digitized": False}),
+        (
+            "report",
+            {
+                "unit": "25198",
+                "received_at": at(2026, 3, 15, 9),
+                "status": "assigned",
+                "due_at": at(2026, 3, 15, 17, 59, 59),
+                "first_response_at": None,
+                "resolved_at": None,
+            },
+        ),
     ]
     asyncio.run(_check(own_db.url, ops))
