@@ -156,16 +156,16 @@ async def _stage(
     conn: asyncpg.Connection, table: str, ddl: str, columns: list[str], rows: list[tuple[Any, ...]]
 ) -> None:
     # One temp table per connection, reused across batches (no catalog churn per batch);
-    # emptied first because a transaction may ingest more than one batch (replay).
-    await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} ({ddl}) ON COMMIT DELETE ROWS")
-    await conn.execute(f"DELETE FROM {table}")
+    # emptied first because a transaction may ingest more than one batch (replay). JIT
+    # compilation costs more than it saves on statements of this size. One round trip.
+    await conn.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {table} ({ddl}) ON COMMIT DELETE ROWS; "
+        f"DELETE FROM {table}; SET LOCAL jit = off"
+    )
+    # Binary COPY (asyncpg encodes the tuples in C). No ANALYZE: the upsert reads the
+    # staging table once, start to end, and joins nothing to it (the old rows it needs are
+    # looked up by primary key), so no plan depends on the staging table's statistics.
     await conn.copy_records_to_table(table, records=rows, columns=columns)
-    # Real row counts for the planner (a fresh temp table has none): with them the upsert
-    # probes the record table's unique index instead of scanning it, so a batch costs the
-    # same at 10 thousand rows as at 10 million. JIT compilation costs more than it saves
-    # on statements of this size.
-    await conn.execute(f"ANALYZE {table}")
-    await conn.execute("SET LOCAL jit = off")
 
 
 # --- dossiers ---------------------------------------------------------------------------
@@ -185,11 +185,14 @@ _DOSSIER_DDL = """
     source_updated_at timestamptz, raw text
 """
 _DATA_COLUMNS = [c for c in _DOSSIER_COLUMNS if c not in ("source", "source_id", "raw")]
+# Inserted or updated: `xmax = 0` only on a freshly inserted row version. The status a row
+# had before this statement: all parts of one statement read the same snapshot, in which
+# the rows `up` inserts or updates are not yet visible (PostgreSQL docs, "Data-Modifying
+# Statements in WITH"), so `hist` reads the old version by primary key, for updated rows
+# only. (The ingest lock is taken before the statement starts, so its snapshot already
+# holds every earlier batch.)
 _UPSERT_DOSSIERS = f"""
-WITH prev AS (
-    SELECT d.id, d.status FROM dossiers d
-    JOIN ioc_stage_dossiers s ON d.source = s.source AND d.source_id = s.source_id
-), up AS (
+WITH up AS (
     INSERT INTO dossiers AS d ({", ".join(_DOSSIER_COLUMNS)}, change_seq)
     SELECT {", ".join(_DOSSIER_COLUMNS[:-1])}, raw::jsonb, nextval('record_change_seq')
     FROM ioc_stage_dossiers
@@ -200,19 +203,19 @@ WITH prev AS (
             >= (d.source_updated_at, ({STATUS_RANK_SQL})[d.status])
       AND (d.raw IS DISTINCT FROM EXCLUDED.raw OR d.status IS DISTINCT FROM EXCLUDED.status
            OR d.unit_code IS DISTINCT FROM EXCLUDED.unit_code)
-    RETURNING d.id, d.status, d.source_updated_at
+    RETURNING d.id, d.status, d.source_updated_at, d.xmax = 0 AS inserted
 ), hist AS (
     INSERT INTO dossier_history (dossier_id, status, at, origin)
-    SELECT up.id, up.status, up.source_updated_at, 'sync'
-    FROM up LEFT JOIN prev ON prev.id = up.id
-    WHERE prev.status IS DISTINCT FROM up.status
+    SELECT up.id, up.status, up.source_updated_at, 'sync' FROM up
+    WHERE up.inserted
+       OR up.status IS DISTINCT FROM (SELECT old.status FROM dossiers old WHERE old.id = up.id)
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
-SELECT count(*) FILTER (WHERE prev.id IS NULL) AS inserted,
-       count(*) FILTER (WHERE prev.id IS NOT NULL) AS updated,
+SELECT count(*) FILTER (WHERE inserted) AS inserted,
+       count(*) FILTER (WHERE NOT inserted) AS updated,
        (SELECT count(*) FROM hist) AS history
-FROM up LEFT JOIN prev ON prev.id = up.id
+FROM up
 """
 
 
@@ -382,11 +385,9 @@ _REPORT_DDL = """
     source_updated_at timestamptz, raw text
 """
 _REPORT_DATA = [c for c in _REPORT_COLUMNS if c not in ("source", "source_id", "raw")]
+# As `_UPSERT_DOSSIERS`: inserted = `xmax = 0`, the old status read from the snapshot.
 _UPSERT_REPORTS = f"""
-WITH prev AS (
-    SELECT r.id, r.status FROM reports r
-    JOIN ioc_stage_reports s ON r.source = s.source AND r.source_id = s.source_id
-), up AS (
+WITH up AS (
     INSERT INTO reports AS r ({", ".join(_REPORT_COLUMNS)}, change_seq)
     SELECT {", ".join(_REPORT_COLUMNS[:-1])}, raw::jsonb, nextval('record_change_seq')
     FROM ioc_stage_reports
@@ -396,19 +397,19 @@ WITH prev AS (
     WHERE (EXCLUDED.source_updated_at, {REPORT_RANK_SQL.format(col="EXCLUDED.status")})
             >= (r.source_updated_at, {REPORT_RANK_SQL.format(col="r.status")})
       AND (r.raw IS DISTINCT FROM EXCLUDED.raw OR r.unit_code IS DISTINCT FROM EXCLUDED.unit_code)
-    RETURNING r.id, r.status, r.source_updated_at
+    RETURNING r.id, r.status, r.source_updated_at, r.xmax = 0 AS inserted
 ), hist AS (
     INSERT INTO report_history (report_id, status, at)
-    SELECT up.id, up.status, up.source_updated_at
-    FROM up LEFT JOIN prev ON prev.id = up.id
-    WHERE prev.status IS DISTINCT FROM up.status
+    SELECT up.id, up.status, up.source_updated_at FROM up
+    WHERE up.inserted
+       OR up.status IS DISTINCT FROM (SELECT old.status FROM reports old WHERE old.id = up.id)
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
-SELECT count(*) FILTER (WHERE prev.id IS NULL) AS inserted,
-       count(*) FILTER (WHERE prev.id IS NOT NULL) AS updated,
+SELECT count(*) FILTER (WHERE inserted) AS inserted,
+       count(*) FILTER (WHERE NOT inserted) AS updated,
        (SELECT count(*) FROM hist) AS history
-FROM up LEFT JOIN prev ON prev.id = up.id
+FROM up
 """
 
 

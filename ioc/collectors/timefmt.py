@@ -24,12 +24,13 @@ def compact_local(field: str, value: object) -> datetime:
     text = value if isinstance(value, str) else (str(value) if isinstance(value, int) else "")
     if len(text) != 14 or not text.isdigit() or not text.isascii():
         raise BadValue(f"{field}: {value!r} is not a yyyyMMddHHmmss time")
+    # fromisoformat of the basic ISO form (C code, 2x faster than six int() calls and the
+    # constructor; this runs for every time of every record). It checks the calendar; the
+    # hour is checked here because newer Pythons read 24:00 as the next midnight.
+    if text[8:10] > "23":
+        raise BadValue(f"{field}: {value!r} is not a valid calendar time")
     try:
-        # slicing, not strptime: this runs for every time of every record (5x faster)
-        return datetime(
-            int(text[0:4]), int(text[4:6]), int(text[6:8]),
-            int(text[8:10]), int(text[10:12]), int(text[12:14]), tzinfo=VN,
-        )  # fmt: skip
+        return datetime.fromisoformat(f"{text[0:8]}T{text[8:14]}+07:00")
     except ValueError:
         raise BadValue(f"{field}: {value!r} is not a valid calendar time") from None
 

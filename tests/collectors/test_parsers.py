@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from ioc.collectors.dossiers import parse_dossier, parse_step, unwrap
+from ioc.collectors.dossiers import (
+    _checked_dossier,
+    _plain_dossier,
+    parse_dossier,
+    parse_step,
+    unwrap,
+)
 from ioc.collectors.edxml import BadXml, kind_of, parse_document, parse_status, parse_xml
 from ioc.collectors.procedures import parse_procedure
 from ioc.collectors.records import DossierRecord, Rejection, ReportRecord
@@ -209,3 +218,72 @@ def test_database_refusals_found_only_where_they_are() -> None:
     bad = parse_dossier(1, {"MaHoSo": "B", "x": [{"y": "a\u0000"}]})
     assert isinstance(bad, Rejection)
     assert bad.errors[0] == "x[0].y: contains a NUL character (\\u0000), which cannot be stored"
+
+
+# --- the plain fast path of the dossier parser agrees with the checked one ---------------
+
+_TIMES = st.one_of(
+    st.none(), st.just(""), st.just("20260315083000"), st.just("20260317170000"),
+    st.just("20260230083000"), st.just("20260315243000"), st.just("2026031508300"),
+    st.just(20260316080000), st.just("２０２６0315083000"), st.just(" 20260315083000"),
+)  # fmt: skip
+_IDS = st.one_of(
+    st.just("000.21.17.H10-260315-0042"), st.just(" 689 "), st.just(""), st.just("   "),
+    st.just("x" * 201), st.just(" " + "x" * 199 + " "), st.integers(0, 10**20), st.none(),
+    st.just(True), st.just(1.5),
+)  # fmt: skip
+_CODES = st.one_of(st.integers(-1, 11), st.just("2"), st.just(""), st.none(), st.booleans())
+_FLAGS = st.one_of(st.booleans(), st.none(), st.just(""), st.just(1), st.just("true"))
+_TEXTS = st.one_of(st.none(), st.just(""), st.just("Nguyễn Thị Hồng"), st.just(" "),
+                   st.integers(0, 9), st.just("a\u0000b"), st.just("\ud800"))  # fmt: skip
+_EXTRA_VALUES = st.one_of(
+    st.just("NaN"), st.just([{"LoaiDinhDanh": 1, "SoDinhDanh": "070190001234"}]),
+    st.just(float("nan")), st.just(2.5), st.just({"x": "\u0000"}), st.just(10**30),
+    st.just("Infinity là chữ"),
+)  # fmt: skip
+
+
+_ABSENT = object()
+_VALID = {
+    "MaHoSo": "000.21.17.H10-260315-0042", "MaTTHC": "1.001612", "MaDonVi": "689",
+    "KenhThucHien": 2, "TrangThaiHoSo": 9, "MucDo": 4, "NgayTiepNhan": "20260315083000",
+    "NgayHenTra": "20260318170000", "NgayKetThucXuLy": "20260317170000", "DaSoHoa": True,
+    "TenTTHC": "Đăng ký hộ kinh doanh", "ChuHoSo": "Nguyễn Thị Hồng",
+}  # fmt: skip
+_FIELDS = {
+    "MaHoSo": _IDS, "MaTTHC": _IDS, "MaDonVi": _IDS, "KenhThucHien": _CODES,
+    "TrangThaiHoSo": _CODES, "MucDo": _CODES, "NgayTiepNhan": _TIMES, "NgayHenTra": _TIMES,
+    "NgayKetThucXuLy": _TIMES, "NgayTra": _TIMES, "NgayTuChoi": _TIMES, "DaSoHoa": _FLAGS,
+    "ThanhToanTrucTuyen": _FLAGS, "TenTTHC": _TEXTS, "ChuHoSo": _TEXTS, "Email": _TEXTS,
+    "SoBienNhan": _EXTRA_VALUES, "DinhDanhCHS": _EXTRA_VALUES, "GhiChu": _EXTRA_VALUES,
+}  # fmt: skip
+# A valid record with 0-3 fields changed to another value (or removed).
+_CHANGES = st.lists(
+    st.sampled_from(sorted(_FIELDS)).flatmap(
+        lambda name: st.tuples(st.just(name), st.one_of(_FIELDS[name], st.just(_ABSENT)))
+    ),
+    max_size=3,
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(_CHANGES)
+def test_plain_dossier_path_agrees_with_the_checked_path(changes: list[tuple[str, Any]]) -> None:
+    obj = dict(_VALID)
+    for name, value in changes:
+        if value is _ABSENT:
+            obj.pop(name, None)
+        else:
+            obj[name] = value
+    plain = _plain_dossier(7, obj)
+    checked = _checked_dossier(7, obj)
+    if plain is not None:
+        assert plain == checked
+    assert parse_dossier(7, obj) == checked
+
+
+def test_plain_dossier_path_takes_the_usual_records() -> None:
+    _, items = unwrap(json.loads(sample("dvcqg-dongbohoso.json")))
+    for i, obj in enumerate(items):  # nested DinhDanhCHS included
+        assert _plain_dossier(i, obj) == _checked_dossier(i, obj) is not None
+    assert isinstance(_checked_dossier(0, items[0]), DossierRecord)

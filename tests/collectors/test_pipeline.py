@@ -75,6 +75,36 @@ async def test_older_version_never_regresses(db: Database) -> None:
     assert [h["status"] for h in history] == [2, 9]
 
 
+async def test_history_only_for_status_changes_inserted_and_updated_counted(
+    db: Database,
+) -> None:
+    """The upsert tells inserts from updates (`xmax = 0`) and reads the status a row had
+    before the statement from the statement's snapshot: a change of another field updates
+    the row without a history row; a status change adds one."""
+    source = new_source()
+    history = (
+        "SELECT h.status FROM dossier_history h JOIN dossiers d ON d.id = h.dossier_id "
+        "WHERE d.source = $1 AND d.source_id = $2 ORDER BY h.at, h.status"
+    )
+    async with db.session() as s:
+        r = await ingest_json(s, "dossiers", source, [dossier("D-1"), dossier("D-2")])
+    assert (r.inserted, r.updated, r.unchanged) == (2, 0, 0)
+    async with db.session() as s:  # D-1: another field only; D-3: new
+        r = await ingest_json(
+            s, "dossiers", source, [dossier("D-1", DaSoHoa=False), dossier("D-2"), dossier("D-3")]
+        )
+    assert (r.inserted, r.updated, r.unchanged) == (1, 1, 1)
+    assert [h["status"] for h in await fetch(db, history, source, "D-1")] == [2]
+    async with db.session() as s:  # D-1 moves on; D-2 unchanged
+        r = await ingest_json(
+            s, "dossiers", source,
+            [dossier("D-1", DaSoHoa=False, TrangThaiHoSo=4), dossier("D-2")],
+        )  # fmt: skip
+    assert (r.inserted, r.updated, r.unchanged) == (0, 1, 1)
+    assert [h["status"] for h in await fetch(db, history, source, "D-1")] == [2, 4]
+    assert [h["status"] for h in await fetch(db, history, source, "D-2")] == [2]
+
+
 async def test_reports_out_of_order_and_history(db: Database) -> None:
     source = new_source()
     v1 = report("R-1")
