@@ -50,6 +50,7 @@ async def screens_main(args: argparse.Namespace) -> None:
 
     latencies: list[float] = []
     seqs_seen: list[set[int]] = [set() for _ in range(args.n)]
+    earliest: dict[int, float] = {}  # seq -> earliest arrival latency on any screen
     errors: dict[str, int] = {}
     connected = 0
     ready = asyncio.Event()
@@ -92,8 +93,12 @@ async def screens_main(args: argparse.Namespace) -> None:
                 now = time.time()
                 if raw.startswith('{"type":"kpi"'):
                     message = json.loads(raw)
-                    latencies.append(now - message["kpi"]["t"])
-                    seen.add(message["seq"])
+                    latency = now - message["kpi"]["t"]
+                    latencies.append(latency)
+                    seq = message["seq"]
+                    seen.add(seq)
+                    if latency < earliest.get(seq, 1e9):
+                        earliest[seq] = latency
         except asyncio.CancelledError:
             pass
         except Exception as exc:
@@ -115,6 +120,7 @@ async def screens_main(args: argparse.Namespace) -> None:
     print(json.dumps({"ready": connected, "errors": errors}), flush=True)
     await reader.readline()  # the orchestrator says: measure from now
     latencies.clear()
+    earliest.clear()
     for s in seqs_seen:
         s.clear()
     await reader.readline()  # ... and stop
@@ -129,6 +135,7 @@ async def screens_main(args: argparse.Namespace) -> None:
                 "received": len(latencies),
                 "per_screen_counts": sorted({len(s) for s in seqs_seen})[:5],
                 "union": sorted(union),
+                "earliest": earliest,
                 "errors": errors,
             }
         ),
@@ -299,6 +306,21 @@ async def drive_bare(port: int, rate: float, seconds: float) -> list[int]:
     return seqs
 
 
+def fanout_histogram(port: int) -> str:
+    """The server's `ioc_live_fanout_delay_seconds` (transaction start → fan-out), as
+    cumulative `le=count` pairs: separates the database/wake-up path from the fan-out."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        body = response.read().decode()
+    pairs = []
+    for line in body.splitlines():
+        if line.startswith("ioc_live_fanout_delay_seconds_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            pairs.append(f"{le}={float(line.rsplit(' ', 1)[1]):.0f}")
+    return " ".join(pairs)
+
+
 async def run_one(
     mode: str, n: int, args: argparse.Namespace, url: str, token: str
 ) -> dict[str, Any]:
@@ -352,8 +374,10 @@ async def run_one(
         elapsed = time.monotonic() - t0
         cpu = (sum(ps.cpu_times()[:2]) - cpu0) / elapsed
         rss_end = ps.memory_info().rss
+        fanout = "" if mode.startswith("bare") else fanout_histogram(port)
         latencies: list[float] = []
         union: set[int] = set()
+        earliest: dict[str, float] = {}
         for c in clients:
             assert c.stdin is not None and c.stdout is not None
             c.stdin.write(b"stop\n")
@@ -361,14 +385,18 @@ async def run_one(
             result = json.loads(await c.stdout.readline())
             latencies += result["latencies"]
             union |= set(result["union"])
+            for seq, latency in result["earliest"].items():
+                earliest[seq] = min(latency, earliest.get(seq, latency))
             for k, v in result["errors"].items():
                 errors[k] = errors.get(k, 0) + v
             await c.wait()
         expected = connected * len(published)
         latencies.sort()
 
-        def pct(p: float) -> float:
-            return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
+        def pct(p: float, values: list[float] = latencies) -> float:
+            return values[min(len(values) - 1, int(p * len(values)))] * 1000
+
+        firsts = sorted(earliest.values())
 
         return {
             "mode": mode,
@@ -377,6 +405,9 @@ async def run_one(
             "p50_ms": pct(0.50) if latencies else float("nan"),
             "p99_ms": pct(0.99) if latencies else float("nan"),
             "max_ms": latencies[-1] * 1000 if latencies else float("nan"),
+            # earliest arrival of each event on any screen: commit + wake-up + read, no fan-out
+            "first_p50_ms": pct(0.50, firsts) if firsts else float("nan"),
+            "first_p99_ms": pct(0.99, firsts) if firsts else float("nan"),
             "delivered_per_s": len(latencies) / elapsed,
             "received": len(latencies),
             "expected": expected,
@@ -386,6 +417,7 @@ async def run_one(
             "rss_per_screen_kb": (rss_idle - rss_before) / max(1, connected) / 1024,
             "rss_growth_steady_mb": (rss_end - rss_idle) / 2**20,
             "errors": errors,
+            "fanout": fanout,
         }
     finally:
         for c in clients:
@@ -416,11 +448,17 @@ async def orchestrate(args: argparse.Namespace) -> None:
                 print(f"{key}.latency_p50: {r['p50_ms']:.1f} ms")
                 print(f"{key}.latency_p99: {r['p99_ms']:.1f} ms")
                 print(f"{key}.latency_max: {r['max_ms']:.1f} ms")
+                print(
+                    f"{key}.first_screen_latency_p50/p99: "
+                    f"{r['first_p50_ms']:.1f} / {r['first_p99_ms']:.1f} ms"
+                )
                 print(f"{key}.delivered: {r['delivered_per_s']:.0f} messages/s")
                 print(f"{key}.missed: {r['missed']} of {r['expected']} messages")
                 print(f"{key}.server_cpu: {r['cpu_pct']:.0f} % of one core")
                 print(f"{key}.server_rss_per_screen: {r['rss_per_screen_kb']:.1f} KB")
                 print(f"{key}.server_rss_growth_steady: {r['rss_growth_steady_mb']:.1f} MB")
+                if r["fanout"]:
+                    print(f"{key}.fanout_delay_histogram: {r['fanout']}")
                 if r["errors"]:
                     print(f"{key}.errors: {r['errors']}")
                 sys.stdout.flush()

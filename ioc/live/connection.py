@@ -1,11 +1,15 @@
 """One screen's socket: its reader (client messages), its bounded queue, and its writer.
 
-The hub never awaits a screen: it only calls `offer()`, which is synchronous and O(1). The
-writer task drains the queue at the socket's pace. A screen that falls behind by more than
-`ws_queue_size` messages is resynchronised with a fresh snapshot (its queue is dropped), and
-closed with 1013 if it overflows again within `ws_overflow_window_seconds` without having
-caught up in between (a burst is forgiven, a screen that is always behind is not); a socket
-that accepts nothing for `ws_send_timeout_seconds` is cut off (the hub's ticker checks).
+The hub never awaits a screen: it only calls `offer()`, which is synchronous and O(1). A screen
+that is keeping up (nothing queued, its writer idle, its socket not paused) gets the
+message written at once: the event's frame, built once for every screen, goes straight to the
+transport, as `websockets.broadcast` does — no task wake-up, no ASGI round per screen.
+Otherwise the message is queued, and the writer task drains the queue at the socket's pace.
+A screen that falls behind by more than `ws_queue_size` messages is resynchronised with a
+fresh snapshot (its queue is dropped), and closed with 1013 if it overflows again within
+`ws_overflow_window_seconds` without having caught up in between (a burst is forgiven, a
+screen that is always behind is not); a socket that accepts nothing for
+`ws_send_timeout_seconds` is cut off (the hub's ticker checks).
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.protocol import Protocol as WebsocketsProtocol
+from websockets.protocol import State
 
 from ioc import metrics
 from ioc.auth import Principal
@@ -29,6 +35,7 @@ from ioc.live.protocol import (
     CLOSE_TOO_BIG,
     CLOSE_TRY_AGAIN,
     Subscribe,
+    Wire,
     dumps,
     error_message,
 )
@@ -45,6 +52,8 @@ _SENT = {
 _COALESCED = metrics.LIVE_EVENTS_DROPPED.labels("coalesced")
 _OVERFLOW = metrics.LIVE_EVENTS_DROPPED.labels("overflow")
 _PING_KEY = ("ping",)
+_PONG_KEY = ("pong",)
+Sink = Callable[[Wire], bool]
 
 
 def _reason(text: str) -> str:
@@ -55,27 +64,75 @@ def _reason(text: str) -> str:
     return raw[:120].decode("utf-8", "ignore") + "..."
 
 
-def _transport_of(send: Any) -> Any:
-    """The asyncio transport under an ASGI `send` callable (uvicorn's protocol), if found.
+def _server_protocol(send: Any) -> Any:
+    """The server's protocol object under an ASGI `send` callable (uvicorn's), if found.
 
-    ASGI offers no way to drop a connection whose peer stopped reading: a close frame waits
-    behind the full buffer forever. We look for the server protocol's transport through the
-    bound methods and closures of the `send` chain, and abort it. Best effort: when it is
-    not found the close frame is still queued and the OS times the socket out."""
+    We look through the bound methods and closures of the `send` chain (Starlette's wrappers,
+    then uvicorn's `send`) for an object with a `transport`. Best effort: None when a
+    server hides it; callers then keep to plain ASGI."""
     stack, seen = [send], 0
     while stack and seen < 32:
         fn = stack.pop()
         seen += 1
-        transport = getattr(getattr(fn, "__self__", None), "transport", None)
+        owner = getattr(fn, "__self__", None)
+        transport = getattr(owner, "transport", None)
         if transport is not None and hasattr(transport, "abort"):
-            return transport
-        if hasattr(fn, "__self__") and hasattr(fn.__self__, "_send"):
-            stack.append(fn.__self__._send)
+            return owner
+        if owner is not None and hasattr(owner, "_send"):
+            stack.append(owner._send)
         for cell in getattr(fn, "__closure__", None) or ():
             with contextlib.suppress(ValueError):
                 if callable(cell.cell_contents):
                     stack.append(cell.cell_contents)
     return None
+
+
+def _transport_of(send: Any) -> Any:
+    """The asyncio transport under an ASGI `send` callable, if found.
+
+    ASGI offers no way to drop a connection whose peer stopped reading: a close frame waits
+    behind the full buffer forever, so `Connection.abort` aborts the transport itself. When
+    it is not found the close frame is still queued and the OS times the socket out."""
+    return getattr(_server_protocol(send), "transport", None)
+
+
+def direct_sink(send: Any) -> Sink | None:
+    """A synchronous writer of whole messages to an accepted socket, bypassing ASGI, or None.
+
+    Fan-out to thousands of screens spends most of its time in the per-screen ASGI send chain
+    (Starlette's wrappers, uvicorn's coroutine, the frame built again for every screen). For
+    uvicorn's websockets (sans-I/O) protocol we write the frame straight to its transport, as
+    `websockets.broadcast` does: the frame of a message is built once for every screen
+    without extensions; with permessage-deflate the connection's own protocol compresses it.
+    The sink refuses (returns False, nothing written) whenever ASGI would block or fail —
+    socket not open, close sent, transport paused above its high-water mark or closing — so
+    the caller falls back to the queue and the awaited ASGI send, which keeps backpressure and
+    stuck-socket detection as they were. Frames never interleave: each write is whole."""
+    proto = _server_protocol(send)
+    conn = getattr(proto, "conn", None)
+    writable = getattr(proto, "writable", None)
+    if not isinstance(conn, WebsocketsProtocol) or not isinstance(writable, asyncio.Event):
+        return None
+    transport = proto.transport
+    plain = not conn.extensions  # fixed once the handshake is done
+
+    def write(wire: Wire) -> bool:
+        if (
+            conn.state is not State.OPEN
+            or proto.close_sent
+            or proto.disconnected
+            or not writable.is_set()
+            or transport.is_closing()
+        ):
+            return False
+        if plain:
+            transport.write(wire.frame)
+        else:
+            conn.send_text(wire.data)
+            transport.write(b"".join(conn.data_to_send()))
+        return True
+
+    return write
 
 
 class Connection:
@@ -91,13 +148,17 @@ class Connection:
         self.coalesce_after = max(1, self.maxsize // 8)
         self._unique = 0
         self.max_message = settings.ws_max_message_bytes
-        self.queue: OrderedDict[Hashable, str] = OrderedDict()
+        self.queue: OrderedDict[Hashable, Wire] = OrderedDict()
         self.topic: Topic | None = None
         # Work the writer must do before draining the queue: a snapshot, or a replay from
         # `since`. While set, offers are dropped: the job covers them (see `_run_job`).
         self.job: tuple[str, int] | None = None
-        self.closing: tuple[int, str, str | None] | None = None
+        self.closing: tuple[int, str, Wire | None] | None = None
         self.wake = asyncio.Event()
+        # True while the writer waits with nothing to do: an offer may then write at once
+        # through `sink` (nothing queued or in flight can be overtaken).
+        self.idle = False
+        self.sink: Sink | None = None
         now = time.monotonic()
         self.last_rx = now
         self.last_tx = now
@@ -109,10 +170,14 @@ class Connection:
 
     # --- called by the hub (synchronous, never blocks)
 
-    def offer(self, key: Hashable, wire: str) -> None:
-        """Queue a message; coalesce by key; resynchronise or close on overflow."""
+    def offer(self, key: Hashable, wire: Wire) -> bool:
+        """Write a message at once if the screen keeps up (True: the caller counts it), else
+        queue it; coalesce by key; resynchronise or close on overflow."""
         if self.closing is not None or self.job is not None:
-            return
+            return False
+        if self.idle and self.sink is not None and self.sink(wire):
+            self.last_tx = time.monotonic()
+            return True
         queue = self.queue
         if key in queue:
             if len(queue) >= self.coalesce_after:
@@ -126,16 +191,19 @@ class Connection:
                 key = (key, self._unique)
         if len(queue) >= self.maxsize:
             self._overflow()
-            return
+            return False
         queue[key] = wire
+        self.idle = False  # later offers queue behind this one, in order
         self.wake.set()
+        return False
 
     def ping(self, seq: int) -> None:
         """`{"type": "ping", "seq": N}` when idle: everything for this screen up to N was sent."""
-        if self.closing is None and self.job is None and not self.queue:
-            self.offer(_PING_KEY, dumps({"type": "ping", "seq": seq}))
+        idle = self.closing is None and self.job is None and not self.queue
+        if idle and self.offer(_PING_KEY, Wire(dumps({"type": "ping", "seq": seq}))):
+            _SENT["ping"].inc()
 
-    def kill(self, code: int, reason: str, why: str, *, final: str | None = None) -> None:
+    def kill(self, code: int, reason: str, why: str, *, final: Wire | None = None) -> None:
         """Close with `code` and `reason` after sending `final` (if any); drops the queue."""
         if self.closing is not None:
             return
@@ -183,6 +251,7 @@ class Connection:
         """Serve the (accepted) socket until either side closes it."""
         self.hub.connections.add(self)
         metrics.LIVE_CLIENTS.inc()
+        self.sink = direct_sink(getattr(self.ws, "_send", None))
         self.writer = asyncio.create_task(self._write(), name="ioc:live:writer")
         try:
             await self._read()
@@ -228,7 +297,8 @@ class Connection:
             obj = None
         kind = obj.get("type") if isinstance(obj, dict) else None
         if kind == "ping":
-            self.offer(("pong",), dumps({"type": "pong", "seq": self.hub.cursor}))
+            if self.offer(_PONG_KEY, Wire(dumps({"type": "pong", "seq": self.hub.cursor}))):
+                _SENT["pong"].inc()
         elif kind == "pong":
             return
         elif kind == "subscribe" and isinstance(obj, dict):
@@ -280,8 +350,10 @@ class Connection:
     async def _write(self) -> None:
         try:
             while True:
+                self.idle = self.closing is None and self.job is None and not self.queue
                 await self.wake.wait()
                 self.wake.clear()
+                self.idle = False
                 while True:
                     if self.closing is not None:
                         await self._close()
@@ -297,12 +369,15 @@ class Connection:
         except (WebSocketDisconnect, OSError, RuntimeError):
             return  # the peer is gone; the reader notices too
 
-    async def _send(self, wire: str) -> None:
-        self.sending_since = time.monotonic()
-        await self.ws.send_text(wire)
-        self.sending_since = None
+    async def _send(self, wire: Wire) -> None:
+        sink = self.sink
+        if sink is None or not sink(wire):
+            # paused (the peer reads slowly), or no direct path: ASGI waits for the socket
+            self.sending_since = time.monotonic()
+            await self.ws.send_text(wire.text)
+            self.sending_since = None
         self.last_tx = time.monotonic()
-        counter = _SENT.get(wire[9 : wire.find('"', 9)])
+        counter = _SENT.get(wire.kind)
         if counter is not None:
             counter.inc()
 
@@ -329,7 +404,7 @@ class Connection:
             if messages is None:
                 if kind == "replay":
                     metrics.LIVE_RESYNCS.labels("too_old").inc()
-                messages = [await self.hub.snapshot(topic, upto)]
+                messages = [Wire(await self.hub.snapshot(topic, upto))]
         except Exception:  # the database or a room failed: tell the screen to come back
             log.exception("live: snapshot/replay of %s failed", topic.unit)
             self.kill(

@@ -36,7 +36,7 @@ from ioc import metrics
 from ioc.auth import Principal
 from ioc.db import Database
 from ioc.events import Event, last_seq
-from ioc.live.protocol import LIVE_EVENT_TYPES, dumps, event_message
+from ioc.live.protocol import LIVE_EVENT_TYPES, Wire, dumps, event_message
 from ioc.live.snapshot import build_snapshot
 from ioc.settings import Settings
 
@@ -189,8 +189,9 @@ class Hub:
             topics = index.get(event.unit_code or "")
             if not topics:
                 continue
-            message: tuple[Any, str] | None = None
-            for topic in topics:
+            message: tuple[Any, Wire] | None = None
+            written = 0
+            for topic in tuple(topics):
                 if not topic.wants(event):
                     continue
                 topic.last_match = event.seq
@@ -199,8 +200,11 @@ class Hub:
                     if message is None:
                         break
                 key, wire = message
-                for conn in topic.conns:
-                    conn.offer(key, wire)
+                # copies: an overflow may close a screen, which may drop its topic
+                for conn in tuple(topic.conns):
+                    written += conn.offer(key, wire)
+            if written:  # written at once (the others are queued and counted by their writer)
+                self._sent[event.type].inc(written)
 
     # --- handshakes
 
@@ -338,7 +342,7 @@ class Hub:
         rest = body_text[1:].removeprefix('"type":"snapshot",')
         return f'{{"type":"snapshot","seq":{seq},{rest}'
 
-    async def replay(self, topic: Topic, since: int, upto: int) -> list[str] | None:
+    async def replay(self, topic: Topic, since: int, upto: int) -> list[Wire] | None:
         """Messages of the events of `topic` in (since, upto], or None when they cannot all be
         replayed (purged by retention, too many, or `since` from another database)."""
         if since > upto:

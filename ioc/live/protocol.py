@@ -1,7 +1,8 @@
 """The `/ws` wire protocol (CONTRACT §5): message shapes, close codes, and event → message.
 
 Every message is one JSON object with a `type`. Server messages are serialised once per
-event (not once per screen) and the same string is written to every screen that wants it.
+event (not once per screen): a `Wire` holds the text, and builds its UTF-8 bytes and its
+websocket frame at most once, so the same bytes are written to every screen that wants it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Hashable
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from websockets.frames import Frame, Opcode
 
 from ioc.events import Event
 
@@ -51,12 +53,40 @@ def dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def error_message(status: int, title: str, detail: str) -> str:
+class Wire:
+    """One server message as sent: its JSON text, and (built on first use, then shared by
+    every screen it goes to) its UTF-8 bytes and its single unmasked, uncompressed text frame.
+    """
+
+    __slots__ = ("_data", "_frame", "kind", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        # every server message starts with {"type":"<kind>" (see `dumps`): the metrics label
+        self.kind = text[9 : text.find('"', 9)]
+        self._data: bytes | None = None
+        self._frame: bytes | None = None
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            self._data = self.text.encode()
+        return self._data
+
+    @property
+    def frame(self) -> bytes:
+        """The whole websocket frame (RFC 6455 §5.2) for a connection without extensions."""
+        if self._frame is None:
+            self._frame = Frame(Opcode.TEXT, self.data).serialize(mask=False, extensions=[])
+        return self._frame
+
+
+def error_message(status: int, title: str, detail: str) -> Wire:
     """An `error` message, shaped like a problem detail (the socket is closed after it)."""
-    return dumps({"type": "error", "status": status, "title": title, "detail": detail})
+    return Wire(dumps({"type": "error", "status": status, "title": title, "detail": detail}))
 
 
-def event_message(event: Event, *, coalesce: bool) -> tuple[Hashable, str] | None:
+def event_message(event: Event, *, coalesce: bool) -> tuple[Hashable, Wire] | None:
     """The queue key and wire text of a kpi/alert event (None for other types).
 
     KPI events of the same (unit, window, kpi) share a key when `coalesce` is on, so a value
@@ -67,19 +97,21 @@ def event_message(event: Event, *, coalesce: bool) -> tuple[Hashable, str] | Non
         key: Hashable = (
             ("kpi", event.unit_code, event.time_window, event.subject) if coalesce else event.seq
         )
-        return key, dumps(
-            {
-                "type": "kpi",
-                "seq": event.seq,
-                "unit": event.unit_code,
-                "window": event.time_window,
-                "as_of": payload.get("as_of"),
-                "kpi": kpi,
-            }
+        return key, Wire(
+            dumps(
+                {
+                    "type": "kpi",
+                    "seq": event.seq,
+                    "unit": event.unit_code,
+                    "window": event.time_window,
+                    "as_of": payload.get("as_of"),
+                    "kpi": kpi,
+                }
+            )
         )
     if event.type == "alert":
         alert = payload.get("alert")
-        return event.seq, dumps(
-            {"type": "alert", "seq": event.seq, "unit": event.unit_code, "alert": alert}
+        return event.seq, Wire(
+            dumps({"type": "alert", "seq": event.seq, "unit": event.unit_code, "alert": alert})
         )
     return None

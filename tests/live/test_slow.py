@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -31,7 +32,71 @@ async def metric(server: RunningServer, name: str) -> float:
     return 0.0
 
 
-async def test_burst_over_the_queue_becomes_a_snapshot(
+async def lagging_screen(server: RunningServer, token: str) -> ClientConnection:
+    """A screen that reads only when the test calls `recv` (max_queue=1: the client library
+    stops reading the socket after one message), so the kernel's buffers fill, then the
+    server's transport pauses and its queue fills. A screen that keeps up is written to at
+    once and never queues: only a screen that really lags can overflow its queue."""
+    # no client pings: a client that does not read would never see their pongs
+    return await connect(server.ws_url, token, max_queue=1, ping_interval=None)
+
+
+async def flood_until(live_db: Database, done: Callable[[], Awaitable[bool]]) -> list[int]:
+    """Commit batches of big alert events for 689 until `done()` (bounded: about 25 MB)."""
+    published: list[int] = []
+    pad = "x" * 32_000
+    for batch in range(40):
+        events = [alert_event("689", f"{batch}-{i}-{pad}") for i in range(20)]
+        published += await emit(live_db, *events)
+        await asyncio.sleep(0.1)
+        if await done():
+            return published
+    raise AssertionError("the lagging screen's queue never overflowed")
+
+
+async def recv_until_snapshot(ws: ClientConnection) -> tuple[dict[str, Any], list[int]]:
+    """Read what was already on its way (events, in order), up to the snapshot."""
+    seqs: list[int] = []
+    while True:
+        message = await recv(ws)
+        if message["type"] == "snapshot":
+            return message, seqs
+        seqs.append(message["seq"])
+
+
+async def test_overflow_becomes_a_snapshot_and_a_caught_up_screen_is_forgiven(
+    live_server: ServerMaker, live_db: Database
+) -> None:
+    server = await live_server(ws_queue_size=8)
+    token = await token_for(live_db, "district", "689")
+    before = await metric(server, 'ioc_live_resyncs_total{reason="overflow"}')
+
+    async def resynced(n: float) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return await metric(server, 'ioc_live_resyncs_total{reason="overflow"}') >= n
+
+        return check
+
+    async with await lagging_screen(server, token) as ws:
+        await subscribe(ws, "689", ["today"])
+        assert (await recv(ws))["type"] == "snapshot"
+        # the screen stops reading while events keep coming: more than its queue holds
+        seqs = await flood_until(live_db, await resynced(before + 1))
+        snap, got = await recv_until_snapshot(ws)
+        assert snap["seq"] == seqs[-1]
+        assert got == sorted(got) and set(got) < set(seqs)  # in order; the rest is covered
+        # it caught up: a second overflow is forgiven (another snapshot), not a close
+        seqs = await flood_until(live_db, await resynced(before + 2))
+        snap, got = await recv_until_snapshot(ws)
+        assert snap["seq"] == seqs[-1]
+        # and small batches flow as events again
+        seqs = await emit(live_db, *[alert_event("689", f"small{i}") for i in range(5)])
+        assert [(await recv(ws))["seq"] for _ in range(5)] == seqs
+    after = await metric(server, 'ioc_live_resyncs_total{reason="overflow"}')
+    assert after - before == 2
+
+
+async def test_a_screen_that_keeps_up_gets_a_burst_larger_than_its_queue(
     live_server: ServerMaker, live_db: Database
 ) -> None:
     server = await live_server(ws_queue_size=8)
@@ -40,19 +105,10 @@ async def test_burst_over_the_queue_becomes_a_snapshot(
     async with await connect(server.ws_url, token) as ws:
         await subscribe(ws, "689", ["today"])
         assert (await recv(ws))["type"] == "snapshot"
-        # one commit of 20 events for this screen: more than its queue holds at once
+        # one commit of 20 events: written as they come to a screen that reads them
         seqs = await emit(live_db, *[alert_event("689", f"burst{i}") for i in range(20)])
-        snap = await recv(ws)
-        assert (snap["type"], snap["seq"]) == ("snapshot", seqs[-1])
-        # the screen caught up: a second burst is forgiven (another snapshot), not a close
-        seqs = await emit(live_db, *[alert_event("689", f"again{i}") for i in range(20)])
-        snap = await recv(ws)
-        assert (snap["type"], snap["seq"]) == ("snapshot", seqs[-1])
-        # and small batches flow as events again
-        seqs = await emit(live_db, *[alert_event("689", f"small{i}") for i in range(5)])
-        assert [(await recv(ws))["seq"] for _ in range(5)] == seqs
-    after = await metric(server, 'ioc_live_resyncs_total{reason="overflow"}')
-    assert after - before == 2
+        assert [(await recv(ws))["seq"] for _ in range(20)] == seqs
+    assert await metric(server, 'ioc_live_resyncs_total{reason="overflow"}') == before
 
 
 async def test_overflow_policy_close_answers_1013(
@@ -60,12 +116,18 @@ async def test_overflow_policy_close_answers_1013(
 ) -> None:
     server = await live_server(ws_queue_size=8, ws_overflow="close")
     token = await token_for(live_db, "district", "689")
-    async with await connect(server.ws_url, token) as ws:
+    before = await metric(server, 'ioc_live_disconnects_total{reason="overflow"}')
+
+    async def closed_for_overflow() -> bool:
+        return await metric(server, 'ioc_live_disconnects_total{reason="overflow"}') > before
+
+    async with await lagging_screen(server, token) as ws:
         await subscribe(ws, "689", ["today"])
         assert (await recv(ws))["type"] == "snapshot"
-        await emit(live_db, *[alert_event("689", f"burst{i}") for i in range(20)])
+        await flood_until(live_db, closed_for_overflow)
         with pytest.raises(ConnectionClosed) as closed:
-            await recv(ws)
+            while True:  # what was already on its way, then the close
+                assert (await recv(ws))["type"] == "alert"
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 1013
         assert closed.value.rcvd.reason.startswith("too slow")
