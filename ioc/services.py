@@ -136,6 +136,9 @@ class LoopService(abc.ABC):
     async def _loop(self) -> None:
         while not self._stopping:
             started = time.monotonic()
+            # Cleared before the round, not after: a wake() arriving while run_once() runs
+            # (new records committed meanwhile) starts the next round at once.
+            self._wake.clear()
             held = self._lease is None or await self._lease.try_acquire()
             if self._lease is not None:
                 # Observable fail-over: sum by service of this gauge is 1 across replicas.
@@ -159,6 +162,6 @@ class LoopService(abc.ABC):
             if self.consecutive_failures:
                 backoff = min(60.0, self.loop_seconds * 2 ** min(self.consecutive_failures, 6))
                 delay = max(delay, backoff * (0.5 + random.random() / 2))
-            self._wake.clear()
+                self._wake.clear()  # a failing round backs off even when woken meanwhile
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.0, delay))

@@ -37,6 +37,19 @@ def _count(n: int) -> Raw:
     return Raw(float(n), float(n), None)
 
 
+def _span(periods: list[dict[str, str]], today: date) -> dict[str, date]:
+    """The first month and day asked for (every window ends today): a key range per grain,
+    so only those counter rows are read."""
+
+    def first(grain: str) -> date:
+        return min(
+            (date.fromisoformat(p["period"]) for p in periods if p["grain"] == grain),
+            default=today,
+        )
+
+    return {"first_m": first("m"), "first_d": first("d"), "today": today}
+
+
 async def _counts(
     session: AsyncSession, units: list[str], windows: Iterable[str], today: date
 ) -> dict[Key, dict[str, int]]:
@@ -54,10 +67,12 @@ async def _counts(
                 period date)
             JOIN kpi_counts k ON k.unit_code = ANY(:units) AND k.grain = p.grain
                 AND k.period = p.period
+            WHERE (k.grain = 'm' AND k.period BETWEEN :first_m AND :today
+                   OR k.grain = 'd' AND k.period BETWEEN :first_d AND :today)
             GROUP BY k.unit_code, p.w
             """
         ),
-        {"periods": json.dumps(periods), "units": units},
+        {"periods": json.dumps(periods), "units": units, **_span(periods, today)},
     )
     return {(r[0], r[1]): dict(zip(COUNT_COLUMNS, r[2:], strict=True)) for r in rows}
 
@@ -131,6 +146,8 @@ async def _medians(
                     period date)
                 JOIN kpi_resp_hist k ON k.unit_code = ANY(:units) AND k.grain = p.grain
                     AND k.period = p.period
+                WHERE (k.grain = 'm' AND k.period BETWEEN :first_m AND :today
+                       OR k.grain = 'd' AND k.period BETWEEN :first_d AND :today)
                 GROUP BY 1, 2, 3
             ), c AS (
                 SELECT unit_code, w, bucket, n,
@@ -138,18 +155,15 @@ async def _medians(
                            AS before,
                        (sum(n) OVER (PARTITION BY unit_code, w))::bigint AS total
                 FROM h
-            ), ranks AS (
-                SELECT DISTINCT t.unit_code, t.w, t.total, r.k
-                FROM (SELECT DISTINCT unit_code, w, total FROM c) t
-                CROSS JOIN LATERAL (VALUES ((t.total + 1) / 2), (t.total / 2 + 1)) AS r(k)
             ), picks AS (
-                SELECT r.unit_code, r.w, r.total, c.bucket, (r.k - c.before)::bigint AS pos,
-                       b.lo, b.hi
-                FROM ranks r
-                JOIN c ON c.unit_code = r.unit_code AND c.w = r.w
-                    AND r.k > c.before AND r.k <= c.before + c.n
+                -- the bucket(s) holding the middle rank(s) (k1 = k2 for an odd total)
+                SELECT DISTINCT c.unit_code, c.w, c.total, c.bucket,
+                       (r.k - c.before)::bigint AS pos, b.lo, b.hi
+                FROM c
+                CROSS JOIN LATERAL (VALUES ((c.total + 1) / 2), (c.total / 2 + 1)) AS r(k)
                 JOIN jsonb_to_recordset(CAST(:bounds AS jsonb)) AS b(w text, lo date, hi date)
-                    ON b.w = r.w
+                    ON b.w = c.w
+                WHERE r.k > c.before AND r.k <= c.before + c.n
             )
             SELECT p.unit_code, p.w, p.total,
                    min(v.resp) + (max(v.resp) - min(v.resp)) * 0.5
@@ -167,7 +181,12 @@ async def _medians(
             GROUP BY 1, 2, 3
             """
         ),
-        {"periods": json.dumps(periods), "bounds": _bounds(windows, today), "units": units},
+        {
+            "periods": json.dumps(periods),
+            "bounds": _bounds(windows, today),
+            "units": units,
+            **_span(periods, today),
+        },
     )
     return {(r[0], r[1]): (float(r[3]), int(r[2])) for r in rows}
 
