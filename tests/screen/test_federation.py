@@ -9,7 +9,7 @@ import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy import text
 
-from tests.conftest import DatabaseFactory
+from tests.conftest import DatabaseFactory, RunningServer
 from tests.feeds.conftest import eventually, todays_dossier, token, two_instances
 
 pytestmark = pytest.mark.browser
@@ -66,3 +66,29 @@ async def test_district_screen_shows_the_mirrored_province_values(
 
         await page.locator("#lang").click()
         await expect(received.locator(".source")).to_have_text("source: province")
+
+
+async def test_a_mirrored_value_is_replaced_only_by_a_newer_mirrored_one(
+    page: Page, screen_server: RunningServer
+) -> None:
+    """The page's precedence is the snapshot's: upstream wins when present."""
+    await page.goto(f"{screen_server.url}/screen")
+    got = await page.evaluate(
+        """async () => {
+        const m = await import('/screen/assets/model.js');
+        const s = new m.ScreenState('689', 'today');
+        s.applySnapshot({type: 'snapshot', seq: 5, kpis: {today: [
+            {id: 'dossier_received', value: 7, status: 'ok', source: 'upstream'},
+            {id: 'report_received', value: 1, status: 'ok'}]}, children: {today: []}});
+        const kpi = (id, value, source) => ({type: 'kpi', unit: '689', window: 'today',
+            kpi: {id, value, status: 'ok', ...(source ? {source} : {})}});
+        const local = s.applyEvent({...kpi('dossier_received', 0), seq: 6});
+        const afterLocal = s.kpis.get('dossier_received').value;
+        const upstream = s.applyEvent({...kpi('dossier_received', 8, 'upstream'), seq: 7});
+        const ownKpi = s.applyEvent({...kpi('report_received', 2), seq: 8});
+        return [local, afterLocal, upstream, s.kpis.get('dossier_received').value,
+            s.kpis.get('dossier_received').source, ownKpi, s.kpis.get('report_received').value,
+            s.kpis.get('report_received').source, s.seq];
+    }"""
+    )
+    assert got == [False, 7, True, 8, "upstream", True, 2, None, 8]
