@@ -457,25 +457,14 @@ async def refresh(
     moment = _now(now)
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CURRENT_LOCK})
     fresh = await _judged(session, units, windows, moment, kpis)
-    rows = await session.execute(
-        text(
-            "SELECT unit_code, time_window, kpi_id, value, numerator, denominator, target, "
-            "status FROM kpi_current WHERE unit_code = ANY(:u) AND time_window = ANY(:w)"
-        ),
-        {"u": units, "w": windows},
-    )
-    current = {(r[0], r[1], r[2]): tuple(r[3:]) for r in rows}
-    changed: list[Change] = [
-        (unit, window, j)
-        for (unit, window), values in fresh.items()
-        for j in values
-        if current.get((unit, window, j[0])) != j[1:]
-    ]
-    if not changed:
+    every = [(u, w, j) for (u, w), values in fresh.items() for j in values]
+    if not every:
         return 0
-    # One upsert from typed arrays (binary floats: exact, and cheaper than JSON to parse).
-    columns = list(zip(*((u, w, *j) for u, w, j in changed), strict=True))
-    await session.execute(
+    # One upsert from typed arrays (binary floats: exact, and cheaper than JSON to parse)
+    # that compares in place: only rows whose value, numerator, denominator, target or
+    # status differ are written, and only those come back.
+    columns = list(zip(*((u, w, *j) for u, w, j in every), strict=True))
+    rows = await session.execute(
         text(
             """
             INSERT INTO kpi_current AS k (unit_code, time_window, kpi_id, value, numerator,
@@ -487,6 +476,10 @@ async def refresh(
             ON CONFLICT (unit_code, time_window, kpi_id) DO UPDATE SET value = EXCLUDED.value,
                 numerator = EXCLUDED.numerator, denominator = EXCLUDED.denominator,
                 target = EXCLUDED.target, status = EXCLUDED.status, as_of = EXCLUDED.as_of
+            WHERE (k.value, k.numerator, k.denominator, k.target, k.status)
+                IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.numerator, EXCLUDED.denominator,
+                    EXCLUDED.target, EXCLUDED.status)
+            RETURNING unit_code, time_window, kpi_id
             """
         ),
         {
@@ -500,6 +493,10 @@ async def refresh(
             ),
         },
     )
+    written = {(r[0], r[1], r[2]) for r in rows}
+    changed: list[Change] = [(u, w, j) for u, w, j in every if (u, w, j[0]) in written]
+    if not changed:
+        return 0
     if defer is not None:
         defer.extend(changed)
     elif emit:
