@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -143,6 +145,126 @@ async def screens_main(args: argparse.Namespace) -> None:
     )
 
 
+# --- the reconnect storm (child processes: `live.py storm ...`)
+
+
+async def storm_main(args: argparse.Namespace) -> None:
+    """N screens that, on "drop", all lose their connection at the same instant (transport
+    aborted: a network cut) and reconnect at once, without backoff, resuming with `since`."""
+    import websockets
+
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    errors: dict[str, int] = {}
+    sockets: list[Any] = [None] * args.n
+    last_seq = [0] * args.n  # highest seq seen (events and pings): the `since` to resume from
+    seen: list[list[int]] = [[] for _ in range(args.n)]  # kpi seqs received while recording
+    reopened: list[float | None] = [None] * args.n  # drop → socket open again
+    recovered: list[float | None] = [None] * args.n  # drop → first event after reconnecting
+    snapshots_after_drop = 0
+    recording = False
+    dropped_at: float | None = None
+    connected = 0
+    ready = asyncio.Event()
+    gate = asyncio.Semaphore(args.gate)  # connection attempts in flight, per process
+
+    def count(key: str) -> None:
+        errors[key] = errors.get(key, 0) + 1
+
+    async def screen(i: int) -> None:
+        nonlocal connected, snapshots_after_drop
+        first = True
+        while True:
+            try:
+                async with gate:
+                    ws = await websockets.connect(
+                        args.url,
+                        additional_headers=headers,
+                        compression=None,
+                        open_timeout=300,
+                        ping_interval=None,
+                        max_size=None,
+                    )
+                subscribe: dict[str, Any] = {
+                    "type": "subscribe",
+                    "unit": "70",
+                    "windows": ["today"],
+                }
+                if not first:
+                    subscribe["since"] = last_seq[i]
+                await ws.send(json.dumps(subscribe))
+            except Exception as exc:  # refused or timed out: counted, retried
+                count(type(exc).__name__)
+                await asyncio.sleep(0.1 + random.random() * 0.4)
+                continue
+            if dropped_at is not None and not first:
+                reopened[i] = time.monotonic() - dropped_at
+            sockets[i] = ws
+            if first:
+                first = False
+                connected += 1
+                if connected == args.n:
+                    ready.set()
+            try:
+                async for raw in ws:
+                    message = json.loads(raw)
+                    kind = message["type"]
+                    seq = message.get("seq", 0)
+                    if kind == "kpi":
+                        if recording:
+                            seen[i].append(seq)
+                        if dropped_at is not None and recovered[i] is None:
+                            recovered[i] = time.monotonic() - dropped_at
+                    elif kind == "snapshot" and dropped_at is not None:
+                        snapshots_after_drop += 1
+                    last_seq[i] = max(last_seq[i], seq)
+            except asyncio.CancelledError:
+                return
+            except Exception as exc:
+                if dropped_at is None:
+                    count("dropped:" + type(exc).__name__)
+            finally:
+                sockets[i] = None
+
+    tasks = [asyncio.create_task(screen(i)) for i in range(args.n)]
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    waited = 0.0
+    while not ready.is_set() and waited < 300:
+        await asyncio.sleep(0.2)
+        waited += 0.2
+    print(json.dumps({"ready": connected, "errors": errors}), flush=True)
+    await reader.readline()  # go: record from now
+    recording = True
+    await reader.readline()  # drop: every connection cut at the same instant
+    dropped_at = time.monotonic()
+    for ws in sockets:
+        if ws is not None:
+            ws.transport.abort()
+    published = set(json.loads(await reader.readline()))  # stop, with what was published
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    missed = sum(len(published - set(s)) for s in seen)
+    duplicates = sum(len(s) - len(set(s)) for s in seen)
+    out_of_order = sum(any(a >= b for a, b in itertools.pairwise(s)) for s in seen)
+    print(
+        json.dumps(
+            {
+                "reopened": [t for t in reopened if t is not None],
+                "recovered": [t for t in recovered if t is not None],
+                "not_recovered": sum(t is None for t in recovered),
+                "missed": missed,
+                "duplicates": duplicates,
+                "out_of_order_screens": out_of_order,
+                "snapshots_after_drop": snapshots_after_drop,
+                "errors": errors,
+            }
+        ),
+        flush=True,
+    )
+
+
 # --- the bare ceiling: websockets.broadcast to every subscriber
 
 
@@ -162,6 +284,8 @@ async def bare_main(args: argparse.Namespace) -> None:
         try:
             async for _ in ws:
                 pass
+        except websockets.ConnectionClosed:
+            pass  # a screen dropped (the storm cuts them all)
         finally:
             screens.discard(ws)
 
@@ -169,7 +293,6 @@ async def bare_main(args: argparse.Namespace) -> None:
     async with serve(handler, "127.0.0.1", args.port, compression=compression, max_size=None):
         print("bare ready", flush=True)
         await asyncio.Future()
-    del websockets
 
 
 # --- the orchestrator
@@ -430,6 +553,133 @@ async def run_one(
             server.kill()
 
 
+async def run_storm(
+    mode: str, n: int, args: argparse.Namespace, url: str, token: str
+) -> dict[str, Any]:
+    """Every screen drops at the same instant a third of the way through the steady phase
+    and reconnects at once with `since`; events keep coming meanwhile."""
+    bare = mode.startswith("bare")
+    port = free_port()
+    server = start_server("bare" if bare else "ioc", url, port)
+    clients: list[asyncio.subprocess.Process] = []
+    try:
+        await wait_port(port, server)
+        ps = psutil.Process(server.pid)
+        per = [n // args.clients + (1 if i < n % args.clients else 0) for i in range(args.clients)]
+        ws_url = f"ws://127.0.0.1:{port}/" + ("" if bare else "ws")
+        for count in per:
+            cmd = [sys.executable, __file__, "storm", "--url", ws_url, "--n", str(count)]
+            cmd += ["--gate", str(max(1, args.storm_gate // args.clients))]
+            if not bare:
+                cmd += ["--token", token]
+            clients.append(
+                await asyncio.create_subprocess_exec(
+                    *cmd,
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    limit=1 << 30,
+                    cwd=ROOT,
+                )
+            )
+        connected, errors = 0, {}
+        for c in clients:
+            assert c.stdout is not None
+            hello = json.loads(await c.stdout.readline())
+            connected += hello["ready"]
+            for k, v in hello["errors"].items():
+                errors[k] = errors.get(k, 0) + v
+        await asyncio.sleep(2.0)
+
+        async def tell(line: bytes) -> None:
+            for c in clients:
+                assert c.stdin is not None
+                c.stdin.write(line)
+                await c.stdin.drain()
+
+        await tell(b"go\n")
+        if bare:
+            driver = asyncio.create_task(drive_bare(port, args.rate, args.seconds))
+        else:
+            driver = asyncio.create_task(drive_ioc(url, args.rate, args.seconds))
+        await asyncio.sleep(max(2.0, args.seconds / 3))
+        cpu0 = sum(ps.cpu_times()[:2])
+        t0 = time.monotonic()
+        await tell(b"drop\n")
+        published = await driver
+        await asyncio.sleep(5.0)  # let the last resumes and events arrive
+        elapsed = time.monotonic() - t0
+        cpu = (sum(ps.cpu_times()[:2]) - cpu0) / elapsed
+        await tell((json.dumps(published) + "\n").encode())
+        reopened: list[float] = []
+        recovered: list[float] = []
+        totals = {"not_recovered": 0, "missed": 0, "duplicates": 0, "out_of_order_screens": 0}
+        totals["snapshots_after_drop"] = 0
+        for c in clients:
+            assert c.stdout is not None
+            result = json.loads(await c.stdout.readline())
+            reopened += result["reopened"]
+            recovered += result["recovered"]
+            for k in totals:
+                totals[k] += result[k]
+            for k, v in result["errors"].items():
+                errors[k] = errors.get(k, 0) + v
+            await c.wait()
+        reopened.sort()
+        recovered.sort()
+
+        def pct(values: list[float], p: float) -> float:
+            if not values:
+                return float("nan")
+            return values[min(len(values) - 1, int(p * len(values)))] * 1000
+
+        return {
+            "mode": mode,
+            "screens": n,
+            "connected": connected,
+            "events": len(published),
+            "reopen_p50_ms": pct(reopened, 0.5),
+            "reopen_max_ms": pct(reopened, 1.0),
+            "recovered_p50_ms": pct(recovered, 0.5),
+            "recovered_p99_ms": pct(recovered, 0.99),
+            "recovered_max_ms": pct(recovered, 1.0),
+            "cpu_pct": cpu * 100,
+            "expected": connected * len(published),
+            **totals,
+            "errors": errors,
+        }
+    finally:
+        for c in clients:
+            if c.returncode is None:
+                c.kill()
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def print_storm(r: dict[str, Any]) -> None:
+    key = f"{r['mode']}[{r['screens']}]"
+    print(f"{key}.connected: {r['connected']} screens, {r['events']} events published")
+    print(
+        f"{key}.reopened_after_drop p50/max: {r['reopen_p50_ms']:.0f} / {r['reopen_max_ms']:.0f} ms"
+    )
+    print(
+        f"{key}.recovered_after_drop p50/p99/max: {r['recovered_p50_ms']:.0f} / "
+        f"{r['recovered_p99_ms']:.0f} / {r['recovered_max_ms']:.0f} ms "
+        f"(drop -> first event after reconnecting; {r['not_recovered']} never recovered)"
+    )
+    print(f"{key}.missed: {r['missed']} of {r['expected']} messages")
+    print(
+        f"{key}.duplicates: {r['duplicates']}; screens out of order: "
+        f"{r['out_of_order_screens']}; snapshots after the drop: {r['snapshots_after_drop']}"
+    )
+    print(f"{key}.server_cpu_during_storm: {r['cpu_pct']:.0f} % of one core")
+    if r["errors"]:
+        print(f"{key}.errors: {r['errors']}")
+    sys.stdout.flush()
+
+
 async def orchestrate(args: argparse.Namespace) -> None:
     server_url = os.environ.get("IOC_DATABASE_URL")
     if not server_url:
@@ -442,6 +692,9 @@ async def orchestrate(args: argparse.Namespace) -> None:
     try:
         for n in [int(x) for x in args.screens.split(",")]:
             for mode in args.modes.split(","):
+                if mode.endswith("storm"):
+                    print_storm(await run_storm(mode, n, args, url, token))
+                    continue
                 r = await run_one(mode, n, args, url, token)
                 key = f"{r['mode']}[{n}]"
                 print(f"{key}.connected: {r['connected']} screens")
@@ -475,6 +728,11 @@ def main() -> None:
     scr.add_argument("--n", type=int, required=True)
     scr.add_argument("--deflate", action="store_true")
     scr.add_argument("--bare", action="store_true")
+    storm = sub.add_parser("storm")
+    storm.add_argument("--url", required=True)
+    storm.add_argument("--token", default=None)
+    storm.add_argument("--n", type=int, required=True)
+    storm.add_argument("--gate", type=int, default=500)
     bare = sub.add_parser("bare")
     bare.add_argument("--port", type=int, required=True)
     bare.add_argument("--deflate", action="store_true")
@@ -482,7 +740,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--clients", type=int, default=2)
-    parser.add_argument("--modes", default="ioc,ioc-deflate,bare,bare-deflate")
+    parser.add_argument(
+        "--modes",
+        default="ioc,ioc-deflate,bare,bare-deflate",
+        help="also: storm, bare-storm (every screen drops at once and reconnects)",
+    )
+    parser.add_argument(
+        "--storm-gate",
+        type=int,
+        default=1000,
+        help="storm: connection attempts in flight at once, over all client processes",
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -492,6 +760,8 @@ def main() -> None:
         runner = asyncio.run
     if args.cmd == "screens":
         runner(screens_main(args))
+    elif args.cmd == "storm":
+        runner(storm_main(args))
     elif args.cmd == "bare":
         runner(bare_main(args))
     else:

@@ -9,6 +9,9 @@ How an event reaches a screen:
    costs per event do not grow with the number of screens.
 3. Each screen (`Connection`) has a bounded queue; its writer task drains it.
 
+Resumes (`since`) are answered from the hub's memory of the last `_RECENT_EVENTS` events
+when it covers them (a reconnect storm of every screen costs no query), else from the log.
+
 Subscribe-first-then-backfill: a screen is attached to its topic *before* its snapshot or
 replay is taken, and that snapshot/replay is bounded by the hub's cursor read synchronously
 at the same moment. Events up to the cursor are in the snapshot/replay, events after it
@@ -24,6 +27,7 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +59,8 @@ _TAIL_SQL = (
 _UNIT_CACHE_SECONDS = 300.0
 _SNAPSHOT_CACHE_SECONDS = 60.0
 _PRINCIPAL_CACHE_SECONDS = 5.0
+# kpi/alert events kept in memory for resumes: at 10 events/s, the last ~7 minutes
+_RECENT_EVENTS = 4096
 
 
 @dataclass(eq=False)
@@ -81,6 +87,14 @@ class Topic:
         return event.type == "alert" and event.unit_code in self.alert_units
 
 
+@dataclass(slots=True)
+class _Recent:
+    """A dispatched event, and its message once built (shared by every resume)."""
+
+    event: Event
+    wire: Wire | None = None
+
+
 @dataclass
 class _UnitScope:
     subtree: frozenset[str]
@@ -103,6 +117,9 @@ class Hub:
         self._kpi_index: dict[str, set[Topic]] = {}
         self._alert_index: dict[str, set[Topic]] = {}
         self._units: dict[str, _UnitScope] = {}
+        # every kpi/alert event with recent_floor < seq <= cursor, in seq order
+        self._recent: deque[_Recent] = deque()
+        self._recent_floor = 0
         self._pending = True
         self._notified = 0
         self._tail: asyncpg.Connection | None = None
@@ -128,6 +145,7 @@ class Hub:
         if not self.ready.is_set():
             async with self.db.sessionmaker() as session:
                 self.cursor = await last_seq(session)
+            self._recent_floor = self.cursor
             self.ready.set()
             log.info("live hub started at seq %d", self.cursor)
         self._pending = True  # also a periodic poll, in case a notification was lost
@@ -181,8 +199,13 @@ class Hub:
         matches exactly what has been offered."""
         now = datetime.now(UTC)
         coalesce = self.settings.ws_coalesce_kpis
+        recent = self._recent
         for event in events:
             self.cursor = max(self.cursor, event.seq)
+            entry = _Recent(event)
+            recent.append(entry)
+            if len(recent) > _RECENT_EVENTS:
+                self._recent_floor = recent.popleft().event.seq
             metrics.LIVE_EVENTS_READ.inc()
             metrics.LIVE_FANOUT_DELAY.observe(max(0.0, (now - event.created_at).total_seconds()))
             index = self._kpi_index if event.type == "kpi" else self._alert_index
@@ -200,6 +223,7 @@ class Hub:
                     if message is None:
                         break
                 key, wire = message
+                entry.wire = wire
                 # copies: an overflow may close a screen, which may drop its topic
                 for conn in tuple(topic.conns):
                     written += conn.offer(key, wire)
@@ -349,6 +373,8 @@ class Hub:
             return None
         if since == upto:
             return []
+        if since >= self._recent_floor and upto <= self.cursor:
+            return self._replay_recent(topic, since, upto)
         units = sorted(topic.kpi_units | topic.alert_units)
         limit = self.settings.ws_max_replay
         async with self.db.sessionmaker() as session, session.begin():
@@ -382,6 +408,27 @@ class Hub:
                 message = event_message(event, coalesce=False)
                 if message is not None:
                     messages.append(message[1])
+        return messages
+
+    def _replay_recent(self, topic: Topic, since: int, upto: int) -> list[Wire] | None:
+        """`replay` from memory: every kpi/alert event after `_recent_floor` is there."""
+        matched: list[_Recent] = []
+        for entry in reversed(self._recent):
+            seq = entry.event.seq
+            if seq <= since:
+                break
+            if seq <= upto and topic.wants(entry.event):
+                matched.append(entry)
+        if len(matched) > self.settings.ws_max_replay:
+            return None
+        messages = []
+        for entry in reversed(matched):
+            if entry.wire is None:
+                message = event_message(entry.event, coalesce=False)
+                if message is None:
+                    continue
+                entry.wire = message[1]
+            messages.append(entry.wire)
         return messages
 
     # --- housekeeping (called by `LiveTicker`)

@@ -211,6 +211,50 @@ async def test_resume_with_since_gets_exactly_the_missed_events(
         assert (await recv(ws))["seq"] == after
 
 
+async def test_resume_from_before_the_server_started_is_read_from_the_log(
+    live_server: ServerMaker, live_db: Database
+) -> None:
+    # the hub answers recent resumes from memory (what it dispatched since it started);
+    # events committed before this server started can only come from the log
+    token = await token_for(live_db, "district", "689")
+    since = await head(live_db)
+    missed = await emit(
+        live_db,
+        kpi_event("689", "today", "dossier_received", 7),
+        kpi_event("690", "today", "dossier_received", 8),
+        alert_event("25198", "before-start"),
+    )
+    server = await live_server()
+    async with await connect(server.ws_url, token) as ws:
+        await subscribe(ws, "689", ["today"], since=since)
+        replayed = [await recv(ws) for _ in range(2)]
+        assert [m["seq"] for m in replayed] == [missed[0], missed[2]]
+        assert replayed[0]["kpi"]["value"] == 7
+        [live] = await emit(live_db, kpi_event("689", "today", "dossier_received", 9))
+        assert (await recv(ws))["seq"] == live
+
+
+async def test_resume_across_the_hubs_memory_limit_is_exact(
+    live_server: ServerMaker, live_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ioc.live.hub
+
+    monkeypatch.setattr(ioc.live.hub, "_RECENT_EVENTS", 2)  # the hub remembers 2 events
+    server = await live_server()
+    token = await token_for(live_db, "district", "689")
+    async with await connect(server.ws_url, token) as ws:
+        await subscribe(ws, "689", ["today"])
+        since = (await recv(ws))["seq"]
+    seqs = await emit(
+        live_db, *[kpi_event("689", "today", "dossier_received", v) for v in range(5)]
+    )
+    for resume_from, expected in ((since, seqs), (seqs[2], seqs[3:])):
+        async with await connect(server.ws_url, token) as ws:
+            # older than what the hub remembers: from the log; else from memory
+            await subscribe(ws, "689", ["today"], since=resume_from)
+            assert [(await recv(ws))["seq"] for _ in expected] == expected
+
+
 async def test_since_older_than_the_retained_log_gets_a_snapshot(
     live_server: ServerMaker, live_db: Database
 ) -> None:
