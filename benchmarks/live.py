@@ -242,6 +242,14 @@ async def storm_main(args: argparse.Namespace) -> None:
         if ws is not None:
             ws.transport.abort()
     published = set(json.loads(await reader.readline()))  # stop, with what was published
+    # ... once every screen has reconnected and caught up (or two minutes have passed; the
+    # bare server does not resume, so its screens are only given a few seconds)
+    target = max(published, default=0)
+    for _ in range(30 if args.bare else 1200):
+        if all(seq >= target for seq in last_seq):
+            break
+        await asyncio.sleep(0.1)
+    caught_up = all(seq >= target for seq in last_seq)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -254,6 +262,7 @@ async def storm_main(args: argparse.Namespace) -> None:
                 "reopened": [t for t in reopened if t is not None],
                 "recovered": [t for t in recovered if t is not None],
                 "not_recovered": sum(t is None for t in recovered),
+                "lagging_at_stop": 0 if caught_up else sum(seq < target for seq in last_seq),
                 "missed": missed,
                 "duplicates": duplicates,
                 "out_of_order_screens": out_of_order,
@@ -570,8 +579,7 @@ async def run_storm(
         for count in per:
             cmd = [sys.executable, __file__, "storm", "--url", ws_url, "--n", str(count)]
             cmd += ["--gate", str(max(1, args.storm_gate // args.clients))]
-            if not bare:
-                cmd += ["--token", token]
+            cmd += ["--bare"] if bare else ["--token", token]
             clients.append(
                 await asyncio.create_subprocess_exec(
                     *cmd,
@@ -613,7 +621,7 @@ async def run_storm(
         reopened: list[float] = []
         recovered: list[float] = []
         totals = {"not_recovered": 0, "missed": 0, "duplicates": 0, "out_of_order_screens": 0}
-        totals["snapshots_after_drop"] = 0
+        totals["snapshots_after_drop"] = totals["lagging_at_stop"] = 0
         for c in clients:
             assert c.stdout is not None
             result = json.loads(await c.stdout.readline())
@@ -669,6 +677,7 @@ def print_storm(r: dict[str, Any]) -> None:
         f"{r['recovered_p99_ms']:.0f} / {r['recovered_max_ms']:.0f} ms "
         f"(drop -> first event after reconnecting; {r['not_recovered']} never recovered)"
     )
+    print(f"{key}.screens_not_caught_up_2_min_after_the_last_event: {r['lagging_at_stop']}")
     print(f"{key}.missed: {r['missed']} of {r['expected']} messages")
     print(
         f"{key}.duplicates: {r['duplicates']}; screens out of order: "
@@ -733,6 +742,7 @@ def main() -> None:
     storm.add_argument("--token", default=None)
     storm.add_argument("--n", type=int, required=True)
     storm.add_argument("--gate", type=int, default=500)
+    storm.add_argument("--bare", action="store_true")
     bare = sub.add_parser("bare")
     bare.add_argument("--port", type=int, required=True)
     bare.add_argument("--deflate", action="store_true")

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.protocol import Protocol as WebsocketsProtocol
 from websockets.protocol import State
 
@@ -53,6 +54,9 @@ _COALESCED = metrics.LIVE_EVENTS_DROPPED.labels("coalesced")
 _OVERFLOW = metrics.LIVE_EVENTS_DROPPED.labels("overflow")
 _PING_KEY = ("ping",)
 _PONG_KEY = ("pong",)
+# With permessage-deflate negotiated, only messages this large are compressed (snapshots);
+# deltas (~250 bytes) go as plain frames, shared by every screen (RFC 7692 §6: RSV1 unset).
+COMPRESS_MIN_BYTES = 1024
 Sink = Callable[[Wire], bool]
 
 
@@ -102,8 +106,11 @@ def direct_sink(send: Any) -> Sink | None:
     Fan-out to thousands of screens spends most of its time in the per-screen ASGI send chain
     (Starlette's wrappers, uvicorn's coroutine, the frame built again for every screen). For
     uvicorn's websockets (sans-I/O) protocol we write the frame straight to its transport, as
-    `websockets.broadcast` does: the frame of a message is built once for every screen
-    without extensions; with permessage-deflate the connection's own protocol compresses it.
+    `websockets.broadcast` does: the frame of a message is built once for every screen.
+    With permessage-deflate negotiated, a message under `COMPRESS_MIN_BYTES` goes as that
+    same uncompressed frame (RSV1 unset: RFC 7692 §6 lets a sender choose per message, and
+    the peer's decompressor skips it), and only larger ones (snapshots) are compressed by
+    the connection's own protocol.
     The sink refuses (returns False, nothing written) whenever ASGI would block or fail —
     socket not open, close sent, transport paused above its high-water mark or closing — so
     the caller falls back to the queue and the awaited ASGI send, which keeps backpressure and
@@ -114,7 +121,15 @@ def direct_sink(send: Any) -> Sink | None:
     if not isinstance(conn, WebsocketsProtocol) or not isinstance(writable, asyncio.Event):
         return None
     transport = proto.transport
-    plain = not conn.extensions  # fixed once the handshake is done
+    extensions = conn.extensions  # fixed once the handshake is done
+    # the largest message sent as a plain frame: all with no extensions; with only
+    # permessage-deflate, the small ones; with anything else, none
+    if not extensions:
+        plain_max = float("inf")
+    elif all(isinstance(e, PerMessageDeflate) for e in extensions):
+        plain_max = COMPRESS_MIN_BYTES - 1
+    else:
+        plain_max = -1
 
     def write(wire: Wire) -> bool:
         if (
@@ -125,7 +140,7 @@ def direct_sink(send: Any) -> Sink | None:
             or transport.is_closing()
         ):
             return False
-        if plain:
+        if len(wire.data) <= plain_max:
             transport.write(wire.frame)
         else:
             conn.send_text(wire.data)
