@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
 from ioc.api.deps import SessionDep, scoped_unit
 from ioc.auth import Principal, authenticate, require
@@ -22,9 +22,12 @@ async def read_kpis(
     window: str = Query(default="today", description=f"one of {', '.join(WINDOWS)}"),
     children: bool = Query(default=False, description="also each direct child unit"),
     principal: Principal = Depends(require("operator")),
-) -> KpiSnapshot:
+) -> Response:
     code = await scoped_unit(session, principal, unit)
-    return await service.snapshot(session, code, window, children=children)
+    found = await service.snapshot(session, code, window, children=children)
+    # Serialised once by the model itself (FastAPI would validate the model again first:
+    # 156 values for a province with its children); the schema stays `response_model`.
+    return Response(found.model_dump_json(), media_type="application/json")
 
 
 @router.get("/catalogue", summary="The KPI catalogue: ids, names, formulas, default targets")
