@@ -75,7 +75,8 @@ async def live_socket(websocket: WebSocket) -> None:
         await _deny(websocket, exc)
         return
     try:
-        await asyncio.wait_for(hub.ready.wait(), timeout=10)
+        if not hub.ready.is_set():  # (wait_for costs a task: not on every handshake)
+            await asyncio.wait_for(hub.ready.wait(), timeout=10)
     except TimeoutError:
         await _deny(websocket, Unavailable("live hub not ready; retry with backoff"))
         return
