@@ -689,6 +689,27 @@ def print_storm(r: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def print_ratios(n: int, results: dict[str, dict[str, Any]]) -> None:
+    """Each ioc mode against its bare baseline of the same run (same clients, same rate)."""
+    pairs = [("ioc", "bare"), ("ioc-deflate", "bare-deflate"), ("storm", "bare-storm")]
+    figures = {
+        "latency_p50": "p50_ms",
+        "latency_p99": "p99_ms",
+        "server_cpu": "cpu_pct",
+        "rss_per_screen": "rss_per_screen_kb",
+        "recovered_max": "recovered_max_ms",
+        "reopened_max": "reopen_max_ms",
+    }
+    for mine, bare in pairs:
+        if mine not in results or bare not in results:
+            continue
+        for name, field in figures.items():
+            a, b = results[mine].get(field), results[bare].get(field)
+            if a is not None and b and a == a and b == b:  # present, non-zero, not NaN
+                print(f"{mine}[{n}].{name}_vs_{bare}: {a / b:.2f} x")
+    sys.stdout.flush()
+
+
 async def orchestrate(args: argparse.Namespace) -> None:
     server_url = os.environ.get("IOC_DATABASE_URL")
     if not server_url:
@@ -700,11 +721,13 @@ async def orchestrate(args: argparse.Namespace) -> None:
     )
     try:
         for n in [int(x) for x in args.screens.split(",")]:
+            results: dict[str, dict[str, Any]] = {}
             for mode in args.modes.split(","):
                 if mode.endswith("storm"):
-                    print_storm(await run_storm(mode, n, args, url, token))
+                    results[mode] = await run_storm(mode, n, args, url, token)
+                    print_storm(results[mode])
                     continue
-                r = await run_one(mode, n, args, url, token)
+                r = results[mode] = await run_one(mode, n, args, url, token)
                 key = f"{r['mode']}[{n}]"
                 print(f"{key}.connected: {r['connected']} screens")
                 print(f"{key}.latency_p50: {r['p50_ms']:.1f} ms")
@@ -724,6 +747,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
                 if r["errors"]:
                     print(f"{key}.errors: {r['errors']}")
                 sys.stdout.flush()
+            print_ratios(n, results)
     finally:
         await drop_database(server_url, url)
 

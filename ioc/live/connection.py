@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from websockets.exceptions import WebSocketException
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.protocol import Protocol as WebsocketsProtocol
 from websockets.protocol import State
@@ -140,11 +141,16 @@ def direct_sink(send: Any) -> Sink | None:
             or transport.is_closing()
         ):
             return False
-        if len(wire.data) <= plain_max:
-            transport.write(wire.frame)
-        else:
-            conn.send_text(wire.data)
-            transport.write(b"".join(conn.data_to_send()))
+        try:
+            if len(wire.data) <= plain_max:
+                transport.write(wire.frame)
+            else:
+                conn.send_text(wire.data)
+                transport.write(b"".join(conn.data_to_send()))
+        except (OSError, RuntimeError, WebSocketException):
+            # the socket is going away: the hub's loop must go on to the other screens; the
+            # message takes the queue path, where the writer meets the same end and stops
+            return False
         return True
 
     return write
