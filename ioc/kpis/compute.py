@@ -9,7 +9,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -124,46 +124,75 @@ async def _services(
     return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
 
 
+def _ranges(window: str, today: date) -> dict[str, date]:
+    """A window as one range of day rows and one of month rows (`window_periods` are
+    contiguous: days of the current month, or the 7 days; whole months before it). An
+    empty month range is lo > hi."""
+    periods = window_periods(window, today)
+    days = [p for g, p in periods if g == "d"]
+    months = [p for g, p in periods if g == "m"]
+    return {
+        "d_lo": min(days, default=today + timedelta(days=1)),
+        "d_hi": max(days, default=today),
+        "m_lo": min(months, default=today + timedelta(days=1)),
+        "m_hi": max(months, default=today),
+    }
+
+
 async def _medians(
     session: AsyncSession, units: list[str], windows: Iterable[str], today: date
 ) -> dict[Key, tuple[float, int]]:
     """Exact medians: count through the rolled-up 1-hour histogram to the bucket(s) holding
     the middle rank(s), then sort only that bucket's reports of the unit's subtree in the
     window. The result is `percentile_cont(0.5)`'s, to the last bit: for an even count the
-    two middle values a <= b give a + (b - a) * 0.5, as PostgreSQL computes it."""
+    two middle values a <= b give a + (b - a) * 0.5, as PostgreSQL computes it.
+
+    The histogram is read once for all windows: one row per (unit, bucket) with a count per
+    window (FILTER), running sums per unit in one sort, then one row per window."""
     windows = list(windows)
-    periods = [
-        {"w": w, "grain": g, "period": p.isoformat()}
-        for w in windows
-        for g, p in window_periods(w, today)
-    ]
+    params: dict[str, object] = {"units": units, "today": today}
+    sums, running, per_window = [], [], []
+    ranges = [_ranges(w, today) for w in windows]
+    for i, (w, r) in enumerate(zip(windows, ranges, strict=True)):
+        lo, hi = window_days(w, today)
+        params.update({f"w{i}": w, f"lo{i}": lo, f"hi{i}": hi})
+        params.update({f"{k}{i}": v for k, v in r.items()})
+        sums.append(
+            f"coalesce(sum(n) FILTER (WHERE grain = 'd' AND period BETWEEN :d_lo{i} AND :d_hi{i}"
+            f" OR grain = 'm' AND period BETWEEN :m_lo{i} AND :m_hi{i}), 0)::bigint AS n{i}"
+        )
+        running.append(f"n{i}, sum(n{i}) OVER wb AS cum{i}, sum(n{i}) OVER wu AS total{i}")
+        per_window.append(
+            f"(CAST(:w{i} AS text), n{i}, cum{i}::bigint, total{i}::bigint, "
+            f"CAST(:lo{i} AS date), CAST(:hi{i} AS date))"
+        )
+    params["first_m"] = min((r["m_lo"] for r in ranges), default=today)
+    params["first_d"] = min((r["d_lo"] for r in ranges), default=today)
     rows = await session.execute(
         text(
-            """
+            f"""
             WITH h AS (
-                SELECT k.unit_code, p.w, k.bucket, sum(k.n)::bigint AS n
-                FROM jsonb_to_recordset(CAST(:periods AS jsonb)) AS p(w text, grain "char",
-                    period date)
-                JOIN kpi_resp_hist k ON k.unit_code = ANY(:units) AND k.grain = p.grain
-                    AND k.period = p.period
-                WHERE (k.grain = 'm' AND k.period BETWEEN :first_m AND :today
-                       OR k.grain = 'd' AND k.period BETWEEN :first_d AND :today)
-                GROUP BY 1, 2, 3
+                -- "C": the grouping and the running sums sort by plain bytes
+                SELECT unit_code COLLATE "C" AS unit_code, bucket, {", ".join(sums)}
+                FROM kpi_resp_hist
+                WHERE unit_code = ANY(:units)
+                  AND (grain = 'm' AND period BETWEEN :first_m AND :today
+                       OR grain = 'd' AND period BETWEEN :first_d AND :today)
+                GROUP BY 1, 2
             ), c AS (
-                SELECT unit_code, w, bucket, n,
-                       (sum(n) OVER (PARTITION BY unit_code, w ORDER BY bucket))::bigint - n
-                           AS before,
-                       (sum(n) OVER (PARTITION BY unit_code, w))::bigint AS total
+                SELECT unit_code, bucket, {", ".join(running)}
                 FROM h
+                WINDOW wb AS (PARTITION BY unit_code ORDER BY bucket),
+                       wu AS (PARTITION BY unit_code)
             ), picks AS (
                 -- the bucket(s) holding the middle rank(s) (k1 = k2 for an odd total)
-                SELECT DISTINCT c.unit_code, c.w, c.total, c.bucket,
-                       (r.k - c.before)::bigint AS pos, b.lo, b.hi
+                SELECT DISTINCT c.unit_code, x.w, x.total, c.bucket,
+                       r.k - (x.cum - x.n) AS pos, x.lo, x.hi
                 FROM c
-                CROSS JOIN LATERAL (VALUES ((c.total + 1) / 2), (c.total / 2 + 1)) AS r(k)
-                JOIN jsonb_to_recordset(CAST(:bounds AS jsonb)) AS b(w text, lo date, hi date)
-                    ON b.w = c.w
-                WHERE r.k > c.before AND r.k <= c.before + c.n
+                CROSS JOIN LATERAL (VALUES {", ".join(per_window)})
+                    AS x(w, n, cum, total, lo, hi)
+                CROSS JOIN LATERAL (VALUES ((x.total + 1) / 2), (x.total / 2 + 1)) AS r(k)
+                WHERE x.n > 0 AND r.k > x.cum - x.n AND r.k <= x.cum
             )
             SELECT p.unit_code, p.w, p.total,
                    min(v.resp) + (max(v.resp) - min(v.resp)) * 0.5
@@ -181,12 +210,7 @@ async def _medians(
             GROUP BY 1, 2, 3
             """
         ),
-        {
-            "periods": json.dumps(periods),
-            "bounds": _bounds(windows, today),
-            "units": units,
-            **_span(periods, today),
-        },
+        params,
     )
     return {(r[0], r[1]): (float(r[3]), int(r[2])) for r in rows}
 
