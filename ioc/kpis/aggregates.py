@@ -166,8 +166,12 @@ async def _dossiers(session: AsyncSession, lo: int, hi: int) -> int:
     await _exec(
         session,
         """
-        DELETE FROM kpi_service_day t USING ks
-        WHERE t.unit_code = ks.unit_code AND t.procedure_code = ks.procedure_code AND t.n = 0
+        DELETE FROM kpi_service_day t USING (
+            SELECT unit_code, procedure_code, recv_day FROM kd_new WHERE online
+            UNION SELECT unit_code, procedure_code, recv_day FROM kd_old WHERE online
+        ) x
+        WHERE t.unit_code = x.unit_code AND t.procedure_code = x.procedure_code
+          AND t.day = x.recv_day AND t.n = 0
         """,
     )
     await _exec(
@@ -396,12 +400,12 @@ async def _services(session: AsyncSession) -> None:
             FROM procedures pr JOIN t ON t.unit_code = pr.unit_code AND t.procedure_code = pr.code
             GROUP BY 1, 2
         ) p ON p.unit_code = t.unit_code AND p.code = t.procedure_code
-        LEFT JOIN (
-            SELECT sd.unit_code, sd.procedure_code, max(sd.day) AS last_day
-            FROM kpi_service_day sd JOIN t ON t.unit_code = sd.unit_code
-                AND t.procedure_code = sd.procedure_code
-            GROUP BY 1, 2
-        ) d ON d.unit_code = t.unit_code AND d.procedure_code = t.procedure_code
+        -- the last day by one backward probe of the key per service, not all its days
+        LEFT JOIN LATERAL (
+            SELECT sd.day AS last_day FROM kpi_service_day sd
+            WHERE sd.unit_code = t.unit_code AND sd.procedure_code = t.procedure_code
+            ORDER BY sd.day DESC LIMIT 1
+        ) d ON true
         LEFT JOIN kpi_service o
             ON o.unit_code = t.unit_code AND o.procedure_code = t.procedure_code
         """,
