@@ -5,9 +5,12 @@ screens on a bare `websockets` broadcast server measured in the same run (the ce
         .venv/bin/python benchmarks/live.py [--screens 1000,10000] [--rate 10] [--seconds 20]
         [--clients 2] [--modes ioc,ioc-deflate,bare,bare-deflate]
 
-For each mode and N it prints: commit-to-receive p50/p99 (from just before the event's
-commit to its arrival on a screen, every screen counted), messages/s delivered, events
-missed, server CPU (% of one core over the steady phase) and server RSS per idle screen.
+For each mode and N it prints: latency p50/p99 (from just before the event's transaction
+to its arrival on a screen, every screen counted; also from the moment the writer's commit
+returned, which leaves out the writer's own INSERT and fsync), messages/s delivered, events
+missed, server CPU (% of one core over the steady phase) and server RSS per idle screen;
+each figure also as a ratio to the bare `websockets` server of the same run. Modes `storm`
+and `bare-storm` cut every screen at once and time their reconnection (with `since`).
 Screens run in `--clients` separate processes on 127.0.0.1. Creates and drops its own
 database on that server. Prints `name: value unit` lines.
 """
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import json
 import os
@@ -36,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 KPI_IDS = [f"bench_kpi_{i}" for i in range(13)]
+COMMITS: list[tuple[float, int]] = []  # the driver's (stamp → commit seconds, event index)
+COMMIT_DELAY: dict[int, float] = {}  # seq → the driver's stamp → commit returned, seconds
 
 
 def free_port() -> int:
@@ -51,6 +57,7 @@ async def screens_main(args: argparse.Namespace) -> None:
     import websockets
 
     latencies: list[float] = []
+    latency_seqs: list[int] = []  # the seq of each latency
     seqs_seen: list[set[int]] = [set() for _ in range(args.n)]
     earliest: dict[int, float] = {}  # seq -> earliest arrival latency on any screen
     errors: dict[str, int] = {}
@@ -98,6 +105,7 @@ async def screens_main(args: argparse.Namespace) -> None:
                     latency = now - message["kpi"]["t"]
                     latencies.append(latency)
                     seq = message["seq"]
+                    latency_seqs.append(seq)
                     seen.add(seq)
                     if latency < earliest.get(seq, 1e9):
                         earliest[seq] = latency
@@ -119,9 +127,12 @@ async def screens_main(args: argparse.Namespace) -> None:
     while not ready.is_set() and waited < 300 and connected + sum(errors.values()) < args.n:
         await asyncio.sleep(0.2)
         waited += 0.2
+    gc.collect()  # the screens' own pauses are not the server's latency
+    gc.freeze()
     print(json.dumps({"ready": connected, "errors": errors}), flush=True)
     await reader.readline()  # the orchestrator says: measure from now
     latencies.clear()
+    latency_seqs.clear()
     earliest.clear()
     for s in seqs_seen:
         s.clear()
@@ -134,6 +145,7 @@ async def screens_main(args: argparse.Namespace) -> None:
         json.dumps(
             {
                 "latencies": latencies,
+                "latency_seqs": latency_seqs,
                 "received": len(latencies),
                 "per_screen_counts": sorted({len(s) for s in seqs_seen})[:5],
                 "union": sorted(union),
@@ -233,6 +245,8 @@ async def storm_main(args: argparse.Namespace) -> None:
     while not ready.is_set() and waited < 300:
         await asyncio.sleep(0.2)
         waited += 0.2
+    gc.collect()  # the screens' own pauses are not the server's latency
+    gc.freeze()
     print(json.dumps({"ready": connected, "errors": errors}), flush=True)
     await reader.readline()  # go: record from now
     recording = True
@@ -383,11 +397,19 @@ async def drive_ioc(url: str, rate: float, seconds: float) -> list[int]:
 
     db = Database(url, pool_size=1)
     seqs: list[int] = []
+    COMMITS.clear()
+    COMMIT_DELAY.clear()
+    # A full collection of this process's objects (SQLAlchemy, the app's modules) takes
+    # ~50 ms; between an event's stamp and its commit it would count as server latency.
+    # The driver's objects are frozen out of the collector for the run.
+    gc.collect()
+    gc.freeze()
     try:
         start = time.monotonic()
         i = 0
         while time.monotonic() - start < seconds:
             kpi = KPI_IDS[i % len(KPI_IDS)]
+            stamped = time.monotonic()
             async with db.session() as session:
                 event = NewEvent(
                     type="kpi",
@@ -401,7 +423,10 @@ async def drive_ioc(url: str, rate: float, seconds: float) -> list[int]:
                         "kpi": {"id": kpi, "value": i, "status": "ok", "t": time.time()},
                     },
                 )
-                seqs += await publish(session, [event])
+                [seq] = await publish(session, [event])
+            seqs.append(seq)
+            COMMITS.append((time.monotonic() - stamped, i))  # stamp → committed, in the driver
+            COMMIT_DELAY[seq] = COMMITS[-1][0]
             i += 1
             await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
     finally:
@@ -508,6 +533,7 @@ async def run_one(
         rss_end = ps.memory_info().rss
         fanout = "" if mode.startswith("bare") else fanout_histogram(port)
         latencies: list[float] = []
+        from_commit: list[float] = []  # latency minus the driver's own stamp → commit
         union: set[int] = set()
         earliest: dict[str, float] = {}
         for c in clients:
@@ -516,6 +542,10 @@ async def run_one(
             await c.stdin.drain()
             result = json.loads(await c.stdout.readline())
             latencies += result["latencies"]
+            from_commit += [
+                latency - COMMIT_DELAY.get(seq, 0.0)
+                for latency, seq in zip(result["latencies"], result["latency_seqs"], strict=True)
+            ]
             union |= set(result["union"])
             for seq, latency in result["earliest"].items():
                 earliest[seq] = min(latency, earliest.get(seq, latency))
@@ -529,6 +559,20 @@ async def run_one(
             return values[min(len(values) - 1, int(p * len(values)))] * 1000
 
         firsts = sorted(earliest.values())
+        from_commit.sort()
+        COMMIT_DELAY.clear()
+        # the slowest events by first arrival: when in the run (s after the first event)
+        index = {str(seq): i for i, seq in enumerate(published)}
+        slowest = sorted(earliest.items(), key=lambda kv: -kv[1])[:3]
+        slow_events = ", ".join(
+            f"{kv[1] * 1000:.0f} ms at {index.get(kv[0], -1) / args.rate:.1f} s" for kv in slowest
+        )
+        if COMMITS:  # the driver's own share: stamp → commit returned
+            slow_commits = sorted(COMMITS, reverse=True)[:3]
+            slow_events += "; slowest commits (driver): " + ", ".join(
+                f"{d * 1000:.0f} ms at {i / args.rate:.1f} s" for d, i in slow_commits
+            )
+            COMMITS.clear()
 
         return {
             "mode": mode,
@@ -540,6 +584,9 @@ async def run_one(
             # earliest arrival of each event on any screen: commit + wake-up + read, no fan-out
             "first_p50_ms": pct(0.50, firsts) if firsts else float("nan"),
             "first_p99_ms": pct(0.99, firsts) if firsts else float("nan"),
+            "slow_events": slow_events,
+            "commit_p50_ms": pct(0.50, from_commit) if from_commit else float("nan"),
+            "commit_p99_ms": pct(0.99, from_commit) if from_commit else float("nan"),
             "delivered_per_s": len(latencies) / elapsed,
             "received": len(latencies),
             "expected": expected,
@@ -742,6 +789,12 @@ async def orchestrate(args: argparse.Namespace) -> None:
                 print(f"{key}.server_cpu: {r['cpu_pct']:.0f} % of one core")
                 print(f"{key}.server_rss_per_screen: {r['rss_per_screen_kb']:.1f} KB")
                 print(f"{key}.server_rss_growth_steady: {r['rss_growth_steady_mb']:.1f} MB")
+                if not mode.startswith("bare"):
+                    print(
+                        f"{key}.latency_from_commit_returned_p50/p99: "
+                        f"{r['commit_p50_ms']:.1f} / {r['commit_p99_ms']:.1f} ms"
+                    )
+                print(f"{key}.slowest_events_first_screen: {r['slow_events']}")
                 if r["fanout"]:
                     print(f"{key}.fanout_delay_histogram: {r['fanout']}")
                 if r["errors"]:
