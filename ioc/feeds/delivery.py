@@ -381,12 +381,21 @@ class DeliveryService(LoopService):
     ) -> None:
         async with pool.acquire() as conn, conn.transaction():
             if rows:
+                # A subscription deleted since these attempts were noted takes its delivery
+                # log with it: its rows are skipped (a foreign-key error would fail every
+                # later flush). FOR KEY SHARE holds off a delete until this commits.
                 await conn.execute(
                     """
+                    WITH live AS (
+                        SELECT id FROM feed_subscriptions WHERE id = ANY($1::uuid[])
+                        FOR KEY SHARE
+                    )
                     INSERT INTO feed_deliveries (subscription_id, seq, webhook_id, attempt,
                         status_code, error, latency_ms, ok)
-                    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::int[],
+                    SELECT u.* FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::int[],
                         $5::int[], $6::text[], $7::float8[], $8::bool[])
+                        AS u(sub, seq, webhook_id, attempt, status_code, error, latency_ms, ok)
+                    WHERE u.sub IN (SELECT id FROM live)
                     """,
                     [sub_id for sub_id, _ in rows],
                     [a.seq for _, a in rows],
@@ -452,7 +461,8 @@ class DeliveryService(LoopService):
                 """
                 INSERT INTO feed_deliveries (subscription_id, seq, webhook_id, attempt,
                     status_code, error, latency_ms, ok)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, false)
+                SELECT id, $2, $3, $4, $5, $6, $7, false FROM feed_subscriptions
+                WHERE id = $1 FOR KEY SHARE
                 """,
                 target.id,
                 failure.seq,

@@ -248,3 +248,44 @@ async def test_filters_rotation_replay_and_pause(
         assert deleted.status_code == 204
         gone = await http.get(f"/api/v1/subscriptions/{sub['id']}", headers=headers)
         assert gone.status_code == 404
+
+
+async def test_delivery_log_of_a_deleted_subscription_does_not_block_the_others(
+    feed_db: Database, feed_db_url: str, make_server: ServerMaker, receivers: Any
+) -> None:
+    """Attempts are written to the delivery log in batches (≤ 0.5 s late): a subscription
+    deleted in between must not make the batch fail, nor hold back the other subscriptions'
+    rows and cursors."""
+    import uuid
+
+    import asyncpg
+
+    from ioc.db.engine import asyncpg_dsn
+    from ioc.feeds.delivery import Attempt, DeliveryService
+
+    server = await make_server(url=feed_db_url, **FAST)
+    receiver: Receiver = await receivers()
+    bearer = await token(feed_db, "district", "689")
+    kept = await subscribe(server.url, bearer, receiver.url, kpis=[unique_kpi()])
+    gone = await subscribe(server.url, bearer, receiver.url, kpis=[unique_kpi()])
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        deleted = await http.delete(
+            f"/api/v1/subscriptions/{gone['id']}", headers={"Authorization": f"Bearer {bearer}"}
+        )
+    assert deleted.status_code == 204
+    kept_id, gone_id = uuid.UUID(kept["id"]), uuid.UUID(gone["id"])
+    pool = await asyncpg.create_pool(asyncpg_dsn(feed_db_url), min_size=1, max_size=2)
+    try:
+        rows = [
+            (gone_id, Attempt(1, "msg_gone_1", 1, 200, None, 3.0, True)),
+            (kept_id, Attempt(1, "msg_kept_1", 1, 200, None, 2.0, True)),
+        ]
+        await DeliveryService._write(pool, rows, {kept_id: (0, 1, True), gone_id: (0, 1, True)})
+        logged = await pool.fetch("SELECT subscription_id, webhook_id FROM feed_deliveries")
+        cursor = await pool.fetchval(
+            "SELECT cursor_seq FROM feed_subscriptions WHERE id = $1", kept_id
+        )
+    finally:
+        await pool.close()
+    assert [(r["subscription_id"], r["webhook_id"]) for r in logged] == [(kept_id, "msg_kept_1")]
+    assert cursor == 1
