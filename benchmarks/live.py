@@ -373,8 +373,25 @@ def start_server(mode: str, url: str, port: int) -> subprocess.Popen[bytes]:
         "IOC_LOG_LEVEL": "warning",
         "IOC_WS_COMPRESSION": "true" if mode.endswith("deflate") else "false",
     }
-    cmd = [sys.executable, "-m", "ioc", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    impl = WS_IMPLS.get(mode)
+    if impl is None:
+        cmd = [sys.executable, "-m", "ioc", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    else:  # the same app under another uvicorn websocket implementation
+        cmd = [sys.executable, "-c", _SERVE_WITH_IMPL, impl, str(port)]
     return subprocess.Popen(cmd, env=env, cwd=ROOT)
+
+
+# `ioc-websockets` / `ioc-wsproto`: uvicorn's other websocket implementations (`ioc serve`
+# uses `auto`, which is `websockets-sansio` when websockets is installed). Under them every
+# message takes the queue and ASGI path (the direct write needs the sans-I/O protocol).
+WS_IMPLS = {"ioc-websockets": "websockets", "ioc-wsproto": "wsproto"}
+_SERVE_WITH_IMPL = """
+import sys, uvicorn
+from ioc.api import create_app
+from ioc.settings import Settings
+uvicorn.run(create_app(Settings()), host="127.0.0.1", port=int(sys.argv[2]), ws=sys.argv[1],
+            log_config=None, ws_max_size=64 * 1024, ws_per_message_deflate=False)
+"""
 
 
 async def wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
@@ -830,7 +847,8 @@ def main() -> None:
     parser.add_argument(
         "--modes",
         default="ioc,ioc-deflate,bare,bare-deflate",
-        help="also: storm, bare-storm (every screen drops at once and reconnects)",
+        help="also: storm, bare-storm (every screen drops at once and reconnects), "
+        "ioc-websockets, ioc-wsproto (uvicorn's other websocket implementations)",
     )
     parser.add_argument(
         "--storm-gate",
