@@ -112,6 +112,7 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     from ioc.api import create_app
+    from ioc.live import WS_IMPLEMENTATION
     from ioc.logs import configure
 
     configure(settings.log_level, settings.log_json)
@@ -133,6 +134,7 @@ def _serve(settings: Settings) -> None:
         port=settings.port,
         log_config=None,
         timeout_graceful_shutdown=10,
+        ws=WS_IMPLEMENTATION,
         ws_max_size=64 * 1024,
         # permessage-deflate costs ~2.4x CPU and ~4x memory per screen (docs/live.md)
         ws_per_message_deflate=settings.ws_compression,

@@ -24,6 +24,7 @@ from ioc.api import create_app
 from ioc.auth import create_token
 from ioc.db import Database, upgrade
 from ioc.db.engine import asyncpg_dsn, start_embedded, with_database
+from ioc.live import WS_IMPLEMENTATION
 from ioc.settings import Settings
 from ioc.units import DEMO_FILES, DEMO_ORGANS, load_organs_csv, load_units_csv
 
@@ -144,6 +145,7 @@ class RunningServer:
             port=self.port,
             log_config=None,
             lifespan="on",
+            ws=WS_IMPLEMENTATION,
             ws_max_size=64 * 1024,
         )
         self.server = uvicorn.Server(config)

@@ -101,6 +101,12 @@ def _transport_of(send: Any) -> Any:
     return getattr(_server_protocol(send), "transport", None)
 
 
+# The uvicorn websocket implementation `ioc serve` runs: `direct_sink` writes to its protocol
+# (uvicorn >= 0.35; the default of `--ws auto` since 0.50). Named, not left to `auto`, so an
+# install that lacks it fails at start instead of silently losing the direct path.
+WS_IMPLEMENTATION = "websockets-sansio"
+
+
 def direct_sink(send: Any) -> Sink | None:
     """A synchronous writer of whole messages to an accepted socket, bypassing ASGI, or None.
 

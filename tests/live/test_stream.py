@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 import websockets
@@ -326,3 +327,33 @@ async def test_revoked_token_closes_open_sockets(
             1008,
             "the token was revoked",
         )
+
+
+async def test_a_screen_that_keeps_up_is_written_to_directly(
+    live_server: ServerMaker, live_db: Database
+) -> None:
+    """The fan-out's fast path (one frame per event written straight to the transport) must
+    engage under the uvicorn implementation `ioc serve` runs: a uvicorn upgrade that moves
+    its internals would otherwise silently fall back to the slow per-screen ASGI path."""
+    server = await live_server()
+    token = await token_for(live_db, "district", "689")
+    hub = server.app.state.ctx.rooms["live"]
+    async with await connect(server.ws_url, token) as ws:
+        await subscribe(ws, "689", ["today"])
+        assert (await recv(ws))["type"] == "snapshot"
+        [conn] = list(hub.connections)
+        direct = conn.sink
+        assert direct is not None, "no direct writer found under uvicorn's protocol"
+        written: list[bytes] = []
+
+        def counting(wire: Any) -> bool:
+            ok: bool = direct(wire)
+            if ok:
+                written.append(wire.data)
+            return ok
+
+        conn.sink = counting
+        [seq] = await emit(live_db, kpi_event("689", "today", "dossier_received", 4))
+        event = await recv(ws)
+        assert (event["type"], event["seq"]) == ("kpi", seq)
+        assert len(written) == 1 and json.loads(written[0])["seq"] == seq
