@@ -49,6 +49,8 @@ class Applied:
     records: int = 0
     units: set[str] = field(default_factory=set)
     median_units: set[str] = field(default_factory=set)
+    # Whether this round's signed open facts are in the temporary table `ko` (until commit).
+    facts: bool = False
 
 
 async def _exec(session: AsyncSession, sql: str, **params: object) -> None:
@@ -513,6 +515,7 @@ async def apply_changes(session: AsyncSession, lo: int, hi: int) -> Applied:
     if not feeds:
         return applied
     await _prepare(session)
+    applied.facts = True
     if "dossiers" in feeds:
         applied.records += await _dossiers(session, lo, hi)
     if "reports" in feeds:

@@ -77,6 +77,9 @@ async def _counts(
     return {(r[0], r[1]): dict(zip(COUNT_COLUMNS, r[2:], strict=True)) for r in rows}
 
 
+_FEEDS = ("dossiers", "reports", "documents")
+
+
 async def _overdue(
     session: AsyncSession, units: list[str], now: datetime
 ) -> dict[tuple[str, str], int]:
@@ -94,6 +97,63 @@ async def _overdue(
         {"units": units, "now": now},
     )
     return {(r[0], r[1]): int(r[2]) for r in rows if r[2] is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueBase:
+    """The engine's round: overdue counts moved from what the previous round stored.
+
+    After every round, each `kpi_current` overdue row written at or before that round
+    (`as_of <= last_run`) is the exact count at `last_run` (the invariant `_served` reads
+    by). Between that round and this one `kpi_open` moved only by this round's open facts
+    (the temporary table `ko`, signed, already at every ancestor) and the clock moved from
+    `last_run` to `now`, so the count at `now` is the stored one, plus the facts due before
+    `last_run`, plus the open entries (after the facts) due in [last_run, now). That reads
+    the few entries due since the last round instead of every overdue entry of the unit."""
+
+    last_run: datetime
+    facts: bool  # whether `ko` holds this round's open facts
+
+
+async def _overdue_moved(
+    session: AsyncSession, units: list[str], now: datetime, base: OverdueBase
+) -> dict[tuple[str, str], int]:
+    """Overdue counts from the stored ones (see `OverdueBase`) for the units that have a
+    usable stored row; the others are counted in full by `_overdue`."""
+    facts = (
+        """
+        LEFT JOIN (SELECT unit_code, feed, sum(n)::bigint AS n FROM ko
+                   WHERE due_at < :last GROUP BY 1, 2) f
+            ON f.unit_code = s.unit_code AND f.feed = s.feed
+        """
+        if base.facts
+        else "LEFT JOIN (SELECT NULL::text AS unit_code, NULL::bigint AS n) f ON false"
+    )
+    rows = await session.execute(
+        text(
+            f"""
+            WITH s AS (
+                SELECT DISTINCT ON (k.unit_code, m.feed) k.unit_code, m.feed,
+                       k.value::bigint AS stored
+                FROM kpi_current k
+                JOIN (VALUES ('dossier_overdue_open', 'dossiers'),
+                             ('report_overdue_open', 'reports'),
+                             ('document_overdue_open', 'documents')) AS m(kpi_id, feed)
+                    ON m.kpi_id = k.kpi_id
+                WHERE k.unit_code = ANY(:units) AND k.as_of <= :last
+                  AND k.value IS NOT NULL
+                ORDER BY k.unit_code, m.feed, k.as_of DESC
+            )
+            SELECT s.unit_code, s.feed, s.stored + coalesce(f.n, 0)
+                   + coalesce((SELECT sum(o.n)::bigint FROM kpi_open o
+                               WHERE o.unit_code = s.unit_code AND o.feed = s.feed
+                                 AND o.due_at >= :last AND o.due_at < :now), 0)
+            FROM s {facts}
+            """
+        ),
+        {"units": units, "last": base.last_run, "now": now},
+    )
+    return {(r[0], r[1]): int(r[2]) for r in rows}
 
 
 def _bounds(windows: Iterable[str], today: date) -> str:
@@ -223,16 +283,26 @@ async def compute(
     today: date,
     *,
     kpis: Iterable[str] | None = None,
+    overdue_base: OverdueBase | None = None,
 ) -> dict[Key, dict[str, Raw]]:
     """Raw values of `kpis` (default all) for every (unit, window): units with no data get
-    zero counts and null rates. `today` is the local day of `now`."""
+    zero counts and null rates. `today` is the local day of `now`. `overdue_base`: the
+    engine's round moves the overdue counts from the stored ones (`OverdueBase`)."""
     wanted = set(kpis) if kpis is not None else set(CATALOGUE)
     families = {CATALOGUE[k].kind for k in wanted}
     need_counts = bool(wanted - {"online_service_usage_rate"}) and bool(
         families & {"count", "rate"}
     )
     counts = await _counts(session, units, windows, today) if need_counts else {}
-    overdue = await _overdue(session, units, now) if "overdue" in families else {}
+    overdue: dict[tuple[str, str], int] = {}
+    if "overdue" in families:
+        if overdue_base is not None and overdue_base.last_run <= now:
+            overdue = await _overdue_moved(session, units, now, overdue_base)
+        # Units without a usable stored row (new units; rows a target change stored after
+        # the last round) are counted in full.
+        full = sorted({u for u in units for f in _FEEDS if (u, f) not in overdue})
+        if full:
+            overdue.update(await _overdue(session, full, now))
     services = (
         await _services(session, units, windows, today)
         if "online_service_usage_rate" in wanted

@@ -23,6 +23,7 @@ from ioc import metrics
 from ioc.db import Database, asyncpg_dsn
 from ioc.kpis import aggregates
 from ioc.kpis.catalogue import CATALOGUE, LOCAL_TZ, local_date
+from ioc.kpis.compute import OverdueBase
 from ioc.kpis.service import BATCH_RECORDS, Change, publish_changes, refresh
 from ioc.services import LoopService, lease_key
 
@@ -127,6 +128,7 @@ async def run_round(
     everything = False
     units: set[str] = set()
     median_units: set[str] = set()
+    facts = False
 
     if config_targets is not None or warn_margin is not None:
         targets = config_targets if config_targets is not None else dict(old_targets)
@@ -152,8 +154,16 @@ async def run_round(
             result.records = applied.records
             units = applied.units
             median_units = applied.median_units
+            facts = applied.facts
             result.more = applied.records >= batch
 
+    # Overdue counts move from what the last round stored (`OverdueBase`), unless the
+    # aggregates were rebuilt or the clock went back.
+    base = (
+        OverdueBase(last_run, facts)
+        if not result.rebuilt and last_run is not None and last_run <= moment
+        else None
+    )
     if last_day != today:
         everything = True  # local midnight: every windowed value may have rolled over
     elif last_run is not None:
@@ -164,16 +174,30 @@ async def run_round(
         )
         due_units = {r[0] for r in rows} - units
         if due_units and not everything:
-            await refresh(session, sorted(due_units), moment, kpis=_OVERDUE, defer=changes)
+            await refresh(
+                session,
+                sorted(due_units),
+                moment,
+                kpis=_OVERDUE,
+                defer=changes,
+                overdue_base=base,
+            )
 
     if everything:
-        await refresh(session, await _all_units(session), moment, defer=changes)
+        await refresh(session, await _all_units(session), moment, defer=changes, overdue_base=base)
     else:
         plain = units - median_units
         if median_units:
-            await refresh(session, sorted(median_units), moment, defer=changes)
+            await refresh(session, sorted(median_units), moment, defer=changes, overdue_base=base)
         if plain:
-            await refresh(session, sorted(plain), moment, kpis=_NOT_MEDIAN, defer=changes)
+            await refresh(
+                session,
+                sorted(plain),
+                moment,
+                kpis=_NOT_MEDIAN,
+                defer=changes,
+                overdue_base=base,
+            )
     if initialised:
         await publish_changes(session, changes, moment)
         result.events = len(changes)

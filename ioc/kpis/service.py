@@ -27,7 +27,7 @@ from ioc.kpis.catalogue import (
     local_date,
     status_of,
 )
-from ioc.kpis.compute import Raw, compute
+from ioc.kpis.compute import OverdueBase, Raw, compute
 from ioc.kpis.models import (
     KpiChild,
     KpiSeries,
@@ -132,12 +132,15 @@ async def _judged(
     windows: list[str],
     moment: datetime,
     kpis: list[str] | None,
+    overdue_base: OverdueBase | None = None,
 ) -> dict[tuple[str, str], list[Judged]]:
     """Recompute from the aggregates (what the engine does; readers when `_served` cannot
     answer)."""
     today = local_date(moment)
     wanted = list(kpis) if kpis is not None else list(CATALOGUE)
-    raws = await compute(session, units, windows, moment, today, kpis=wanted)
+    raws = await compute(
+        session, units, windows, moment, today, kpis=wanted, overdue_base=overdue_base
+    )
     config = await _config(session)
     targets = await _targets(session, units, config)
     return {key: _judge(r, key[0], targets, config.margin) for key, r in raws.items()}
@@ -444,19 +447,21 @@ async def refresh(
     kpis: list[str] | None = None,
     emit: bool = True,
     defer: list[Change] | None = None,
+    overdue_base: OverdueBase | None = None,
 ) -> int:
     """Recompute the values of `units` × `windows`, store the changed ones in `kpi_current`
     and publish one `kpi` event per change (in the caller's transaction); return how many.
 
     With `defer`, the changes are appended to it instead, for the caller to publish once
     with `publish_changes` (the event log's writer lock is then held only at the very end
-    of a transaction that computes several groups)."""
+    of a transaction that computes several groups). `overdue_base`: the engine's round
+    moves the overdue counts from the stored ones (`compute.OverdueBase`)."""
     if not units:
         return 0
     windows = windows or list(WINDOWS)
     moment = _now(now)
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CURRENT_LOCK})
-    fresh = await _judged(session, units, windows, moment, kpis)
+    fresh = await _judged(session, units, windows, moment, kpis, overdue_base)
     every = [(u, w, j) for (u, w), values in fresh.items() for j in values]
     if not every:
         return 0

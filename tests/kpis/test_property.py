@@ -18,6 +18,7 @@ from sqlalchemy import text
 from ioc.db import Database
 from ioc.kpis import WINDOWS, refresh
 from ioc.kpis.aggregates import clear
+from ioc.kpis.catalogue import local_date
 from ioc.kpis.compute import compute
 from ioc.kpis.engine import rebuild_aggregates
 from ioc.kpis.naive import naive_values
@@ -40,6 +41,9 @@ NOW = at(2026, 3, 15, 10)
 # (NOW, LATER] have become overdue since the engine stored its counts.
 TARGET_AT = at(2026, 3, 15, 11)
 LATER = at(2026, 3, 15, 18)
+# Before every moment drawn: the engine's clock at the start of an example.
+START = NOW - timedelta(days=101)
+OVERDUE = ["dossier_overdue_open", "report_overdue_open", "document_overdue_open"]
 UNITS = ["25195", "25198", "25320", "689", "70"]
 CHECKED = ["70", "689", "690", "25195", "25198", "25320"]
 
@@ -108,7 +112,11 @@ operation = st.one_of(
     st.tuples(st.just("document"), document),
     st.tuples(st.just("complete"), st.integers(0, 50), maybe),
     st.tuples(st.just("procedure"), unit, st.sampled_from(["P1", "P2", "P3"]), st.booleans()),
-    st.tuples(st.just("round")),
+    # A round at a moment (the engine's clock never goes back: the round runs at the latest
+    # of the moments drawn so far, at most NOW): due moments and local midnights pass
+    # between rounds, so the overdue counts the engine moves from the stored ones
+    # (`OverdueBase`) are exercised over time, across days.
+    st.tuples(st.just("round"), moments),
 )
 
 RAW_TABLES = "dossiers, reports, documents, document_recipients, procedures"
@@ -125,7 +133,24 @@ AGGREGATES = [
 ]
 
 
+async def _overdue_exact(db: Database, moment: datetime) -> None:
+    """After a round at `moment`, the overdue counts it stored (moved from the previous
+    round's) equal counting `kpi_open` in full."""
+    async with db.session() as s:
+        full = await compute(s, CHECKED, ["today"], moment, local_date(moment), kpis=OVERDUE)
+        rows = await s.execute(
+            text(
+                "SELECT unit_code, kpi_id, value FROM kpi_current "
+                "WHERE unit_code = ANY(:u) AND kpi_id = ANY(:k)"
+            ),
+            {"u": CHECKED, "k": OVERDUE},
+        )
+        for u, kpi_id, value in rows:
+            assert value == full[(u, "today")][kpi_id].value, (u, kpi_id, moment)
+
+
 async def _apply(db: Database, ops: list[tuple[Any, ...]]) -> None:
+    clock = START
     dossiers: list[int] = []
     reports: list[int] = []
     documents: list[tuple[int, list[str]]] = []
@@ -165,8 +190,11 @@ async def _apply(db: Database, ops: list[tuple[Any, ...]]) -> None:
             elif kind == "procedure":
                 await add_procedure(s, op[1], op[2], op[3])
         if op[0] == "round":
-            await engine_round(db, NOW)
+            clock = min(NOW, max(clock, op[1]))
+            await engine_round(db, clock)
+            await _overdue_exact(db, clock)
     await engine_round(db, NOW)
+    await _overdue_exact(db, NOW)
 
 
 async def _dump(db: Database) -> dict[str, set[tuple[Any, ...]]]:
@@ -201,7 +229,9 @@ async def _check(url: str, ops: list[tuple[Any, ...]]) -> None:
             await s.execute(text(f"TRUNCATE {RAW_TABLES} CASCADE"))
             await s.execute(text("TRUNCATE kpi_current, kpi_targets"))
             await clear(s)
-            await refresh(s, CHECKED, NOW, emit=False)
+            # The engine's clock starts before every round of this example.
+            await s.execute(text("UPDATE kpi_state SET last_run_at = NULL, last_local_day = NULL"))
+            await refresh(s, CHECKED, START, emit=False)
         await _apply(db, ops)
         for window in WINDOWS:
             async with db.session() as s:
@@ -254,7 +284,8 @@ def test_incremental_equals_naive_and_rebuild(own_db: Database, ops: list[tuple[
 
 
 def test_a_known_tricky_sequence(own_db: Database) -> None:
-    """A dossier that moves commune, finishes, then reverts to an older open version."""
+    """A dossier that moves commune, finishes, then reverts to an older open version; one
+    that becomes overdue between two rounds."""
     d1 = {
         "unit": "25195",
         "received_at": at(2026, 3, 14, 23, 59, 59),
@@ -271,9 +302,11 @@ def test_a_known_tricky_sequence(own_db: Database) -> None:
         ("procedure", "25195", "P1", True),
         ("procedure", "25320", "P1", True),
         ("dossier", d1),
-        ("round",),
+        # open, due between the next two rounds: overdue at the second by the clock alone
+        ("dossier", {**d1, "unit": "25198", "due_at": at(2026, 3, 15, 5)}),
+        ("round", at(2026, 3, 14, 23, 59, 59)),
         ("update_dossier", 0, later),
-        ("round",),
+        ("round", at(2026, 3, 15, 9)),
         ("update_dossier", 0, d1),
         # open, due between NOW and LATER: overdue at LATER with no round in between
         ("dossier", {**d1, "due_at": at(2026, 3, 15, 12), "digitized": False}),
