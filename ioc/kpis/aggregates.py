@@ -93,7 +93,14 @@ async def _prepare(session: AsyncSession) -> None:
         session,
         "CREATE TEMP TABLE IF NOT EXISTS ks (unit_code text, procedure_code text) ON COMMIT DROP",
     )
-    await _exec(session, "TRUNCATE kf, ko, ks")
+    # Response-time facts of this round at ancestor level (for the current windows'
+    # histogram `kpi_resp_win`, moved by the engine).
+    await _exec(
+        session,
+        "CREATE TEMP TABLE IF NOT EXISTS kh (unit_code text, day date, bucket integer, "
+        "n bigint) ON COMMIT DROP",
+    )
+    await _exec(session, "TRUNCATE kf, ko, ks, kh")
 
 
 async def _dossiers(session: AsyncSession, lo: int, hi: int) -> int:
@@ -242,10 +249,8 @@ async def _reports(session: AsyncSession, lo: int, hi: int) -> tuple[int, set[st
     await _exec(
         session,
         """
-        INSERT INTO kpi_resp_hist AS h (unit_code, grain, period, bucket, n)
-        SELECT c.ancestor_code, g.grain,
-               CASE WHEN g.grain = 'd' THEN f.day ELSE date_trunc('month', f.day)::date END,
-               f.bucket, sum(f.n)
+        INSERT INTO kh (unit_code, day, bucket, n)
+        SELECT c.ancestor_code, f.day, f.bucket, sum(f.n)
         FROM (
             SELECT unit_code, recv_day AS day, resp_bucket AS bucket, sum(s) AS n
             FROM (SELECT 1 AS s, * FROM kr_new UNION ALL SELECT -1, * FROM kr_old) x
@@ -253,8 +258,18 @@ async def _reports(session: AsyncSession, lo: int, hi: int) -> tuple[int, set[st
             GROUP BY 1, 2, 3
         ) f
         JOIN unit_closure c ON c.descendant_code = f.unit_code
-        CROSS JOIN (VALUES ('d'::"char"), ('m'::"char")) AS g(grain)
-        GROUP BY 1, 2, 3, 4 HAVING sum(f.n) <> 0
+        GROUP BY 1, 2, 3 HAVING sum(f.n) <> 0
+        """,
+    )
+    await _exec(
+        session,
+        """
+        INSERT INTO kpi_resp_hist AS h (unit_code, grain, period, bucket, n)
+        SELECT unit_code, g.grain,
+               CASE WHEN g.grain = 'd' THEN day ELSE date_trunc('month', day)::date END,
+               bucket, sum(n)
+        FROM kh CROSS JOIN (VALUES ('d'::"char"), ('m'::"char")) AS g(grain)
+        GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0
         ON CONFLICT (unit_code, grain, period, bucket) DO UPDATE SET n = h.n + EXCLUDED.n
         """,
     )
@@ -545,5 +560,7 @@ async def clear(session: AsyncSession) -> None:
     await _exec(
         session,
         "TRUNCATE kpi_dossier_proj, kpi_report_proj, kpi_document_proj, kpi_counts, kpi_open, "
-        "kpi_service_day, kpi_service, kpi_service_usage, kpi_resp_hist",
+        "kpi_service_day, kpi_service, kpi_service_usage, kpi_resp_hist, kpi_resp_win",
     )
+    # The current windows' histogram is rebuilt from `kpi_resp_hist` by the next round.
+    await _exec(session, "UPDATE kpi_state SET resp_win_day = NULL")

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.kpis.aggregates import COUNT_COLUMNS
-from ioc.kpis.catalogue import CATALOGUE, window_days, window_periods
+from ioc.kpis.catalogue import CATALOGUE, WINDOWS, window_days, window_periods
 
 Key = tuple[str, str]  # (unit, window)
 
@@ -199,8 +199,62 @@ def _ranges(window: str, today: date) -> dict[str, date]:
     }
 
 
+async def move_resp_win(session: AsyncSession, today: date, *, facts: bool) -> None:
+    """Keep `kpi_resp_win` (reports with a response per unit, window and bucket, for the
+    windows of `today`) equal to summing `kpi_resp_hist` over each window: moved by this
+    round's response facts (`kh`, when `facts`) on the day it describes, rebuilt from the
+    histogram on another day (a local midnight passed, or a rebuild emptied it)."""
+    ranges = [{"w": w, **{k: v.isoformat() for k, v in _ranges(w, today).items()}} for w in WINDOWS]
+    day = (await session.execute(text("SELECT resp_win_day FROM kpi_state"))).scalar_one()
+    if day == today:
+        if facts:
+            await session.execute(
+                text(
+                    """
+                    INSERT INTO kpi_resp_win AS t (unit_code, time_window, bucket, n)
+                    SELECT kh.unit_code, b.w, kh.bucket, sum(kh.n)
+                    FROM kh JOIN jsonb_to_recordset(CAST(:bounds AS jsonb))
+                        AS b(w text, lo date, hi date) ON kh.day BETWEEN b.lo AND b.hi
+                    GROUP BY 1, 2, 3 HAVING sum(kh.n) <> 0
+                    ON CONFLICT (unit_code, time_window, bucket) DO UPDATE SET n = t.n + EXCLUDED.n
+                    """
+                ),
+                {"bounds": _bounds(WINDOWS, today)},
+            )
+            await session.execute(
+                text(
+                    """
+                    DELETE FROM kpi_resp_win t USING (SELECT DISTINCT unit_code, bucket FROM kh) x
+                    WHERE t.unit_code = x.unit_code AND t.bucket = x.bucket AND t.n = 0
+                    """
+                )
+            )
+        return
+    await session.execute(text("DELETE FROM kpi_resp_win"))
+    await session.execute(
+        text(
+            """
+            INSERT INTO kpi_resp_win (unit_code, time_window, bucket, n)
+            SELECT h.unit_code, r.w, h.bucket, sum(h.n)
+            FROM jsonb_to_recordset(CAST(:ranges AS jsonb))
+                AS r(w text, d_lo date, d_hi date, m_lo date, m_hi date)
+            JOIN kpi_resp_hist h ON h.grain = 'd' AND h.period BETWEEN r.d_lo AND r.d_hi
+                OR h.grain = 'm' AND h.period BETWEEN r.m_lo AND r.m_hi
+            GROUP BY 1, 2, 3 HAVING sum(h.n) <> 0
+            """
+        ),
+        {"ranges": json.dumps(ranges)},
+    )
+    await session.execute(text("UPDATE kpi_state SET resp_win_day = :d"), {"d": today})
+
+
 async def _medians(
-    session: AsyncSession, units: list[str], windows: Iterable[str], today: date
+    session: AsyncSession,
+    units: list[str],
+    windows: Iterable[str],
+    today: date,
+    *,
+    resp_win: bool = False,
 ) -> dict[Key, tuple[float, int]]:
     """Exact medians: count through the rolled-up 1-hour histogram to the bucket(s) holding
     the middle rank(s), then sort only that bucket's reports of the unit's subtree in the
@@ -208,10 +262,12 @@ async def _medians(
     two middle values a <= b give a + (b - a) * 0.5, as PostgreSQL computes it.
 
     The histogram is read once for all windows: one row per (unit, bucket) with a count per
-    window (FILTER), running sums per unit in one sort, then one row per window."""
+    window (FILTER), running sums per unit in one sort, then one row per window. With
+    `resp_win` (the engine, once `move_resp_win` has run for `today`) the counts per window
+    come from `kpi_resp_win`: one contiguous key range per (unit, window)."""
     windows = list(windows)
     params: dict[str, object] = {"units": units, "today": today}
-    sums, running, per_window = [], [], []
+    sums, wins, running, per_window = [], [], [], []
     ranges = [_ranges(w, today) for w in windows]
     for i, (w, r) in enumerate(zip(windows, ranges, strict=True)):
         lo, hi = window_days(w, today)
@@ -221,6 +277,7 @@ async def _medians(
             f"coalesce(sum(n) FILTER (WHERE grain = 'd' AND period BETWEEN :d_lo{i} AND :d_hi{i}"
             f" OR grain = 'm' AND period BETWEEN :m_lo{i} AND :m_hi{i}), 0)::bigint AS n{i}"
         )
+        wins.append(f"coalesce(sum(n) FILTER (WHERE time_window = :w{i}), 0)::bigint AS n{i}")
         running.append(f"n{i}, sum(n{i}) OVER wb AS cum{i}, sum(n{i}) OVER wu AS total{i}")
         per_window.append(
             f"(CAST(:w{i} AS text), n{i}, cum{i}::bigint, total{i}::bigint, "
@@ -228,17 +285,29 @@ async def _medians(
         )
     params["first_m"] = min((r["m_lo"] for r in ranges), default=today)
     params["first_d"] = min((r["d_lo"] for r in ranges), default=today)
-    rows = await session.execute(
-        text(
-            f"""
-            WITH h AS (
-                -- "C": the grouping and the running sums sort by plain bytes
+    if resp_win:
+        params["windows"] = windows
+        histogram = f"""
+                SELECT unit_code COLLATE "C" AS unit_code, bucket, {", ".join(wins)}
+                FROM kpi_resp_win
+                WHERE unit_code = ANY(:units) AND time_window = ANY(:windows)
+                GROUP BY 1, 2
+        """
+    else:
+        histogram = f"""
                 SELECT unit_code COLLATE "C" AS unit_code, bucket, {", ".join(sums)}
                 FROM kpi_resp_hist
                 WHERE unit_code = ANY(:units)
                   AND (grain = 'm' AND period BETWEEN :first_m AND :today
                        OR grain = 'd' AND period BETWEEN :first_d AND :today)
                 GROUP BY 1, 2
+        """
+    rows = await session.execute(
+        text(
+            f"""
+            WITH h AS (
+                -- "C": the grouping and the running sums sort by plain bytes
+                {histogram}
             ), c AS (
                 SELECT unit_code, bucket, {", ".join(running)}
                 FROM h
@@ -284,10 +353,12 @@ async def compute(
     *,
     kpis: Iterable[str] | None = None,
     overdue_base: OverdueBase | None = None,
+    resp_win: bool = False,
 ) -> dict[Key, dict[str, Raw]]:
     """Raw values of `kpis` (default all) for every (unit, window): units with no data get
     zero counts and null rates. `today` is the local day of `now`. `overdue_base`: the
-    engine's round moves the overdue counts from the stored ones (`OverdueBase`)."""
+    engine's round moves the overdue counts from the stored ones (`OverdueBase`);
+    `resp_win`: medians count through `kpi_resp_win` (kept for `today` by the engine)."""
     wanted = set(kpis) if kpis is not None else set(CATALOGUE)
     families = {CATALOGUE[k].kind for k in wanted}
     need_counts = bool(wanted - {"online_service_usage_rate"}) and bool(
@@ -308,7 +379,11 @@ async def compute(
         if "online_service_usage_rate" in wanted
         else {}
     )
-    medians = await _medians(session, units, windows, today) if "median" in families else {}
+    medians = (
+        await _medians(session, units, windows, today, resp_win=resp_win)
+        if "median" in families
+        else {}
+    )
     zero = dict.fromkeys(COUNT_COLUMNS, 0)
     out: dict[Key, dict[str, Raw]] = defaultdict(dict)
     for unit in units:

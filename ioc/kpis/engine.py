@@ -23,7 +23,7 @@ from ioc import metrics
 from ioc.db import Database, asyncpg_dsn
 from ioc.kpis import aggregates
 from ioc.kpis.catalogue import CATALOGUE, LOCAL_TZ, local_date
-from ioc.kpis.compute import OverdueBase
+from ioc.kpis.compute import OverdueBase, move_resp_win
 from ioc.kpis.service import BATCH_RECORDS, Change, publish_changes, refresh
 from ioc.services import LoopService, lease_key
 
@@ -157,6 +157,8 @@ async def run_round(
             facts = applied.facts
             result.more = applied.records >= batch
 
+    # The current windows' response histogram follows the facts (rebuilt on a new day).
+    await move_resp_win(session, today, facts=facts)
     # Overdue counts move from what the last round stored (`OverdueBase`), unless the
     # aggregates were rebuilt or the clock went back.
     base = (
@@ -184,11 +186,25 @@ async def run_round(
             )
 
     if everything:
-        await refresh(session, await _all_units(session), moment, defer=changes, overdue_base=base)
+        await refresh(
+            session,
+            await _all_units(session),
+            moment,
+            defer=changes,
+            overdue_base=base,
+            resp_win=True,
+        )
     else:
         plain = units - median_units
         if median_units:
-            await refresh(session, sorted(median_units), moment, defer=changes, overdue_base=base)
+            await refresh(
+                session,
+                sorted(median_units),
+                moment,
+                defer=changes,
+                overdue_base=base,
+                resp_win=True,
+            )
         if plain:
             await refresh(
                 session,

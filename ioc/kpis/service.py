@@ -133,13 +133,21 @@ async def _judged(
     moment: datetime,
     kpis: list[str] | None,
     overdue_base: OverdueBase | None = None,
+    resp_win: bool = False,
 ) -> dict[tuple[str, str], list[Judged]]:
     """Recompute from the aggregates (what the engine does; readers when `_served` cannot
     answer)."""
     today = local_date(moment)
     wanted = list(kpis) if kpis is not None else list(CATALOGUE)
     raws = await compute(
-        session, units, windows, moment, today, kpis=wanted, overdue_base=overdue_base
+        session,
+        units,
+        windows,
+        moment,
+        today,
+        kpis=wanted,
+        overdue_base=overdue_base,
+        resp_win=resp_win,
     )
     config = await _config(session)
     targets = await _targets(session, units, config)
@@ -448,6 +456,7 @@ async def refresh(
     emit: bool = True,
     defer: list[Change] | None = None,
     overdue_base: OverdueBase | None = None,
+    resp_win: bool = False,
 ) -> int:
     """Recompute the values of `units` × `windows`, store the changed ones in `kpi_current`
     and publish one `kpi` event per change (in the caller's transaction); return how many.
@@ -455,13 +464,14 @@ async def refresh(
     With `defer`, the changes are appended to it instead, for the caller to publish once
     with `publish_changes` (the event log's writer lock is then held only at the very end
     of a transaction that computes several groups). `overdue_base`: the engine's round
-    moves the overdue counts from the stored ones (`compute.OverdueBase`)."""
+    moves the overdue counts from the stored ones (`compute.OverdueBase`) and, with
+    `resp_win`, counts medians through `kpi_resp_win` (`compute.move_resp_win`)."""
     if not units:
         return 0
     windows = windows or list(WINDOWS)
     moment = _now(now)
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CURRENT_LOCK})
-    fresh = await _judged(session, units, windows, moment, kpis, overdue_base)
+    fresh = await _judged(session, units, windows, moment, kpis, overdue_base, resp_win)
     every = [(u, w, j) for (u, w), values in fresh.items() for j in values]
     if not every:
         return 0

@@ -19,7 +19,7 @@ from ioc.db import Database
 from ioc.kpis import WINDOWS, refresh
 from ioc.kpis.aggregates import clear
 from ioc.kpis.catalogue import local_date
-from ioc.kpis.compute import compute
+from ioc.kpis.compute import _medians, compute, move_resp_win
 from ioc.kpis.engine import rebuild_aggregates
 from ioc.kpis.naive import naive_values
 from ioc.kpis.service import _judged, _served, set_target, values_for
@@ -133,10 +133,23 @@ AGGREGATES = [
 ]
 
 
-async def _overdue_exact(db: Database, moment: datetime) -> None:
-    """After a round at `moment`, the overdue counts it stored (moved from the previous
-    round's) equal counting `kpi_open` in full."""
+async def _round_exact(db: Database, moment: datetime) -> None:
+    """After a round at `moment`: the overdue counts it stored (moved from the previous
+    round's) equal counting `kpi_open` in full, and the current windows' histogram it moved
+    (`kpi_resp_win`, rebuilt on a new local day) equals summing `kpi_resp_hist` over each
+    window, row for row, and gives the same medians."""
+    today = local_date(moment)
     async with db.session() as s:
+        assert (await s.execute(text("SELECT resp_win_day FROM kpi_state"))).scalar_one() == today
+        kept = set(await s.execute(text("SELECT * FROM kpi_resp_win")))
+        await s.execute(text("UPDATE kpi_state SET resp_win_day = NULL"))
+        await move_resp_win(s, today, facts=False)
+        assert set(await s.execute(text("SELECT * FROM kpi_resp_win"))) == kept, moment
+        await s.rollback()
+    async with db.session() as s:
+        assert await _medians(s, CHECKED, WINDOWS, today, resp_win=True) == await _medians(
+            s, CHECKED, WINDOWS, today
+        ), moment
         full = await compute(s, CHECKED, ["today"], moment, local_date(moment), kpis=OVERDUE)
         rows = await s.execute(
             text(
@@ -192,9 +205,9 @@ async def _apply(db: Database, ops: list[tuple[Any, ...]]) -> None:
         if op[0] == "round":
             clock = min(NOW, max(clock, op[1]))
             await engine_round(db, clock)
-            await _overdue_exact(db, clock)
+            await _round_exact(db, clock)
     await engine_round(db, NOW)
-    await _overdue_exact(db, NOW)
+    await _round_exact(db, NOW)
 
 
 async def _dump(db: Database) -> dict[str, set[tuple[Any, ...]]]:
@@ -285,7 +298,7 @@ def test_incremental_equals_naive_and_rebuild(own_db: Database, ops: list[tuple[
 
 def test_a_known_tricky_sequence(own_db: Database) -> None:
     """A dossier that moves commune, finishes, then reverts to an older open version; one
-    that becomes overdue between two rounds."""
+    that becomes overdue between two rounds; responses either side of local midnight."""
     d1 = {
         "unit": "25195",
         "received_at": at(2026, 3, 14, 23, 59, 59),
@@ -310,6 +323,30 @@ def test_a_known_tricky_sequence(own_db: Database) -> None:
         ("update_dossier", 0, d1),
         # open, due between NOW and LATER: overdue at LATER with no round in between
         ("dossier", {**d1, "due_at": at(2026, 3, 15, 12), "digitized": False}),
+        # responded, received either side of the last local midnight, folded in by a round
+        # on the same day as the previous one: the current windows' histogram is moved
+        (
+            "report",
+            {
+                "unit": "25195",
+                "received_at": at(2026, 3, 14, 23, 59, 59),
+                "status": "resolved",
+                "due_at": None,
+                "first_response_at": at(2026, 3, 15, 2),
+                "resolved_at": at(2026, 3, 15, 3),
+            },
+        ),
+        (
+            "report",
+            {
+                "unit": "25320",
+                "received_at": at(2026, 3, 15),
+                "status": "in_progress",
+                "due_at": None,
+                "first_response_at": at(2026, 3, 15, 7, 30),
+                "resolved_at": None,
+            },
+        ),
         (
             "report",
             {
