@@ -495,6 +495,29 @@ def fanout_histogram(port: int) -> str:
     return " ".join(pairs)
 
 
+async def spawn_client(cmd: list[str]) -> asyncio.subprocess.Process:
+    """One screens/storm client process, talking to us over its stdin and stdout."""
+    return await asyncio.create_subprocess_exec(
+        *cmd,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        limit=1 << 30,
+        cwd=ROOT,
+    )
+
+
+async def hellos(clients: list[asyncio.subprocess.Process]) -> tuple[int, dict[str, int]]:
+    """Each client's first line: screens connected, and connection errors by kind."""
+    connected, errors = 0, {}
+    for c in clients:
+        assert c.stdout is not None
+        hello = json.loads(await c.stdout.readline())
+        connected += hello["ready"]
+        for k, v in hello["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    return connected, errors
+
+
 async def run_one(
     mode: str, n: int, args: argparse.Namespace, url: str, token: str
 ) -> dict[str, Any]:
@@ -516,22 +539,8 @@ async def run_one(
                 cmd.append("--bare")
             if mode.endswith("deflate"):
                 cmd.append("--deflate")
-            clients.append(
-                await asyncio.create_subprocess_exec(
-                    *cmd,
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    limit=1 << 30,
-                    cwd=ROOT,
-                )
-            )
-        connected, errors = 0, {}
-        for c in clients:
-            assert c.stdout is not None
-            hello = json.loads(await c.stdout.readline())
-            connected += hello["ready"]
-            for k, v in hello["errors"].items():
-                errors[k] = errors.get(k, 0) + v
+            clients.append(await spawn_client(cmd))
+        connected, errors = await hellos(clients)
         await asyncio.sleep(2.0)  # settle
         rss_idle = ps.memory_info().rss
         for c in clients:
@@ -644,22 +653,8 @@ async def run_storm(
             cmd = [sys.executable, __file__, "storm", "--url", ws_url, "--n", str(count)]
             cmd += ["--gate", str(max(1, args.storm_gate // args.clients))]
             cmd += ["--bare"] if bare else ["--token", token]
-            clients.append(
-                await asyncio.create_subprocess_exec(
-                    *cmd,
-                    stdin=asyncio.subprocess.PIPE,
-                    stdout=asyncio.subprocess.PIPE,
-                    limit=1 << 30,
-                    cwd=ROOT,
-                )
-            )
-        connected, errors = 0, {}
-        for c in clients:
-            assert c.stdout is not None
-            hello = json.loads(await c.stdout.readline())
-            connected += hello["ready"]
-            for k, v in hello["errors"].items():
-                errors[k] = errors.get(k, 0) + v
+            clients.append(await spawn_client(cmd))
+        connected, errors = await hellos(clients)
         await asyncio.sleep(2.0)
 
         async def tell(line: bytes) -> None:
