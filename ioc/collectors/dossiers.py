@@ -10,12 +10,11 @@ cycle 1 < 2 < 4 = 5 = 6 < 3 = 7 = 8 < 9 < 10. See docs/collectors.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from ioc.collectors.fields import MAX_ID, Reader, plain_raw, raw_json, suspicious
+from ioc.collectors.fields import Fields, NotPlain, PlainReader, Reader, raw_json
 from ioc.collectors.records import DossierRecord, ProgressStep, Rejection
-from ioc.collectors.timefmt import BadValue, compact_local
+from ioc.collectors.timefmt import compact_local
 
 STATUS_NAMES = {
     1: "Mới đăng ký",
@@ -64,119 +63,37 @@ def parse_dossier(index: int, obj: object) -> DossierRecord | Rejection:
     return _checked_dossier(index, obj)
 
 
-class _NotPlain(Exception):
-    """A value the plain path does not take; the checked path reads the record instead."""
+# Codes a field may take, as C-level membership tests (cheaper than a lambda per call).
+_CHANNEL = CHANNELS.__contains__
+_STATUS = STATUS_NAMES.__contains__
+_LEVEL = range(1, 5).__contains__
 
 
-def _plain_time(obj: dict[str, Any], name: str) -> datetime | None:
-    value = obj.get(name)
-    if value is None or value == "":
-        return None
-    if type(value) is not str:
-        raise _NotPlain
+def _plain_dossier(index: int, obj: dict[str, Any]) -> DossierRecord | Rejection | None:
+    """The fast path: the record read through `PlainReader`, or None when a field is not
+    plain (then `_checked_dossier` reads it again and collects the reasons). Parsing is most
+    of the pipeline's Python time; `tests/collectors/test_parsers.py` checks both agree."""
     try:
-        return compact_local(name, value)
-    except BadValue:
-        raise _NotPlain from None
-
-
-def _plain_text(obj: dict[str, Any], name: str) -> str | None:
-    value = obj.get(name)
-    if value is None or value == "":
+        return _dossier(index, obj, PlainReader(obj))
+    except NotPlain:
         return None
-    if type(value) is not str:
-        raise _NotPlain
-    return value
-
-
-def _plain_flag(obj: dict[str, Any], name: str) -> bool:
-    value = obj.get(name)
-    if value is None or value == "":
-        return False
-    if type(value) is not bool:
-        raise _NotPlain
-    return value
-
-
-def _plain_dossier(index: int, obj: dict[str, Any]) -> DossierRecord | None:
-    """The fast path for a dossier whose every field has its plain type (ids and times as
-    strings, codes as integers, flags as booleans) and is valid: the record, exactly as
-    `_checked_dossier` builds it, or None for anything else (another type, a missing or bad
-    value, a value PostgreSQL cannot store), which then goes the checked way and gets its
-    reasons. Parsing is most of the pipeline's Python time; this path reads each field once
-    and collects nothing. `tests/collectors/test_parsers.py` checks that both paths agree."""
-    get = obj.get
-    source_id, procedure, unit_ref = get("MaHoSo"), get("MaTTHC"), get("MaDonVi")
-    channel, status, level = get("KenhThucHien"), get("TrangThaiHoSo"), get("MucDo")
-    if (
-        type(source_id) is not str or type(procedure) is not str or type(unit_ref) is not str
-        or type(channel) is not int or channel not in CHANNELS
-        or type(status) is not int or status not in STATUS_NAMES
-        or not (level is None or (type(level) is int and 1 <= level <= 4))
-        or len(source_id) > MAX_ID or len(procedure) > MAX_ID or len(unit_ref) > MAX_ID
-    ):  # fmt: skip
-        return None
-    source_id, procedure, unit_ref = source_id.strip(), procedure.strip(), unit_ref.strip()
-    if not source_id or not procedure or not unit_ref or get("NgayTiepNhan") in (None, ""):
-        return None
-    try:
-        received = _plain_time(obj, "NgayTiepNhan")
-        due, finished = _plain_time(obj, "NgayHenTra"), _plain_time(obj, "NgayKetThucXuLy")
-        returned, refused = _plain_time(obj, "NgayTra"), _plain_time(obj, "NgayTuChoi")
-        digitized, paid = _plain_flag(obj, "DaSoHoa"), _plain_flag(obj, "ThanhToanTrucTuyen")
-        record = DossierRecord(
-            index=index,
-            source_id=source_id,
-            procedure_code=procedure,
-            procedure_name=_plain_text(obj, "TenTTHC"),
-            sector_code=_plain_text(obj, "MaLinhVuc"),
-            sector_name=_plain_text(obj, "TenLinhVuc"),
-            channel=channel,
-            unit_ref=unit_ref,
-            received_at=received,  # type: ignore[arg-type]  # not None: checked above
-            due_at=due,
-            finished_at=finished,
-            returned_at=returned,
-            status=status,
-            service_level=level,
-            digitized=digitized,
-            paid_online=paid,
-            applicant_name=_plain_text(obj, "ChuHoSo"),
-            applicant_phone=_plain_text(obj, "SoDienThoai"),
-            applicant_email=_plain_text(obj, "Email"),
-            applicant_address=_plain_text(obj, "DiaChi"),
-            source_updated_at=received,  # type: ignore[arg-type]
-            raw="",
-        )
-    except _NotPlain:
-        return None
-    if status in FINISHED and finished is None and "NgayKetThucXuLy" not in obj:
-        return None
-    raw = plain_raw(obj)
-    if raw is None:  # nested or float values (e.g. DinhDanhCHS): the general serialiser
-        raw = raw_json(obj)
-        if suspicious(raw):
-            return None
-    record.raw = raw
-    for t in (finished, returned, refused):
-        if t is not None and t > record.source_updated_at:
-            record.source_updated_at = t
-    return record
 
 
 def _checked_dossier(index: int, obj: object) -> DossierRecord | Rejection:
     """Every field through `Reader`: tolerant of other types, and every reason collected."""
     if not isinstance(obj, Mapping):
         return Rejection(index, None, ["not a JSON object"], raw_json(obj), DOSSIER)
-    r = Reader(obj)
+    return _dossier(index, obj, Reader(obj))
+
+
+def _dossier(index: int, obj: Mapping[str, Any], r: Fields) -> DossierRecord | Rejection:
+    """The one place a dossier record is built, whichever reader reads its fields."""
     source_id = r.ident("MaHoSo")
     procedure = r.ident("MaTTHC")
     unit_ref = r.ident("MaDonVi")
-    channel = r.integer(
-        "KenhThucHien", lambda v: v in CHANNELS, "1 in person, 2 online, 3 postal", required=True
-    )
-    status = r.integer("TrangThaiHoSo", lambda v: v in STATUS_NAMES, "status 1..10", required=True)
-    level = r.integer("MucDo", lambda v: 1 <= v <= 4, "service level 2..4", required=False)
+    channel = r.integer("KenhThucHien", _CHANNEL, "1 in person, 2 online, 3 postal", required=True)
+    status = r.integer("TrangThaiHoSo", _STATUS, "status 1..10", required=True)
+    level = r.integer("MucDo", _LEVEL, "service level 2..4", required=False)
     received = r.time("NgayTiepNhan", compact_local, required=True)
     due = r.time("NgayHenTra", compact_local, required=False)
     finished = r.time("NgayKetThucXuLy", compact_local, required=False)
@@ -184,7 +101,7 @@ def _checked_dossier(index: int, obj: object) -> DossierRecord | Rejection:
     refused = r.time("NgayTuChoi", compact_local, required=False)
     digitized, paid = r.boolean("DaSoHoa"), r.boolean("ThanhToanTrucTuyen")
     if status in FINISHED and finished is None and "NgayKetThucXuLy" not in obj:
-        r.errors.append(f"TrangThaiHoSo {status} (finished) needs NgayKetThucXuLy")
+        r.fail(f"TrangThaiHoSo {status} (finished) needs NgayKetThucXuLy")
     if (
         r.errors
         or source_id is None
@@ -195,7 +112,10 @@ def _checked_dossier(index: int, obj: object) -> DossierRecord | Rejection:
         or received is None
     ):
         return Rejection(index, source_id, r.errors, r.raw, DOSSIER, unit_ref)
-    updated = max(t for t in (received, finished, returned, refused) if t is not None)
+    updated = received
+    for t in (finished, returned, refused):
+        if t is not None and t > updated:
+            updated = t
     return DossierRecord(
         index=index,
         source_id=source_id,
