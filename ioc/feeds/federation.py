@@ -8,7 +8,8 @@ upstream KPI per (unit, window, kpi) for `GET /api/v1/federation/kpis`.
 With `IOC_FEDERATION_KPIS=upstream` (the default) a newer upstream KPI value is also
 published as a local `kpi` event (same transaction), marked `"source": "upstream"`, so this
 instance's live hub pushes it to its own screens; `upstream_kpis()` lets the screens'
-snapshot overlay the stored values. `IOC_FEDERATION_UNIT` limits both to one subtree.
+snapshot overlay the stored values (`overlay_upstream()`, also used by `GET /api/v1/kpis`).
+`IOC_FEDERATION_UNIT` limits both to one subtree.
 
 A feed carries changes only; `fetch_upstream()` + `seed()` (`ioc federation seed`) fill in
 the upstream's current values once, so KPIs that do not change for a while show too.
@@ -248,6 +249,50 @@ async def upstream_kpis(
     for r in rows.mappings():
         found.setdefault((r["unit"], r["window"]), []).append(_mirrored(r))
     return found
+
+
+def overlay(
+    upstream: dict[tuple[str, str], list[dict[str, Any]]],
+    unit: str,
+    windows: list[str],
+    kpis: dict[str, list[dict[str, Any]]],
+    children: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Overlay `upstream` (from `upstream_kpis`) on local KPI values, in place: per window,
+    `kpis[window]` of `unit` and `children[window]`'s `{"unit", "kpis"}` entries. "Upstream
+    wins when present", per (unit, window, kpi); KPIs only the upstream knows come after."""
+    for window in windows:
+        kpis[window] = _merged(kpis[window], upstream.get((unit, window), []))
+        for child in children[window]:
+            child["kpis"] = _merged(child["kpis"], upstream.get((child["unit"], window), []))
+
+
+async def overlay_upstream(
+    session: AsyncSession,
+    unit: str,
+    windows: list[str],
+    kpis: dict[str, list[dict[str, Any]]],
+    children: dict[str, list[dict[str, Any]]],
+) -> bool:
+    """Read and `overlay` the stored upstream values of `unit` and its listed children (the
+    screens' snapshot and `GET /api/v1/kpis` under `IOC_FEDERATION_KPIS=upstream`); False,
+    changing nothing, when none is stored (a province, or nothing received yet)."""
+    codes = {unit} | {c["unit"] for w in windows for c in children[w]}
+    upstream = await upstream_kpis(session, sorted(codes), windows)
+    if not upstream:
+        return False
+    overlay(upstream, unit, windows, kpis, children)
+    return True
+
+
+def _merged(local: list[dict[str, Any]], upstream: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Local values in catalogue order, each replaced by the upstream's when it has one; KPIs
+    only the upstream knows come after."""
+    if not upstream:
+        return local
+    theirs = {k["id"]: k for k in upstream}
+    merged = [theirs.pop(k["id"], k) for k in local]
+    return merged + list(theirs.values())
 
 
 async def federated_kpis(session: AsyncSession, unit: str, window: str | None) -> FederatedKpis:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from ioc.api.deps import SessionDep, scoped_unit
+from ioc.api.deps import SessionDep, get_ctx, scoped_unit
 from ioc.auth import Principal, authenticate, require
+from ioc.feeds.federation import overlay, upstream_kpis
 from ioc.kpis import service
 from ioc.kpis.catalogue import CATALOGUE, LOCAL_TZ, WINDOWS, Kpi
 from ioc.kpis.models import KpiSeries, KpiSnapshot, TargetIn, TargetOut
@@ -17,6 +19,7 @@ router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"], dependencies=[Depends(a
 
 @router.get("", response_model=KpiSnapshot, summary="Every KPI of a unit for a window")
 async def read_kpis(
+    request: Request,
     session: SessionDep,
     unit: str | None = Query(default=None, description="GSO code; default the token's unit"),
     window: str = Query(default="today", description=f"one of {', '.join(WINDOWS)}"),
@@ -25,6 +28,17 @@ async def read_kpis(
 ) -> Response:
     code = await scoped_unit(session, principal, unit)
     found = await service.snapshot(session, code, window, children=children)
+    if get_ctx(request).settings.federation_kpis == "upstream":
+        # A district mirroring its province (docs/feeds.md): the same overlay as its screens'
+        # snapshot, upstream values marked `"source": "upstream"`. One query on a province.
+        codes = [code, *(c.unit for c in found.children)]
+        upstream = await upstream_kpis(session, codes, [window])
+        if upstream:
+            body = found.model_dump(mode="json")
+            kpis, kids = {window: body["kpis"]}, {window: body["children"]}
+            overlay(upstream, code, [window], kpis, kids)
+            body["kpis"] = kpis[window]
+            return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
     # Serialised once by the model itself (FastAPI would validate the model again first:
     # 156 values for a province with its children); the schema stays `response_model`.
     return Response(found.model_dump_json(), media_type="application/json")

@@ -24,6 +24,7 @@ async def build_snapshot(
     # Imported here: the KPI and alert rooms import the event log, which this room also uses;
     # a late import keeps the live room loadable on its own (tests of the fan-out, benchmarks).
     from ioc.alerts import list_open_alerts
+    from ioc.feeds.federation import overlay_upstream
     from ioc.kpis import snapshot
 
     kpis: dict[str, Any] = {}
@@ -35,7 +36,7 @@ async def build_snapshot(
         children[window] = snap.get("children", [])
         as_of = as_of or snap.get("as_of")
     if mirror:
-        await _overlay_upstream(session, unit, windows, kpis, children)
+        await overlay_upstream(session, unit, windows, kpis, children)
     alerts = await list_open_alerts(session, unit)
     return {
         "type": "snapshot",
@@ -53,32 +54,3 @@ def snapshot_builder(
 ) -> Callable[[AsyncSession, str, list[str]], Awaitable[dict[str, Any]]]:
     """The hub's snapshot builder under `IOC_FEDERATION_KPIS` (upstream: overlay; local: not)."""
     return partial(build_snapshot, mirror=settings.federation_kpis == "upstream")
-
-
-async def _overlay_upstream(
-    session: AsyncSession,
-    unit: str,
-    windows: list[str],
-    kpis: dict[str, Any],
-    children: dict[str, Any],
-) -> None:
-    from ioc.feeds import upstream_kpis
-
-    codes = {unit} | {c["unit"] for w in windows for c in children[w]}
-    upstream = await upstream_kpis(session, sorted(codes), windows)
-    if not upstream:
-        return  # not mirroring anything (a province, or nothing received yet)
-    for window in windows:
-        kpis[window] = _merged(kpis[window], upstream.get((unit, window), []))
-        for child in children[window]:
-            child["kpis"] = _merged(child["kpis"], upstream.get((child["unit"], window), []))
-
-
-def _merged(local: list[dict[str, Any]], upstream: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Local values in catalogue order, each replaced by the upstream's when it has one; KPIs
-    only the upstream knows come after."""
-    if not upstream:
-        return local
-    theirs = {k["id"]: k for k in upstream}
-    merged = [theirs.pop(k["id"], k) for k in local]
-    return merged + list(theirs.values())

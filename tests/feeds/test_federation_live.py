@@ -46,6 +46,45 @@ async def ioc_cli(*args: str, env: dict[str, str]) -> str:
     return out.decode().strip()
 
 
+async def api_kpis(url: str, screen: str, unit: str = "689") -> dict[str, Any]:
+    """`GET /api/v1/kpis?unit=&window=today&children=true` of an instance."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        got = await http.get(
+            f"{url}/api/v1/kpis",
+            params={"unit": unit, "window": "today", "children": "true"},
+            headers={"Authorization": f"Bearer {screen}"},
+        )
+    assert got.status_code == 200, got.text
+    body: dict[str, Any] = got.json()
+    return body
+
+
+async def api_agrees_with_screen(fed: Federation, screen: str) -> dict[str, Any]:
+    """The district's `GET /api/v1/kpis` for 689 (today, children), once it equals the
+    snapshot a fresh `/ws` screen of 689 gets at the same moment (a delivery landing between
+    the reads is waited out), KPIs and children alike (`as_of` is each read's own time)."""
+    agreed: dict[str, Any] = {}
+
+    async def same() -> bool:
+        before = await api_kpis(fed.district.url, screen)
+        ws = await connect(fed.district.ws_url, screen)
+        try:
+            await subscribe(ws, "689", ["today"])
+            snap = await recv(ws)
+        finally:
+            await ws.close()
+        after = await api_kpis(fed.district.url, screen)
+        agreed.update(after)
+        return (
+            (before["kpis"], before["children"]) == (after["kpis"], after["children"])
+            and after["kpis"] == snap["kpis"]["today"]
+            and after["children"] == snap["children"]["today"]
+        )
+
+    await eventually(same, what="the district's GET /api/v1/kpis equal to its screen's")
+    return agreed
+
+
 def kpi_of(kpis: list[dict[str, Any]], kpi: str) -> dict[str, Any]:
     return next(k for k in kpis if k["id"] == kpi)
 
@@ -111,6 +150,24 @@ async def test_district_screens_show_the_province_values_live(databases: Databas
             # changes only: the district's own (empty) value, unmarked...
             tan_dong = child_kpi(snap["children"]["today"], "25198", "dossier_received")
             assert (tan_dong["value"], "source" in tan_dong) == (0, False)
+            # The district's REST API gives what its screen shows: the same overlay.
+            api = await api_agrees_with_screen(fed, screen)
+            assert kpi_of(api["kpis"], "dossier_received") == kpi_of(today, "dossier_received")
+            assert kpi_of(api["kpis"], "dossier_online_rate")["source"] == "upstream"
+            api_tan_phu = child_kpi(api["children"], "25195", "dossier_received")
+            assert (api_tan_phu["value"], api_tan_phu["source"]) == (2.0, "upstream")
+            api_tan_dong = child_kpi(api["children"], "25198", "dossier_received")
+            assert (api_tan_dong["value"], "source" in api_tan_dong) == (0, False)
+            # The province's own API is unchanged: its values, no `source` anywhere.
+            at_province = await api_kpis(
+                fed.province.url, await token(fed.province_db, "operator", "689")
+            )
+            assert kpi_of(at_province["kpis"], "dossier_received")["value"] == 3
+            assert all(
+                "source" not in k
+                for k in at_province["kpis"]
+                + [k for c in at_province["children"] for k in c["kpis"]]
+            )
             # ... until `ioc federation seed` fills in the province's current values; open
             # screens get them at once, as events.
             upstream_token = await token(fed.province_db, "district", "689")
@@ -161,6 +218,11 @@ async def test_district_screens_show_the_province_values_live(databases: Databas
             received = seen["dossier_received"]
             assert received["kpi"]["numerator"] == 4
             assert received["kpi"]["status"] == "ok"
+            # ... and the API follows: the seeded and the pushed values, as on the screen.
+            api = await api_agrees_with_screen(fed, screen)
+            assert kpi_of(api["kpis"], "dossier_received")["value"] == 4
+            api_tan_dong = child_kpi(api["children"], "25198", "dossier_received")
+            assert (api_tan_dong["value"], api_tan_dong["source"]) == (1, "upstream")
         finally:
             await ws.close()
 
@@ -265,3 +327,9 @@ async def test_local_setting_keeps_the_screens_on_the_local_engine(
             assert "source" not in received
         finally:
             await ws.close()
+        # The REST API neither: the district's own values, equal to its screen's.
+        api = await api_agrees_with_screen(fed, screen)
+        assert kpi_of(api["kpis"], "dossier_received")["value"] == 0
+        assert all(
+            "source" not in k for k in api["kpis"] + [k for c in api["children"] for k in c["kpis"]]
+        )
