@@ -57,6 +57,50 @@ async def _exec(session: AsyncSession, sql: str, **params: object) -> None:
     await session.execute(text(sql), params)
 
 
+def _signed(facts: str) -> str:
+    """This round's facts of a feed as one relation: new contributions counted in (s = 1),
+    old ones counted out (s = -1)."""
+    return f"(SELECT 1 AS s, * FROM {facts}_new UNION ALL SELECT -1, * FROM {facts}_old)"
+
+
+def _sums(terms: dict[str, str]) -> str:
+    """The select list of a `kf` row in `COUNT_COLUMNS` order: the sum of its term for each
+    counter in `terms`, 0 for every other counter."""
+    return ", ".join(f"sum({terms[c]})" if c in terms else "0" for c in COUNT_COLUMNS)
+
+
+async def _fold_counts(
+    session: AsyncSession,
+    facts: str,
+    received: dict[str, str],
+    finished_day: str,
+    finished: dict[str, str],
+) -> None:
+    """Add a feed's signed counters to `kf` at every ancestor: those of `received` per
+    (filing unit, recv_day), those of `finished` per (filing unit, `finished_day`) where set."""
+    signed = _signed(facts)
+    await _exec(
+        session,
+        f"""
+        INSERT INTO kf (unit_code, day, {_COLS})
+        SELECT c.ancestor_code, f.day, {_FCOLS}
+        FROM (
+            -- summed per (filing unit, day) before fanning out to ancestors: a rebuild of
+            -- millions of records fans out thousands of rows, not millions
+            SELECT unit_code, recv_day, {_sums(received)}
+            FROM {signed} x
+            GROUP BY 1, 2
+            UNION ALL
+            SELECT unit_code, {finished_day}, {_sums(finished)}
+            FROM {signed} x
+            WHERE {finished_day} IS NOT NULL
+            GROUP BY 1, 2
+        ) AS f(unit_code, day, {_COLS})
+        JOIN unit_closure c ON c.descendant_code = f.unit_code
+        """,
+    )
+
+
 async def _fold_open_due(session: AsyncSession, feed: str, facts: str) -> None:
     """Move the open-with-a-due-date set of `feed` by this round's facts (`{facts}_new`
     counted in, `{facts}_old` counted out), at every ancestor of the record's unit."""
@@ -130,35 +174,26 @@ async def _dossiers(session: AsyncSession, lo: int, hi: int) -> int:
         SELECT p.* FROM kpi_dossier_proj p JOIN kd_new n USING (dossier_id)
         """,
     )
-    await _exec(
+    await _fold_counts(
         session,
-        f"""
-        INSERT INTO kf (unit_code, day, {_COLS})
-        SELECT c.ancestor_code, f.day, {_FCOLS}
-        FROM (
-            -- summed per (filing unit, day) before fanning out to ancestors: a rebuild of
-            -- millions of records fans out thousands of rows, not millions
-            SELECT unit_code, recv_day, sum(s), sum(s * online::int), sum(s * digitized::int),
-                   sum(s * paid::int), 0, 0, 0, 0, 0, 0, 0
-            FROM (SELECT 1 AS s, * FROM kd_new UNION ALL SELECT -1, * FROM kd_old) x
-            GROUP BY 1, 2
-            UNION ALL
-            SELECT unit_code, fin_day, 0, 0, 0, 0, sum(s), sum(s * ontime::int), 0, 0, 0, 0, 0
-            FROM (SELECT 1 AS s, * FROM kd_new UNION ALL SELECT -1, * FROM kd_old) x
-            WHERE fin_day IS NOT NULL
-            GROUP BY 1, 2
-        ) AS f(unit_code, day, {_COLS})
-        JOIN unit_closure c ON c.descendant_code = f.unit_code
-        """,
+        "kd",
+        received={
+            "d_received": "s",
+            "d_online": "s * online::int",
+            "d_digitized": "s * digitized::int",
+            "d_paid": "s * paid::int",
+        },
+        finished_day="fin_day",
+        finished={"d_finished": "s", "d_ontime": "s * ontime::int"},
     )
     await _fold_open_due(session, "dossiers", "kd")
     # Online dossiers per (filing unit, procedure, day) feed the service-usage KPI.
     await _exec(
         session,
-        """
+        f"""
         INSERT INTO kpi_service_day AS t (unit_code, procedure_code, day, n)
         SELECT unit_code, procedure_code, recv_day, sum(s)
-        FROM (SELECT 1 AS s, * FROM kd_new UNION ALL SELECT -1, * FROM kd_old) f
+        FROM {_signed("kd")} f
         WHERE online
         GROUP BY 1, 2, 3 HAVING sum(s) <> 0
         ON CONFLICT (unit_code, procedure_code, day) DO UPDATE SET n = t.n + EXCLUDED.n
@@ -226,34 +261,22 @@ async def _reports(session: AsyncSession, lo: int, hi: int) -> tuple[int, set[st
         SELECT p.* FROM kpi_report_proj p JOIN kr_new n USING (report_id)
         """,
     )
-    await _exec(
+    await _fold_counts(
         session,
-        f"""
-        INSERT INTO kf (unit_code, day, {_COLS})
-        SELECT c.ancestor_code, f.day, {_FCOLS}
-        FROM (
-            SELECT unit_code, recv_day, 0, 0, 0, 0, 0, 0, sum(s), 0, 0, 0, 0
-            FROM (SELECT 1 AS s, * FROM kr_new UNION ALL SELECT -1, * FROM kr_old) x
-            GROUP BY 1, 2
-            UNION ALL
-            SELECT unit_code, resolved_day, 0, 0, 0, 0, 0, 0, 0, sum(s), sum(s * ontime::int),
-                   0, 0
-            FROM (SELECT 1 AS s, * FROM kr_new UNION ALL SELECT -1, * FROM kr_old) x
-            WHERE resolved_day IS NOT NULL
-            GROUP BY 1, 2
-        ) AS f(unit_code, day, {_COLS})
-        JOIN unit_closure c ON c.descendant_code = f.unit_code
-        """,
+        "kr",
+        received={"r_received": "s"},
+        finished_day="resolved_day",
+        finished={"r_resolved": "s", "r_ontime": "s * ontime::int"},
     )
     await _fold_open_due(session, "reports", "kr")
     await _exec(
         session,
-        """
+        f"""
         INSERT INTO kh (unit_code, day, bucket, n)
         SELECT c.ancestor_code, f.day, f.bucket, sum(f.n)
         FROM (
             SELECT unit_code, recv_day AS day, resp_bucket AS bucket, sum(s) AS n
-            FROM (SELECT 1 AS s, * FROM kr_new UNION ALL SELECT -1, * FROM kr_old) x
+            FROM {_signed("kr")} x
             WHERE resp_seconds IS NOT NULL
             GROUP BY 1, 2, 3
         ) f
@@ -352,9 +375,9 @@ async def _documents(session: AsyncSession, lo: int, hi: int) -> int:
         session,
         f"""
         INSERT INTO kf (unit_code, day, {_COLS})
-        SELECT a.ancestor_code, f.sent_day, 0, 0, 0, 0, 0, 0, 0, 0, 0, sum(f.s),
-               sum(f.s * f.electronic::int)
-        FROM (SELECT 1 AS s, * FROM kdoc_new UNION ALL SELECT -1, * FROM kdoc_old) f
+        SELECT a.ancestor_code, f.sent_day,
+               {_sums({"doc_sent": "f.s", "doc_electronic": "f.s * f.electronic::int"})}
+        FROM {_signed("kdoc")} f
         CROSS JOIN LATERAL (
             SELECT DISTINCT c.ancestor_code FROM unnest(f.units) AS u(code)
             JOIN unit_closure c ON c.descendant_code = u.code) a
@@ -363,10 +386,10 @@ async def _documents(session: AsyncSession, lo: int, hi: int) -> int:
     )
     await _exec(
         session,
-        """
+        f"""
         INSERT INTO ko (unit_code, feed, due_at, n)
         SELECT a.ancestor_code, 'documents', f.due_at, f.s
-        FROM (SELECT 1 AS s, * FROM kdoc_new UNION ALL SELECT -1, * FROM kdoc_old) f
+        FROM {_signed("kdoc")} f
         CROSS JOIN LATERAL (
             SELECT DISTINCT c.ancestor_code FROM unnest(f.open_units) AS u(code)
             JOIN unit_closure c ON c.descendant_code = u.code) a
