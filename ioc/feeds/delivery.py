@@ -383,19 +383,25 @@ class DeliveryService(LoopService):
             if rows:
                 # A subscription deleted since these attempts were noted takes its delivery
                 # log with it: its rows are skipped (a foreign-key error would fail every
-                # later flush). FOR KEY SHARE holds off a delete until this commits.
+                # later flush). FOR KEY SHARE holds off a delete until this commits. A
+                # separate statement, not a join in the INSERT: a join may reorder the rows,
+                # and the log's order (its identity) is the order of the attempts.
+                live = {
+                    r["id"]
+                    for r in await conn.fetch(
+                        "SELECT id FROM feed_subscriptions WHERE id = ANY($1::uuid[]) "
+                        "FOR KEY SHARE",
+                        list({sub_id for sub_id, _ in rows}),
+                    )
+                }
+                rows = [(sub_id, a) for sub_id, a in rows if sub_id in live]
+            if rows:
                 await conn.execute(
                     """
-                    WITH live AS (
-                        SELECT id FROM feed_subscriptions WHERE id = ANY($1::uuid[])
-                        FOR KEY SHARE
-                    )
                     INSERT INTO feed_deliveries (subscription_id, seq, webhook_id, attempt,
                         status_code, error, latency_ms, ok)
-                    SELECT u.* FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::int[],
+                    SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::int[],
                         $5::int[], $6::text[], $7::float8[], $8::bool[])
-                        AS u(sub, seq, webhook_id, attempt, status_code, error, latency_ms, ok)
-                    WHERE u.sub IN (SELECT id FROM live)
                     """,
                     [sub_id for sub_id, _ in rows],
                     [a.seq for _, a in rows],
