@@ -28,7 +28,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the commit runs when the route returns, before the response is sent.
+# FastAPI's default ("request") runs a yield dependency's exit after the response has gone,
+# which would acknowledge a write (a 2xx) before its commit, and let a client's next request
+# miss what it has just written.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 async def scoped_unit(session: AsyncSession, principal: Principal, code: str | None) -> str:
