@@ -518,6 +518,18 @@ async def hellos(clients: list[asyncio.subprocess.Process]) -> tuple[int, dict[s
     return connected, errors
 
 
+def stop(clients: list[asyncio.subprocess.Process], server: subprocess.Popen[bytes]) -> None:
+    """Kill the client processes still running, then stop the server (SIGTERM, then KILL)."""
+    for c in clients:
+        if c.returncode is None:
+            c.kill()
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
 async def run_one(
     mode: str, n: int, args: argparse.Namespace, url: str, token: str
 ) -> dict[str, Any]:
@@ -625,14 +637,7 @@ async def run_one(
             "fanout": fanout,
         }
     finally:
-        for c in clients:
-            if c.returncode is None:
-                c.kill()
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(clients, server)
 
 
 async def run_storm(
@@ -715,14 +720,7 @@ async def run_storm(
             "errors": errors,
         }
     finally:
-        for c in clients:
-            if c.returncode is None:
-                c.kill()
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(clients, server)
 
 
 def print_storm(r: dict[str, Any]) -> None:
