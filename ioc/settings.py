@@ -207,7 +207,8 @@ class Settings(BaseSettings):
     federation_kpis: Literal["upstream", "local"] = Field(
         default="upstream",
         description="upstream: the upstream's KPI values win on this instance's screens (/ws, "
-        "/screen) where it has sent one; local: screens show only this instance's KPI engine.",
+        "/screen) and GET /api/v1/kpis where it has sent one; local: only this instance's "
+        "KPI engine.",
     )
     federation_unit: str | None = Field(
         default=None,
