@@ -111,6 +111,28 @@ async def publish_events(db: Database, events: list[NewEvent]) -> list[int]:
         return await publish(session, events)
 
 
+async def subscribe(
+    server_url: str,
+    bearer: str,
+    url: str,
+    unit: str = "689",
+    kpis: list[str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Subscribe to kpi (and alert) events; `kpis` narrows to test-private KPI ids."""
+    if kpis is not None:
+        extra = {"topics": ["kpi"], "filters": {"kpis": kpis}, **extra}
+    async with httpx.AsyncClient(base_url=server_url, timeout=10) as http:
+        resp = await http.post(
+            "/api/v1/subscriptions",
+            json={"url": url, "unit": unit, "topics": ["kpi", "alert"], **extra},
+            headers={"Authorization": f"Bearer {bearer}"},
+        )
+    assert resp.status_code == 201, resp.text
+    body: dict[str, Any] = resp.json()
+    return body
+
+
 async def eventually(
     check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition"
 ) -> None:

@@ -9,30 +9,16 @@ import httpx
 from ioc.db import Database
 from ioc.webhooks import verify
 from tests.conftest import ServerMaker
-from tests.feeds.conftest import FAST, eventually, kpi_event, publish_events, token, unique_kpi
+from tests.feeds.conftest import (
+    FAST,
+    eventually,
+    kpi_event,
+    publish_events,
+    subscribe,
+    token,
+    unique_kpi,
+)
 from tests.feeds.receiver import Receiver
-
-
-async def subscribe(
-    server_url: str,
-    bearer: str,
-    url: str,
-    unit: str = "689",
-    kpis: list[str] | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """Subscribe to kpi (and alert) events; `kpis` narrows to test-private KPI ids."""
-    if kpis is not None:
-        extra = {"topics": ["kpi"], "filters": {"kpis": kpis}, **extra}
-    async with httpx.AsyncClient(base_url=server_url, timeout=10) as http:
-        resp = await http.post(
-            "/api/v1/subscriptions",
-            json={"url": url, "unit": unit, "topics": ["kpi", "alert"], **extra},
-            headers={"Authorization": f"Bearer {bearer}"},
-        )
-    assert resp.status_code == 201, resp.text
-    body: dict[str, Any] = resp.json()
-    return body
 
 
 async def test_ordered_signed_and_retried_with_the_same_webhook_id(

@@ -13,7 +13,15 @@ from aiosmtpd.controller import Controller
 
 from ioc.db import Database
 from tests.conftest import ServerMaker
-from tests.feeds.conftest import FAST, eventually, kpi_event, publish_events, token, unique_kpi
+from tests.feeds.conftest import (
+    FAST,
+    eventually,
+    kpi_event,
+    publish_events,
+    subscribe,
+    token,
+    unique_kpi,
+)
 from tests.feeds.receiver import Receiver
 
 
@@ -50,18 +58,13 @@ async def test_failing_after_retries_emails_the_contact(
         headers = {"Authorization": f"Bearer {bearer}"}
         kpi = unique_kpi()
         async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
-            created = await http.post(
-                "/api/v1/subscriptions",
-                json={
-                    "url": receiver.url,
-                    "unit": "689",
-                    "topics": ["kpi"],
-                    "filters": {"kpis": [kpi]},
-                    "contact_email": "ioc@dongxoai.binhphuoc.gov.vn",
-                },
-                headers=headers,
+            sub = await subscribe(
+                server.url,
+                bearer,
+                receiver.url,
+                kpis=[kpi],
+                contact_email="ioc@dongxoai.binhphuoc.gov.vn",
             )
-            sub = created.json()
             seqs = await publish_events(db, [kpi_event("689", kpi, 1)])
 
             async def failing() -> bool:
@@ -105,18 +108,7 @@ async def test_fail_over_to_the_other_replica_keeps_order(
     receiver: Receiver = await receivers()
     bearer = await token(db, "district", "689")
     kpi = unique_kpi()
-    async with httpx.AsyncClient(base_url=first.url, timeout=10) as http:
-        created = await http.post(
-            "/api/v1/subscriptions",
-            json={
-                "url": receiver.url,
-                "unit": "689",
-                "topics": ["kpi"],
-                "filters": {"kpis": [kpi]},
-            },
-            headers={"Authorization": f"Bearer {bearer}"},
-        )
-        assert created.status_code == 201
+    await subscribe(first.url, bearer, receiver.url, kpis=[kpi])
     before = await publish_events(db, [kpi_event("689", kpi, i) for i in range(5)])
     await receiver.wait_for(5)
 

@@ -9,9 +9,8 @@ from sqlalchemy import text
 
 from ioc.db import Database
 from tests.conftest import ServerMaker
-from tests.feeds.conftest import token
+from tests.feeds.conftest import FAST, token
 from tests.feeds.receiver import Receiver
-from tests.feeds.test_delivery import FAST
 
 INSERT_DOSSIER = """
 INSERT INTO dossiers (source, source_id, procedure_code, procedure_name, channel, unit_code,
