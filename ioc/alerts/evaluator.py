@@ -323,13 +323,16 @@ async def process_events(
 
 
 async def _latest_logged(session: AsyncSession, rule: Rule, unit: str) -> Observation | None:
+    # A backward scan of the unit's stored rows (index on unit_code, seq), newest first:
+    # ordering by the row's first seq, then the event's, lets it stop at the first row that
+    # holds this KPI and window instead of expanding every row of the unit.
     row = (
         await session.execute(
             text(
                 """
-                SELECT payload FROM events
+                SELECT payload FROM event_log
                 WHERE unit_code = :u AND type = 'kpi' AND subject = :k AND time_window = :w
-                ORDER BY seq DESC LIMIT 1
+                ORDER BY first_seq DESC, seq DESC LIMIT 1
                 """
             ),
             {"u": unit, "k": rule.kpi, "w": rule.window},
@@ -499,7 +502,7 @@ async def outbox_health(session: AsyncSession) -> dict[str, Any]:
         await session.execute(
             text(
                 """
-                SELECT (SELECT coalesce(max(seq), 0) FROM events)
+                SELECT (SELECT coalesce(max(last_seq), 0) FROM events)
                            - (SELECT seq FROM alert_cursor WHERE id = 1) AS events_behind,
                        count(*) FILTER (WHERE status = 'pending') AS pending,
                        count(*) FILTER (WHERE status = 'failed') AS failed,

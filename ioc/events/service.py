@@ -8,21 +8,34 @@ Guarantees:
 - A `NOTIFY ioc_events, '<max seq>'` is queued in the same transaction, so listeners hear of
   the events exactly when (and only if) they are committed. The payload is a number, far
   below PostgreSQL's 8,000-byte limit; listeners read the rows themselves.
+- Storage packs, reading does not: a row of `events` holds a run of consecutive events of one
+  (type, unit_code) (`n` of them, seqs `seq .. last_seq`, the others' fields in `items`), one
+  row instead of thousands per engine round. Readers use the `event_log` view, one row per
+  event, filtering on `last_seq > cursor AND seq > cursor` and ordering by `last_seq, seq`
+  so the index on `last_seq` drives the read and a LIMIT stops early.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 EVENTS_CHANNEL = "ioc_events"
 # Arbitrary constant key of the advisory lock serialising event writers.
 _EVENT_WRITER_LOCK = 0x10C_E7E7
+# Longest run stored in one row: a reader's page parses every row it touches whole, so a
+# huge run (a backlog of one unit's records) is cut into rows it can page through.
+_MAX_RUN = 500
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+# For readers on a raw asyncpg connection (feeds, ops): the same answers as `last_seq()`
+# and `oldest_seq()`, each one index probe.
+LAST_SEQ_SQL = "SELECT coalesce(max(last_seq), 0) FROM events"
+OLDEST_SEQ_SQL = "SELECT coalesce(min(seq), 0) FROM events"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,49 +63,101 @@ class Event:
 Executor = AsyncSession | AsyncConnection
 
 
+def _runs(events: list[NewEvent]) -> list[tuple[int, int]]:
+    """[start, stop) index ranges of the maximal runs of one (type, unit_code), at most
+    `_MAX_RUN` long."""
+    runs: list[tuple[int, int]] = []
+    start = 0
+    for i in range(1, len(events) + 1):
+        if (
+            i == len(events)
+            or i - start == _MAX_RUN
+            or events[i].type != events[start].type
+            or events[i].unit_code != events[start].unit_code
+        ):
+            runs.append((start, i))
+            start = i
+    return runs
+
+
+def _json(value: object) -> str:
+    # default=str and passthrough datetimes: the same text `json.dumps(default=str)` gave
+    # before for non-JSON values, so payloads do not change shape with the storage.
+    return orjson.dumps(value, default=str, option=_ORJSON_OPTIONS).decode()
+
+
 async def publish(db: Executor, events: list[NewEvent]) -> list[int]:
-    """Append `events` in the caller's transaction; return their seqs. Commit makes them visible."""
+    """Append `events` in the caller's transaction; return their seqs. Commit makes them visible.
+
+    Each maximal run of consecutive events with the same (type, unit_code) is stored as one
+    row (`n` events, seqs `seq .. seq + n - 1`); a lone event is a row of its own, as it
+    always was. Readers see one event per seq through `event_log`."""
     if not events:
         return []
     await db.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _EVENT_WRITER_LOCK})
-    rows = await db.execute(
+    # Every writer draws under the lock, so one nextval + setval reserves the whole batch
+    # (a rollback leaves a gap, as nextval always did). The NOTIFY goes out only at commit.
+    last = int(
+        (
+            await db.execute(
+                text(
+                    "SELECT s, pg_notify(:channel, s::text) FROM "
+                    "(SELECT setval('event_seq', nextval('event_seq') + :n - 1) AS s) AS d"
+                ),
+                {"channel": EVENTS_CHANNEL, "n": len(events)},
+            )
+        ).scalar_one()
+    )
+    first = last - len(events) + 1
+    seqs: list[int] = []
+    counts: list[int] = []
+    types: list[str] = []
+    payloads: list[str] = []
+    units: list[str | None] = []
+    windows: list[str | None] = []
+    subjects: list[str | None] = []
+    items: list[str | None] = []
+    for start, stop in _runs(events):
+        head = events[start]
+        seqs.append(first + start)
+        types.append(head.type)
+        units.append(head.unit_code)
+        counts.append(stop - start)
+        if stop - start == 1:
+            windows.append(head.time_window)
+            subjects.append(head.subject)
+            payloads.append(_json(head.payload))
+            items.append(None)
+        else:
+            windows.append(None)
+            subjects.append(None)
+            payloads.append("{}")
+            items.append(_json([[e.time_window, e.subject, e.payload] for e in events[start:stop]]))
+    await db.execute(
         text(
             """
-            INSERT INTO events (seq, type, unit_code, time_window, subject, payload)
-            SELECT nextval('event_seq'), e.type, e.unit_code, e.time_window, e.subject, e.payload
-            FROM (
-                SELECT * FROM jsonb_to_recordset(CAST(:events AS jsonb)) AS r(
-                    ord int, type text, unit_code text, time_window text, subject text,
-                    payload jsonb)
-                ORDER BY r.ord
-            ) AS e
-            RETURNING seq
+            INSERT INTO events (seq, type, unit_code, time_window, subject, payload, n, items)
+            SELECT r.seq, r.type, r.unit_code, r.time_window, r.subject, r.payload::jsonb, r.n,
+                   r.items
+            FROM unnest(CAST(:seqs AS bigint[]), CAST(:types AS text[]), CAST(:units AS text[]),
+                        CAST(:windows AS text[]), CAST(:subjects AS text[]),
+                        CAST(:payloads AS text[]), CAST(:counts AS int[]),
+                        CAST(:items AS text[]))
+                AS r(seq, type, unit_code, time_window, subject, payload, n, items)
             """
         ),
         {
-            "events": json.dumps(
-                [
-                    {
-                        "ord": i,
-                        "type": e.type,
-                        "unit_code": e.unit_code,
-                        "time_window": e.time_window,
-                        "subject": e.subject,
-                        "payload": e.payload,
-                    }
-                    for i, e in enumerate(events)
-                ],
-                ensure_ascii=False,
-                default=str,
-            )
+            "seqs": seqs,
+            "types": types,
+            "units": units,
+            "windows": windows,
+            "subjects": subjects,
+            "payloads": payloads,
+            "counts": counts,
+            "items": items,
         },
     )
-    seqs = sorted(int(r[0]) for r in rows)
-    await db.execute(
-        text("SELECT pg_notify(:channel, :payload)"),
-        {"channel": EVENTS_CHANNEL, "payload": str(seqs[-1])},
-    )
-    return seqs
+    return list(range(first, last + 1))
 
 
 async def read_since(
@@ -103,8 +168,13 @@ async def read_since(
     types: list[str] | None = None,
     units: list[str] | None = None,
 ) -> list[Event]:
-    """Events with `seq > since`, in order; optionally only some types / units."""
-    clauses = ["seq > :since"]
+    """Events with `seq > since`, in order; optionally only some types / units.
+
+    A page may end inside a stored row: the next call with the last seq read as `since`
+    picks up the rest of it."""
+    # `last_seq > since` finds the row the cursor stopped in through its index; ordering by
+    # (last_seq, seq) keeps that index order, so LIMIT stops early (see `event_log`).
+    clauses = ["last_seq > :since", "seq > :since"]
     params: dict[str, Any] = {"since": since, "limit": limit}
     if types is not None:
         clauses.append("type = ANY(:types)")
@@ -114,8 +184,8 @@ async def read_since(
         params["units"] = units
     rows = await db.execute(
         text(
-            "SELECT seq, type, unit_code, time_window, subject, payload, created_at FROM events "
-            f"WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT :limit"
+            "SELECT seq, type, unit_code, time_window, subject, payload, created_at "
+            f"FROM event_log WHERE {' AND '.join(clauses)} ORDER BY last_seq, seq LIMIT :limit"
         ),
         params,
     )
@@ -135,17 +205,25 @@ async def read_since(
 
 async def last_seq(db: Executor) -> int:
     """The highest committed seq (0 when the log is empty)."""
-    value = (await db.execute(text("SELECT coalesce(max(seq), 0) FROM events"))).scalar_one()
+    value = (await db.execute(text(LAST_SEQ_SQL))).scalar_one()
     return int(value)
 
 
 async def oldest_seq(db: Executor) -> int:
     """The lowest seq still retained (0 when the log is empty)."""
-    value = (await db.execute(text("SELECT coalesce(min(seq), 0) FROM events"))).scalar_one()
+    # The oldest row's first event is the oldest event: min(seq) of the table is exact.
+    value = (await db.execute(text(OLDEST_SEQ_SQL))).scalar_one()
     return int(value)
 
 
 async def purge_before(db: Executor, cutoff: datetime) -> int:
-    """Delete events created before `cutoff`; return how many."""
-    result = await db.execute(text("DELETE FROM events WHERE created_at < :c"), {"c": cutoff})
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    """Delete the rows created before `cutoff` (a row's events go together); return how
+    many events they held."""
+    result = await db.execute(
+        text(
+            "WITH d AS (DELETE FROM events WHERE created_at < :c RETURNING n) "
+            "SELECT coalesce(sum(n), 0) FROM d"
+        ),
+        {"c": cutoff},
+    )
+    return int(result.scalar_one())

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from ioc.events import LAST_SEQ_SQL
 from ioc.feeds.models import DeliveryTarget
 
 Conn = asyncpg.Pool | asyncpg.Connection
@@ -79,23 +80,29 @@ _COLUMNS = """
     e.payload::text AS payload
 """
 
-# A worker's own read: its events in (pos, bound].
+# A worker's own read: its events in (pos, bound], one per seq from `event_log`; the
+# `last_seq`/`first_seq` bounds and the (last_seq, seq) order keep it an index range scan
+# that stops at the LIMIT (ioc.events explains).
 _EVENTS_SQL = f"""
     SELECT {_COLUMNS}
-    FROM events e
-    WHERE e.seq > $1 AND e.seq <= $2 AND e.type = ANY($3::text[])
+    FROM event_log e
+    WHERE e.last_seq > $1 AND e.seq > $1 AND e.first_seq <= $2 AND e.seq <= $2
+      AND e.type = ANY($3::text[])
       AND (e.unit_code IN (SELECT descendant_code FROM unit_closure WHERE ancestor_code = $4)
            OR (e.type = 'document' AND e.payload->'units' ?| ARRAY(
                 SELECT descendant_code FROM unit_closure WHERE ancestor_code = $4)))
       AND ($5::text[] IS NULL OR e.type <> 'kpi' OR e.subject = ANY($5::text[]))
       AND ($6::text[] IS NULL OR e.type <> 'alert'
            OR e.payload->'alert'->>'severity' = ANY($6::text[]))
-    ORDER BY e.seq LIMIT $7
+    ORDER BY e.last_seq, e.seq LIMIT $7
 """
 
 # The leader's tail: every event after `head`. seq order is commit order, so the last seq
 # returned is a consistent prefix of the log.
-_TAIL_SQL = f"SELECT {_COLUMNS} FROM events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2"
+_TAIL_SQL = (
+    f"SELECT {_COLUMNS} FROM event_log e WHERE e.last_seq > $1 AND e.seq > $1 "
+    "ORDER BY e.last_seq, e.seq LIMIT $2"
+)
 
 
 def _frozen(values: list[str] | None) -> frozenset[str] | None:
@@ -163,4 +170,4 @@ async def tail_events(conn: Conn, after: int, limit: int) -> list[FeedEvent]:
 
 
 async def log_head(conn: Conn) -> int:
-    return int(await conn.fetchval("SELECT coalesce(max(seq), 0) FROM events"))
+    return int(await conn.fetchval(LAST_SEQ_SQL))

@@ -39,7 +39,7 @@ from sqlalchemy import text
 from ioc import metrics
 from ioc.auth import Principal
 from ioc.db import Database
-from ioc.events import Event, last_seq
+from ioc.events import Event, last_seq, oldest_seq
 from ioc.live.protocol import LIVE_EVENT_TYPES, Wire, dumps, event_message
 from ioc.live.snapshot import build_snapshot
 from ioc.settings import Settings
@@ -52,9 +52,12 @@ log = logging.getLogger("ioc.live")
 TopicKey = tuple[str, tuple[str, ...]]
 SnapshotBuilder = Callable[[Any, str, list[str]], Awaitable[dict[str, Any]]]
 _READ_BATCH = 1000
+# One row per event from `event_log`; `last_seq > $1` + `ORDER BY last_seq, seq` keep it an
+# index range scan that stops at the LIMIT (ioc.events explains).
 _TAIL_SQL = (
     "SELECT seq, type, unit_code, time_window, subject, payload::text AS payload, created_at "
-    "FROM events WHERE seq > $1 AND type = ANY($2::text[]) ORDER BY seq LIMIT $3"
+    "FROM event_log WHERE last_seq > $1 AND seq > $1 AND type = ANY($2::text[]) "
+    "ORDER BY last_seq, seq LIMIT $3"
 )
 _UNIT_CACHE_SECONDS = 300.0
 _SNAPSHOT_CACHE_SECONDS = 60.0
@@ -380,16 +383,15 @@ class Hub:
         async with self.db.sessionmaker() as session, session.begin():
             # One snapshot of the table for both statements: a purge cannot slip between them.
             await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-            oldest = (
-                await session.execute(text("SELECT coalesce(min(seq), 0) FROM events"))
-            ).scalar_one()
+            oldest = await oldest_seq(session)
             if oldest == 0 or oldest > since + 1:
                 return None
             rows = await session.execute(
                 text(
                     "SELECT seq, type, unit_code, time_window, subject, payload, created_at "
-                    "FROM events WHERE seq > :since AND seq <= :upto AND type = ANY(:types) "
-                    "AND unit_code = ANY(:units) ORDER BY seq LIMIT :limit"
+                    "FROM event_log WHERE last_seq > :since AND seq > :since "
+                    "AND first_seq <= :upto AND seq <= :upto AND type = ANY(:types) "
+                    "AND unit_code = ANY(:units) ORDER BY last_seq, seq LIMIT :limit"
                 ),
                 {
                     "since": since,

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import __version__
 from ioc.errors import Invalid
+from ioc.events import LAST_SEQ_SQL
 
 FORMAT = "ioc-export"
 FORMAT_VERSION = 1
@@ -84,7 +85,7 @@ KINDS: tuple[Kind, ...] = (
                 "last_error",
             }
         ),
-        insert_defaults=(("cursor_seq", "(SELECT coalesce(max(seq), 0) FROM events)"),),
+        insert_defaults=(("cursor_seq", f"({LAST_SEQ_SQL})"),),
     ),
 )
 _UNIT_KINDS = {"units", "unit_links"}
