@@ -3,7 +3,7 @@
     IOC_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python benchmarks/run_all.py [--quick] [--only ingest,live]
 
-Each benchmark (benchmarks/ingest.py, kpis.py, live.py, feeds.py) is run as its own
+Each benchmark (benchmarks/ingest.py, kpis.py, live.py, feeds.py, events.py…) is run as its own
 process, with the arguments listed in BENCHMARKS (full = the issues' sizes, --quick =
 minutes on a laptop). Their standard output is kept verbatim in the report; lines of the
 form `name: value unit` and any `ratio` they print are gathered into the summary table;
@@ -89,6 +89,13 @@ BENCHMARKS: list[Benchmark] = [
         [],
         ["--deliveries", "1000", "--snapshots", "100"],
         "federation: inbox deliveries/s and snapshot time, mirroring to screens on vs off",
+    ),
+    Benchmark(
+        "events",
+        "events.py",
+        [],
+        ["--rounds", "10"],
+        "event log: publish a round of 4,200 kpi events, packed vs a row per event; read back",
     ),
 ]
 

@@ -8,6 +8,7 @@ from ioc.events.service import (
     EVENTS_CHANNEL,
     LAST_SEQ_SQL,
     OLDEST_SEQ_SQL,
+    ROWS_AFTER_SQL,
     Event,
     NewEvent,
     last_seq,
@@ -15,12 +16,14 @@ from ioc.events.service import (
     publish,
     purge_before,
     read_since,
+    unpack,
 )
 
 __all__ = [
     "EVENTS_CHANNEL",
     "LAST_SEQ_SQL",
     "OLDEST_SEQ_SQL",
+    "ROWS_AFTER_SQL",
     "Event",
     "NewEvent",
     "last_seq",
@@ -28,4 +31,5 @@ __all__ = [
     "publish",
     "purge_before",
     "read_since",
+    "unpack",
 ]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import text
@@ -200,6 +200,39 @@ async def read_since(
             created_at=r.created_at,
         )
         for r in rows
+    ]
+
+
+# The live tail's read: whole stored rows after a cursor (type filtered in SQL), unpacked by
+# `unpack`. Measured on one round of 4,200 kpi events in 123 rows, read back with payloads
+# parsed: 12.5 ms this way, 98 ms through `event_log` (PostgreSQL parses each row's items to
+# jsonb and prints every payload back to text), 52 ms for the same events stored one per row.
+ROWS_AFTER_SQL = (
+    "SELECT seq, type, unit_code, time_window, subject, payload::text AS payload, items, "
+    "created_at FROM events WHERE last_seq > $1 AND type = ANY($2::text[]) "
+    "ORDER BY last_seq LIMIT $3"
+)
+
+
+class StoredRow(Protocol):
+    """A row of `ROWS_AFTER_SQL` (an asyncpg Record, a SQLAlchemy row mapping)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def unpack(row: StoredRow, after: int) -> list[Event]:
+    """The events with `seq > after` of one stored row, as selected by `ROWS_AFTER_SQL`."""
+    seq: int = row["seq"]
+    kind, unit, created = row["type"], row["unit_code"], row["created_at"]
+    if row["items"] is None:
+        if seq <= after:
+            return []
+        payload = orjson.loads(row["payload"])
+        return [Event(seq, kind, unit, row["time_window"], row["subject"], payload, created)]
+    return [
+        Event(seq + i, kind, unit, window, subject, payload, created)
+        for i, (window, subject, payload) in enumerate(orjson.loads(row["items"]))
+        if seq + i > after
     ]
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from ioc.db import Database, current_heads, downgrade, script_heads, upgrade
 from ioc.db.engine import asyncpg_dsn
 from ioc.events import (
+    ROWS_AFTER_SQL,
     Event,
     NewEvent,
     last_seq,
@@ -20,6 +21,7 @@ from ioc.events import (
     publish,
     purge_before,
     read_since,
+    unpack,
 )
 from tests.conftest import DatabaseFactory
 
@@ -152,6 +154,24 @@ async def test_a_cursor_inside_a_row_resumes_at_the_next_event(events_db: Databa
     assert [e.seq for e in rest] == seqs[4:]
     assert [e.subject for e in rest] == [f"k{i}" for i in range(4, 10)]
     assert [e.seq for e in middle] == seqs[4:6]
+
+
+@pytest.mark.parametrize("skip", [0, 2, 6, 7, 15])
+async def test_the_live_tail_unpacks_stored_rows_after_its_cursor(
+    events_db: Database, skip: int
+) -> None:
+    async with events_db.session() as session:
+        before = await last_seq(session)
+    seqs = await _publish(events_db, MIXED)
+    cursor = before + skip  # may fall inside a packed row
+    conn = await asyncpg.connect(asyncpg_dsn(events_db.url))
+    try:
+        rows = await conn.fetch(ROWS_AFTER_SQL, cursor, ["kpi", "alert"], 100)
+    finally:
+        await conn.close()
+    got = [event for row in rows for event in unpack(row, cursor)]
+    want = [(s, e) for s, e in zip(seqs, MIXED, strict=True) if s > cursor and e.type != "dossier"]
+    assert _as_tuples(got) == _expected([s for s, _ in want], [e for _, e in want])
 
 
 async def test_a_long_run_is_cut_into_rows(events_db: Database) -> None:
