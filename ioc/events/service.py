@@ -204,9 +204,9 @@ async def read_since(
 
 
 # The live tail's read: whole stored rows after a cursor (type filtered in SQL), unpacked by
-# `unpack`. Measured on one round of 4,200 kpi events in 123 rows, read back with payloads
-# parsed: 12.5 ms this way, 98 ms through `event_log` (PostgreSQL parses each row's items to
-# jsonb and prints every payload back to text), 52 ms for the same events stored one per row.
+# `unpack`. A round of 4,200 kpi events in 123 rows read back with payloads parsed:
+# 11.4 ms this way, 46 ms through `event_log` (PostgreSQL parses each row's items to jsonb and
+# prints every payload back to text), 29 ms stored one row per event (benchmarks/events.py).
 ROWS_AFTER_SQL = (
     "SELECT seq, type, unit_code, time_window, subject, payload::text AS payload, items, "
     "created_at FROM events WHERE last_seq > $1 AND type = ANY($2::text[]) "
