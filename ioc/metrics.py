@@ -140,7 +140,13 @@ COLLECTOR_FAILURES = Gauge(
 
 # --- KPI engine
 KPI_ROUND_SECONDS = Histogram(
-    "ioc_kpis_round_duration_seconds", "Duration of one KPI engine round (fold-in + events)"
+    "ioc_kpis_round_duration_seconds",
+    "Duration of one KPI engine round up to its events committed (read, compute, emit)",
+    buckets=(0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+KPI_FOLD_SECONDS = Histogram(
+    "ioc_kpis_fold_duration_seconds",
+    "Duration of folding a round's journal into the KPI aggregates (after its events)",
 )
 KPI_RECORDS = Counter("ioc_kpis_records_total", "Source records folded into the KPI aggregates")
 KPI_EVENTS = Counter("ioc_kpis_events_total", "KPI events emitted (one per changed value)")

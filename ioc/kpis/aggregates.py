@@ -1,13 +1,16 @@
 """Maintaining the KPI aggregates from source records, set-based, in the caller's transaction.
 
-For the records whose `change_seq` lies in (lo, hi] the engine:
-1. derives each record's new *contribution* (local days, flags, open due time) from the raw row;
+For the records of a round (a `Source`: the engine's journal of what it derived, or a rebuild's
+change_seq range (lo, hi]) the fold:
+1. takes each record's new *contribution* (local days, flags, open due time), derived from the
+   raw row by the `*_CONTRIBUTION` expressions;
 2. reads its old contribution from the projection tables (`kpi_*_proj`);
 3. writes signed facts (-old, +new), expanded to every ancestor through `unit_closure`, into
    temporary tables, and adds them to the counters (`kpi_counts`, `kpi_open`, service usage);
 4. replaces the projection rows.
 A rebuild is the same code with empty projections and (lo, hi] = (0, max]: one path, so the
-incremental result and the rebuild agree by construction as well as by test.
+incremental result and the rebuild agree by construction as well as by test. The engine folds
+its journal after it has emitted the round's events (docs/kpis.md, "How it works").
 
 Records are never deleted by ingest (a withdrawn dossier is a status change), so deletes are
 not handled here; `ioc kpis rebuild` repairs after a manual purge.
@@ -40,6 +43,115 @@ COUNT_COLUMNS = (
 )
 _COLS = ", ".join(COUNT_COLUMNS)
 _FCOLS = ", ".join("f." + c for c in COUNT_COLUMNS)
+
+
+# Each record's contribution, derived from its raw row: one expression per feed, used by a
+# rebuild (into temporary tables) and by the engine's round (rows read back, folded into its
+# memory and journaled for the fold), so the two cannot disagree.
+DOSSIER_CONTRIBUTION = f"""
+SELECT id AS dossier_id, unit_code, procedure_code,
+       (received_at AT TIME ZONE '{TZ}')::date AS recv_day,
+       channel = 2 AS online,
+       digitized,
+       channel = 2 AND paid_online AS paid,
+       CASE WHEN finished_at IS NOT NULL AND status NOT IN (3, 7, 8)
+            THEN (finished_at AT TIME ZONE '{TZ}')::date END AS fin_day,
+       coalesce(due_at IS NULL OR finished_at <= due_at, false) AS ontime,
+       CASE WHEN finished_at IS NULL AND status NOT IN (3, 7, 8) THEN due_at END
+           AS open_due
+FROM dossiers WHERE change_seq > :lo AND change_seq <= :hi
+"""
+REPORT_CONTRIBUTION = f"""
+SELECT id AS report_id, unit_code,
+       (received_at AT TIME ZONE '{TZ}')::date AS recv_day,
+       CASE WHEN resolved_at IS NOT NULL AND status <> 'rejected'
+            THEN (resolved_at AT TIME ZONE '{TZ}')::date END AS resolved_day,
+       coalesce(due_at IS NULL OR resolved_at <= due_at, false) AS ontime,
+       extract(epoch FROM first_response_at - received_at)::double precision
+           AS resp_seconds,
+       floor(extract(epoch FROM first_response_at - received_at) / {RESP_BUCKET_SECONDS})
+           ::integer AS resp_bucket,
+       CASE WHEN resolved_at IS NULL AND status <> 'rejected' THEN due_at END
+           AS open_due
+FROM reports WHERE change_seq > :lo AND change_seq <= :hi
+"""
+DOCUMENT_CONTRIBUTION = f"""
+SELECT d.id AS document_pk,
+       coalesce(ARRAY(
+           SELECT DISTINCT u FROM (
+               SELECT d.unit_code AS u
+               UNION ALL SELECT r.unit_code FROM document_recipients r
+               WHERE r.document_pk = d.id) x
+           WHERE u IS NOT NULL ORDER BY u), '{{}}') AS units,
+       CASE WHEN d.completed_at IS NOT NULL THEN '{{}}'::text[]
+            WHEN EXISTS (SELECT 1 FROM document_recipients r
+                         WHERE r.document_pk = d.id AND r.unit_code IS NOT NULL)
+            THEN ARRAY(SELECT DISTINCT r.unit_code FROM document_recipients r
+                       WHERE r.document_pk = d.id AND r.unit_code IS NOT NULL
+                         AND r.completed_at IS NULL ORDER BY 1)
+            WHEN d.unit_code IS NOT NULL THEN ARRAY[d.unit_code]
+            ELSE '{{}}'::text[] END AS open_units,
+       (d.sent_at AT TIME ZONE '{TZ}')::date AS sent_day,
+       d.electronic,
+       ((d.due_on + 1)::timestamp AT TIME ZONE '{TZ}') AS due_at
+FROM documents d WHERE d.change_seq > :lo AND d.change_seq <= :hi
+"""
+CHANGED_PROCEDURES = """
+SELECT DISTINCT unit_code, code FROM procedures WHERE change_seq > :lo AND change_seq <= :hi
+"""
+# The projection tables' columns, in the order of the contributions above (and of the
+# journal's JSON rows).
+DOSSIER_COLUMNS = (
+    "dossier_id bigint, unit_code text, procedure_code text, recv_day date, online boolean, "
+    "digitized boolean, paid boolean, fin_day date, ontime boolean, open_due timestamptz"
+)
+REPORT_COLUMNS = (
+    "report_id bigint, unit_code text, recv_day date, resolved_day date, ontime boolean, "
+    "resp_seconds double precision, resp_bucket integer, open_due timestamptz"
+)
+DOCUMENT_COLUMNS = (
+    "document_pk bigint, units text[], open_units text[], sent_day date, electronic boolean, "
+    "due_at timestamptz"
+)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a round's new contributions come from: the raw rows with lo < change_seq <= hi
+    (a rebuild), or the engine's journal (rows it derived and folded into memory already)."""
+
+    lo: int = 0
+    hi: int = 0
+    journal: int | None = None
+
+
+_JOURNAL = {
+    "kd_new": ("dossiers", DOSSIER_COLUMNS, DOSSIER_CONTRIBUTION),
+    "kr_new": ("reports", REPORT_COLUMNS, REPORT_CONTRIBUTION),
+    "kdoc_new": ("documents", DOCUMENT_COLUMNS, DOCUMENT_CONTRIBUTION),
+}
+
+
+async def _new_table(session: AsyncSession, table: str, source: Source) -> None:
+    feed, columns, derive = _JOURNAL[table]
+    if source.journal is None:
+        await _exec(
+            session,
+            f"CREATE TEMP TABLE {table} ON COMMIT DROP AS {derive}",
+            lo=source.lo,
+            hi=source.hi,
+        )
+    else:
+        await _exec(
+            session,
+            f"""
+            CREATE TEMP TABLE {table} ON COMMIT DROP AS
+            SELECT x.* FROM kpi_journal j,
+                jsonb_to_recordset(coalesce(j.{feed}, '[]')::jsonb) AS x({columns})
+            WHERE j.id = :id
+            """,
+            id=source.journal,
+        )
 
 
 @dataclass
@@ -137,8 +249,7 @@ async def _prepare(session: AsyncSession) -> None:
         session,
         "CREATE TEMP TABLE IF NOT EXISTS ks (unit_code text, procedure_code text) ON COMMIT DROP",
     )
-    # Response-time facts of this round at ancestor level (for the current windows'
-    # histogram `kpi_resp_win`, moved by the engine).
+    # Response-time facts of this round at ancestor level (moving `kpi_resp_hist`).
     await _exec(
         session,
         "CREATE TEMP TABLE IF NOT EXISTS kh (unit_code text, day date, bucket integer, "
@@ -147,26 +258,8 @@ async def _prepare(session: AsyncSession) -> None:
     await _exec(session, "TRUNCATE kf, ko, ks, kh")
 
 
-async def _dossiers(session: AsyncSession, lo: int, hi: int) -> int:
-    await _exec(
-        session,
-        f"""
-        CREATE TEMP TABLE kd_new ON COMMIT DROP AS
-        SELECT id AS dossier_id, unit_code, procedure_code,
-               (received_at AT TIME ZONE '{TZ}')::date AS recv_day,
-               channel = 2 AS online,
-               digitized,
-               channel = 2 AND paid_online AS paid,
-               CASE WHEN finished_at IS NOT NULL AND status NOT IN (3, 7, 8)
-                    THEN (finished_at AT TIME ZONE '{TZ}')::date END AS fin_day,
-               coalesce(due_at IS NULL OR finished_at <= due_at, false) AS ontime,
-               CASE WHEN finished_at IS NULL AND status NOT IN (3, 7, 8) THEN due_at END
-                   AS open_due
-        FROM dossiers WHERE change_seq > :lo AND change_seq <= :hi
-        """,
-        lo=lo,
-        hi=hi,
-    )
+async def _dossiers(session: AsyncSession, source: Source) -> int:
+    await _new_table(session, "kd_new", source)
     await _exec(
         session,
         """
@@ -233,27 +326,8 @@ async def _dossiers(session: AsyncSession, lo: int, hi: int) -> int:
     return int(n)
 
 
-async def _reports(session: AsyncSession, lo: int, hi: int) -> tuple[int, set[str]]:
-    await _exec(
-        session,
-        f"""
-        CREATE TEMP TABLE kr_new ON COMMIT DROP AS
-        SELECT id AS report_id, unit_code,
-               (received_at AT TIME ZONE '{TZ}')::date AS recv_day,
-               CASE WHEN resolved_at IS NOT NULL AND status <> 'rejected'
-                    THEN (resolved_at AT TIME ZONE '{TZ}')::date END AS resolved_day,
-               coalesce(due_at IS NULL OR resolved_at <= due_at, false) AS ontime,
-               extract(epoch FROM first_response_at - received_at)::double precision
-                   AS resp_seconds,
-               floor(extract(epoch FROM first_response_at - received_at) / {RESP_BUCKET_SECONDS})
-                   ::integer AS resp_bucket,
-               CASE WHEN resolved_at IS NULL AND status <> 'rejected' THEN due_at END
-                   AS open_due
-        FROM reports WHERE change_seq > :lo AND change_seq <= :hi
-        """,
-        lo=lo,
-        hi=hi,
-    )
+async def _reports(session: AsyncSession, source: Source) -> tuple[int, set[str]]:
+    await _new_table(session, "kr_new", source)
     await _exec(
         session,
         """
@@ -332,38 +406,8 @@ async def _reports(session: AsyncSession, lo: int, hi: int) -> tuple[int, set[st
     return int(n), median_units
 
 
-async def _documents(session: AsyncSession, lo: int, hi: int) -> int:
-    # A document counts once at every unit involved (sender and mapped recipients), so the
-    # ancestors are made distinct per document before counting. It is open at each mapped
-    # recipient that has not completed it (at the sender when no recipient is mapped) and
-    # due at the end of its due date, local time.
-    await _exec(
-        session,
-        f"""
-        CREATE TEMP TABLE kdoc_new ON COMMIT DROP AS
-        SELECT d.id AS document_pk,
-               coalesce(ARRAY(
-                   SELECT DISTINCT u FROM (
-                       SELECT d.unit_code AS u
-                       UNION ALL SELECT r.unit_code FROM document_recipients r
-                       WHERE r.document_pk = d.id) x
-                   WHERE u IS NOT NULL ORDER BY u), '{{}}') AS units,
-               CASE WHEN d.completed_at IS NOT NULL THEN '{{}}'::text[]
-                    WHEN EXISTS (SELECT 1 FROM document_recipients r
-                                 WHERE r.document_pk = d.id AND r.unit_code IS NOT NULL)
-                    THEN ARRAY(SELECT DISTINCT r.unit_code FROM document_recipients r
-                               WHERE r.document_pk = d.id AND r.unit_code IS NOT NULL
-                                 AND r.completed_at IS NULL ORDER BY 1)
-                    WHEN d.unit_code IS NOT NULL THEN ARRAY[d.unit_code]
-                    ELSE '{{}}'::text[] END AS open_units,
-               (d.sent_at AT TIME ZONE '{TZ}')::date AS sent_day,
-               d.electronic,
-               ((d.due_on + 1)::timestamp AT TIME ZONE '{TZ}') AS due_at
-        FROM documents d WHERE d.change_seq > :lo AND d.change_seq <= :hi
-        """,
-        lo=lo,
-        hi=hi,
-    )
+async def _documents(session: AsyncSession, source: Source) -> int:
+    await _new_table(session, "kdoc_new", source)
     await _exec(
         session,
         """
@@ -410,17 +454,24 @@ async def _documents(session: AsyncSession, lo: int, hi: int) -> int:
     return int(n)
 
 
-async def _procedures(session: AsyncSession, lo: int, hi: int) -> int:
-    result = await session.execute(
-        text(
-            """
+async def _procedures(session: AsyncSession, source: Source) -> int:
+    if source.journal is None:
+        sql, params = (
+            f"INSERT INTO ks (unit_code, procedure_code) {CHANGED_PROCEDURES}",
+            {
+                "lo": source.lo,
+                "hi": source.hi,
+            },
+        )
+    else:
+        sql = """
             INSERT INTO ks (unit_code, procedure_code)
-            SELECT DISTINCT unit_code, code FROM procedures
-            WHERE change_seq > :lo AND change_seq <= :hi
-            """
-        ),
-        {"lo": lo, "hi": hi},
-    )
+            SELECT x->>0, x->>1 FROM kpi_journal j,
+                jsonb_array_elements(coalesce(j.procedures, '[]')::jsonb) AS x
+            WHERE j.id = :id
+        """
+        params = {"id": source.journal}
+    result = await session.execute(text(sql), params)
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
@@ -546,23 +597,41 @@ async def _changed_feeds(session: AsyncSession, lo: int, hi: int) -> set[str]:
     return {f for f, changed in zip(feeds, row, strict=True) if changed}
 
 
-async def apply_changes(session: AsyncSession, lo: int, hi: int) -> Applied:
-    """Fold every record with lo < change_seq <= hi into the aggregates (caller's transaction)."""
-    feeds = await _changed_feeds(session, lo, hi)
+async def _journal_feeds(session: AsyncSession, journal: int) -> set[str]:
+    row = (
+        await session.execute(
+            text(
+                "SELECT dossiers IS NOT NULL, reports IS NOT NULL, documents IS NOT NULL, "
+                "procedures IS NOT NULL FROM kpi_journal WHERE id = :id"
+            ),
+            {"id": journal},
+        )
+    ).one()
+    feeds = ("dossiers", "reports", "documents", "procedures")
+    return {f for f, present in zip(feeds, row, strict=True) if present}
+
+
+async def apply_changes(session: AsyncSession, source: Source) -> Applied:
+    """Fold the records of `source` into the aggregates (caller's transaction)."""
+    feeds = (
+        await _changed_feeds(session, source.lo, source.hi)
+        if source.journal is None
+        else await _journal_feeds(session, source.journal)
+    )
     applied = Applied()
     if not feeds:
         return applied
     await _prepare(session)
     applied.facts = True
     if "dossiers" in feeds:
-        applied.records += await _dossiers(session, lo, hi)
+        applied.records += await _dossiers(session, source)
     if "reports" in feeds:
-        n_reports, applied.median_units = await _reports(session, lo, hi)
+        n_reports, applied.median_units = await _reports(session, source)
         applied.records += n_reports
     if "documents" in feeds:
-        applied.records += await _documents(session, lo, hi)
+        applied.records += await _documents(session, source)
     if "procedures" in feeds:
-        applied.records += await _procedures(session, lo, hi)
+        applied.records += await _procedures(session, source)
     if feeds & {"dossiers", "procedures"}:
         await _services(session)
     applied.units = await _flush_facts(session)
@@ -583,7 +652,5 @@ async def clear(session: AsyncSession) -> None:
     await _exec(
         session,
         "TRUNCATE kpi_dossier_proj, kpi_report_proj, kpi_document_proj, kpi_counts, kpi_open, "
-        "kpi_service_day, kpi_service, kpi_service_usage, kpi_resp_hist, kpi_resp_win",
+        "kpi_service_day, kpi_service, kpi_service_usage, kpi_resp_hist, kpi_journal",
     )
-    # The current windows' histogram is rebuilt from `kpi_resp_hist` by the next round.
-    await _exec(session, "UPDATE kpi_state SET resp_win_day = NULL")

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.kpis.aggregates import COUNT_COLUMNS
-from ioc.kpis.catalogue import CATALOGUE, WINDOWS, window_days, window_periods
+from ioc.kpis.catalogue import CATALOGUE, window_days, window_periods
 
 Key = tuple[str, str]  # (unit, window)
 
@@ -99,63 +99,6 @@ async def _overdue(
     return {(r[0], r[1]): int(r[2]) for r in rows if r[2] is not None}
 
 
-@dataclass(frozen=True, slots=True)
-class OverdueBase:
-    """The engine's round: overdue counts moved from what the previous round stored.
-
-    After every round, each `kpi_current` overdue row written at or before that round
-    (`as_of <= last_run`) is the exact count at `last_run` (the invariant `_served` reads
-    by). Between that round and this one `kpi_open` moved only by this round's open facts
-    (the temporary table `ko`, signed, already at every ancestor) and the clock moved from
-    `last_run` to `now`, so the count at `now` is the stored one, plus the facts due before
-    `last_run`, plus the open entries (after the facts) due in [last_run, now). That reads
-    the few entries due since the last round instead of every overdue entry of the unit."""
-
-    last_run: datetime
-    facts: bool  # whether `ko` holds this round's open facts
-
-
-async def _overdue_moved(
-    session: AsyncSession, units: list[str], now: datetime, base: OverdueBase
-) -> dict[tuple[str, str], int]:
-    """Overdue counts from the stored ones (see `OverdueBase`) for the units that have a
-    usable stored row; the others are counted in full by `_overdue`."""
-    facts = (
-        """
-        LEFT JOIN (SELECT unit_code, feed, sum(n)::bigint AS n FROM ko
-                   WHERE due_at < :last GROUP BY 1, 2) f
-            ON f.unit_code = s.unit_code AND f.feed = s.feed
-        """
-        if base.facts
-        else "LEFT JOIN (SELECT NULL::text AS unit_code, NULL::bigint AS n) f ON false"
-    )
-    rows = await session.execute(
-        text(
-            f"""
-            WITH s AS (
-                SELECT DISTINCT ON (k.unit_code, m.feed) k.unit_code, m.feed,
-                       k.value::bigint AS stored
-                FROM kpi_current k
-                JOIN (VALUES ('dossier_overdue_open', 'dossiers'),
-                             ('report_overdue_open', 'reports'),
-                             ('document_overdue_open', 'documents')) AS m(kpi_id, feed)
-                    ON m.kpi_id = k.kpi_id
-                WHERE k.unit_code = ANY(:units) AND k.as_of <= :last
-                  AND k.value IS NOT NULL
-                ORDER BY k.unit_code, m.feed, k.as_of DESC
-            )
-            SELECT s.unit_code, s.feed, s.stored + coalesce(f.n, 0)
-                   + coalesce((SELECT sum(o.n)::bigint FROM kpi_open o
-                               WHERE o.unit_code = s.unit_code AND o.feed = s.feed
-                                 AND o.due_at >= :last AND o.due_at < :now), 0)
-            FROM s {facts}
-            """
-        ),
-        {"units": units, "last": base.last_run, "now": now},
-    )
-    return {(r[0], r[1]): int(r[2]) for r in rows}
-
-
 def _bounds(windows: Iterable[str], today: date) -> str:
     return json.dumps(
         [
@@ -199,62 +142,11 @@ def _ranges(window: str, today: date) -> dict[str, date]:
     }
 
 
-async def move_resp_win(session: AsyncSession, today: date, *, facts: bool) -> None:
-    """Keep `kpi_resp_win` (reports with a response per unit, window and bucket, for the
-    windows of `today`) equal to summing `kpi_resp_hist` over each window: moved by this
-    round's response facts (`kh`, when `facts`) on the day it describes, rebuilt from the
-    histogram on another day (a local midnight passed, or a rebuild emptied it)."""
-    ranges = [{"w": w, **{k: v.isoformat() for k, v in _ranges(w, today).items()}} for w in WINDOWS]
-    day = (await session.execute(text("SELECT resp_win_day FROM kpi_state"))).scalar_one()
-    if day == today:
-        if facts:
-            await session.execute(
-                text(
-                    """
-                    INSERT INTO kpi_resp_win AS t (unit_code, time_window, bucket, n)
-                    SELECT kh.unit_code, b.w, kh.bucket, sum(kh.n)
-                    FROM kh JOIN jsonb_to_recordset(CAST(:bounds AS jsonb))
-                        AS b(w text, lo date, hi date) ON kh.day BETWEEN b.lo AND b.hi
-                    GROUP BY 1, 2, 3 HAVING sum(kh.n) <> 0
-                    ON CONFLICT (unit_code, time_window, bucket) DO UPDATE SET n = t.n + EXCLUDED.n
-                    """
-                ),
-                {"bounds": _bounds(WINDOWS, today)},
-            )
-            await session.execute(
-                text(
-                    """
-                    DELETE FROM kpi_resp_win t USING (SELECT DISTINCT unit_code, bucket FROM kh) x
-                    WHERE t.unit_code = x.unit_code AND t.bucket = x.bucket AND t.n = 0
-                    """
-                )
-            )
-        return
-    await session.execute(text("DELETE FROM kpi_resp_win"))
-    await session.execute(
-        text(
-            """
-            INSERT INTO kpi_resp_win (unit_code, time_window, bucket, n)
-            SELECT h.unit_code, r.w, h.bucket, sum(h.n)
-            FROM jsonb_to_recordset(CAST(:ranges AS jsonb))
-                AS r(w text, d_lo date, d_hi date, m_lo date, m_hi date)
-            JOIN kpi_resp_hist h ON h.grain = 'd' AND h.period BETWEEN r.d_lo AND r.d_hi
-                OR h.grain = 'm' AND h.period BETWEEN r.m_lo AND r.m_hi
-            GROUP BY 1, 2, 3 HAVING sum(h.n) <> 0
-            """
-        ),
-        {"ranges": json.dumps(ranges)},
-    )
-    await session.execute(text("UPDATE kpi_state SET resp_win_day = :d"), {"d": today})
-
-
 async def _medians(
     session: AsyncSession,
     units: list[str],
     windows: Iterable[str],
     today: date,
-    *,
-    resp_win: bool = False,
 ) -> dict[Key, tuple[float, int]]:
     """Exact medians: count through the rolled-up 1-hour histogram to the bucket(s) holding
     the middle rank(s), then sort only that bucket's reports of the unit's subtree in the
@@ -262,12 +154,10 @@ async def _medians(
     two middle values a <= b give a + (b - a) * 0.5, as PostgreSQL computes it.
 
     The histogram is read once for all windows: one row per (unit, bucket) with a count per
-    window (FILTER), running sums per unit in one sort, then one row per window. With
-    `resp_win` (the engine, once `move_resp_win` has run for `today`) the counts per window
-    come from `kpi_resp_win`: one contiguous key range per (unit, window)."""
+    window (FILTER), running sums per unit in one sort, then one row per window."""
     windows = list(windows)
     params: dict[str, object] = {"units": units, "today": today}
-    sums, wins, running, per_window = [], [], [], []
+    sums, running, per_window = [], [], []
     ranges = [_ranges(w, today) for w in windows]
     for i, (w, r) in enumerate(zip(windows, ranges, strict=True)):
         lo, hi = window_days(w, today)
@@ -277,7 +167,6 @@ async def _medians(
             f"coalesce(sum(n) FILTER (WHERE grain = 'd' AND period BETWEEN :d_lo{i} AND :d_hi{i}"
             f" OR grain = 'm' AND period BETWEEN :m_lo{i} AND :m_hi{i}), 0)::bigint AS n{i}"
         )
-        wins.append(f"coalesce(sum(n) FILTER (WHERE time_window = :w{i}), 0)::bigint AS n{i}")
         running.append(f"n{i}, sum(n{i}) OVER wb AS cum{i}, sum(n{i}) OVER wu AS total{i}")
         per_window.append(
             f"(CAST(:w{i} AS text), n{i}, cum{i}::bigint, total{i}::bigint, "
@@ -285,23 +174,14 @@ async def _medians(
         )
     params["first_m"] = min((r["m_lo"] for r in ranges), default=today)
     params["first_d"] = min((r["d_lo"] for r in ranges), default=today)
-    if resp_win:
-        params["windows"] = windows
-        histogram = f"""
-                SELECT unit_code COLLATE "C" AS unit_code, bucket, {", ".join(wins)}
-                FROM kpi_resp_win
-                WHERE unit_code = ANY(:units) AND time_window = ANY(:windows)
-                GROUP BY 1, 2
-        """
-    else:
-        histogram = f"""
+    histogram = f"""
                 SELECT unit_code COLLATE "C" AS unit_code, bucket, {", ".join(sums)}
                 FROM kpi_resp_hist
                 WHERE unit_code = ANY(:units)
                   AND (grain = 'm' AND period BETWEEN :first_m AND :today
                        OR grain = 'd' AND period BETWEEN :first_d AND :today)
                 GROUP BY 1, 2
-        """
+    """
     rows = await session.execute(
         text(
             f"""
@@ -344,6 +224,33 @@ async def _medians(
     return {(r[0], r[1]): (float(r[3]), int(r[2])) for r in rows}
 
 
+def raw_values(
+    counts: dict[str, int],
+    overdue: dict[str, int],
+    services: tuple[int, int],
+    median: tuple[float, int],
+) -> dict[str, Raw]:
+    """Every KPI of the catalogue from what it is made of: the window's counters, the overdue
+    counts per feed, (services used, offered), (median seconds, reports)."""
+    c = counts
+    seconds, n = median
+    return {
+        "dossier_received": _count(c["d_received"]),
+        "dossier_online_rate": _rate(c["d_online"], c["d_received"]),
+        "dossier_ontime_rate": _rate(c["d_ontime"], c["d_finished"]),
+        "dossier_overdue_open": _count(overdue["dossiers"]),
+        "dossier_digitized_rate": _rate(c["d_digitized"], c["d_received"]),
+        "dossier_online_payment_rate": _rate(c["d_paid"], c["d_online"]),
+        "online_service_usage_rate": _rate(*services),
+        "report_received": _count(c["r_received"]),
+        "report_ontime_rate": _rate(c["r_ontime"], c["r_resolved"]),
+        "report_overdue_open": _count(overdue["reports"]),
+        "report_response_p50_hours": Raw(seconds / 3600.0 if n else None, None, float(n)),
+        "document_electronic_rate": _rate(c["doc_electronic"], c["doc_sent"]),
+        "document_overdue_open": _count(overdue["documents"]),
+    }
+
+
 async def compute(
     session: AsyncSession,
     units: list[str],
@@ -352,60 +259,31 @@ async def compute(
     today: date,
     *,
     kpis: Iterable[str] | None = None,
-    overdue_base: OverdueBase | None = None,
-    resp_win: bool = False,
 ) -> dict[Key, dict[str, Raw]]:
     """Raw values of `kpis` (default all) for every (unit, window): units with no data get
-    zero counts and null rates. `today` is the local day of `now`. `overdue_base`: the
-    engine's round moves the overdue counts from the stored ones (`OverdueBase`);
-    `resp_win`: medians count through `kpi_resp_win` (kept for `today` by the engine)."""
+    zero counts and null rates. `today` is the local day of `now`."""
     wanted = set(kpis) if kpis is not None else set(CATALOGUE)
     families = {CATALOGUE[k].kind for k in wanted}
     need_counts = bool(wanted - {"online_service_usage_rate"}) and bool(
         families & {"count", "rate"}
     )
     counts = await _counts(session, units, windows, today) if need_counts else {}
-    overdue: dict[tuple[str, str], int] = {}
-    if "overdue" in families:
-        if overdue_base is not None and overdue_base.last_run <= now:
-            overdue = await _overdue_moved(session, units, now, overdue_base)
-        # Units without a usable stored row (new units; rows a target change stored after
-        # the last round) are counted in full.
-        full = sorted({u for u in units for f in _FEEDS if (u, f) not in overdue})
-        if full:
-            overdue.update(await _overdue(session, full, now))
+    overdue = await _overdue(session, units, now) if "overdue" in families else {}
     services = (
         await _services(session, units, windows, today)
         if "online_service_usage_rate" in wanted
         else {}
     )
-    medians = (
-        await _medians(session, units, windows, today, resp_win=resp_win)
-        if "median" in families
-        else {}
-    )
+    medians = await _medians(session, units, windows, today) if "median" in families else {}
     zero = dict.fromkeys(COUNT_COLUMNS, 0)
     out: dict[Key, dict[str, Raw]] = defaultdict(dict)
     for unit in units:
         for w in windows:
-            c = counts.get((unit, w), zero)
-            values: dict[str, Raw] = {
-                "dossier_received": _count(c["d_received"]),
-                "dossier_online_rate": _rate(c["d_online"], c["d_received"]),
-                "dossier_ontime_rate": _rate(c["d_ontime"], c["d_finished"]),
-                "dossier_overdue_open": _count(overdue.get((unit, "dossiers"), 0)),
-                "dossier_digitized_rate": _rate(c["d_digitized"], c["d_received"]),
-                "dossier_online_payment_rate": _rate(c["d_paid"], c["d_online"]),
-                "online_service_usage_rate": _rate(*services.get((unit, w), (0, 0))),
-                "report_received": _count(c["r_received"]),
-                "report_ontime_rate": _rate(c["r_ontime"], c["r_resolved"]),
-                "report_overdue_open": _count(overdue.get((unit, "reports"), 0)),
-                "document_electronic_rate": _rate(c["doc_electronic"], c["doc_sent"]),
-                "document_overdue_open": _count(overdue.get((unit, "documents"), 0)),
-            }
-            seconds, n = medians.get((unit, w), (0.0, 0))
-            values["report_response_p50_hours"] = Raw(
-                seconds / 3600.0 if n else None, None, float(n)
+            values = raw_values(
+                counts.get((unit, w), zero),
+                {f: overdue.get((unit, f), 0) for f in _FEEDS},
+                services.get((unit, w), (0, 0)),
+                medians.get((unit, w), (0.0, 0)),
             )
             out[(unit, w)] = {k: values[k] for k in CATALOGUE if k in wanted}
     return out

@@ -1,30 +1,55 @@
-"""The KPI engine: a leased loop service that folds new source records into the aggregates
-and emits `kpi` events, woken by `NOTIFY ioc_ingest` and by a periodic tick (for midnight
-roll-overs and records becoming overdue with no new data).
+"""The KPI engine: a leased loop service that turns new source records into `kpi` events,
+woken by `NOTIFY ioc_ingest` and by a periodic tick (for midnight roll-overs and records
+becoming overdue with no new data).
 
-One round is one transaction: the aggregates, the cursor, `kpi_current` and the events
-commit together, so a crash never double-counts or skips, and an event is only ever
-published for a value that is stored.
+A round is two transactions, so that its events do not wait for the aggregate writes:
+
+1. `emit_round` reads the records changed since the cursor (their new contributions, derived
+   by the same SQL as a rebuild) and their old contributions (projections), moves the
+   engine's memory of the current windows (`ioc.kpis.memory`) by them, computes the values of
+   the affected units, and commits together: the changed `kpi_current` rows, one `kpi` event
+   per changed value, a journal row holding the new contributions, and the cursor.
+2. `fold_journal` folds the journal into the aggregates (counters, open sets, histograms,
+   projections) and deletes it.
+
+A crash between the two leaves the journal row; it is folded before anything else, so nothing
+is counted twice or lost, and an event is only ever published for a value that is stored. A
+round that fails drops the memory, which is then rebuilt from the aggregates.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
 from ioc.db import Database, asyncpg_dsn
 from ioc.kpis import aggregates
-from ioc.kpis.catalogue import CATALOGUE, LOCAL_TZ, local_date
-from ioc.kpis.compute import OverdueBase, move_resp_win
-from ioc.kpis.service import BATCH_RECORDS, Change, publish_changes, refresh
+from ioc.kpis.catalogue import LOCAL_TZ, local_date
+from ioc.kpis.memory import (
+    EngineMemory,
+    Facts,
+    document_facts,
+    dossier_facts,
+    load,
+    report_facts,
+)
+from ioc.kpis.service import (
+    BATCH_RECORDS,
+    CURRENT_LOCK,
+    config_of,
+    current_of,
+    refresh,
+    store_changes,
+    targets_of,
+)
 from ioc.services import LoopService, lease_key
 
 if TYPE_CHECKING:
@@ -34,11 +59,8 @@ log = logging.getLogger("ioc.kpis")
 
 INGEST_CHANNEL = "ioc_ingest"
 _ENGINE_LOCK = lease_key("kpis.engine")
-_OVERDUE = [k.id for k in CATALOGUE.values() if k.kind == "overdue"]
-_NOT_MEDIAN = [k.id for k in CATALOGUE.values() if k.kind != "median"]
-# For this transaction only: a round sorts and groups tens of thousands of histogram and
-# fact rows (the median's histogram of 123 units x 5 windows spilled to disk at the default
-# 4 MB); the engine is one leased process, so this is one session's memory.
+# For this transaction only: a rebuild sorts and groups millions of fact rows; the engine is
+# one leased process, so this is one session's memory.
 _WORK_MEM = "SET LOCAL work_mem = '64MB'"
 
 
@@ -48,6 +70,14 @@ class RoundResult:
     events: int = 0
     rebuilt: bool = False
     more: bool = False
+
+
+@dataclass
+class MemoryBox:
+    """The engine's memory between rounds: `None` until loaded, and after a round that failed
+    (a round moves the memory before its transaction commits)."""
+
+    memory: EngineMemory | None = None
 
 
 async def _closure_hash(session: AsyncSession) -> str:
@@ -88,17 +118,269 @@ async def _next_hi(session: AsyncSession, cursor: int, limit: int) -> int:
     return int(value) if value is not None else cursor
 
 
-async def _all_units(session: AsyncSession) -> list[str]:
-    return [r[0] for r in await session.execute(text("SELECT code FROM units ORDER BY code"))]
-
-
 async def rebuild_aggregates(session: AsyncSession) -> int:
-    """Empty the aggregates and fold every raw record in again; return how many."""
+    """Empty the aggregates (and any journal) and fold every raw record in again; return how
+    many. Bumps the generation, so a running engine reloads its memory."""
     await aggregates.clear(session)
     hi = await _next_hi(session, 0, 2**62)
-    applied = await aggregates.apply_changes(session, 0, hi)
-    await session.execute(text("UPDATE kpi_state SET change_cursor = :hi"), {"hi": hi})
+    applied = await aggregates.apply_changes(session, aggregates.Source(0, hi))
+    await session.execute(
+        text("UPDATE kpi_state SET change_cursor = :hi, generation = generation + 1"), {"hi": hi}
+    )
     return applied.records
+
+
+async def fold_journal(session: AsyncSession) -> int:
+    """Fold every journaled round into the aggregates, oldest first, and delete the journal
+    rows (a round's second transaction; after a crash, the first thing done). Returns how
+    many rounds were folded."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ENGINE_LOCK})
+    ids = [r[0] for r in await session.execute(text("SELECT id FROM kpi_journal ORDER BY id"))]
+    if ids:
+        await session.execute(text(_WORK_MEM))
+    for journal in ids:
+        await aggregates.apply_changes(session, aggregates.Source(journal=journal))
+        await session.execute(text("DELETE FROM kpi_journal WHERE id = :id"), {"id": journal})
+    return len(ids)
+
+
+_FEEDS = (
+    ("dossiers", aggregates.DOSSIER_CONTRIBUTION, "kpi_dossier_proj", "dossier_id"),
+    ("reports", aggregates.REPORT_CONTRIBUTION, "kpi_report_proj", "report_id"),
+    ("documents", aggregates.DOCUMENT_CONTRIBUTION, "kpi_document_proj", "document_pk"),
+)
+
+
+async def _contributions(
+    session: AsyncSession, lo: int, hi: int, ancestors: dict[str, list[str]]
+) -> tuple[Facts, dict[str, str], int]:
+    """The records in (lo, hi]: their new contributions and their old ones (projections), as
+    facts; the journal's JSON per feed; how many records."""
+    facts = Facts()
+    journal: dict[str, str] = {}
+    records = 0
+    for feed, derive, projection, key in _FEEDS:
+        found = await session.execute(text(derive), {"lo": lo, "hi": hi})
+        names = list(found.keys())
+        new = [tuple(r) for r in found]
+        if not new:
+            continue
+        records += len(new)
+        # objects, as `jsonb_to_recordset` reads them back in the fold
+        journal[feed] = orjson.dumps([dict(zip(names, r, strict=True)) for r in new]).decode()
+        old = {
+            r[0]: tuple(r)
+            for r in await session.execute(
+                text(f"SELECT * FROM {projection} WHERE {key} = ANY(:ids)"),
+                {"ids": [r[0] for r in new]},
+            )
+        }
+        for row in new:
+            before = old.get(row[0])
+            if feed == "dossiers":
+                dossier_facts(facts, before, row)
+            elif feed == "reports":
+                report_facts(facts, before, row)
+            else:
+                document_facts(facts, before, row, ancestors)
+    procedures = [
+        (str(r[0]), str(r[1]))
+        for r in await session.execute(text(aggregates.CHANGED_PROCEDURES), {"lo": lo, "hi": hi})
+    ]
+    if procedures:
+        records += len(procedures)
+        journal["procedures"] = orjson.dumps(procedures).decode()
+        facts.procedures.update(procedures)
+    return facts, journal, records
+
+
+async def _service_inputs(
+    session: AsyncSession, facts: Facts
+) -> tuple[dict[tuple[str, str], bool], dict[tuple[str, str], dict[date, int]]]:
+    """What the memory cannot know about the services a round touched: whether a service whose
+    catalogue rows changed is offered online now, and the online dossiers per day of a service
+    that lost one (its last day may go back)."""
+    offered: dict[tuple[str, str], bool] = {}
+    if facts.procedures:
+        keys = sorted(facts.procedures)
+        offered = dict.fromkeys(keys, False)
+        rows = await session.execute(
+            text(
+                """
+                SELECT p.unit_code, p.code, bool_or(p.online)
+                FROM procedures p
+                JOIN unnest(CAST(:u AS text[]), CAST(:c AS text[])) AS k(unit_code, code)
+                    ON k.unit_code = p.unit_code AND k.code = p.code
+                GROUP BY 1, 2
+                """
+            ),
+            {"u": [k[0] for k in keys], "c": [k[1] for k in keys]},
+        )
+        offered.update({(u, c): bool(o) for u, c, o in rows})
+    shrunk = sorted(k for k, days in facts.online.items() if any(n < 0 for n in days.values()))
+    days: dict[tuple[str, str], dict[date, int]] = {}
+    if shrunk:
+        rows = await session.execute(
+            text(
+                """
+                SELECT d.unit_code, d.procedure_code, d.day, d.n
+                FROM kpi_service_day d
+                JOIN unnest(CAST(:u AS text[]), CAST(:c AS text[])) AS k(unit_code, code)
+                    ON k.unit_code = d.unit_code AND k.code = d.procedure_code
+                """
+            ),
+            {"u": [k[0] for k in shrunk], "c": [k[1] for k in shrunk]},
+        )
+        for u, c, d, n in rows:
+            days.setdefault((u, c), {})[d] = int(n)
+    return offered, days
+
+
+async def _load(
+    session: AsyncSession, cursor: int, generation: int, moment: datetime, today: date
+) -> EngineMemory:
+    config = await config_of(session)
+    units = [r[0] for r in await session.execute(text("SELECT code FROM units"))]
+    return await load(
+        session,
+        cursor=cursor,
+        generation=generation,
+        moment=moment,
+        today=today,
+        targets=await targets_of(session, units, config),
+        margin=config.margin,
+    )
+
+
+async def emit_round(
+    session: AsyncSession,
+    box: MemoryBox,
+    *,
+    now: datetime | None = None,
+    config_targets: dict[str, float] | None = None,
+    warn_margin: float | None = None,
+    batch: int = BATCH_RECORDS,
+) -> RoundResult:
+    """A round's first transaction (the caller's): see the module docstring."""
+    try:
+        return await _emit(session, box, now, config_targets, warn_margin, batch)
+    except BaseException:
+        box.memory = None
+        raise
+
+
+async def _emit(
+    session: AsyncSession,
+    box: MemoryBox,
+    now: datetime | None,
+    config_targets: dict[str, float] | None,
+    warn_margin: float | None,
+    batch: int,
+) -> RoundResult:
+    moment = (now or datetime.now(UTC)).astimezone(LOCAL_TZ)
+    today = local_date(moment)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ENGINE_LOCK})
+    # Target changes write kpi_current too: one writer at a time.
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CURRENT_LOCK})
+    state = (
+        await session.execute(
+            text(
+                "SELECT change_cursor, initialised, closure_hash, last_run_at, config_targets, "
+                "warn_margin, generation FROM kpi_state FOR UPDATE"
+            )
+        )
+    ).one()
+    cursor, initialised, old_hash, last_run, old_targets, old_margin, generation = state
+    result = RoundResult()
+    everything = False
+
+    if config_targets is not None or warn_margin is not None:
+        targets = config_targets if config_targets is not None else dict(old_targets)
+        margin = warn_margin if warn_margin is not None else float(old_margin)
+        if targets != dict(old_targets) or margin != float(old_margin):
+            generation = (
+                await session.execute(
+                    text(
+                        "UPDATE kpi_state SET config_targets = CAST(:t AS jsonb), "
+                        "warn_margin = :m, generation = generation + 1 RETURNING generation"
+                    ),
+                    {"t": orjson.dumps(targets).decode(), "m": margin},
+                )
+            ).scalar_one()
+            box.memory = None
+            everything = True
+
+    # A journal left by a round whose fold did not commit (a crash): fold it first.
+    await fold_journal(session)
+    closure = await _closure_hash(session)
+    if closure != old_hash:
+        # The unit tree changed (a load, a reform): roll-ups must be redone from scratch.
+        result.records = await rebuild_aggregates(session)
+        result.rebuilt = True
+        box.memory = None
+        cursor, generation = (
+            await session.execute(text("SELECT change_cursor, generation FROM kpi_state"))
+        ).one()
+
+    memory = box.memory
+    if (
+        memory is None
+        or memory.cursor != cursor
+        or memory.moment != last_run
+        or memory.today != today
+        or moment < memory.moment
+    ):
+        # First round, a new local day, the clock went back, or someone else moved the
+        # aggregates (another replica, a rebuild): start again from the aggregates.
+        memory = await _load(session, cursor, generation, moment, today)
+        everything = True
+    elif memory.generation != generation:
+        # A target changed through the API (which re-judged and emitted it already).
+        config = await config_of(session)
+        memory.targets = await targets_of(session, memory.units, config)
+        memory.margin = config.margin
+        memory.current = await current_of(session)
+        memory.generation = generation
+
+    hi = cursor
+    facts = Facts()
+    journal: dict[str, str] = {}
+    if not result.rebuilt:
+        hi = await _next_hi(session, cursor, batch)
+        if hi > cursor:
+            facts, journal, result.records = await _contributions(
+                session, cursor, hi, memory.ancestors
+            )
+            result.more = result.records >= batch
+    offered, service_days = await _service_inputs(session, facts)
+    touched = memory.fold(facts, moment, offered, service_days)
+    units = memory.units if everything else sorted(touched)
+    changes = memory.judge(memory.raws(units))
+    if journal:
+        await session.execute(
+            text(
+                "INSERT INTO kpi_journal (lo, hi, dossiers, reports, documents, procedures) "
+                "VALUES (:lo, :hi, :dossiers, :reports, :documents, :procedures)"
+            ),
+            {
+                "lo": cursor,
+                "hi": hi,
+                **{f: journal.get(f) for f in ("dossiers", "reports", "documents", "procedures")},
+            },
+        )
+    await store_changes(session, changes, moment, emit=bool(initialised))
+    result.events = len(changes) if initialised else 0
+    await session.execute(
+        text(
+            "UPDATE kpi_state SET change_cursor = greatest(change_cursor, :hi), "
+            "initialised = true, closure_hash = :h, last_run_at = :at, last_local_day = :d"
+        ),
+        {"hi": hi, "h": closure, "at": moment, "d": today},
+    )
+    memory.cursor = max(cursor, hi)
+    memory.moment = moment
+    box.memory = memory
+    return result
 
 
 async def run_round(
@@ -108,122 +390,19 @@ async def run_round(
     config_targets: dict[str, float] | None = None,
     warn_margin: float | None = None,
     batch: int = BATCH_RECORDS,
+    box: MemoryBox | None = None,
 ) -> RoundResult:
-    """One engine round in the caller's transaction (see the module docstring)."""
-    moment = (now or datetime.now(UTC)).astimezone(LOCAL_TZ)
-    today = local_date(moment)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ENGINE_LOCK})
-    await session.execute(text(_WORK_MEM))
-    state = (
-        await session.execute(
-            text(
-                "SELECT change_cursor, initialised, closure_hash, last_run_at, last_local_day, "
-                "config_targets, warn_margin FROM kpi_state FOR UPDATE"
-            )
-        )
-    ).one()
-    cursor, initialised, old_hash, last_run, last_day, old_targets, old_margin = state
-    result = RoundResult()
-    changes: list[Change] = []
-    everything = False
-    units: set[str] = set()
-    median_units: set[str] = set()
-    facts = False
-
-    if config_targets is not None or warn_margin is not None:
-        targets = config_targets if config_targets is not None else dict(old_targets)
-        margin = warn_margin if warn_margin is not None else float(old_margin)
-        if targets != dict(old_targets) or margin != float(old_margin):
-            await session.execute(
-                text("UPDATE kpi_state SET config_targets = CAST(:t AS jsonb), warn_margin = :m"),
-                {"t": json.dumps(targets), "m": margin},
-            )
-            everything = True
-
-    closure = await _closure_hash(session)
-    if closure != old_hash:
-        # The unit tree changed (a load, a reform): roll-ups must be redone from scratch.
-        result.records = await rebuild_aggregates(session)
-        result.rebuilt = True
-        everything = True
-        hi = int((await session.execute(text("SELECT change_cursor FROM kpi_state"))).scalar_one())
-    else:
-        hi = await _next_hi(session, cursor, batch)
-        if hi > cursor:
-            applied = await aggregates.apply_changes(session, cursor, hi)
-            result.records = applied.records
-            units = applied.units
-            median_units = applied.median_units
-            facts = applied.facts
-            result.more = applied.records >= batch
-
-    # The current windows' response histogram follows the facts (rebuilt on a new day).
-    await move_resp_win(session, today, facts=facts)
-    # Overdue counts move from what the last round stored (`OverdueBase`), unless the
-    # aggregates were rebuilt or the clock went back.
-    base = (
-        OverdueBase(last_run, facts)
-        if not result.rebuilt and last_run is not None and last_run <= moment
-        else None
+    """One whole engine round (emit, then fold) in the caller's transaction. Without `box`
+    the memory is loaded from the aggregates for this round alone."""
+    result = await emit_round(
+        session,
+        box if box is not None else MemoryBox(),
+        now=now,
+        config_targets=config_targets,
+        warn_margin=warn_margin,
+        batch=batch,
     )
-    if last_day != today:
-        everything = True  # local midnight: every windowed value may have rolled over
-    elif last_run is not None:
-        lo, up = sorted((last_run, moment))
-        rows = await session.execute(
-            text("SELECT DISTINCT unit_code FROM kpi_open WHERE due_at >= :lo AND due_at < :up"),
-            {"lo": lo, "up": up},
-        )
-        due_units = {r[0] for r in rows} - units
-        if due_units and not everything:
-            await refresh(
-                session,
-                sorted(due_units),
-                moment,
-                kpis=_OVERDUE,
-                defer=changes,
-                overdue_base=base,
-            )
-
-    if everything:
-        await refresh(
-            session,
-            await _all_units(session),
-            moment,
-            defer=changes,
-            overdue_base=base,
-            resp_win=True,
-        )
-    else:
-        plain = units - median_units
-        if median_units:
-            await refresh(
-                session,
-                sorted(median_units),
-                moment,
-                defer=changes,
-                overdue_base=base,
-                resp_win=True,
-            )
-        if plain:
-            await refresh(
-                session,
-                sorted(plain),
-                moment,
-                kpis=_NOT_MEDIAN,
-                defer=changes,
-                overdue_base=base,
-            )
-    if initialised:
-        await publish_changes(session, changes, moment)
-        result.events = len(changes)
-    await session.execute(
-        text(
-            "UPDATE kpi_state SET change_cursor = greatest(change_cursor, :hi), "
-            "initialised = true, closure_hash = :h, last_run_at = :at, last_local_day = :d"
-        ),
-        {"hi": hi, "h": closure, "at": moment, "d": today},
-    )
+    await fold_journal(session)
     return result
 
 
@@ -238,7 +417,8 @@ async def rebuild(session: AsyncSession, *, now: datetime | None = None) -> Roun
     initialised = bool(
         (await session.execute(text("SELECT initialised FROM kpi_state"))).scalar_one()
     )
-    result.events = await refresh(session, await _all_units(session), moment, emit=initialised)
+    units = [r[0] for r in await session.execute(text("SELECT code FROM units ORDER BY code"))]
+    result.events = await refresh(session, units, moment, emit=initialised)
     await session.execute(
         text(
             "UPDATE kpi_state SET initialised = true, closure_hash = :h, last_run_at = :at, "
@@ -268,6 +448,7 @@ class KpiEngine(LoopService):
         self.db = db
         self.config_targets = config_targets
         self.warn_margin = warn_margin
+        self.box = MemoryBox()
         # Newest `kpi_current.as_of` already exported as `ioc_kpi_value` gauges.
         self._gauge_mark = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -277,11 +458,23 @@ class KpiEngine(LoopService):
 
     async def run_once(self) -> None:
         started = time.perf_counter()
-        async with self.db.session() as session:
-            result = await run_round(
-                session, config_targets=self.config_targets, warn_margin=self.warn_margin
-            )
+        try:
+            async with self.db.session() as session:
+                result = await emit_round(
+                    session,
+                    self.box,
+                    config_targets=self.config_targets,
+                    warn_margin=self.warn_margin,
+                )
+        except BaseException:
+            self.box.memory = None  # moved by a round that did not commit
+            raise
         metrics.KPI_ROUND_SECONDS.observe(time.perf_counter() - started)
+        # The events are committed; the aggregates follow in their own transaction.
+        started = time.perf_counter()
+        async with self.db.session() as session:
+            await fold_journal(session)
+        metrics.KPI_FOLD_SECONDS.observe(time.perf_counter() - started)
         metrics.KPI_RECORDS.inc(result.records)
         metrics.KPI_EVENTS.inc(result.events)
         if result.records or result.events:

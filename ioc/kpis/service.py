@@ -27,7 +27,7 @@ from ioc.kpis.catalogue import (
     local_date,
     status_of,
 )
-from ioc.kpis.compute import OverdueBase, Raw, compute
+from ioc.kpis.compute import Raw, compute
 from ioc.kpis.models import (
     KpiChild,
     KpiSeries,
@@ -41,7 +41,7 @@ from ioc.units import children as unit_children
 from ioc.units import get_unit
 
 # Serialises writers of kpi_current (the engine, target changes, rebuild).
-_CURRENT_LOCK = lease_key("kpis.current")
+CURRENT_LOCK = lease_key("kpis.current")
 BATCH_RECORDS = 50_000
 
 
@@ -65,16 +65,17 @@ class Config:
     margin: float
 
 
-async def _config(session: AsyncSession) -> Config:
+async def config_of(session: AsyncSession) -> Config:
     row = (await session.execute(text("SELECT config_targets, warn_margin FROM kpi_state"))).first()
     if row is None:
         return Config({}, 0.05)
     return Config({k: float(v) for k, v in dict(row[0]).items()}, float(row[1]))
 
 
-async def _targets(
-    session: AsyncSession, units: list[str], config: Config
-) -> dict[tuple[str, str], tuple[float | None, str]]:
+Targets = dict[tuple[str, str], tuple[float | None, str]]
+
+
+async def targets_of(session: AsyncSession, units: list[str], config: Config) -> Targets:
     """(unit, kpi) → (target, where it comes from): the nearest unit override up the tree,
     else the configured default, else the catalogue's."""
     out: dict[tuple[str, str], tuple[float | None, str]] = {}
@@ -132,25 +133,14 @@ async def _judged(
     windows: list[str],
     moment: datetime,
     kpis: list[str] | None,
-    overdue_base: OverdueBase | None = None,
-    resp_win: bool = False,
 ) -> dict[tuple[str, str], list[Judged]]:
     """Recompute from the aggregates (what the engine does; readers when `_served` cannot
     answer)."""
     today = local_date(moment)
     wanted = list(kpis) if kpis is not None else list(CATALOGUE)
-    raws = await compute(
-        session,
-        units,
-        windows,
-        moment,
-        today,
-        kpis=wanted,
-        overdue_base=overdue_base,
-        resp_win=resp_win,
-    )
-    config = await _config(session)
-    targets = await _targets(session, units, config)
+    raws = await compute(session, units, windows, moment, today, kpis=wanted)
+    config = await config_of(session)
+    targets = await targets_of(session, units, config)
     return {key: _judge(r, key[0], targets, config.margin) for key, r in raws.items()}
 
 
@@ -319,8 +309,8 @@ async def series(
         raise Invalid("at most 1000 steps per series; narrow from/to or use step=month")
     await get_unit(session, unit_code)
     points = await _series_points(session, kpi_id, unit_code, periods, step)
-    config = await _config(session)
-    target = (await _targets(session, [unit_code], config))[(unit_code, kpi_id)][0]
+    config = await config_of(session)
+    target = (await targets_of(session, [unit_code], config))[(unit_code, kpi_id)][0]
     return KpiSeries(id=kpi_id, unit=unit_code, step=step, target=target, points=points)
 
 
@@ -454,24 +444,18 @@ async def refresh(
     windows: list[str] | None = None,
     kpis: list[str] | None = None,
     emit: bool = True,
-    defer: list[Change] | None = None,
-    overdue_base: OverdueBase | None = None,
-    resp_win: bool = False,
 ) -> int:
     """Recompute the values of `units` × `windows`, store the changed ones in `kpi_current`
     and publish one `kpi` event per change (in the caller's transaction); return how many.
 
-    With `defer`, the changes are appended to it instead, for the caller to publish once
-    with `publish_changes` (the event log's writer lock is then held only at the very end
-    of a transaction that computes several groups). `overdue_base`: the engine's round
-    moves the overdue counts from the stored ones (`compute.OverdueBase`) and, with
-    `resp_win`, counts medians through `kpi_resp_win` (`compute.move_resp_win`)."""
+    (A rebuild and the tests recompute this way, from the aggregates; the engine computes
+    from its memory and stores with `store_changes`.)"""
     if not units:
         return 0
     windows = windows or list(WINDOWS)
     moment = _now(now)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CURRENT_LOCK})
-    fresh = await _judged(session, units, windows, moment, kpis, overdue_base, resp_win)
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CURRENT_LOCK})
+    fresh = await _judged(session, units, windows, moment, kpis)
     every = [(u, w, j) for (u, w), values in fresh.items() for j in values]
     if not every:
         return 0
@@ -510,13 +494,57 @@ async def refresh(
     )
     written = {(r[0], r[1], r[2]) for r in rows}
     changed: list[Change] = [(u, w, j) for u, w, j in every if (u, w, j[0]) in written]
-    if not changed:
-        return 0
-    if defer is not None:
-        defer.extend(changed)
-    elif emit:
+    if changed and emit:
         await publish_changes(session, changed, moment)
     return len(changed)
+
+
+async def store_changes(
+    session: AsyncSession, changed: list[Change], as_of: datetime, *, emit: bool = True
+) -> None:
+    """Store values known to differ from `kpi_current` (the engine compares in memory) and
+    publish their events, in the caller's transaction."""
+    if not changed:
+        return
+    columns = list(zip(*((u, w, *j) for u, w, j in changed), strict=True))
+    await session.execute(
+        text(
+            """
+            INSERT INTO kpi_current AS k (unit_code, time_window, kpi_id, value, numerator,
+                denominator, target, status, as_of)
+            SELECT r.*, CAST(:as_of AS timestamptz)
+            FROM unnest(CAST(:u AS text[]), CAST(:w AS text[]), CAST(:id AS text[]),
+                CAST(:value AS float8[]), CAST(:num AS float8[]), CAST(:den AS float8[]),
+                CAST(:target AS float8[]), CAST(:status AS text[])) AS r
+            ON CONFLICT (unit_code, time_window, kpi_id) DO UPDATE SET value = EXCLUDED.value,
+                numerator = EXCLUDED.numerator, denominator = EXCLUDED.denominator,
+                target = EXCLUDED.target, status = EXCLUDED.status, as_of = EXCLUDED.as_of
+            """
+        ),
+        {
+            "as_of": _now(as_of),
+            **dict(
+                zip(
+                    ("u", "w", "id", "value", "num", "den", "target", "status"),
+                    (list(c) for c in columns),
+                    strict=True,
+                )
+            ),
+        },
+    )
+    if emit:
+        await publish_changes(session, changed, as_of)
+
+
+async def current_of(session: AsyncSession) -> dict[tuple[str, str, str], Judged]:
+    """Everything last emitted, per (unit, window, kpi)."""
+    rows = await session.execute(
+        text(
+            "SELECT unit_code, time_window, kpi_id, value, numerator, denominator, target, "
+            "status FROM kpi_current"
+        )
+    )
+    return {(u, w, k): (k, v, num, den, t, st) for u, w, k, v, num, den, t, st in rows}
 
 
 # --- targets --------------------------------------------------------------------------------
@@ -525,7 +553,7 @@ async def refresh(
 async def list_targets(session: AsyncSession, unit_code: str) -> list[TargetOut]:
     """The target in force for every KPI at a unit, and where it comes from."""
     await get_unit(session, unit_code)
-    targets = await _targets(session, [unit_code], await _config(session))
+    targets = await targets_of(session, [unit_code], await config_of(session))
     return [
         TargetOut(
             kpi=k,
@@ -574,13 +602,59 @@ async def set_target(
             {"u": unit_code},
         )
     ]
-    await refresh(session, below, _now(now), kpis=[kpi_id])
+    await _rejudge(session, below, kpi_id, _now(now))
     found = await list_targets(session, unit_code)
     return next(t for t in found if t.kpi == kpi_id)
 
 
+async def _rejudge(session: AsyncSession, units: list[str], kpi_id: str, moment: datetime) -> None:
+    """A target changed: judge the stored values of `kpi_id` in `units` again, store and emit
+    the targets and statuses that changed. Values do not depend on targets, so nothing is
+    recomputed (and the stored values stay exact at their `as_of`: `_served` relies on it).
+    The generation tells the engine to reload its targets and what was emitted."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CURRENT_LOCK})
+    targets = await targets_of(session, units, await config_of(session))
+    margin = (await config_of(session)).margin
+    rows = await session.execute(
+        text(
+            "SELECT unit_code, time_window, value, numerator, denominator, target, status "
+            "FROM kpi_current WHERE unit_code = ANY(:u) AND kpi_id = :k"
+        ),
+        {"u": units, "k": kpi_id},
+    )
+    changed: list[Change] = []
+    for unit, window, value, num, den, target, status in rows:
+        new_target = targets[(unit, kpi_id)][0]
+        new_status = status_of(CATALOGUE[kpi_id], value, new_target, margin)
+        if (new_target, new_status) != (target, status):
+            changed.append((unit, window, (kpi_id, value, num, den, new_target, new_status)))
+    if changed:
+        await session.execute(
+            text(
+                """
+                UPDATE kpi_current k SET target = r.target, status = r.status
+                FROM unnest(CAST(:u AS text[]), CAST(:w AS text[]), CAST(:t AS float8[]),
+                    CAST(:s AS text[])) AS r(unit_code, time_window, target, status)
+                WHERE k.unit_code = r.unit_code AND k.time_window = r.time_window
+                  AND k.kpi_id = :k
+                """
+            ),
+            {
+                "u": [c[0] for c in changed],
+                "w": [c[1] for c in changed],
+                "t": [c[2][4] for c in changed],
+                "s": [c[2][5] for c in changed],
+                "k": kpi_id,
+            },
+        )
+        await publish_changes(session, changed, moment)
+    await session.execute(text("UPDATE kpi_state SET generation = generation + 1"))
+
+
 async def publish_changes(session: AsyncSession, changed: list[Change], as_of: datetime) -> None:
-    """One `kpi` event per changed (unit, window, kpi), in the caller's transaction."""
+    """One `kpi` event per changed (unit, window, kpi), in the caller's transaction, ordered
+    by unit: the event log stores each unit's consecutive events in one row."""
+    changed = sorted(changed, key=lambda c: c[0])
     if changed:
         moment = _now(as_of).isoformat()
         await publish(

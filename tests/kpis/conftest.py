@@ -15,8 +15,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.db import Database
-from ioc.events import read_since
+from ioc.events import last_seq, read_since
 from ioc.kpis import LOCAL_TZ, run_round
+from ioc.kpis.engine import MemoryBox, emit_round, fold_journal
 
 _ids = itertools.count(1)
 _RUN = uuid.uuid4().hex[:8]  # source ids stay unique if a database is reused
@@ -204,9 +205,17 @@ async def add_procedure(s: AsyncSession, unit: str, code: str, online: bool) -> 
     )
 
 
-async def engine_round(db: Database, now: datetime) -> Any:
+async def engine_round(db: Database, now: datetime, box: MemoryBox | None = None) -> Any:
+    """A round as the engine service runs it: emit, commit, fold, commit. Without `box` the
+    engine's memory is loaded afresh for the round."""
+    if box is None:
+        async with db.session() as s:
+            return await run_round(s, now=now)
     async with db.session() as s:
-        return await run_round(s, now=now)
+        result = await emit_round(s, box, now=now)
+    async with db.session() as s:
+        await fold_journal(s)
+    return result
 
 
 async def kpi_events_since(db: Database, seq: int) -> list[Any]:
@@ -216,8 +225,7 @@ async def kpi_events_since(db: Database, seq: int) -> list[Any]:
 
 async def last_event_seq(db: Database) -> int:
     async with db.session() as s:
-        value = (await s.execute(text("SELECT coalesce(max(seq), 0) FROM events"))).scalar_one()
-    return int(value)
+        return await last_seq(s)
 
 
 def by_id(kpis: list[Any]) -> dict[str, Any]:

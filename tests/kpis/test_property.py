@@ -19,8 +19,9 @@ from ioc.db import Database
 from ioc.kpis import WINDOWS, refresh
 from ioc.kpis.aggregates import clear
 from ioc.kpis.catalogue import local_date
-from ioc.kpis.compute import _medians, compute, move_resp_win
-from ioc.kpis.engine import rebuild_aggregates
+from ioc.kpis.compute import compute
+from ioc.kpis.engine import MemoryBox, _load, rebuild_aggregates
+from ioc.kpis.memory import EngineMemory
 from ioc.kpis.naive import naive_values
 from ioc.kpis.service import _judged, _served, set_target, values_for
 
@@ -114,8 +115,8 @@ operation = st.one_of(
     st.tuples(st.just("procedure"), unit, st.sampled_from(["P1", "P2", "P3"]), st.booleans()),
     # A round at a moment (the engine's clock never goes back: the round runs at the latest
     # of the moments drawn so far, at most NOW): due moments and local midnights pass
-    # between rounds, so the overdue counts the engine moves from the stored ones
-    # (`OverdueBase`) are exercised over time, across days.
+    # between rounds, so the engine's memory (overdue heap, windows) is moved over time,
+    # across days.
     st.tuples(st.just("round"), moments),
 )
 
@@ -133,37 +134,44 @@ AGGREGATES = [
 ]
 
 
-async def _round_exact(db: Database, moment: datetime) -> None:
-    """After a round at `moment`: the overdue counts it stored (moved from the previous
-    round's) equal counting `kpi_open` in full, and the current windows' histogram it moved
-    (`kpi_resp_win`, rebuilt on a new local day) equals summing `kpi_resp_hist` over each
-    window, row for row, and gives the same medians."""
-    today = local_date(moment)
+def _memory_state(m: EngineMemory) -> dict[str, Any]:
+    """What the memory says, in a form two memories can be compared by (entries that net to
+    zero dropped, reports as multisets)."""
+    due: dict[tuple[Any, ...], int] = {}
+    for at_, u, f, n in m.due_heap:
+        due[(at_, u, f)] = due.get((at_, u, f), 0) + n
+    return {
+        "counts": m.counts.tolist(),
+        "resp": {
+            u: sorted(zip(r.ids.tolist(), r.days.tolist(), r.secs.tolist(), strict=True))
+            for u, r in m.resp.items()
+            if len(r.ids)
+        },
+        "overdue": {k: v for k, v in m.overdue.items() if v},
+        "due": {k: v for k, v in due.items() if v},
+        "services": m.services,
+        "usage": {u: d for u, d in m.usage.items() if d},
+        "targets": m.targets,
+        "current": m.current,
+    }
+
+
+async def _round_exact(db: Database, moment: datetime, box: MemoryBox) -> None:
+    """After a round at `moment`: the engine's memory, moved round after round, equals a
+    memory loaded afresh from the aggregates, and its values equal a recomputation from the
+    aggregates for every checked unit and window."""
+    memory = box.memory
+    assert memory is not None
     async with db.session() as s:
-        assert (await s.execute(text("SELECT resp_win_day FROM kpi_state"))).scalar_one() == today
-        kept = set(await s.execute(text("SELECT * FROM kpi_resp_win")))
-        await s.execute(text("UPDATE kpi_state SET resp_win_day = NULL"))
-        await move_resp_win(s, today, facts=False)
-        assert set(await s.execute(text("SELECT * FROM kpi_resp_win"))) == kept, moment
-        await s.rollback()
-    async with db.session() as s:
-        assert await _medians(s, CHECKED, WINDOWS, today, resp_win=True) == await _medians(
-            s, CHECKED, WINDOWS, today
-        ), moment
-        full = await compute(s, CHECKED, ["today"], moment, local_date(moment), kpis=OVERDUE)
-        rows = await s.execute(
-            text(
-                "SELECT unit_code, kpi_id, value FROM kpi_current "
-                "WHERE unit_code = ANY(:u) AND kpi_id = ANY(:k)"
-            ),
-            {"u": CHECKED, "k": OVERDUE},
-        )
-        for u, kpi_id, value in rows:
-            assert value == full[(u, "today")][kpi_id].value, (u, kpi_id, moment)
+        fresh = await _load(s, memory.cursor, memory.generation, moment, local_date(moment))
+        recomputed = await compute(s, CHECKED, list(WINDOWS), moment, local_date(moment))
+    assert _memory_state(memory) == _memory_state(fresh), moment
+    assert memory.raws(CHECKED) == recomputed, moment
 
 
 async def _apply(db: Database, ops: list[tuple[Any, ...]]) -> None:
     clock = START
+    box = MemoryBox()
     dossiers: list[int] = []
     reports: list[int] = []
     documents: list[tuple[int, list[str]]] = []
@@ -204,10 +212,10 @@ async def _apply(db: Database, ops: list[tuple[Any, ...]]) -> None:
                 await add_procedure(s, op[1], op[2], op[3])
         if op[0] == "round":
             clock = min(NOW, max(clock, op[1]))
-            await engine_round(db, clock)
-            await _round_exact(db, clock)
-    await engine_round(db, NOW)
-    await _round_exact(db, NOW)
+            await engine_round(db, clock, box)
+            await _round_exact(db, clock, box)
+    await engine_round(db, NOW, box)
+    await _round_exact(db, NOW, box)
 
 
 async def _dump(db: Database) -> dict[str, set[tuple[Any, ...]]]:
