@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc import metrics
 from ioc.db import Database, asyncpg_dsn
 from ioc.kpis import aggregates
-from ioc.kpis.catalogue import LOCAL_TZ, local_date
+from ioc.kpis.catalogue import CATALOGUE, LOCAL_TZ, local_date
 from ioc.kpis.memory import (
     EngineMemory,
     Facts,
@@ -368,7 +368,11 @@ async def _emit(
                 **{f: journal.get(f) for f in ("dossiers", "reports", "documents", "procedures")},
             },
         )
-    await store_changes(session, changes, moment, emit=bool(initialised))
+    rows = {
+        (u, w): [memory.current[(u, w, k)] for k in CATALOGUE]
+        for u, w in {(c[0], c[1]) for c in changes}
+    }
+    await store_changes(session, rows, changes, moment, emit=bool(initialised))
     result.events = len(changes) if initialised else 0
     await session.execute(
         text(
@@ -495,14 +499,16 @@ class KpiEngine(LoopService):
         async with self.db.session() as session:
             rows = await session.execute(
                 text(
-                    "SELECT unit_code, time_window, kpi_id, value, as_of FROM kpi_current "
+                    "SELECT unit_code, time_window, kpis::text, as_of FROM kpi_current "
                     "WHERE as_of > :mark"
                 ),
                 {"mark": self._gauge_mark},
             )
-            for unit, window, kpi_id, value, as_of in rows:
-                gauge = metrics.KPI_VALUE.labels(kpi=kpi_id, unit=unit, window=window)
-                gauge.set(float("nan") if value is None else float(value))
+            for unit, window, kpis, as_of in rows:
+                for kpi_id, entry in orjson.loads(kpis).items():
+                    value = entry[0]
+                    gauge = metrics.KPI_VALUE.labels(kpi=kpi_id, unit=unit, window=window)
+                    gauge.set(float("nan") if value is None else float(value))
                 self._gauge_mark = max(self._gauge_mark, as_of)
 
 

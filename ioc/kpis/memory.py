@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc.kpis.aggregates import COUNT_COLUMNS
 from ioc.kpis.catalogue import CATALOGUE, WINDOWS, status_of, window_days
 from ioc.kpis.compute import Raw, raw_values
-from ioc.kpis.service import Change, Judged, Targets
+from ioc.kpis.service import Change, Judged, Targets, current_of
 
 _COL = {c: i for i, c in enumerate(COUNT_COLUMNS)}
 _NCOLS = len(COUNT_COLUMNS)
@@ -50,6 +50,34 @@ _NEVER = date.min
 _EMPTY_DAYS: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
 _EMPTY_SECS: npt.NDArray[np.float64] = np.zeros(0, dtype=np.float64)
 _EMPTY_IDS: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+
+
+# Above this many values a median counts per 1-hour bucket before selecting.
+_BUCKETED = 20_000
+
+
+def _median_of(values: npt.NDArray[np.float64]) -> tuple[float, int]:
+    """`percentile_cont(0.5)` of `values`, to the last bit: the two middle values a <= b give
+    a + (b - a) * 0.5 (a = b for an odd count); and how many values."""
+    n = len(values)
+    if n == 0:
+        return 0.0, 0
+    k1, k2 = (n - 1) // 2, n // 2
+    if n > _BUCKETED:
+        buckets = np.floor(values / 3600.0).astype(np.int64)
+        low = int(buckets.min())
+        cumulative = np.cumsum(np.bincount(buckets - low))
+        picked = []
+        for k in (k1, k2):
+            b = int(np.searchsorted(cumulative, k, side="right"))
+            before = int(cumulative[b - 1]) if b else 0
+            inside = values[buckets == b + low]
+            picked.append(float(np.partition(inside, k - before)[k - before]))
+        a_val, b_val = picked
+    else:
+        chosen = np.partition(values, (k1, k2)) if n > 2 else np.sort(values)
+        a_val, b_val = float(chosen[k1]), float(chosen[k2])
+    return a_val + (b_val - a_val) * 0.5, n
 
 
 def horizon_of(today: date) -> date:
@@ -203,6 +231,9 @@ class EngineMemory:
     index: dict[str, int]
     ancestors: dict[str, list[str]]
     descendants: dict[str, list[str]]
+    # the units in tree pre-order, and each unit's subtree as a range of it (when contiguous)
+    order: list[str]
+    spans: dict[str, tuple[int, int]]
     counts: npt.NDArray[np.int64]  # [unit, day - horizon, column]
     resp: dict[str, Responses]
     overdue: dict[tuple[str, str], int]
@@ -317,6 +348,7 @@ class EngineMemory:
         for w in WINDOWS:
             first = window_days(w, self.today)[0].toordinal()
             sums = self.counts[rows, first - lo :, :].sum(axis=1).tolist()
+            medians = self._medians(units, first, today)
             for u, c in zip(units, sums, strict=True):
                 counts = dict(zip(COUNT_COLUMNS, c, strict=True))
                 usage = self.usage.get(u, {})
@@ -325,28 +357,43 @@ class EngineMemory:
                     counts,
                     {f: self.overdue.get((u, f), 0) for f in _FEEDS},
                     (used, sum(usage.values())),
-                    self._median(u, first, today),
+                    medians[u],
                 )
         return out
 
-    def _median(self, unit: str, first: int, last: int) -> tuple[float, int]:
-        parts = []
-        for f in self.descendants.get(unit, ()):
+    def _medians(self, units: list[str], first: int, last: int) -> dict[str, tuple[float, int]]:
+        """Exact medians of the response times received in [first, last] per unit's subtree.
+
+        The window's slice of every filing unit is laid end to end in tree (pre-)order, so a
+        subtree's reports are one contiguous run: one concatenation per window instead of one
+        per unit. Large runs (a district, the province) count the run per 1-hour bucket and
+        select only inside the middle bucket(s); small ones select directly."""
+        segments: list[npt.NDArray[np.float64]] = []
+        ends = np.zeros(len(self.order) + 1, dtype=np.int64)
+        for i, f in enumerate(self.order):
             r = self.resp.get(f)
-            if r is None or not len(r.days):
-                continue
-            a, b = np.searchsorted(r.days, [first, last + 1])
-            if b > a:
-                parts.append(r.secs[a:b])
-        if not parts:
-            return 0.0, 0
-        values = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        n = len(values)
-        k1, k2 = (n - 1) // 2, n // 2
-        picked = np.partition(values, [k1, k2]) if n > 2 else np.sort(values)
-        a_val, b_val = float(picked[k1]), float(picked[k2])
-        # percentile_cont(0.5): a + (b - a) * 0.5, to the last bit
-        return a_val + (b_val - a_val) * 0.5, n
+            n = 0
+            if r is not None and len(r.days):
+                a, b = np.searchsorted(r.days, (first, last + 1))
+                if b > a:
+                    segments.append(r.secs[a:b])
+                    n = int(b - a)
+            ends[i + 1] = ends[i] + n
+        run = np.concatenate(segments) if segments else _EMPTY_SECS
+        out: dict[str, tuple[float, int]] = {}
+        for u in units:
+            span = self.spans.get(u)
+            if span is None:  # a unit whose subtree is not contiguous (several parents)
+                parts = [
+                    r.secs[slice(*np.searchsorted(r.days, (first, last + 1)))]
+                    for f in self.descendants.get(u, ())
+                    if (r := self.resp.get(f)) is not None
+                ]
+                values = np.concatenate(parts) if parts else _EMPTY_SECS
+            else:
+                values = run[int(ends[span[0]]) : int(ends[span[1]])]
+            out[u] = _median_of(values)
+        return out
 
     def judge(self, raws: dict[tuple[str, str], dict[str, Raw]]) -> list[Change]:
         """Judge against targets and return what differs from what was last emitted (and
@@ -400,6 +447,14 @@ async def load(
     for a, d in closure:
         ancestors[d].append(a)
         descendants[a].append(d)
+    # pre-order: each unit right before its subtree (paths from the root sort that way)
+    order = sorted(units, key=lambda u: tuple(reversed(ancestors[u])))
+    position = {u: i for i, u in enumerate(order)}
+    spans = {}
+    for u in units:
+        start, size = position[u], len(descendants[u])
+        if {position[d] for d in descendants[u]} == set(range(start, start + size)):
+            spans[u] = (start, start + size)
     days = today.toordinal() - horizon.toordinal() + 1
     counts = np.zeros((len(units), days, _NCOLS), dtype=np.int64)
     for row in await _rows(
@@ -445,14 +500,7 @@ async def load(
     for u, d, n in await _rows(session, "SELECT unit_code, last_day, n FROM kpi_service_usage"):
         # '-infinity' arrives as date.min (asyncpg) or a string, depending on the codec
         usage[u][d if isinstance(d, date) else _NEVER] = int(n)
-    current = {
-        (u, w, k): (k, v, num, den, t, s)
-        for u, w, k, v, num, den, t, s in await _rows(
-            session,
-            "SELECT unit_code, time_window, kpi_id, value, numerator, denominator, target, "
-            "status FROM kpi_current",
-        )
-    }
+    current = await current_of(session)
     return EngineMemory(
         cursor=cursor,
         generation=generation,
@@ -463,6 +511,8 @@ async def load(
         index=index,
         ancestors=dict(ancestors),
         descendants=dict(descendants),
+        order=order,
+        spans=spans,
         counts=counts,
         resp=resp,
         overdue=overdue,

@@ -10,11 +10,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -169,41 +169,42 @@ async def _served(
     stored (`greatest(as_of, last_run_at)`: a target change stores values computed later than
     the round). One statement, so it reads one consistent state."""
     wanted = list(kpis) if kpis is not None else list(CATALOGUE)
+    passed = ",\n".join(
+        f"""(SELECT sum(o.n)::bigint FROM kpi_open o
+             WHERE o.unit_code = k.unit_code AND o.feed = '{feed}'
+               AND o.due_at >= greatest(k.as_of, s.last_run_at) AND o.due_at < :now)"""
+        for feed in _OVERDUE_FEED.values()
+    )
     rows = await session.execute(
         text(
-            """
-            SELECT k.unit_code, k.time_window, k.kpi_id, k.value, k.numerator, k.denominator,
-                   k.target, k.status, s.warn_margin,
-                   (SELECT sum(o.n)::bigint FROM kpi_open o
-                    WHERE f.feed IS NOT NULL AND o.unit_code = k.unit_code AND o.feed = f.feed
-                      AND o.due_at >= greatest(k.as_of, s.last_run_at) AND o.due_at < :now)
+            f"""
+            SELECT k.unit_code, k.time_window, k.kpis::text, s.warn_margin, {passed}
             FROM kpi_state s
             JOIN kpi_current k ON k.unit_code = ANY(:u) AND k.time_window = ANY(:w)
-                AND k.kpi_id = ANY(:k)
-            LEFT JOIN jsonb_each_text(CAST(:feeds AS jsonb)) AS f(kpi_id, feed)
-                ON f.kpi_id = k.kpi_id
             WHERE s.last_local_day = :today AND s.last_run_at <= :now
               AND k.as_of <= :now
             """
         ),
-        {
-            "u": units,
-            "w": windows,
-            "k": wanted,
-            "feeds": json.dumps(_OVERDUE_FEED),
-            "today": local_date(moment),
-            "now": moment,
-        },
+        {"u": units, "w": windows, "today": local_date(moment), "now": moment},
     )
-    found: dict[tuple[str, str], dict[str, Judged]] = {}
-    for unit, window, kpi_id, value, num, den, target, status, margin, passed in rows:
-        if passed:  # more overdue now than when stored: judge the new count
-            value = num = float(value) + float(passed)
-            status = status_of(CATALOGUE[kpi_id], value, target, float(margin))
-        found.setdefault((unit, window), {})[kpi_id] = (kpi_id, value, num, den, target, status)
-    return {
-        key: [by_id[k] for k in wanted] for key, by_id in found.items() if len(by_id) == len(wanted)
-    }
+    feeds = list(_OVERDUE_FEED.values())
+    out: dict[tuple[str, str], list[Judged]] = {}
+    for unit, window, kpis_json, margin, *due in rows:
+        stored = _parse_row(kpis_json)
+        if any(k not in stored for k in wanted):
+            continue
+        values = []
+        for kpi_id in wanted:
+            j = stored[kpi_id]
+            feed = _OVERDUE_FEED.get(kpi_id)
+            extra = due[feeds.index(feed)] if feed is not None else None
+            if extra:  # more overdue now than when stored: judge the new count
+                value = float(j[1] or 0) + float(extra)
+                status = status_of(CATALOGUE[kpi_id], value, j[4], float(margin))
+                j = (kpi_id, value, value, j[3], j[4], status)
+            values.append(j)
+        out[(unit, window)] = values
+    return out
 
 
 async def values_for(
@@ -442,11 +443,11 @@ async def refresh(
     now: datetime,
     *,
     windows: list[str] | None = None,
-    kpis: list[str] | None = None,
     emit: bool = True,
 ) -> int:
-    """Recompute the values of `units` × `windows`, store the changed ones in `kpi_current`
-    and publish one `kpi` event per change (in the caller's transaction); return how many.
+    """Recompute every value of `units` × `windows`, store the rows holding changed ones in
+    `kpi_current` and publish one `kpi` event per changed value (in the caller's
+    transaction); return how many.
 
     (A rebuild and the tests recompute this way, from the aggregates; the engine computes
     from its memory and stores with `store_changes`.)"""
@@ -455,96 +456,81 @@ async def refresh(
     windows = windows or list(WINDOWS)
     moment = _now(now)
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CURRENT_LOCK})
-    fresh = await _judged(session, units, windows, moment, kpis)
-    every = [(u, w, j) for (u, w), values in fresh.items() for j in values]
-    if not every:
-        return 0
-    # One upsert from typed arrays (binary floats: exact, and cheaper than JSON to parse)
-    # that compares in place: only rows whose value, numerator, denominator, target or
-    # status differ are written, and only those come back.
-    columns = list(zip(*((u, w, *j) for u, w, j in every), strict=True))
-    rows = await session.execute(
-        text(
-            """
-            INSERT INTO kpi_current AS k (unit_code, time_window, kpi_id, value, numerator,
-                denominator, target, status, as_of)
-            SELECT r.*, CAST(:as_of AS timestamptz)
-            FROM unnest(CAST(:u AS text[]), CAST(:w AS text[]), CAST(:id AS text[]),
-                CAST(:value AS float8[]), CAST(:num AS float8[]), CAST(:den AS float8[]),
-                CAST(:target AS float8[]), CAST(:status AS text[])) AS r
-            ON CONFLICT (unit_code, time_window, kpi_id) DO UPDATE SET value = EXCLUDED.value,
-                numerator = EXCLUDED.numerator, denominator = EXCLUDED.denominator,
-                target = EXCLUDED.target, status = EXCLUDED.status, as_of = EXCLUDED.as_of
-            WHERE (k.value, k.numerator, k.denominator, k.target, k.status)
-                IS DISTINCT FROM (EXCLUDED.value, EXCLUDED.numerator, EXCLUDED.denominator,
-                    EXCLUDED.target, EXCLUDED.status)
-            RETURNING unit_code, time_window, kpi_id
-            """
-        ),
-        {
-            "as_of": moment,
-            **dict(
-                zip(
-                    ("u", "w", "id", "value", "num", "den", "target", "status"),
-                    (list(c) for c in columns),
-                    strict=True,
-                )
-            ),
-        },
-    )
-    written = {(r[0], r[1], r[2]) for r in rows}
-    changed: list[Change] = [(u, w, j) for u, w, j in every if (u, w, j[0]) in written]
+    fresh = await _judged(session, units, windows, moment, None)
+    stored = await current_of(session, units)
+    changed: list[Change] = [
+        (u, w, j)
+        for (u, w), values in fresh.items()
+        for j in values
+        if stored.get((u, w, j[0])) != j
+    ]
+    rewritten = {(u, w) for u, w, _ in changed}
+    await write_current(session, {key: fresh[key] for key in rewritten}, moment)
     if changed and emit:
         await publish_changes(session, changed, moment)
     return len(changed)
 
 
-async def store_changes(
-    session: AsyncSession, changed: list[Change], as_of: datetime, *, emit: bool = True
+def _parse_row(kpis_json: str) -> dict[str, Judged]:
+    return {k: (k, v[0], v[1], v[2], v[3], v[4]) for k, v in orjson.loads(kpis_json).items()}
+
+
+async def write_current(
+    session: AsyncSession, rows: dict[tuple[str, str], list[Judged]], as_of: datetime
 ) -> None:
-    """Store values known to differ from `kpi_current` (the engine compares in memory) and
-    publish their events, in the caller's transaction."""
-    if not changed:
+    """Store whole (unit, window) rows of `kpi_current`, computed at `as_of`: every value of a
+    row is exact at that moment (`_served` relies on it)."""
+    if not rows:
         return
-    columns = list(zip(*((u, w, *j) for u, w, j in changed), strict=True))
+    keys = list(rows)
     await session.execute(
         text(
             """
-            INSERT INTO kpi_current AS k (unit_code, time_window, kpi_id, value, numerator,
-                denominator, target, status, as_of)
-            SELECT r.*, CAST(:as_of AS timestamptz)
-            FROM unnest(CAST(:u AS text[]), CAST(:w AS text[]), CAST(:id AS text[]),
-                CAST(:value AS float8[]), CAST(:num AS float8[]), CAST(:den AS float8[]),
-                CAST(:target AS float8[]), CAST(:status AS text[])) AS r
-            ON CONFLICT (unit_code, time_window, kpi_id) DO UPDATE SET value = EXCLUDED.value,
-                numerator = EXCLUDED.numerator, denominator = EXCLUDED.denominator,
-                target = EXCLUDED.target, status = EXCLUDED.status, as_of = EXCLUDED.as_of
+            INSERT INTO kpi_current AS k (unit_code, time_window, as_of, kpis)
+            SELECT r.u, r.w, CAST(:as_of AS timestamptz), CAST(r.k AS jsonb)
+            FROM unnest(CAST(:u AS text[]), CAST(:w AS text[]), CAST(:k AS text[])) AS r(u, w, k)
+            ON CONFLICT (unit_code, time_window) DO UPDATE
+                SET kpis = EXCLUDED.kpis, as_of = EXCLUDED.as_of
             """
         ),
         {
             "as_of": _now(as_of),
-            **dict(
-                zip(
-                    ("u", "w", "id", "value", "num", "den", "target", "status"),
-                    (list(c) for c in columns),
-                    strict=True,
-                )
-            ),
+            "u": [k[0] for k in keys],
+            "w": [k[1] for k in keys],
+            "k": [
+                orjson.dumps({j[0]: [j[1], j[2], j[3], j[4], j[5]] for j in rows[k]}).decode()
+                for k in keys
+            ],
         },
     )
+
+
+async def store_changes(
+    session: AsyncSession,
+    rows: dict[tuple[str, str], list[Judged]],
+    changed: list[Change],
+    as_of: datetime,
+    *,
+    emit: bool = True,
+) -> None:
+    """Store the (unit, window) rows holding values known to have changed (the engine
+    compares in memory) and publish one event per changed value, in the caller's
+    transaction."""
+    await write_current(session, rows, as_of)
     if emit:
         await publish_changes(session, changed, as_of)
 
 
-async def current_of(session: AsyncSession) -> dict[tuple[str, str, str], Judged]:
-    """Everything last emitted, per (unit, window, kpi)."""
+async def current_of(
+    session: AsyncSession, units: list[str] | None = None
+) -> dict[tuple[str, str, str], Judged]:
+    """What was last emitted, per (unit, window, kpi) (of `units`, default all)."""
+    where = "WHERE unit_code = ANY(:u)" if units is not None else ""
     rows = await session.execute(
-        text(
-            "SELECT unit_code, time_window, kpi_id, value, numerator, denominator, target, "
-            "status FROM kpi_current"
-        )
+        text(f"SELECT unit_code, time_window, kpis::text FROM kpi_current {where}"),
+        {"u": units} if units is not None else {},
     )
-    return {(u, w, k): (k, v, num, den, t, st) for u, w, k, v, num, den, t, st in rows}
+    return {(u, w, k): j for u, w, kpis in rows for k, j in _parse_row(kpis).items()}
 
 
 # --- targets --------------------------------------------------------------------------------
@@ -617,34 +603,39 @@ async def _rejudge(session: AsyncSession, units: list[str], kpi_id: str, moment:
     margin = (await config_of(session)).margin
     rows = await session.execute(
         text(
-            "SELECT unit_code, time_window, value, numerator, denominator, target, status "
-            "FROM kpi_current WHERE unit_code = ANY(:u) AND kpi_id = :k"
+            "SELECT unit_code, time_window, kpis::text FROM kpi_current WHERE unit_code = ANY(:u)"
         ),
-        {"u": units, "k": kpi_id},
+        {"u": units},
     )
     changed: list[Change] = []
-    for unit, window, value, num, den, target, status in rows:
+    rewritten: dict[tuple[str, str], str] = {}
+    for unit, window, kpis_json in rows:
+        stored = orjson.loads(kpis_json)
+        entry = stored.get(kpi_id)
+        if entry is None:
+            continue
+        value, num, den, target, status = entry
         new_target = targets[(unit, kpi_id)][0]
         new_status = status_of(CATALOGUE[kpi_id], value, new_target, margin)
         if (new_target, new_status) != (target, status):
+            stored[kpi_id] = [value, num, den, new_target, new_status]
+            rewritten[(unit, window)] = orjson.dumps(stored).decode()
             changed.append((unit, window, (kpi_id, value, num, den, new_target, new_status)))
-    if changed:
+    if rewritten:
+        # The values and their `as_of` stay: only the judgement changed.
         await session.execute(
             text(
                 """
-                UPDATE kpi_current k SET target = r.target, status = r.status
-                FROM unnest(CAST(:u AS text[]), CAST(:w AS text[]), CAST(:t AS float8[]),
-                    CAST(:s AS text[])) AS r(unit_code, time_window, target, status)
-                WHERE k.unit_code = r.unit_code AND k.time_window = r.time_window
-                  AND k.kpi_id = :k
+                UPDATE kpi_current k SET kpis = CAST(r.k AS jsonb)
+                FROM unnest(CAST(:u AS text[]), CAST(:w AS text[]), CAST(:k AS text[]))
+                    AS r(u, w, k)
+                WHERE k.unit_code = r.u AND k.time_window = r.w
                 """
             ),
             {
-                "u": [c[0] for c in changed],
-                "w": [c[1] for c in changed],
-                "t": [c[2][4] for c in changed],
-                "s": [c[2][5] for c in changed],
-                "k": kpi_id,
+                "u": [k[0] for k in rewritten],
+                "w": [k[1] for k in rewritten],
+                "k": list(rewritten.values()),
             },
         )
         await publish_changes(session, changed, moment)

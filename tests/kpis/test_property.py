@@ -23,7 +23,7 @@ from ioc.kpis.compute import compute
 from ioc.kpis.engine import MemoryBox, _load, rebuild_aggregates
 from ioc.kpis.memory import EngineMemory
 from ioc.kpis.naive import naive_values
-from ioc.kpis.service import _judged, _served, set_target, values_for
+from ioc.kpis.service import _judged, _served, current_of, set_target, values_for
 
 from .conftest import (
     add_document,
@@ -263,14 +263,11 @@ async def _check(url: str, ops: list[tuple[Any, ...]]) -> None:
             # What was emitted (kpi_current) is what the aggregates say.
             async with db.session() as s:
                 judged = await _judged(s, CHECKED, [window], NOW, None)
-                rows = await s.execute(
-                    text(
-                        "SELECT unit_code, kpi_id, value, numerator, denominator, target, status "
-                        "FROM kpi_current WHERE unit_code = ANY(:u) AND time_window = :w"
-                    ),
-                    {"u": CHECKED, "w": window},
-                )
-                emitted = {(r[0], r[1]): tuple(r[2:]) for r in rows}
+                emitted = {
+                    (u, k): j[1:]
+                    for (u, w, k), j in (await current_of(s, CHECKED)).items()
+                    if w == window
+                }
             assert emitted == {
                 (u, v[0]): v[1:] for (u, _), values in judged.items() for v in values
             }
