@@ -50,9 +50,10 @@ def _span(periods: list[dict[str, str]], today: date) -> dict[str, date]:
     return {"first_m": first("m"), "first_d": first("d"), "today": today}
 
 
-async def _counts(
+async def window_counts(
     session: AsyncSession, units: list[str], windows: Iterable[str], today: date
 ) -> dict[Key, dict[str, int]]:
+    """The counters of each (unit, window) that has any (whole months plus days)."""
     periods = [
         {"w": w, "grain": g, "period": p.isoformat()}
         for w in windows
@@ -267,7 +268,7 @@ async def compute(
     need_counts = bool(wanted - {"online_service_usage_rate"}) and bool(
         families & {"count", "rate"}
     )
-    counts = await _counts(session, units, windows, today) if need_counts else {}
+    counts = await window_counts(session, units, windows, today) if need_counts else {}
     overdue = await _overdue(session, units, now) if "overdue" in families else {}
     services = (
         await _services(session, units, windows, today)
