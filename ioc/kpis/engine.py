@@ -19,6 +19,7 @@ round that fails drops the memory, which is then rebuilt from the aggregates.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
@@ -33,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc import metrics
 from ioc.db import Database, asyncpg_dsn
 from ioc.kpis import aggregates
-from ioc.kpis.catalogue import CATALOGUE, LOCAL_TZ, local_date
+from ioc.kpis.catalogue import LOCAL_TZ, local_date
 from ioc.kpis.memory import (
     EngineMemory,
     Facts,
@@ -239,6 +240,37 @@ async def _service_inputs(
     return offered, days
 
 
+async def _journal(
+    session: AsyncSession,
+    lo: int,
+    hi: int,
+    journal: dict[str, str],
+    *,
+    closure: str,
+    moment: datetime,
+) -> None:
+    """The round's journal row (if it read records) and the engine's new state."""
+    await session.execute(
+        text(
+            "UPDATE kpi_state SET change_cursor = greatest(change_cursor, :hi), "
+            "initialised = true, closure_hash = :h, last_run_at = :at, last_local_day = :d"
+        ),
+        {"hi": hi, "h": closure, "at": moment, "d": local_date(moment)},
+    )
+    if journal:
+        await session.execute(
+            text(
+                "INSERT INTO kpi_journal (lo, hi, dossiers, reports, documents, procedures) "
+                "VALUES (:lo, :hi, :dossiers, :reports, :documents, :procedures)"
+            ),
+            {
+                "lo": lo,
+                "hi": hi,
+                **{f: journal.get(f) for f in ("dossiers", "reports", "documents", "procedures")},
+            },
+        )
+
+
 async def _load(
     session: AsyncSession, cursor: int, generation: int, moment: datetime, today: date
 ) -> EngineMemory:
@@ -336,18 +368,19 @@ async def _emit(
         # First round, a new local day, the clock went back, or someone else moved the
         # aggregates (another replica, a rebuild): start again from the aggregates.
         memory = await _load(session, cursor, generation, moment, today)
-        # The memory is hundreds of thousands of long-lived objects; a full garbage collection
-        # that walks them (and the rest of the process) costs tens of milliseconds, at random
-        # rounds. Nothing long-lived here forms reference cycles, so move what exists now out
-        # of the collector's sight (CPython's gc.freeze, meant for exactly this).
+        # The memory is ~100k long-lived objects (the due heap, services); a full garbage
+        # collection walks them at random rounds. gc.freeze moves everything alive now out of
+        # the collector's sight (what CPython offers for long-lived state); the memory forms no
+        # reference cycles, so a replaced one is still freed by reference counting.
         gc.freeze()
         everything = True
     elif memory.generation != generation:
         # A target changed through the API (which re-judged and emitted it already).
         config = await config_of(session)
-        memory.targets = await targets_of(session, memory.units, config)
         memory.margin = config.margin
-        memory.current = await current_of(session)
+        memory.set_emitted(
+            await current_of(session), await targets_of(session, memory.units, config)
+        )
         memory.generation = generation
 
     hi = cursor
@@ -361,34 +394,20 @@ async def _emit(
             )
             result.more = result.records >= batch
     offered, service_days = await _service_inputs(session, facts)
-    touched = memory.fold(facts, moment, offered, service_days)
-    units = memory.units if everything else sorted(touched)
-    changes = memory.judge(memory.raws(units))
-    if journal:
-        await session.execute(
-            text(
-                "INSERT INTO kpi_journal (lo, hi, dossiers, reports, documents, procedures) "
-                "VALUES (:lo, :hi, :dossiers, :reports, :documents, :procedures)"
-            ),
-            {
-                "lo": cursor,
-                "hi": hi,
-                **{f: journal.get(f) for f in ("dossiers", "reports", "documents", "procedures")},
-            },
-        )
-    rows = {
-        (u, w): [memory.current[(u, w, k)] for k in CATALOGUE]
-        for u, w in {(c[0], c[1]) for c in changes}
-    }
+    # The journal goes out before the round's CPU-bound part (moving the memory, judging),
+    # so PostgreSQL stores it meanwhile; the session is not touched until it is awaited.
+    journaled = asyncio.ensure_future(
+        _journal(session, cursor, hi, journal, closure=closure, moment=moment)
+    )
+    try:
+        await asyncio.sleep(0)
+        touched = memory.fold(facts, moment, offered, service_days)
+        units = memory.units if everything else sorted(touched)
+        changes, rows = memory.judge(units)
+    finally:
+        await journaled
     await store_changes(session, rows, changes, moment, emit=bool(initialised))
     result.events = len(changes) if initialised else 0
-    await session.execute(
-        text(
-            "UPDATE kpi_state SET change_cursor = greatest(change_cursor, :hi), "
-            "initialised = true, closure_hash = :h, last_run_at = :at, last_local_day = :d"
-        ),
-        {"hi": hi, "h": closure, "at": moment, "d": today},
-    )
     memory.cursor = max(cursor, hi)
     memory.moment = moment
     box.memory = memory
@@ -507,7 +526,7 @@ class KpiEngine(LoopService):
         async with self.db.session() as session:
             rows = await session.execute(
                 text(
-                    "SELECT unit_code, time_window, kpis::text, as_of FROM kpi_current "
+                    "SELECT unit_code, time_window, kpis, as_of FROM kpi_current "
                     "WHERE as_of > :mark"
                 ),
                 {"mark": self._gauge_mark},

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import heapq
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -41,8 +42,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.kpis.aggregates import COUNT_COLUMNS
-from ioc.kpis.catalogue import CATALOGUE, WINDOWS, status_of, window_days
-from ioc.kpis.compute import Raw, raw_values, window_counts
+from ioc.kpis.catalogue import CATALOGUE, WINDOWS, window_days
+from ioc.kpis.compute import Raw, window_counts
 from ioc.kpis.service import Change, Judged, Targets, current_of
 
 _COL = {c: i for i, c in enumerate(COUNT_COLUMNS)}
@@ -50,9 +51,7 @@ _NCOLS = len(COUNT_COLUMNS)
 _FEEDS = ("dossiers", "reports", "documents")
 # "Never used" in `kpi_service_usage` ('-infinity'): before every window.
 _NEVER = date.min
-_EMPTY_DAYS: npt.NDArray[np.int32] = np.zeros(0, dtype=np.int32)
 _EMPTY_SECS: npt.NDArray[np.float64] = np.zeros(0, dtype=np.float64)
-_EMPTY_IDS: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
 
 
 # Above this many values a median counts per 1-hour bucket before selecting.
@@ -89,63 +88,61 @@ def horizon_of(today: date) -> date:
     return min(today.replace(month=1, day=1), today - timedelta(days=6))
 
 
-# 1-hour bins of response times for the medians of large subtrees: below 0 h (responses
-# stamped before reception), each hour up to 48 h, then everything later.
-_BINS = 50
+# Hour bins of response times for the medians of larger subtrees: bin 0 below 0 h (responses
+# stamped before reception), bin j for [j - 1, j) h up to 48 h, the last for 48 h and more.
+# Defined by comparisons with these edges (not by dividing), so a bin's times are exactly one
+# bisect range of a sorted list.
+_EDGES = [3600.0 * h for h in range(49)]
+_BINS = len(_EDGES) + 1
 
 
-def _bins(secs: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    return np.clip(np.floor(secs / 3600.0), -1, _BINS - 2).astype(np.int64) + 1
+def _bin(seconds: float) -> int:
+    return bisect.bisect_right(_EDGES, seconds)
+
+
+_EDGE_ARRAY = np.array(_EDGES)
+
+
+def _inserted(array: npt.NDArray[Any], where: list[int], values: list[Any]) -> npt.NDArray[Any]:
+    """`values` put before the positions `where` (ascending) of `array`: one concatenation
+    (`numpy.insert` costs ~10 us of Python per call; a round makes ~1,000)."""
+    pieces: list[Any] = []
+    start = 0
+    for at, value in zip(where, values, strict=True):
+        pieces.append(array[start:at])
+        pieces.append(np.array([value], dtype=array.dtype))
+        start = at
+    pieces.append(array[start:])
+    return np.concatenate(pieces)
 
 
 @dataclass
 class Responses:
-    """Reports with a response filed under one unit, sorted by response time (so a window's
-    subset, picked by day, stays sorted), with their receiving days, ids and hour bins."""
+    """The response times of one filing unit's reports received in one window, sorted (a
+    multiset: which report a time belongs to does not matter to a median), and their hour
+    bins (so a bin's times are one slice)."""
 
-    days: npt.NDArray[np.int32] = field(default_factory=lambda: _EMPTY_DAYS)
     secs: npt.NDArray[np.float64] = field(default_factory=lambda: _EMPTY_SECS)
-    ids: npt.NDArray[np.int64] = field(default_factory=lambda: _EMPTY_IDS)
-    bins: npt.NDArray[np.int64] = field(default_factory=lambda: _EMPTY_IDS)
-    # the first and last receiving day, and the histogram of all bins: a window holding
-    # every response (the year, most days) takes them as they are
-    first: int = 0
-    last: int = -1
-    histogram: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(_BINS, np.int64))
+    bins: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, np.intp))
 
     @classmethod
-    def of(
-        cls,
-        days: npt.NDArray[np.int32],
-        secs: npt.NDArray[np.float64],
-        ids: npt.NDArray[np.int64],
-    ) -> Responses:
-        if not len(secs):
-            return cls()
-        order = np.argsort(secs, kind="stable")
-        bins = _bins(secs[order])
-        return cls(
-            days[order],
-            secs[order],
-            ids[order],
-            bins,
-            int(days.min()),
-            int(days.max()),
-            np.bincount(bins, minlength=_BINS),
-        )
+    def of(cls, secs: npt.NDArray[np.float64]) -> Responses:
+        """From sorted times."""
+        return cls(secs, np.searchsorted(_EDGE_ARRAY, secs, side="right"))
 
-    def replace(self, removed: set[int], added: list[tuple[int, int, float]]) -> Responses:
-        keep = ~np.isin(self.ids, np.fromiter(removed, dtype=np.int64)) if removed else None
-        days, secs, ids = (
-            (self.days[keep], self.secs[keep], self.ids[keep])
-            if keep is not None
-            else (self.days, self.secs, self.ids)
-        )
+    def move(self, removed: list[float], added: list[float]) -> None:
+        """Take `removed` out and put `added` in, in place (a round moves a few times in each
+        of ~500 of these: insertions, not re-sorting)."""
+        for value in removed:  # rare: a response time corrected, a report moved
+            at = int(np.searchsorted(self.secs, value))
+            if at < len(self.secs) and self.secs[at] == value:
+                self.secs = np.delete(self.secs, at)
+                self.bins = np.delete(self.bins, at)
         if added:
-            days = np.concatenate([days, np.array([a[1] for a in added], dtype=np.int32)])
-            secs = np.concatenate([secs, np.array([a[2] for a in added], dtype=np.float64)])
-            ids = np.concatenate([ids, np.array([a[0] for a in added], dtype=np.int64)])
-        return Responses.of(days, secs, ids)
+            new = sorted(added)
+            where = np.searchsorted(self.secs, new).tolist()
+            self.secs = _inserted(self.secs, where, new)
+            self.bins = _inserted(self.bins, where, [_bin(v) for v in new])
 
 
 @dataclass
@@ -158,11 +155,9 @@ class Facts:
     doc_counts: dict[tuple[str, int], list[int]] = field(default_factory=dict)
     # (unit, feed, due moment, +-1); `ancestors` says whether it still fans out
     opens: list[tuple[str, str, datetime, int, bool]] = field(default_factory=list)
-    # filing unit -> (removed report ids, added (id, day ordinal, seconds))
-    removed: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
-    added: dict[str, list[tuple[int, int, float]]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    # filing unit -> response times taken out / put in, as (day ordinal, seconds)
+    removed: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+    added: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
     # (filing unit, procedure) -> {day: signed online dossiers}
     online: dict[tuple[str, str], dict[date, int]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(int))
@@ -223,10 +218,10 @@ def report_facts(facts: Facts, old: Sequence[Any] | None, new: Sequence[Any] | N
     after = (new[1], new[2], new[5]) if new is not None and new[5] is not None else None
     if before != after:
         if before is not None and old is not None:
-            facts.removed[before[0]].add(int(old[0]))
+            facts.removed[before[0]].append((before[1].toordinal(), float(before[2])))
             facts.median_units.add(before[0])
         if after is not None and new is not None:
-            facts.added[after[0]].append((int(new[0]), after[1].toordinal(), float(after[2])))
+            facts.added[after[0]].append((after[1].toordinal(), float(after[2])))
             facts.median_units.add(after[0])
 
 
@@ -275,14 +270,19 @@ class EngineMemory:
     spans: dict[str, tuple[int, int]]
     counts: npt.NDArray[np.int64]  # [unit, window (WINDOWS order), column]
     firsts: list[int]  # each window's first day (ordinal), WINDOWS order
-    resp: dict[str, Responses]
+    resp: list[dict[str, Responses]]  # per window (WINDOWS order), per filing unit
+    resp_hist: list[dict[str, list[int]]]  # per window, per unit (its subtree): hour bins
     overdue: dict[tuple[str, str], int]
     due_heap: list[tuple[datetime, str, str, int]]
     services: dict[tuple[str, str], tuple[bool, date | None]]
     usage: dict[str, dict[date, int]]
     targets: Targets
     margin: float
-    current: dict[tuple[str, str, str], Judged]
+    # what was last emitted: value, numerator, denominator, target [unit, window, kpi] (NaN
+    # = null) and the status codes (index of `_STATUSES`, -1 = nothing emitted yet)
+    emitted: tuple[npt.NDArray[np.float64], ...] = field(default_factory=tuple)
+    emitted_status: npt.NDArray[np.int8] = field(default_factory=lambda: np.zeros(0, np.int8))
+    target_array: npt.NDArray[np.float64] = field(default_factory=lambda: _EMPTY_SECS)
     _usage_cache: dict[str, tuple[list[int], list[int]]] = field(default_factory=dict)
 
     # --- folding ----------------------------------------------------------------------------
@@ -338,10 +338,19 @@ class EngineMemory:
             self.overdue[(a, feed)] = self.overdue.get((a, feed), 0) + n
             touched.add(a)
         for unit in facts.median_units:
-            added = [x for x in facts.added.get(unit, []) if x[1] >= self.horizon.toordinal()]
-            self.resp[unit] = self.resp.get(unit, Responses()).replace(
-                facts.removed.get(unit, set()), added
-            )
+            removed, added = facts.removed.get(unit, []), facts.added.get(unit, [])
+            for w, first in enumerate(self.firsts):
+                out = [v for d, v in removed if first <= d <= hi]
+                into = [v for d, v in added if first <= d <= hi]
+                if not (out or into):
+                    continue
+                self.resp[w].setdefault(unit, Responses()).move(out, into)
+                for a in self.ancestors.get(unit, ()):
+                    histogram = self.resp_hist[w].setdefault(a, [0] * _BINS)
+                    for v in out:
+                        histogram[_bin(v)] -= 1
+                    for v in into:
+                        histogram[_bin(v)] += 1
         self._fold_services(facts, offered, service_days, touched)
         self.moment = moment
         return touched
@@ -388,30 +397,86 @@ class EngineMemory:
 
     # --- values -----------------------------------------------------------------------------
 
-    def raws(self, units: Iterable[str]) -> dict[tuple[str, str], dict[str, Raw]]:
-        """Values before targets for every (unit, window) of `units`."""
-        units = [u for u in units if u in self.index]
-        if not units:
-            return {}
-        sums = self.counts[[self.index[u] for u in units]].tolist()
+    def values(
+        self, units: list[str]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """Value, numerator and denominator of every KPI (CATALOGUE order) for every window
+        of `units` (known units only): arrays [unit, window, kpi], NaN for null. Computed the
+        way `compute.raw_values` does (int counts to float, then one IEEE division), so equal
+        to the bit."""
+        m = len(units)
+        counts = self.counts[[self.index[u] for u in units]].astype(np.float64)  # [m, 5, 11]
+        c = {name: counts[:, :, i] for i, name in enumerate(COUNT_COLUMNS)}
+        overdue = np.array(
+            [[self.overdue.get((u, f), 0) for f in _FEEDS] for u in units], dtype=np.float64
+        ).reshape(m, len(_FEEDS))
         today = self.today.toordinal()
-        usage = {u: self._usage_index(u) for u in units}
-        out: dict[tuple[str, str], dict[str, Raw]] = {}
-        for i, (w, first) in enumerate(zip(WINDOWS, self.firsts, strict=True)):
-            medians = self._medians(units, first, today)
-            for u, c in zip(units, sums, strict=True):
-                days, running = usage[u]
-                used = int(
+        used = np.zeros((m, len(WINDOWS)))
+        offered = np.zeros((m, 1))
+        secs = np.zeros((m, len(WINDOWS)))
+        responses = np.zeros((m, len(WINDOWS)))
+        for r, u in enumerate(units):
+            days, running = self._usage_index(u)
+            offered[r, 0] = running[-1]
+            for w, first in enumerate(self.firsts):
+                used[r, w] = (
                     running[bisect.bisect_right(days, today)]
                     - running[bisect.bisect_left(days, first)]
                 )
-                out[(u, w)] = raw_values(
-                    dict(zip(COUNT_COLUMNS, c[i], strict=True)),
-                    {f: self.overdue.get((u, f), 0) for f in _FEEDS},
-                    (used, int(running[-1])),
-                    medians[u],
-                )
-        return out
+        for w in range(len(WINDOWS)):
+            for r, (median, n) in enumerate(self._medians(units, w).values()):
+                secs[r, w], responses[r, w] = median, n
+        shape = (m, len(WINDOWS), len(_KPI_IDS))
+        value, numerator, denominator = (
+            np.full(shape, np.nan),
+            np.full(shape, np.nan),
+            np.full(shape, np.nan),
+        )
+
+        def count(k: str, n: npt.NDArray[np.float64]) -> None:
+            i = _KPI_INDEX[k]
+            value[:, :, i] = numerator[:, :, i] = n
+
+        def rate(k: str, num: npt.NDArray[np.float64], den: npt.NDArray[np.float64]) -> None:
+            i = _KPI_INDEX[k]
+            numerator[:, :, i] = num
+            denominator[:, :, i] = den
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value[:, :, i] = np.where(den != 0, num / den, np.nan)
+
+        window = (m, len(WINDOWS))
+        count("dossier_received", c["d_received"])
+        rate("dossier_online_rate", c["d_online"], c["d_received"])
+        rate("dossier_ontime_rate", c["d_ontime"], c["d_finished"])
+        count("dossier_overdue_open", np.broadcast_to(overdue[:, [0]], window))
+        rate("dossier_digitized_rate", c["d_digitized"], c["d_received"])
+        rate("dossier_online_payment_rate", c["d_paid"], c["d_online"])
+        rate("online_service_usage_rate", used, np.broadcast_to(offered, window))
+        count("report_received", c["r_received"])
+        rate("report_ontime_rate", c["r_ontime"], c["r_resolved"])
+        count("report_overdue_open", np.broadcast_to(overdue[:, [1]], window))
+        i = _KPI_INDEX["report_response_p50_hours"]
+        value[:, :, i] = np.where(responses > 0, secs / 3600.0, np.nan)
+        denominator[:, :, i] = responses
+        rate("document_electronic_rate", c["doc_electronic"], c["doc_sent"])
+        count("document_overdue_open", np.broadcast_to(overdue[:, [2]], window))
+        return value, numerator, denominator
+
+    def raws(self, units: Iterable[str]) -> dict[tuple[str, str], dict[str, Raw]]:
+        """Values before targets for every (unit, window) of `units` (as `compute.compute`
+        gives them; for tests and tools)."""
+        known = [u for u in units if u in self.index]
+        if not known:
+            return {}
+        value, numerator, denominator = (_nulls(a) for a in self.values(known))
+        return {
+            (u, w): {
+                k: Raw(value[r][wi][ki], numerator[r][wi][ki], denominator[r][wi][ki])
+                for ki, k in enumerate(_KPI_IDS)
+            }
+            for r, u in enumerate(known)
+            for wi, w in enumerate(WINDOWS)
+        }
 
     def _usage_index(self, unit: str) -> tuple[list[int], list[int]]:
         """A unit's offered services by last-used day: the days (ordinals) in order and the
@@ -425,100 +490,187 @@ class EngineMemory:
             cached = self._usage_cache[unit] = ([d for d, _ in pairs], running)
         return cached
 
-    def _medians(self, units: list[str], first: int, last: int) -> dict[str, tuple[float, int]]:
-        """Exact medians of the response times received in [first, last] per unit's subtree.
+    def _medians(self, units: list[str], window: int) -> dict[str, tuple[float, int]]:
+        """Exact medians of the response times in a window per unit's subtree.
 
-        Each filing unit's responses are sorted by time, so its window subset is too: a unit
-        that is one filing unit reads its middle value(s) directly. For a larger subtree
-        (contiguous in the tree pre-order `order`), per-filing-unit hour histograms summed
-        over the subtree give the hour bin(s) of the middle rank(s); each filing unit's values
-        in that bin are one slice of its sorted subset, and only they are selected from."""
-        n_units = len(self.order)
-        window: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]] = [
-            (_EMPTY_SECS, _EMPTY_IDS)
-        ] * n_units
-        histograms = np.zeros((n_units + 1, _BINS), dtype=np.int64)
-        for i, f in enumerate(self.order):
-            r = self.resp.get(f)
-            if r is None or not len(r.secs) or r.last < first or r.first > last:
-                continue
-            if first <= r.first and r.last <= last:
-                window[i] = (r.secs, r.bins)
-                histograms[i + 1] = r.histogram
-                continue
-            inside = (r.days >= first) & (r.days <= last)
-            secs, bins = r.secs[inside], r.bins[inside]
-            if len(secs):
-                window[i] = (secs, bins)
-                histograms[i + 1] = np.bincount(bins, minlength=_BINS)
-        cumulative = np.cumsum(histograms, axis=0)
+        A unit that is one filing unit reads its middle value(s) from its sorted times. For a
+        larger subtree (contiguous in the tree pre-order `order`), the subtree's hour
+        histogram gives the bin(s) of the middle rank(s); each filing unit's times in that bin
+        are one slice of its sorted times, and only they are selected from."""
+        responses = self.resp[window]
+        histograms = self.resp_hist[window]
         out: dict[str, tuple[float, int]] = {}
         for u in units:
             span = self.spans.get(u)
             if span is None:  # a unit whose subtree is not contiguous (several parents)
-                parts = [
-                    r.secs[(r.days >= first) & (r.days <= last)]
-                    for f in self.descendants.get(u, ())
-                    if (r := self.resp.get(f)) is not None
-                ]
+                parts = [r.secs for f in self.descendants.get(u, ()) if (r := responses.get(f))]
                 out[u] = _median_of(np.concatenate(parts) if parts else _EMPTY_SECS)
                 continue
             start, end = span
             if end - start == 1:
-                values = window[start][0]
-                n = len(values)
-                if n == 0:
+                r = responses.get(u)
+                n = 0 if r is None else len(r.secs)
+                if r is None or n == 0:
                     out[u] = (0.0, 0)
                     continue
-                a, b = float(values[(n - 1) // 2]), float(values[n // 2])
+                a, b = float(r.secs[(n - 1) // 2]), float(r.secs[n // 2])
                 out[u] = (a + (b - a) * 0.5, n)
                 continue
-            hist = cumulative[end] - cumulative[start]
-            n = int(hist.sum())
-            if n == 0:
+            hist = histograms.get(u)
+            n = sum(hist) if hist else 0
+            if not hist or n == 0:
                 out[u] = (0.0, 0)
                 continue
-            running = np.cumsum(hist)
-            picked: dict[int, float] = {}
+            running = list(itertools.accumulate(hist))
             ranks = sorted({(n - 1) // 2, n // 2})
-            bin_of = {k: int(np.searchsorted(running, k, side="right")) for k in ranks}
+            bin_of = {k: bisect.bisect_right(running, k) for k in ranks}
+            picked: dict[int, float] = {}
             for b in sorted(set(bin_of.values())):
-                before = int(running[b - 1]) if b else 0
+                before = running[b - 1] if b else 0
                 chunks = []
-                for secs, bins in window[start:end]:
-                    if len(secs):
-                        lo, hi = np.searchsorted(bins, (b, b + 1))
+                for f in self.order[start:end]:
+                    r = responses.get(f)
+                    if r is not None and len(r.bins):
+                        lo, hi = np.searchsorted(r.bins, (b, b + 1))
                         if hi > lo:
-                            chunks.append(secs[lo:hi])
+                            chunks.append(r.secs[lo:hi])
                 chosen = np.concatenate(chunks)
                 at = [k - before for k in ranks if bin_of[k] == b]
-                selected = np.partition(chosen, at)
+                if chosen[0] == chosen[-1] and chosen.min() == chosen.max():
+                    selected = chosen  # one value throughout (ties, e.g. machine-stamped)
+                else:
+                    selected = np.partition(chosen, at)
                 picked.update({k: float(selected[k - before]) for k in ranks if bin_of[k] == b})
             a_val, b_val = picked[(n - 1) // 2], picked[n // 2]
             # percentile_cont(0.5): a + (b - a) * 0.5, to the last bit
             out[u] = (a_val + (b_val - a_val) * 0.5, n)
         return out
 
-    def judge(self, raws: dict[tuple[str, str], dict[str, Raw]]) -> list[Change]:
-        """Judge against targets and return what differs from what was last emitted (and
-        remember it as emitted)."""
-        changed: list[Change] = []
-        for (unit, window), values in raws.items():
-            for kpi_id, raw in values.items():
-                target = self.targets[(unit, kpi_id)][0]
-                j: Judged = (
-                    kpi_id,
-                    raw.value,
-                    raw.numerator,
-                    raw.denominator,
-                    target,
-                    status_of(CATALOGUE[kpi_id], raw.value, target, self.margin),
-                )
-                key = (unit, window, kpi_id)
-                if self.current.get(key) != j:
-                    self.current[key] = j
-                    changed.append((unit, window, j))
-        return changed
+    def judge(
+        self, units: Iterable[str]
+    ) -> tuple[list[Change], dict[tuple[str, str], list[Judged]]]:
+        """Compute, judge (targets, statuses, as `catalogue.status_of` does) and compare with
+        what was last emitted, for every window of `units`; remember the new values as
+        emitted. Returns the changed values, and the whole row of every (unit, window) with a
+        change (what `kpi_current` stores)."""
+        known = [u for u in units if u in self.index]
+        if not known:
+            return [], {}
+        rows = [self.index[u] for u in known]
+        value, numerator, denominator = self.values(known)
+        target = np.broadcast_to(self.target_array[rows][:, None, :], value.shape)
+        status = _statuses(value, target, self.margin)
+        same = (
+            _same(value, self.emitted[0][rows])
+            & _same(numerator, self.emitted[1][rows])
+            & _same(denominator, self.emitted[2][rows])
+            & _same(target, self.emitted[3][rows])
+            & (status == self.emitted_status[rows])
+        )
+        for i, a in enumerate((value, numerator, denominator, target)):
+            self.emitted[i][rows] = a
+        self.emitted_status[rows] = status
+        changed_at = np.argwhere(~same)
+        if not len(changed_at):
+            return [], {}
+        pairs = sorted({(int(r), int(w)) for r, w, _ in changed_at})
+        # the whole rows of the changed pairs, as Python values
+        v, n, d, t = (
+            _nulls(a[tuple(zip(*pairs, strict=True))])
+            for a in (value, numerator, denominator, target)
+        )
+        st = status[tuple(zip(*pairs, strict=True))].tolist()
+        full: dict[tuple[str, str], list[Judged]] = {}
+        for p, (r, w) in enumerate(pairs):
+            full[(known[r], WINDOWS[w])] = [
+                (k, v[p][ki], n[p][ki], d[p][ki], t[p][ki], _STATUSES[st[p][ki]])
+                for ki, k in enumerate(_KPI_IDS)
+            ]
+        changes: list[Change] = []
+        for r, w, ki in changed_at.tolist():
+            key = (known[r], WINDOWS[w])
+            changes.append((key[0], key[1], full[key][ki]))
+        return changes, full
+
+    def emitted_values(self) -> dict[tuple[str, str, str], Judged]:
+        """What was last emitted, per (unit, window, kpi) (as `service.current_of` reads it)."""
+        out: dict[tuple[str, str, str], Judged] = {}
+        v, n, d, t = (_nulls(a) for a in self.emitted)
+        st = self.emitted_status.tolist()
+        for r, u in enumerate(self.units):
+            for wi, w in enumerate(WINDOWS):
+                for ki, k in enumerate(_KPI_IDS):
+                    if st[r][wi][ki] >= 0:
+                        out[(u, w, k)] = (
+                            k,
+                            v[r][wi][ki],
+                            n[r][wi][ki],
+                            d[r][wi][ki],
+                            t[r][wi][ki],
+                            _STATUSES[st[r][wi][ki]],
+                        )
+        return out
+
+    def set_emitted(self, current: dict[tuple[str, str, str], Judged], targets: Targets) -> None:
+        """Take targets and what was last emitted (at load; after a target change)."""
+        self.targets = targets
+        shape = (len(self.units), len(WINDOWS), len(_KPI_IDS))
+        self.emitted = tuple(np.full(shape, np.nan) for _ in range(4))
+        self.emitted_status = np.full(shape, -1, dtype=np.int8)
+        for (u, w, k), j in current.items():
+            if u in self.index and w in WINDOWS and k in _KPI_INDEX:
+                at = (self.index[u], WINDOWS.index(w), _KPI_INDEX[k])
+                for i in range(4):
+                    self.emitted[i][at] = np.nan if j[1 + i] is None else j[1 + i]
+                self.emitted_status[at] = _STATUSES.index(j[5]) if j[5] in _STATUSES else -1
+        self.target_array = np.array(
+            [
+                [np.nan if (t := targets[(u, k)][0]) is None else t for k in _KPI_IDS]
+                for u in self.units
+            ],
+            dtype=np.float64,
+        ).reshape(len(self.units), len(_KPI_IDS))
+
+
+_KPI_IDS = list(CATALOGUE)
+_KPI_INDEX = {k: i for i, k in enumerate(_KPI_IDS)}
+_STATUSES = ("ok", "warn", "bad", "no_data")
+_HIGHER = np.array([CATALOGUE[k].direction == "higher" for k in _KPI_IDS])
+# the best possible value, never `warn` (`status_of`): a rate of 1 when higher is better, 0
+# when lower is better; NaN (no such value) otherwise
+_BEST = np.array(
+    [
+        (1.0 if CATALOGUE[k].unit == "ratio" else np.nan)
+        if CATALOGUE[k].direction == "higher"
+        else 0.0
+        for k in _KPI_IDS
+    ]
+)
+
+
+def _statuses(
+    value: npt.NDArray[np.float64], target: npt.NDArray[np.float64], margin: float
+) -> npt.NDArray[np.int8]:
+    """`catalogue.status_of` over arrays (codes index `_STATUSES`), with the same float
+    operations so the same edge cases fall the same way."""
+    with np.errstate(invalid="ignore"):
+        band = np.where(target != 0, margin * np.abs(target), margin)
+        bad = np.where(_HIGHER, value < target, value > target)
+        near = np.where(_HIGHER, value < target + band, value > target - band)
+        warn = near & ~(value == _BEST)
+    status = np.where(bad, 2, np.where(warn, 1, 0))
+    status = np.where(np.isnan(target), 0, status)
+    return np.where(np.isnan(value), 3, status).astype(np.int8)
+
+
+def _same(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    same: npt.NDArray[np.bool_] = (a == b) | (np.isnan(a) & np.isnan(b))
+    return same
+
+
+def _nulls(a: npt.NDArray[np.float64]) -> Any:
+    """As Python values (nested lists), NaN as None."""
+    return np.where(np.isnan(a), np.array(None), a).tolist()
 
 
 # --- loading --------------------------------------------------------------------------------
@@ -568,24 +720,37 @@ async def load(
     counts = np.zeros((len(units), len(WINDOWS), _NCOLS), dtype=np.int64)
     for (unit, window), values in (await window_counts(session, units, WINDOWS, today)).items():
         counts[index[unit], WINDOWS.index(window)] = [values[c] for c in COUNT_COLUMNS]
-    resp: dict[str, Responses] = {}
-    for unit, ids, offsets, secs in await _rows(
+    resp: list[dict[str, Responses]] = [{} for _ in WINDOWS]
+    bins: list[dict[str, list[int]]] = [{} for _ in WINDOWS]
+    for unit, offsets, seconds in await _rows(
         session,
         """
-        SELECT unit_code, array_agg(report_id), array_agg(recv_day - CAST(:h AS date)),
-               array_agg(resp_seconds)
-        FROM kpi_report_proj WHERE resp_seconds IS NOT NULL AND recv_day >= :h
+        SELECT unit_code, array_agg(recv_day - CAST(:h AS date)), array_agg(resp_seconds)
+        FROM kpi_report_proj
+        WHERE resp_seconds IS NOT NULL AND recv_day BETWEEN :h AND :t
         GROUP BY unit_code
         """,
         h=horizon,
+        t=today,
     ):
         # (the aggregates of one group see its rows in one order)
-        resp[unit] = Responses.of(
-            np.array(offsets, dtype=np.int32) + np.int32(horizon.toordinal()),
-            np.array(secs, dtype=np.float64),
-            np.array(ids, dtype=np.int64),
-        )
+        received = np.array(offsets, dtype=np.int32) + np.int32(horizon.toordinal())
+        times = np.array(seconds, dtype=np.float64)
+        by_time = np.argsort(times, kind="stable")
+        received, times = received[by_time], times[by_time]
+        for w, first in enumerate(firsts):
+            inside = times[received >= first]
+            if len(inside):
+                resp[w][unit] = Responses.of(inside)
+                bins[w][unit] = np.bincount(resp[w][unit].bins, minlength=_BINS).tolist()
         await asyncio.sleep(0)
+    resp_hist: list[dict[str, list[int]]] = [{} for _ in WINDOWS]
+    for w in range(len(WINDOWS)):
+        for unit, histogram in bins[w].items():
+            for a in ancestors.get(unit, ()):
+                rolled = resp_hist[w].setdefault(a, [0] * _BINS)
+                for i, count in enumerate(histogram):
+                    rolled[i] += count
     overdue = {
         (u, f): int(n)
         for u, f, n in await _rows(
@@ -615,7 +780,7 @@ async def load(
         # '-infinity' arrives as date.min (asyncpg) or a string, depending on the codec
         usage[u][d if isinstance(d, date) else _NEVER] = int(n)
     current = await current_of(session)
-    return EngineMemory(
+    memory = EngineMemory(
         cursor=cursor,
         generation=generation,
         moment=moment,
@@ -630,11 +795,13 @@ async def load(
         counts=counts,
         firsts=firsts,
         resp=resp,
+        resp_hist=resp_hist,
         overdue=overdue,
         due_heap=heap,
         services=services,
         usage=dict(usage),
         targets=targets,
         margin=margin,
-        current=current,
     )
+    memory.set_emitted(current, targets)
+    return memory

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -178,7 +179,7 @@ async def _served(
     rows = await session.execute(
         text(
             f"""
-            SELECT k.unit_code, k.time_window, k.kpis::text, s.warn_margin, {passed}
+            SELECT k.unit_code, k.time_window, k.kpis, s.warn_margin, {passed}
             FROM kpi_state s
             JOIN kpi_current k ON k.unit_code = ANY(:u) AND k.time_window = ANY(:w)
             WHERE s.last_local_day = :today AND s.last_run_at <= :now
@@ -487,7 +488,7 @@ async def write_current(
         text(
             """
             INSERT INTO kpi_current AS k (unit_code, time_window, as_of, kpis)
-            SELECT r.u, r.w, CAST(:as_of AS timestamptz), CAST(r.k AS jsonb)
+            SELECT r.u, r.w, CAST(:as_of AS timestamptz), r.k
             FROM unnest(CAST(:u AS text[]), CAST(:w AS text[]), CAST(:k AS text[])) AS r(u, w, k)
             ON CONFLICT (unit_code, time_window) DO UPDATE
                 SET kpis = EXCLUDED.kpis, as_of = EXCLUDED.as_of
@@ -516,9 +517,16 @@ async def store_changes(
     """Store the (unit, window) rows holding values known to have changed (the engine
     compares in memory) and publish one event per changed value, in the caller's
     transaction."""
-    await write_current(session, rows, as_of)
-    if emit:
-        await publish_changes(session, changed, as_of)
+    # PostgreSQL stores the rows while Python builds the events (one `sleep(0)` lets the
+    # statement go out before the CPU-bound part; the session is not touched until it ends).
+    stored = asyncio.ensure_future(write_current(session, rows, as_of))
+    try:
+        await asyncio.sleep(0)
+        events = kpi_events(changed, as_of) if emit and changed else []
+    finally:
+        await stored
+    if events:
+        await publish(session, events)
 
 
 async def current_of(
@@ -527,7 +535,7 @@ async def current_of(
     """What was last emitted, per (unit, window, kpi) (of `units`, default all)."""
     where = "WHERE unit_code = ANY(:u)" if units is not None else ""
     rows = await session.execute(
-        text(f"SELECT unit_code, time_window, kpis::text FROM kpi_current {where}"),
+        text(f"SELECT unit_code, time_window, kpis FROM kpi_current {where}"),
         {"u": units} if units is not None else {},
     )
     return {(u, w, k): j for u, w, kpis in rows for k, j in _parse_row(kpis).items()}
@@ -602,9 +610,7 @@ async def _rejudge(session: AsyncSession, units: list[str], kpi_id: str, moment:
     targets = await targets_of(session, units, await config_of(session))
     margin = (await config_of(session)).margin
     rows = await session.execute(
-        text(
-            "SELECT unit_code, time_window, kpis::text FROM kpi_current WHERE unit_code = ANY(:u)"
-        ),
+        text("SELECT unit_code, time_window, kpis FROM kpi_current WHERE unit_code = ANY(:u)"),
         {"u": units},
     )
     changed: list[Change] = []
@@ -626,7 +632,7 @@ async def _rejudge(session: AsyncSession, units: list[str], kpi_id: str, moment:
         await session.execute(
             text(
                 """
-                UPDATE kpi_current k SET kpis = CAST(r.k AS jsonb)
+                UPDATE kpi_current k SET kpis = r.k
                 FROM unnest(CAST(:u AS text[]), CAST(:w AS text[]), CAST(:k AS text[]))
                     AS r(u, w, k)
                 WHERE k.unit_code = r.u AND k.time_window = r.w
@@ -642,22 +648,23 @@ async def _rejudge(session: AsyncSession, units: list[str], kpi_id: str, moment:
     await session.execute(text("UPDATE kpi_state SET generation = generation + 1"))
 
 
-async def publish_changes(session: AsyncSession, changed: list[Change], as_of: datetime) -> None:
-    """One `kpi` event per changed (unit, window, kpi), in the caller's transaction, ordered
-    by unit: the event log stores each unit's consecutive events in one row."""
-    changed = sorted(changed, key=lambda c: c[0])
-    if changed:
-        moment = _now(as_of).isoformat()
-        await publish(
-            session,
-            [
-                NewEvent(
-                    type="kpi",
-                    unit_code=u,
-                    time_window=w,
-                    subject=j[0],
-                    payload=_payload(u, w, moment, j),
-                )
-                for u, w, j in changed
-            ],
+def kpi_events(changed: list[Change], as_of: datetime) -> list[NewEvent]:
+    """One `kpi` event per changed (unit, window, kpi), ordered by unit: the event log stores
+    each unit's consecutive events in one row."""
+    moment = _now(as_of).isoformat()
+    return [
+        NewEvent(
+            type="kpi",
+            unit_code=u,
+            time_window=w,
+            subject=j[0],
+            payload=_payload(u, w, moment, j),
         )
+        for u, w, j in sorted(changed, key=lambda c: c[0])
+    ]
+
+
+async def publish_changes(session: AsyncSession, changed: list[Change], as_of: datetime) -> None:
+    """Publish `kpi_events(changed)` in the caller's transaction."""
+    if changed:
+        await publish(session, kpi_events(changed, as_of))

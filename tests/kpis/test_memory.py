@@ -1,4 +1,5 @@
-"""The engine's in-memory exact median (`ioc.kpis.memory._median_of`) against the definition
+"""The engine's in-memory judging (`_statuses` against `status_of`) and exact median
+(`ioc.kpis.memory._median_of`) against the definition
 (`percentile_cont(0.5)`: the two middle values of the sorted list a <= b give a + (b - a) *
 0.5), on both of its paths: direct selection and, for large runs, counting per 1-hour bucket
 first. The property test (`test_property.py`) covers the engine end to end on small data."""
@@ -9,7 +10,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ioc.kpis.memory import _BUCKETED, _median_of
+from ioc.kpis.catalogue import CATALOGUE, status_of
+from ioc.kpis.memory import _BUCKETED, _KPI_IDS, _STATUSES, _median_of, _statuses
 
 
 def _definition(values: list[float]) -> float:
@@ -41,3 +43,24 @@ def test_median_of_equals_the_definition(
 
 def test_median_of_nothing() -> None:
     assert _median_of(np.zeros(0)) == (0.0, 0)
+
+
+edges = st.sampled_from([0.0, 1.0, 0.5, 0.95, 0.9025, 0.9975, 24.0, 25.2, 22.8, 2.0, 1e-9])
+numbers = st.one_of(edges, st.floats(-10, 100, allow_nan=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.none() | numbers,
+    target=st.none() | numbers,
+    margin=st.sampled_from([0.05, 0.0, 0.1, 0.5]),
+)
+def test_statuses_equal_status_of(value: float | None, target: float | None, margin: float) -> None:
+    """The engine judges arrays (`_statuses`); readers judge one value (`status_of`): the
+    same for every KPI, on band edges, best values and zero targets too."""
+    n = len(_KPI_IDS)
+    values = np.full((1, 1, n), np.nan if value is None else value)
+    targets = np.full((1, 1, n), np.nan if target is None else target)
+    codes = _statuses(values, targets, margin)[0, 0].tolist()
+    for i, kpi_id in enumerate(_KPI_IDS):
+        assert _STATUSES[codes[i]] == status_of(CATALOGUE[kpi_id], value, target, margin), kpi_id

@@ -136,23 +136,23 @@ AGGREGATES = [
 
 def _memory_state(m: EngineMemory) -> dict[str, Any]:
     """What the memory says, in a form two memories can be compared by (entries that net to
-    zero dropped, reports as multisets)."""
+    zero dropped, response times as sorted multisets per window)."""
     due: dict[tuple[Any, ...], int] = {}
     for at_, u, f, n in m.due_heap:
         due[(at_, u, f)] = due.get((at_, u, f), 0) + n
     return {
         "counts": m.counts.tolist(),
-        "resp": {
-            u: sorted(zip(r.ids.tolist(), r.days.tolist(), r.secs.tolist(), strict=True))
-            for u, r in m.resp.items()
-            if len(r.ids)
-        },
+        "resp": [
+            {u: (r.secs.tolist(), r.bins.tolist()) for u, r in by_unit.items() if len(r.secs)}
+            for by_unit in m.resp
+        ],
+        "resp_hist": [{u: h for u, h in by_unit.items() if any(h)} for by_unit in m.resp_hist],
         "overdue": {k: v for k, v in m.overdue.items() if v},
         "due": {k: v for k, v in due.items() if v},
         "services": m.services,
         "usage": {u: d for u, d in m.usage.items() if d},
         "targets": m.targets,
-        "current": m.current,
+        "emitted": m.emitted_values(),
     }
 
 
