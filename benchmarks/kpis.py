@@ -407,6 +407,10 @@ async def main(args: argparse.Namespace) -> None:
             f"committed  {ms(events)}"
         )
         print(
+            f"  p90 {pct(events, 0.9) * 1000:.1f} ms; each batch (ms, in order): "
+            + " ".join(f"{e * 1000:.0f}" for e in events)
+        )
+        print(
             "  engine per batch (server metrics): emit (to events committed) "
             f"{emit_per_batch * 1000:.1f} ms, then fold {fold_per_batch * 1000:.1f} ms"
         )

@@ -82,16 +82,14 @@ class MemoryBox:
     memory: EngineMemory | None = None
 
 
+_CLOSURE_HASH = (
+    "SELECT md5(coalesce(string_agg(ancestor_code || '>' || descendant_code, ';' "
+    "ORDER BY ancestor_code, descendant_code), '')) FROM unit_closure"
+)
+
+
 async def _closure_hash(session: AsyncSession) -> str:
-    value = (
-        await session.execute(
-            text(
-                "SELECT md5(coalesce(string_agg(ancestor_code || '>' || descendant_code, ';' "
-                "ORDER BY ancestor_code, descendant_code), '')) FROM unit_closure"
-            )
-        )
-    ).scalar_one()
-    return str(value)
+    return str((await session.execute(text(_CLOSURE_HASH))).scalar_one())
 
 
 async def _next_hi(session: AsyncSession, cursor: int, limit: int) -> int:
@@ -249,26 +247,28 @@ async def _journal(
     closure: str,
     moment: datetime,
 ) -> None:
-    """The round's journal row (if it read records) and the engine's new state."""
+    """The engine's new state and the round's journal row (if it read records), in one
+    statement: it is sent before the round's CPU-bound part and completes meanwhile."""
+    state = {"hi": hi, "h": closure, "at": moment, "d": local_date(moment)}
+    update = (
+        "UPDATE kpi_state SET change_cursor = greatest(change_cursor, :hi), "
+        "initialised = true, closure_hash = :h, last_run_at = :at, last_local_day = :d"
+    )
+    if not journal:
+        await session.execute(text(update), state)
+        return
     await session.execute(
         text(
-            "UPDATE kpi_state SET change_cursor = greatest(change_cursor, :hi), "
-            "initialised = true, closure_hash = :h, last_run_at = :at, last_local_day = :d"
+            f"WITH state AS ({update} RETURNING 1) "
+            "INSERT INTO kpi_journal (lo, hi, dossiers, reports, documents, procedures) "
+            "SELECT :lo, :hi, :dossiers, :reports, :documents, :procedures FROM state"
         ),
-        {"hi": hi, "h": closure, "at": moment, "d": local_date(moment)},
+        {
+            **state,
+            "lo": lo,
+            **{f: journal.get(f) for f in ("dossiers", "reports", "documents", "procedures")},
+        },
     )
-    if journal:
-        await session.execute(
-            text(
-                "INSERT INTO kpi_journal (lo, hi, dossiers, reports, documents, procedures) "
-                "VALUES (:lo, :hi, :dossiers, :reports, :documents, :procedures)"
-            ),
-            {
-                "lo": lo,
-                "hi": hi,
-                **{f: journal.get(f) for f in ("dossiers", "reports", "documents", "procedures")},
-            },
-        )
 
 
 async def _load(
@@ -314,18 +314,27 @@ async def _emit(
 ) -> RoundResult:
     moment = (now or datetime.now(UTC)).astimezone(LOCAL_TZ)
     today = local_date(moment)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _ENGINE_LOCK})
-    # Target changes write kpi_current too: one writer at a time.
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CURRENT_LOCK})
+    # The engine's lock, then kpi_current's (target changes write it too); then, in a
+    # statement whose snapshot is taken under them, the state, whether a journal is waiting
+    # and the unit tree's fingerprint.
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:engine), pg_advisory_xact_lock(:current)"),
+        {"engine": _ENGINE_LOCK, "current": CURRENT_LOCK},
+    )
     state = (
         await session.execute(
             text(
-                "SELECT change_cursor, initialised, closure_hash, last_run_at, config_targets, "
-                "warn_margin, generation FROM kpi_state FOR UPDATE"
+                f"""
+                SELECT change_cursor, initialised, closure_hash, last_run_at, config_targets,
+                       warn_margin, generation, EXISTS (SELECT 1 FROM kpi_journal),
+                       ({_CLOSURE_HASH})
+                FROM kpi_state FOR UPDATE
+                """
             )
         )
     ).one()
-    cursor, initialised, old_hash, last_run, old_targets, old_margin, generation = state
+    cursor, initialised, old_hash, last_run, old_targets, old_margin, generation = state[:7]
+    journal_waiting, closure = state[7], str(state[8])
     result = RoundResult()
     everything = False
 
@@ -345,9 +354,9 @@ async def _emit(
             box.memory = None
             everything = True
 
-    # A journal left by a round whose fold did not commit (a crash): fold it first.
-    await fold_journal(session)
-    closure = await _closure_hash(session)
+    if journal_waiting:
+        # A journal left by a round whose fold did not commit (a crash): fold it first.
+        await fold_journal(session)
     if closure != old_hash:
         # The unit tree changed (a load, a reform): roll-ups must be redone from scratch.
         result.records = await rebuild_aggregates(session)

@@ -570,26 +570,21 @@ class EngineMemory:
         for i, a in enumerate((value, numerator, denominator, target)):
             self.emitted[i][rows] = a
         self.emitted_status[rows] = status
-        changed_at = np.argwhere(~same)
-        if not len(changed_at):
+        differs = ~same
+        rs, ws = np.nonzero(differs.any(axis=2))
+        if not len(rs):
             return [], {}
-        pairs = sorted({(int(r), int(w)) for r, w, _ in changed_at})
-        # the whole rows of the changed pairs, as Python values
-        v, n, d, t = (
-            _nulls(a[tuple(zip(*pairs, strict=True))])
-            for a in (value, numerator, denominator, target)
-        )
-        st = status[tuple(zip(*pairs, strict=True))].tolist()
+        # the whole rows of the changed (unit, window) pairs, as Python values
+        v, n, d, t = (_nulls(a[rs, ws]) for a in (value, numerator, denominator, target))
+        names = _STATUS_NAMES[status[rs, ws]].tolist()
+        flags = differs[rs, ws].tolist()
         full: dict[tuple[str, str], list[Judged]] = {}
-        for p, (r, w) in enumerate(pairs):
-            full[(known[r], WINDOWS[w])] = [
-                (k, v[p][ki], n[p][ki], d[p][ki], t[p][ki], _STATUSES[st[p][ki]])
-                for ki, k in enumerate(_KPI_IDS)
-            ]
         changes: list[Change] = []
-        for r, w, ki in changed_at.tolist():
-            key = (known[r], WINDOWS[w])
-            changes.append((key[0], key[1], full[key][ki]))
+        for p, (r, w) in enumerate(zip(rs.tolist(), ws.tolist(), strict=True)):
+            unit, window = known[r], WINDOWS[w]
+            row = list(zip(_KPI_IDS, v[p], n[p], d[p], t[p], names[p], strict=True))
+            full[(unit, window)] = row
+            changes.extend((unit, window, j) for j, f in zip(row, flags[p], strict=True) if f)
         return changes, full
 
     def emitted_values(self) -> dict[tuple[str, str, str], Judged]:
@@ -635,6 +630,7 @@ class EngineMemory:
 _KPI_IDS = list(CATALOGUE)
 _KPI_INDEX = {k: i for i, k in enumerate(_KPI_IDS)}
 _STATUSES = ("ok", "warn", "bad", "no_data")
+_STATUS_NAMES = np.array(_STATUSES, dtype=object)
 _HIGHER = np.array([CATALOGUE[k].direction == "higher" for k in _KPI_IDS])
 # the best possible value, never `warn` (`status_of`): a rate of 1 when higher is better, 0
 # when lower is better; NaN (no such value) otherwise
