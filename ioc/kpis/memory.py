@@ -29,6 +29,7 @@ import asyncio
 import bisect
 import heapq
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +83,11 @@ def _median_of(values: npt.NDArray[np.float64]) -> tuple[float, int]:
     return a_val + (b_val - a_val) * 0.5, n
 
 
+def _secs(responses: dict[str, Responses], unit: str) -> list[float]:
+    r = responses.get(unit)
+    return r.secs if r is not None else []
+
+
 def horizon_of(today: date) -> date:
     """The first local day any window of `today` can include (7d reaches back into the old
     year during the first days of January)."""
@@ -103,46 +109,21 @@ def _bin(seconds: float) -> int:
 _EDGE_ARRAY = np.array(_EDGES)
 
 
-def _inserted(array: npt.NDArray[Any], where: list[int], values: list[Any]) -> npt.NDArray[Any]:
-    """`values` put before the positions `where` (ascending) of `array`: one concatenation
-    (`numpy.insert` costs ~10 us of Python per call; a round makes ~1,000)."""
-    pieces: list[Any] = []
-    start = 0
-    for at, value in zip(where, values, strict=True):
-        pieces.append(array[start:at])
-        pieces.append(np.array([value], dtype=array.dtype))
-        start = at
-    pieces.append(array[start:])
-    return np.concatenate(pieces)
-
-
 @dataclass
 class Responses:
     """The response times of one filing unit's reports received in one window, sorted (a
-    multiset: which report a time belongs to does not matter to a median), and their hour
-    bins (so a bin's times are one slice)."""
+    multiset: which report a time belongs to does not matter to a median). A plain list: a
+    round puts a few times in each of ~500 of them, one C-level insertion each."""
 
-    secs: npt.NDArray[np.float64] = field(default_factory=lambda: _EMPTY_SECS)
-    bins: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, np.intp))
-
-    @classmethod
-    def of(cls, secs: npt.NDArray[np.float64]) -> Responses:
-        """From sorted times."""
-        return cls(secs, np.searchsorted(_EDGE_ARRAY, secs, side="right"))
+    secs: list[float] = field(default_factory=list)
 
     def move(self, removed: list[float], added: list[float]) -> None:
-        """Take `removed` out and put `added` in, in place (a round moves a few times in each
-        of ~500 of these: insertions, not re-sorting)."""
         for value in removed:  # rare: a response time corrected, a report moved
-            at = int(np.searchsorted(self.secs, value))
+            at = bisect.bisect_left(self.secs, value)
             if at < len(self.secs) and self.secs[at] == value:
-                self.secs = np.delete(self.secs, at)
-                self.bins = np.delete(self.bins, at)
-        if added:
-            new = sorted(added)
-            where = np.searchsorted(self.secs, new).tolist()
-            self.secs = _inserted(self.secs, where, new)
-            self.bins = _inserted(self.bins, where, [_bin(v) for v in new])
+                del self.secs[at]
+        for value in added:
+            bisect.insort(self.secs, value)
 
 
 @dataclass
@@ -503,17 +484,17 @@ class EngineMemory:
         for u in units:
             span = self.spans.get(u)
             if span is None:  # a unit whose subtree is not contiguous (several parents)
-                parts = [r.secs for f in self.descendants.get(u, ()) if (r := responses.get(f))]
-                out[u] = _median_of(np.concatenate(parts) if parts else _EMPTY_SECS)
+                every = [x for f in self.descendants.get(u, ()) for x in _secs(responses, f)]
+                out[u] = _median_of(np.array(every, dtype=np.float64))
                 continue
             start, end = span
             if end - start == 1:
-                r = responses.get(u)
-                n = 0 if r is None else len(r.secs)
-                if r is None or n == 0:
+                secs = _secs(responses, u)
+                n = len(secs)
+                if n == 0:
                     out[u] = (0.0, 0)
                     continue
-                a, b = float(r.secs[(n - 1) // 2]), float(r.secs[n // 2])
+                a, b = secs[(n - 1) // 2], secs[n // 2]
                 out[u] = (a + (b - a) * 0.5, n)
                 continue
             hist = histograms.get(u)
@@ -527,14 +508,15 @@ class EngineMemory:
             picked: dict[int, float] = {}
             for b in sorted(set(bin_of.values())):
                 before = running[b - 1] if b else 0
-                chunks = []
+                low = _EDGES[b - 1] if b else -math.inf
+                high = _EDGES[b] if b < len(_EDGES) else math.inf
+                gathered: list[float] = []
                 for f in self.order[start:end]:
-                    r = responses.get(f)
-                    if r is not None and len(r.bins):
-                        lo, hi = np.searchsorted(r.bins, (b, b + 1))
-                        if hi > lo:
-                            chunks.append(r.secs[lo:hi])
-                chosen = np.concatenate(chunks)
+                    secs = _secs(responses, f)
+                    if secs:
+                        lo, hi = bisect.bisect_left(secs, low), bisect.bisect_left(secs, high)
+                        gathered += secs[lo:hi]
+                chosen = np.array(gathered, dtype=np.float64)
                 at = [k - before for k in ranks if bin_of[k] == b]
                 if chosen[0] == chosen[-1] and chosen.min() == chosen.max():
                     selected = chosen  # one value throughout (ties, e.g. machine-stamped)
@@ -737,8 +719,10 @@ async def load(
         for w, first in enumerate(firsts):
             inside = times[received >= first]
             if len(inside):
-                resp[w][unit] = Responses.of(inside)
-                bins[w][unit] = np.bincount(resp[w][unit].bins, minlength=_BINS).tolist()
+                resp[w][unit] = Responses(inside.tolist())
+                bins[w][unit] = np.bincount(
+                    np.searchsorted(_EDGE_ARRAY, inside, side="right"), minlength=_BINS
+                ).tolist()
         await asyncio.sleep(0)
     resp_hist: list[dict[str, list[int]]] = [{} for _ in WINDOWS]
     for w in range(len(WINDOWS)):

@@ -142,10 +142,7 @@ def _memory_state(m: EngineMemory) -> dict[str, Any]:
         due[(at_, u, f)] = due.get((at_, u, f), 0) + n
     return {
         "counts": m.counts.tolist(),
-        "resp": [
-            {u: (r.secs.tolist(), r.bins.tolist()) for u, r in by_unit.items() if len(r.secs)}
-            for by_unit in m.resp
-        ],
+        "resp": [{u: r.secs for u, r in by_unit.items() if r.secs} for by_unit in m.resp],
         "resp_hist": [{u: h for u, h in by_unit.items() if any(h)} for by_unit in m.resp_hist],
         "overdue": {k: v for k, v in m.overdue.items() if v},
         "due": {k: v for k, v in due.items() if v},
