@@ -7,13 +7,15 @@ keeps, for the windows of its current local day only, what the values are made o
 
 - `counts`: the additive counters per (unit, window), already rolled up to every ancestor, as
   one int64 array (a fact moves every window of today that holds its day);
-- `resp`: per *filing* unit, every report with a response received since `horizon`, sorted by
-  day (numpy arrays of days, seconds, ids), for exact medians by selection;
+- `resp` / `resp_hist`: per window and *filing* unit, the response times of the reports
+  received in the window as a sorted list; per window and unit (rolled up), their histogram
+  by hour, so a subtree's exact median selects only among the middle hour's times;
 - `overdue`: the count of open records already past due per (unit, feed), and a heap of the
   open records' future due moments (per unit), moved forward with the clock;
 - `services`: each online service's state and, per unit, how many offered services have each
   last-used day;
-- `current`: what was last emitted per (unit, window, kpi), to tell what changed.
+- `emitted`: what was last emitted per (unit, window, kpi), as arrays, to tell what changed;
+  a round computes and judges the affected units' values as arrays too (`judge`).
 
 It is loaded from the aggregates (`load`) and moved by the same old/new contributions that
 the fold later writes there (`fold`), so after each round it equals a fresh load: the property
@@ -55,7 +57,8 @@ _NEVER = date.min
 _EMPTY_SECS: npt.NDArray[np.float64] = np.zeros(0, dtype=np.float64)
 
 
-# Above this many values a median counts per 1-hour bucket before selecting.
+# Above this many values `_median_of` (a subtree whose units have several parents) counts per
+# 1-hour bucket before selecting.
 _BUCKETED = 20_000
 
 
