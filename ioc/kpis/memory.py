@@ -513,18 +513,23 @@ class EngineMemory:
                 before = running[b - 1] if b else 0
                 low = _EDGES[b - 1] if b else -math.inf
                 high = _EDGES[b] if b < len(_EDGES) else math.inf
-                gathered: list[float] = []
+                slices = []
                 for f in self.order[start:end]:
                     secs = _secs(responses, f)
                     if secs:
                         lo, hi = bisect.bisect_left(secs, low), bisect.bisect_left(secs, high)
-                        gathered += secs[lo:hi]
-                chosen = np.array(gathered, dtype=np.float64)
+                        if hi > lo:
+                            slices.append((secs, lo, hi))
                 at = [k - before for k in ranks if bin_of[k] == b]
-                if chosen[0] == chosen[-1] and chosen.min() == chosen.max():
-                    selected = chosen  # one value throughout (ties, e.g. machine-stamped)
-                else:
-                    selected = np.partition(chosen, at)
+                smallest = min(secs[lo] for secs, lo, _ in slices)
+                if smallest == max(secs[hi - 1] for secs, _, hi in slices):
+                    # one value throughout the hour (ties: times stamped by a machine)
+                    picked.update({k: smallest for k in ranks if bin_of[k] == b})
+                    continue
+                gathered: list[float] = []
+                for secs, lo, hi in slices:
+                    gathered += secs[lo:hi]
+                selected = np.partition(np.array(gathered, dtype=np.float64), at)
                 picked.update({k: float(selected[k - before]) for k in ranks if bin_of[k] == b})
             a_val, b_val = picked[(n - 1) // 2], picked[n // 2]
             # percentile_cont(0.5): a + (b - a) * 0.5, to the last bit
