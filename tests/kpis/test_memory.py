@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ioc.kpis.catalogue import CATALOGUE, status_of
-from ioc.kpis.memory import _BUCKETED, _KPI_IDS, _STATUSES, _median_of, _statuses
+from ioc.kpis.memory import _BUCKETED, _KPI_IDS, _STATUSES, _kth, _median_of, _statuses
 
 
 def _definition(values: list[float]) -> float:
@@ -64,3 +64,30 @@ def test_statuses_equal_status_of(value: float | None, target: float | None, mar
     codes = _statuses(values, targets, margin)[0, 0].tolist()
     for i, kpi_id in enumerate(_KPI_IDS):
         assert _STATUSES[codes[i]] == status_of(CATALOGUE[kpi_id], value, target, margin), kpi_id
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lists=st.lists(
+        st.lists(
+            st.sampled_from([0.0, 1.5, 3600.0, 3600.0, 7199.9]) | st.floats(-10, 1e5), max_size=400
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    data=st.data(),
+)
+def test_kth_of_sorted_slices(lists: list[list[float]], data: st.DataObject) -> None:
+    """A subtree's median in a crowded hour is selected among the slices in place (`_kth`):
+    the same value as sorting their union, with ties and empty slices."""
+    slices = []
+    for values in lists:
+        values.sort()
+        lo = data.draw(st.integers(0, len(values)))
+        hi = data.draw(st.integers(lo, len(values)))
+        slices.append((values, lo, hi))
+    union = sorted(x for values, lo, hi in slices for x in values[lo:hi])
+    if not union:
+        return
+    rank = data.draw(st.integers(0, len(union) - 1))
+    assert _kth(slices, rank) == union[rank]
