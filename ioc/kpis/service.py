@@ -53,6 +53,27 @@ def _now(now: datetime | None) -> datetime:
     return moment.astimezone(LOCAL_TZ)
 
 
+# How long a reader of the aggregates waits for the engine's fold (see `_folded`).
+_FOLD_WAIT_SECONDS = 2.0
+
+
+async def _folded(session: AsyncSession) -> None:
+    """Wait (up to `_FOLD_WAIT_SECONDS`) until no engine round waits to be folded into the
+    aggregates. The engine commits a round's events before its fold (docs/kpis.md), so a
+    client that has just seen an event and asks for a series would otherwise read the
+    aggregates of one round before; the fold takes ~150 ms at full scale. Under READ
+    COMMITTED each poll sees the latest commits, and the reads that follow see the fold."""
+    waited = 0.0
+    while waited < _FOLD_WAIT_SECONDS:
+        pending = (
+            await session.execute(text("SELECT EXISTS (SELECT 1 FROM kpi_journal)"))
+        ).scalar_one()
+        if not pending:
+            return
+        await asyncio.sleep(0.01)
+        waited += 0.01
+
+
 def _check(kpi_id: str | None, window: str | None) -> None:
     if kpi_id is not None and kpi_id not in CATALOGUE:
         raise NotFound(f"unknown KPI {kpi_id!r}; known: {', '.join(CATALOGUE)}")
@@ -225,6 +246,7 @@ async def values_for(
     judged = await _served(session, units, windows, moment, kpis)
     missing = [(u, w) for u in units for w in windows if (u, w) not in judged]
     if missing:
+        await _folded(session)
         again = await _judged(
             session,
             sorted({u for u, _ in missing}),
@@ -310,6 +332,7 @@ async def series(
     if len(periods) > 1000:
         raise Invalid("at most 1000 steps per series; narrow from/to or use step=month")
     await get_unit(session, unit_code)
+    await _folded(session)
     points = await _series_points(session, kpi_id, unit_code, periods, step)
     config = await config_of(session)
     target = (await targets_of(session, [unit_code], config))[(unit_code, kpi_id)][0]
