@@ -78,7 +78,8 @@ async def window_counts(
     return {(r[0], r[1]): dict(zip(COUNT_COLUMNS, r[2:], strict=True)) for r in rows}
 
 
-_FEEDS = ("dossiers", "reports", "documents")
+# The feeds with open records (overdue counts), in the order the values name them.
+FEEDS = ("dossiers", "reports", "documents")
 
 
 async def _overdue(
@@ -282,7 +283,7 @@ async def compute(
         for w in windows:
             values = raw_values(
                 counts.get((unit, w), zero),
-                {f: overdue.get((unit, f), 0) for f in _FEEDS},
+                {f: overdue.get((unit, f), 0) for f in FEEDS},
                 services.get((unit, w), (0, 0)),
                 medians.get((unit, w), (0.0, 0)),
             )

@@ -46,12 +46,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.kpis.aggregates import COUNT_COLUMNS
 from ioc.kpis.catalogue import CATALOGUE, WINDOWS, window_days
-from ioc.kpis.compute import Raw, window_counts
+from ioc.kpis.compute import FEEDS, Raw, window_counts
 from ioc.kpis.service import Change, Judged, Targets, current_of
 
 _COL = {c: i for i, c in enumerate(COUNT_COLUMNS)}
 _NCOLS = len(COUNT_COLUMNS)
-_FEEDS = ("dossiers", "reports", "documents")
 # "Never used" in `kpi_service_usage` ('-infinity'): before every window.
 _NEVER = date.min
 _EMPTY_SECS: npt.NDArray[np.float64] = np.zeros(0, dtype=np.float64)
@@ -278,7 +277,6 @@ class EngineMemory:
     generation: int
     moment: datetime
     today: date
-    horizon: date
     units: list[str]
     index: dict[str, int]
     ancestors: dict[str, list[str]]
@@ -426,8 +424,8 @@ class EngineMemory:
         counts = self.counts[[self.index[u] for u in units]].astype(np.float64)  # [m, 5, 11]
         c = {name: counts[:, :, i] for i, name in enumerate(COUNT_COLUMNS)}
         overdue = np.array(
-            [[self.overdue.get((u, f), 0) for f in _FEEDS] for u in units], dtype=np.float64
-        ).reshape(m, len(_FEEDS))
+            [[self.overdue.get((u, f), 0) for f in FEEDS] for u in units], dtype=np.float64
+        ).reshape(m, len(FEEDS))
         today = self.today.toordinal()
         used = np.zeros((m, len(WINDOWS)))
         offered = np.zeros((m, 1))
@@ -810,7 +808,6 @@ async def load(
         generation=generation,
         moment=moment,
         today=today,
-        horizon=horizon,
         units=units,
         index=index,
         ancestors=dict(ancestors),
