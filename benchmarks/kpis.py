@@ -30,9 +30,9 @@ from ioc.auth import create_token
 from ioc.db import Database, upgrade
 from ioc.db.engine import asyncpg_dsn, with_database
 from ioc.kpis import rebuild, snapshot
-from ioc.kpis.naive import naive_values
 from ioc.settings import Settings
 from ioc.units import DEMO_FILES, DEMO_ORGANS, load_organs_csv, load_units_csv
+from tests.kpis.naive import naive_values
 
 KPI_TABLES = (
     "kpi_dossier_proj",
@@ -40,7 +40,6 @@ KPI_TABLES = (
     "kpi_document_proj",
     "kpi_counts",
     "kpi_open",
-    "kpi_resp_hist",
     "kpi_service_day",
     "kpi_service",
     "kpi_service_usage",
