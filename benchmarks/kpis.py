@@ -258,12 +258,16 @@ WITH lock AS (SELECT pg_advisory_xact_lock(hashtext('ioc.ingest')))
                  ORDER BY id LIMIT 100 OFFSET {offset})
     RETURNING 1)
 , new_reports AS (
+    -- answered now, received a spread of times before: exponential, mean 4 h, at most 32 h,
+    -- stamped to the second (as sources stamp them), so few response times are equal
     INSERT INTO reports (source, source_id, received_at, channel, category, unit_code,
         unit_ref, status, due_at, first_response_at, source_updated_at, raw, change_seq)
-    SELECT 'bench', 'b{b}-' || g, now() - interval '1 hour', 'app', 'other', c.code, c.code,
-           'assigned', now() + interval '3 days', now(), now(), '{{}}',
+    SELECT 'bench', 'b{b}-' || g, r.received, 'app', 'other', c.code, c.code,
+           'assigned', r.received + interval '3 days', now(), now(), '{{}}',
            nextval('record_change_seq')
-    FROM generate_series(1, 250) g JOIN c ON c.i = (g * 7) % 111, lock
+    FROM generate_series(1, 250) g JOIN c ON c.i = (g * 7) % 111, lock,
+    LATERAL (SELECT date_trunc('second', now() - least(-ln(1 - random() + 0 * g), 8)
+                                                 * interval '4 hours') AS received) r
     RETURNING 1)
 , new_documents AS (
     INSERT INTO documents (source, document_id, sender_organ, unit_code, electronic, sent_at,
