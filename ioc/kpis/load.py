@@ -39,7 +39,7 @@ async def _rows(session: AsyncSession, sql: str, **params: object) -> list[Any]:
 
 class Tree:
     """The unit tree as the memory reads it: every unit, its ancestors and descendants (both
-    including itself), the pre-order, and each subtree's range in it when contiguous."""
+    including itself)."""
 
     def __init__(self, closure: list[tuple[str, str]]) -> None:
         self.units = sorted({a for a, _ in closure} | {d for _, d in closure})
@@ -50,14 +50,6 @@ class Tree:
             ancestors[d].append(a)
             descendants[a].append(d)
         self.ancestors, self.descendants = dict(ancestors), dict(descendants)
-        # pre-order: each unit right before its subtree (paths from the root sort that way)
-        self.order = sorted(self.units, key=lambda u: tuple(reversed(ancestors[u])))
-        position = {u: i for i, u in enumerate(self.order)}
-        self.spans = {}
-        for u in self.units:
-            start, size = position[u], len(descendants[u])
-            if {position[d] for d in descendants[u]} == set(range(start, start + size)):
-                self.spans[u] = (start, start + size)
 
 
 async def _responses(
@@ -159,8 +151,6 @@ async def load_memory(
         index=tree.index,
         ancestors=tree.ancestors,
         descendants=tree.descendants,
-        order=tree.order,
-        spans=tree.spans,
         counts=counts,
         firsts=firsts,
         resp=resp,

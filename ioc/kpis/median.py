@@ -23,6 +23,7 @@ from collections.abc import Sequence
 # edges (not by dividing), so a bin's times are exactly one bisect range of a sorted list.
 EDGES: list[float] = [3600.0 * h for h in range(49)]
 BINS = len(EDGES) + 1
+_BOUNDS = [-math.inf, *EDGES, math.inf]  # bin j holds [_BOUNDS[j], _BOUNDS[j + 1])
 
 Slice = tuple[list[float], int, int]  # sorted values, and the range [lo, hi) of them meant
 
@@ -67,12 +68,11 @@ def kth(slices: Sequence[Slice], rank: int) -> float:
 def _in_hour(lists: Sequence[list[float]], hours: list[int], rank: int) -> tuple[list[Slice], int]:
     """The slices of `lists` inside the hour bin holding `rank` (by the union's histogram
     `hours`), and the rank inside that bin."""
-    running = list(itertools.accumulate(hours))
-    b = bisect.bisect_right(running, rank)
-    low = EDGES[b - 1] if b else -math.inf
-    high = EDGES[b] if b < len(EDGES) else math.inf
-    slices = [(v, bisect.bisect_left(v, low), bisect.bisect_left(v, high)) for v in lists if v]
-    return slices, rank - (running[b - 1] if b else 0)
+    running = [0, *itertools.accumulate(hours)]
+    b = bisect.bisect_right(running, rank) - 1
+    low, high = _BOUNDS[b], _BOUNDS[b + 1]
+    slices = [(v, bisect.bisect_left(v, low), bisect.bisect_left(v, high)) for v in lists]
+    return slices, rank - running[b]
 
 
 def median(lists: Sequence[list[float]], hours: list[int] | None = None) -> tuple[float, int]:

@@ -93,9 +93,6 @@ class EngineMemory:
     index: dict[str, int]
     ancestors: dict[str, list[str]]
     descendants: dict[str, list[str]]
-    # the units in tree pre-order, and each unit's subtree as a range of it (when contiguous)
-    order: list[str]
-    spans: dict[str, tuple[int, int]]
     counts: npt.NDArray[np.int64]  # [unit, window (WINDOWS order), column]
     firsts: list[int]  # each window's first day (ordinal), WINDOWS order
     resp: list[dict[str, Responses]]  # per window (WINDOWS order), per filing unit
@@ -272,18 +269,11 @@ class EngineMemory:
         terms["responses"] = responses
         return terms
 
-    def _times(self, unit: str, window: int) -> tuple[list[list[float]], list[int] | None]:
+    def _times(self, unit: str, window: int) -> tuple[list[list[float]], list[int]]:
         """The sorted response times of `unit`'s subtree in a window, one list per filing
-        unit, and their hour bins when the subtree is contiguous in the tree pre-order (else
-        None: a unit with several parents after a reform)."""
+        unit, and their hour bins."""
         responses = self.resp[window]
-        span = self.spans.get(unit)
-        if span is None:
-            return [r.secs for f in self.descendants.get(unit, ()) if (r := responses.get(f))], None
-        start, end = span
-        lists = [r.secs for f in self.order[start:end] if (r := responses.get(f))]
-        if end - start == 1:
-            return lists, None
+        lists = [r.secs for f in self.descendants.get(unit, ()) if (r := responses.get(f))]
         return lists, self.resp_hist[window].get(unit, [])
 
     def raws(self, units: Iterable[str]) -> dict[tuple[str, str], dict[str, Raw]]:
