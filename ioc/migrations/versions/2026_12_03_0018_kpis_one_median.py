@@ -1,7 +1,7 @@
 """kpis: medians from the response times themselves; the hour histogram table goes
 
 Revision ID: 0018_kpis_one_median
-Revises: 0014_kpis_current_text
+Revises: 0016_dossier_766_facts
 Create Date: 2026-12-03
 """
 
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from ioc.db.script import run_script
 
 revision: str = "0018_kpis_one_median"
-down_revision: str | Sequence[str] | None = "0014_kpis_current_text"
+down_revision: str | Sequence[str] | None = "0016_dossier_766_facts"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
