@@ -166,6 +166,26 @@ def build_document_id(organ: str | None, day: str | None, code: str | None) -> s
     return f"{organ},{d:%Y/%m/%d},{code}"
 
 
+def normalise_document_id(document_id: str) -> str:
+    """A supplied `DocumentId` in the form a built one has (`OrganId,yyyy/MM/dd,code`): parts
+    trimmed, the date part rewritten from whichever order the vendor wrote it in
+    (`yyyy/MM/dd`, `dd/MM/yyyy`, with `-` too, or `yyyyMMdd`), so a status message finds its
+    document whoever wrote either. An id that is not three parts with a date is kept as sent
+    (trimmed)."""
+    parts = document_id.strip().split(",", 2)
+    if len(parts) != 3:
+        return document_id.strip()
+    organ, day, code = (p.strip() for p in parts)
+    try:
+        if len(day) == 8 and day.isdigit():
+            d = slash_date("DocumentId", f"{day[:4]}/{day[4:6]}/{day[6:]}")
+        else:
+            d = slash_date("DocumentId", day)
+    except BadValue:
+        return ",".join((organ, day, code))
+    return f"{organ},{d:%Y/%m/%d},{code}"
+
+
 def parse_document(root: ET.Element, raw_xml: str) -> DocumentRecord | XmlRecordError:
     """An edXML envelope → a document record, or the reasons it cannot be identified."""
     errors: list[str] = []
@@ -175,7 +195,12 @@ def parse_document(root: ET.Element, raw_xml: str) -> DocumentRecord | XmlRecord
     number, notation = _text(header, "Code", "CodeNumber"), _text(header, "Code", "CodeNotation")
     code = f"{number}/{notation}" if number and notation else number
     promulgation = _text(header, "PromulgationInfo", "PromulgationDate")
-    document_id = _text(header, "DocumentId") or build_document_id(sender, promulgation, code)
+    supplied = _text(header, "DocumentId")
+    document_id = (
+        normalise_document_id(supplied)
+        if supplied
+        else build_document_id(sender, promulgation, code)
+    )
     if document_id is None:
         errors.append(
             "DocumentId: missing and cannot be built from From/OrganId, PromulgationDate and Code"
@@ -256,8 +281,13 @@ def parse_status(root: ET.Element, raw_xml: str) -> StatusRecord | XmlRecordErro
     errors: list[str] = []
     status = _find(root, "Status")
     response = _child(status, "ResponseFor")
-    document_id = _text(response, "DocumentId") or build_document_id(
-        _text(response, "OrganId"), _text(response, "PromulgationDate"), _text(response, "Code")
+    supplied = _text(response, "DocumentId")
+    document_id = (
+        normalise_document_id(supplied)
+        if supplied
+        else build_document_id(
+            _text(response, "OrganId"), _text(response, "PromulgationDate"), _text(response, "Code")
+        )
     )
     if document_id is None:
         errors.append("ResponseFor/DocumentId: missing and cannot be built from its parts")

@@ -60,6 +60,8 @@ def parse_report(
     first = r.time("first_response_at", iso, required=False)
     resolved = r.time("resolved_at", iso, required=False)
     updated = r.time("updated_at", iso, required=False)
+    rejected_at = r.time("rejected_at", iso, required=False)
+    rating = _rating(r, "rating")
     lat, lon = r.number("lat"), r.number("lon")
     if status == "resolved" and resolved is None and "resolved_at" not in obj:
         r.errors.append("status resolved needs resolved_at")
@@ -74,7 +76,9 @@ def parse_report(
     ):
         return Rejection(index, source_id, r.errors, r.raw, REPORT, unit_ref)
     if updated is None:
-        updated = max(t for t in (received, first, resolved) if t is not None)
+        updated = max(t for t in (received, first, resolved, rejected_at) if t is not None)
+    if status == "rejected" and rejected_at is None:
+        rejected_at = updated  # refused when the source last changed it
     return ReportRecord(
         index=index,
         source_id=source_id,
@@ -95,7 +99,44 @@ def parse_report(
         lon=lon,
         source_updated_at=updated,
         raw=r.raw,
+        rating=rating,
+        rejected_at=rejected_at if status == "rejected" else None,
     )
+
+
+# A citizen's rating of how a report was handled (766 indicator 5.3): our two values, and the
+# words provinces' exports use (Đà Nẵng's codes, Hue-S's Vietnamese labels).
+RATINGS = {
+    "satisfied": "satisfied",
+    "dissatisfied": "dissatisfied",
+    "hai_long": "satisfied",
+    "khong_hai_long": "dissatisfied",
+    "hài lòng": "satisfied",
+    "rất hài lòng": "satisfied",
+    "không hài lòng": "dissatisfied",
+    "chưa hài lòng": "dissatisfied",
+    "rất không hài lòng": "dissatisfied",
+}
+
+
+def rating_of(value: object) -> str | bool | None:
+    """`satisfied`/`dissatisfied` for a known rating, None when there is none, False for a
+    value that is no rating ioc knows."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        return False
+    return RATINGS.get(_fold(value).replace("-", "_"), False)
+
+
+def _rating(r: Reader, name: str) -> str | None:
+    value = r.obj.get(name)
+    rating = rating_of(value)
+    if not isinstance(rating, str):
+        if rating is False:
+            r.errors.append(f"{name}: unknown rating {value!r} (satisfied or dissatisfied)")
+        return None
+    return rating
 
 
 def _choice(r: Reader, name: str, allowed: tuple[str, ...]) -> str | None:
@@ -211,6 +252,7 @@ def parse_danang(
     channel = DANANG_CHANNEL.get(source_channel.upper(), "other")
     if channel == "other":
         errors.append(f"nguonGopY: unknown channel {source_channel!r}")
+    rating = _rating(r, "danhGia")
     category_name = _fold(str(obj.get("tenLinhVuc") or ""))
     category = DANANG_CATEGORY.get(category_name, "other")
     steps = obj.get("thongTinXuLy") or []
@@ -259,6 +301,7 @@ def parse_danang(
         source_updated_at=updated,
         raw=r.raw,
         format=DANANG,
+        rating=rating,
     )
 
 

@@ -18,7 +18,14 @@ from ioc import metrics
 from ioc.auth import Principal
 from ioc.collectors import documents as docstore
 from ioc.collectors import store
-from ioc.collectors.dossiers import DOSSIER, PROGRESS, parse_dossier, parse_step, unwrap
+from ioc.collectors.dossiers import (
+    DOSSIER,
+    PROGRESS,
+    envelope_unit,
+    parse_dossier,
+    parse_step,
+    unwrap,
+)
 from ioc.collectors.edxml import (
     EDXML,
     BadXml,
@@ -94,14 +101,18 @@ async def ingest_items(
     *,
     dead_letters: bool = True,
     scope: str | None = None,
+    envelope: str | Sequence[str | None] | None = None,
 ) -> IngestResult:
     """Parse and store JSON records of one format; rejects go to dead-letters (by default).
-    `scope` (a collector token's unit) rejects records for units outside it."""
+    `scope` (a collector token's unit) rejects records for units outside it. `envelope` is
+    the sync envelope's `madonvi` for dossiers (one for all, or one per item on replay)."""
     rejected: list[Rejection] = []
     if fmt == DOSSIER:
         dossiers: list[DossierRecord] = []
         for i, obj in enumerate(items):
-            (rejected if isinstance(p := parse_dossier(i, obj), Rejection) else dossiers).append(p)  # type: ignore[arg-type]
+            unit = envelope if envelope is None or isinstance(envelope, str) else envelope[i]
+            p = parse_dossier(i, obj, unit)
+            (rejected if isinstance(p, Rejection) else dossiers).append(p)  # type: ignore[arg-type]
         result = await store.store_dossiers(session, source, dossiers, rejected, scope)
     elif fmt == PROGRESS:
         steps: list[ProgressStep] = []
@@ -142,12 +153,16 @@ async def ingest_json(
     *,
     max_records: int = 10_000,
     scope: str | None = None,
+    madonvi: str | None = None,
 ) -> IngestResult:
-    """A whole pushed/pulled JSON body of `feed`."""
+    """A whole pushed/pulled JSON body of `feed`. `madonvi` names the sending system's organ
+    when the body does not (a plain array pushed to `…/ingest/dossiers?madonvi=`)."""
     fmt, items = split_body(feed, body)
     if len(items) > max_records:
         raise TooLarge(f"{len(items)} records in one batch; at most {max_records} are accepted")
-    return await ingest_items(session, fmt, source, items, scope=scope)
+    return await ingest_items(
+        session, fmt, source, items, scope=scope, envelope=envelope_unit(body) or madonvi
+    )
 
 
 async def _places(session: AsyncSession) -> dict[str, str]:
@@ -494,7 +509,11 @@ async def _replay_group(
                 items.append(json.loads(d.payload))
             except json.JSONDecodeError:
                 items.append(None)  # rejected again as "not a JSON object"
-        result = await ingest_items(session, fmt, source, items, dead_letters=False)
+        # A dossier placed by its envelope's madonvi kept it as the dead-letter's unit.
+        envelopes = [d.unit_ref for d in group] if fmt == DOSSIER else None
+        result = await ingest_items(
+            session, fmt, source, items, dead_letters=False, envelope=envelopes
+        )
     failed = {r.index: r.errors for r in result.rejected}
     return [ReplayOutcome(d.id, i not in failed, failed.get(i, [])) for i, d in enumerate(group)]
 

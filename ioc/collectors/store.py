@@ -19,11 +19,23 @@ cursor together with the page.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ioc.collectors.dossier_facts import (
+    FACT_COLUMNS,
+    FACT_DDL,
+    SUPPLEMENT_COLUMNS,
+    SUPPLEMENT_DDL,
+    choose_units,
+    fact_values,
+    infer_finished,
+    step_facts,
+    unit_candidates,
+)
 from ioc.collectors.dossiers import STATUS_RANK, STATUS_RANK_SQL
 from ioc.collectors.records import (
     DossierRecord,
@@ -174,17 +186,32 @@ _DOSSIER_COLUMNS = [
     "source", "source_id", "procedure_code", "procedure_name", "sector_code", "sector_name",
     "channel", "unit_code", "unit_ref", "received_at", "due_at", "finished_at", "returned_at",
     "status", "service_level", "digitized", "paid_online", "applicant_name", "applicant_phone",
-    "applicant_email", "applicant_address", "source_updated_at", "raw",
+    "applicant_email", "applicant_address", "source_updated_at",
+    *FACT_COLUMNS, *SUPPLEMENT_COLUMNS, "raw",
 ]  # fmt: skip
-_DOSSIER_DDL = """
+_DOSSIER_DDL = f"""
     source text, source_id text, procedure_code text, procedure_name text, sector_code text,
     sector_name text, channel smallint, unit_code text, unit_ref text, received_at timestamptz,
     due_at timestamptz, finished_at timestamptz, returned_at timestamptz, status smallint,
     service_level smallint, digitized boolean, paid_online boolean, applicant_name text,
     applicant_phone text, applicant_email text, applicant_address text,
-    source_updated_at timestamptz, raw text
+    source_updated_at timestamptz, {FACT_DDL}, {SUPPLEMENT_DDL}, raw text
 """
-_DATA_COLUMNS = [c for c in _DOSSIER_COLUMNS if c not in ("source", "source_id", "raw")]
+# Columns with a merge rule of their own (docs/collectors.md): the first closing is kept, a
+# dossier once accepted stays so, and a sync whose supplement list is empty keeps what the
+# progress steps recorded.
+_MERGED = ("closed_at", "accepted", *SUPPLEMENT_COLUMNS)
+_DATA_COLUMNS = [c for c in _DOSSIER_COLUMNS if c not in ("source", "source_id", "raw", *_MERGED)]
+_MERGE_SQL = ", ".join(
+    [
+        "closed_at = LEAST(d.closed_at, EXCLUDED.closed_at)",
+        "accepted = d.accepted OR EXCLUDED.status NOT IN (1, 7)",
+        *(
+            f"{c} = CASE WHEN EXCLUDED.supplement_count > 0 THEN EXCLUDED.{c} ELSE d.{c} END"
+            for c in SUPPLEMENT_COLUMNS
+        ),
+    ]
+)
 # Inserted or updated: `xmax = 0` only on a freshly inserted row version. The status a row
 # had before this statement: all parts of one statement read the same snapshot, in which
 # the rows `up` inserts or updates are not yet visible (PostgreSQL docs, "Data-Modifying
@@ -197,7 +224,7 @@ WITH up AS (
     SELECT {", ".join(_DOSSIER_COLUMNS[:-1])}, raw::jsonb, nextval('record_change_seq')
     FROM ioc_stage_dossiers
     ON CONFLICT (source, source_id) DO UPDATE SET
-        {", ".join(f"{c} = EXCLUDED.{c}" for c in _DATA_COLUMNS)},
+        {", ".join(f"{c} = EXCLUDED.{c}" for c in _DATA_COLUMNS)}, {_MERGE_SQL},
         raw = EXCLUDED.raw, change_seq = nextval('record_change_seq'), updated_at = now()
     WHERE (EXCLUDED.source_updated_at, ({STATUS_RANK_SQL})[EXCLUDED.status])
             >= (d.source_updated_at, ({STATUS_RANK_SQL})[d.status])
@@ -233,8 +260,11 @@ async def store_dossiers(
     """Upsert parsed dossiers; unknown units are added to `rejected`."""
     conn = await raw_connection(session)
     result = IngestResult("dossiers")
+    records = choose_units(records, await resolve_units(conn, unit_candidates(records)), rejected)
     valid = await placed_records(conn, records, rejected, "MaDonVi", scope)
     result.accepted = len(valid)
+    seen_at = datetime.now(UTC)
+    await infer_finished(conn, source, valid, seen_at)
     rows = [
         (
             source,
@@ -259,6 +289,7 @@ async def store_dossiers(
             r.applicant_email,
             r.applicant_address,
             r.source_updated_at,
+            *fact_values(r, seen_at),
             r.raw,
         )
         for r in newest_per_key(valid, lambda r: r.source_id, _dossier_version)
@@ -288,18 +319,37 @@ WITH steps AS (
 ), latest AS (
     SELECT DISTINCT ON (dossier_id) dossier_id, status, at FROM steps
     ORDER BY dossier_id, at DESC, ({STATUS_RANK_SQL})[status] DESC
+), facts AS (
+    SELECT * FROM unnest($8::bigint[], $9::timestamptz[], $10::boolean[], $11::text[],
+                         $12::integer[], $13::timestamptz[], $14::bigint[])
+        AS f(dossier_id, closed, accepting, supplements, supplement_count,
+             supplement_requested_at, supplement_seconds)
+), plan AS (
+    SELECT f.*, l.status AS new_status, l.at AS new_at,
+           l.dossier_id IS NOT NULL AND (l.at, ({STATUS_RANK_SQL})[l.status])
+               > (d.source_updated_at, ({STATUS_RANK_SQL})[d.status]) AS newer
+    FROM facts f JOIN dossiers d ON d.id = f.dossier_id
+    LEFT JOIN latest l ON l.dossier_id = f.dossier_id
 ), moved AS (
     UPDATE dossiers d SET
-        status = l.status, source_updated_at = l.at,
-        finished_at = CASE WHEN l.status IN (9, 10) THEN coalesce(d.finished_at, l.at)
-                           ELSE d.finished_at END,
-        returned_at = CASE WHEN l.status = 10 THEN coalesce(d.returned_at, l.at)
-                           ELSE d.returned_at END,
+        status = CASE WHEN p.newer THEN p.new_status ELSE d.status END,
+        source_updated_at = CASE WHEN p.newer THEN p.new_at ELSE d.source_updated_at END,
+        finished_at = CASE WHEN p.newer AND p.new_status IN (9, 10)
+                           THEN coalesce(d.finished_at, p.new_at) ELSE d.finished_at END,
+        returned_at = CASE WHEN p.newer AND p.new_status = 10
+                           THEN coalesce(d.returned_at, p.new_at) ELSE d.returned_at END,
+        closed_at = LEAST(d.closed_at, p.closed),
+        accepted = d.accepted OR p.accepting,
+        supplements = coalesce(p.supplements::jsonb, d.supplements),
+        supplement_count = coalesce(p.supplement_count, d.supplement_count),
+        supplement_requested_at = CASE WHEN p.supplements IS NULL
+            THEN d.supplement_requested_at ELSE p.supplement_requested_at END,
+        supplement_seconds = coalesce(p.supplement_seconds, d.supplement_seconds),
         change_seq = nextval('record_change_seq'), updated_at = now()
-    FROM latest l
-    WHERE d.id = l.dossier_id
-      AND (l.at, ({STATUS_RANK_SQL})[l.status])
-          > (d.source_updated_at, ({STATUS_RANK_SQL})[d.status])
+    FROM plan p
+    WHERE d.id = p.dossier_id
+      AND (p.newer OR p.closed < coalesce(d.closed_at, 'infinity')
+           OR (p.accepting AND NOT d.accepted) OR p.supplements IS NOT NULL)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM hist) AS history, (SELECT count(*) FROM moved) AS moved
@@ -350,6 +400,14 @@ async def store_steps(
     if not known:
         return result
     await conn.execute(LOCK_SQL)
+    current = {
+        r["id"]: r["supplements"]
+        for r in await conn.fetch(
+            "SELECT id, supplements::text FROM dossiers WHERE id = ANY($1::bigint[])",
+            sorted({ids[s.source_id] for s in known}),
+        )
+    }
+    facts = step_facts(known, ids, current)
     counts = await conn.fetchrow(
         _APPLY_STEPS,
         [ids[s.source_id] for s in known],
@@ -359,6 +417,7 @@ async def store_steps(
         [s.department for s in known],
         [s.note for s in known],
         [s.raw for s in known],
+        *facts,
     )
     assert counts is not None
     # A step counts as a change when it adds history; the dossier row itself moves at most
@@ -375,14 +434,15 @@ async def store_steps(
 _REPORT_COLUMNS = [
     "source", "source_id", "received_at", "channel", "category", "unit_code", "unit_ref",
     "status", "assigned_to", "due_at", "first_response_at", "resolved_at", "title", "content",
-    "citizen_name", "citizen_phone", "lat", "lon", "source_updated_at", "raw",
+    "citizen_name", "citizen_phone", "lat", "lon", "source_updated_at", "rating",
+    "rejected_at", "raw",
 ]  # fmt: skip
 _REPORT_DDL = """
     source text, source_id text, received_at timestamptz, channel text, category text,
     unit_code text, unit_ref text, status text, assigned_to text, due_at timestamptz,
     first_response_at timestamptz, resolved_at timestamptz, title text, content text,
     citizen_name text, citizen_phone text, lat float8, lon float8,
-    source_updated_at timestamptz, raw text
+    source_updated_at timestamptz, rating text, rejected_at timestamptz, raw text
 """
 _REPORT_DATA = [c for c in _REPORT_COLUMNS if c not in ("source", "source_id", "raw")]
 # As `_UPSERT_DOSSIERS`: inserted = `xmax = 0`, the old status read from the snapshot.
@@ -450,6 +510,8 @@ async def store_reports(
             r.lat,
             r.lon,
             r.source_updated_at,
+            r.rating,
+            r.rejected_at,
             r.raw,
         )
         for r in newest_per_key(valid, lambda r: r.source_id, _report_version)
@@ -469,22 +531,24 @@ async def store_reports(
 # --- procedures -------------------------------------------------------------------------
 
 _PROCEDURE_COLUMNS = [
-    "source", "code", "unit_code", "name", "sector_code", "service_level", "online", "raw",
+    "source", "code", "unit_code", "name", "sector_code", "service_level", "online",
+    "legal_days", "raw",
 ]  # fmt: skip
 _PROCEDURE_DDL = """
     source text, code text, unit_code text, name text, sector_code text,
-    service_level smallint, online boolean, raw text
+    service_level smallint, online boolean, legal_days numeric, raw text
 """
 _UPSERT_PROCEDURES = """
 WITH up AS (
     INSERT INTO procedures AS p (source, code, unit_code, name, sector_code, service_level,
-                                 online, raw, change_seq)
-    SELECT source, code, unit_code, name, sector_code, service_level, online, raw::jsonb,
-           nextval('record_change_seq')
+                                 online, legal_days, raw, change_seq)
+    SELECT source, code, unit_code, name, sector_code, service_level, online, legal_days,
+           raw::jsonb, nextval('record_change_seq')
     FROM ioc_stage_procedures
     ON CONFLICT (source, code, unit_code) DO UPDATE SET
         name = EXCLUDED.name, sector_code = EXCLUDED.sector_code,
-        service_level = EXCLUDED.service_level, online = EXCLUDED.online, raw = EXCLUDED.raw,
+        service_level = EXCLUDED.service_level, online = EXCLUDED.online,
+        legal_days = EXCLUDED.legal_days, raw = EXCLUDED.raw,
         change_seq = nextval('record_change_seq'), updated_at = now()
     WHERE p.raw IS DISTINCT FROM EXCLUDED.raw
     RETURNING (xmax = 0) AS inserted
@@ -493,6 +557,13 @@ SELECT count(*) FILTER (WHERE inserted) AS inserted,
        count(*) FILTER (WHERE NOT inserted) AS updated
 FROM up
 """
+
+
+def _procedure_row(source: str, r: ProcedureRecord) -> tuple[Any, ...]:
+    return (
+        source, r.code, r.unit_code, r.name, r.sector_code, r.service_level, r.online,
+        r.legal_days, r.raw,
+    )  # fmt: skip
 
 
 async def store_procedures(
@@ -509,10 +580,7 @@ async def store_procedures(
     valid = await placed_records(conn, records, rejected, "MaDonVi", scope)
     result.accepted = len(valid)
     latest = newest_per_key(valid, lambda r: (r.code, r.unit_code), lambda r: r.index)
-    rows = [
-        (source, r.code, r.unit_code, r.name, r.sector_code, r.service_level, r.online, r.raw)
-        for r in latest
-    ]
+    rows = [_procedure_row(source, r) for r in latest]
     if rows:
         await _stage(conn, "ioc_stage_procedures", _PROCEDURE_DDL, _PROCEDURE_COLUMNS, rows)
         await conn.execute(LOCK_SQL)

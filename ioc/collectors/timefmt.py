@@ -72,3 +72,28 @@ def slash_time(field: str, value: str) -> datetime:
         except ValueError:
             continue
     raise BadValue(f"{field}: {value!r} has no valid HH:mm[:ss] time")
+
+
+def any_local(field: str, value: object) -> datetime:
+    """A time in any of the shapes one-stop systems write inside a dossier's lists:
+    `yyyyMMddHHmmss` (the sync's own format), ISO 8601 (what a .NET `DateTime` serialises to,
+    `2026-03-16T09:15:00`; without an offset it is UTC+7) or `dd/MM/yyyy HH:mm[:ss]` /
+    `yyyy/MM/dd HH:mm[:ss]` (the date order decided by the 4-digit part)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise BadValue(f"{field}: {value!r} is not a time")
+    text = value.strip()
+    if text.isdigit():
+        return compact_local(field, text)
+    if "/" in text:
+        try:
+            return slash_time(field, text.replace("T", " "))
+        except BadValue:
+            raise BadValue(f"{field}: {value!r} is not a valid dd/MM/yyyy HH:mm time") from None
+    try:
+        return iso(field, text)
+    except BadValue:
+        raise BadValue(
+            f"{field}: {value!r} is neither yyyyMMddHHmmss, ISO 8601 nor dd/MM/yyyy HH:mm"
+        ) from None

@@ -83,8 +83,21 @@ SourceParam = Annotated[
 ]  # fmt: skip
 
 
+MaDonViParam = Annotated[
+    str | None,
+    Query(description="The sending system's organ id (or unit code), for senders that post a "
+          "plain array: the unit of last resort for dossiers that name none (CONTRACT §1.1), "
+          "as a sync envelope's `madonvi`; for Hue-S reports, the organ the export was "
+          "requested for."),
+]  # fmt: skip
+
+
 async def _ingest_json(
-    request: Request, feed: str, principal: Principal, source: str | None
+    request: Request,
+    feed: str,
+    principal: Principal,
+    source: str | None,
+    madonvi: str | None = None,
 ) -> IngestResponse:
     ctx = get_ctx(request)
     _media_type(request, JSON_TYPES)
@@ -102,6 +115,7 @@ async def _ingest_json(
         result = await ingest_json(
             session, feed, name, body,
             max_records=ctx.settings.ingest_max_records, scope=principal.unit_code,
+            madonvi=madonvi,
         )  # fmt: skip
     count(name, result)
     metrics.INGEST_BATCH_DURATION.labels(feed).observe(time.perf_counter() - started)
@@ -114,9 +128,10 @@ async def _ingest_json(
 async def push_dossiers(
     request: Request,
     source: SourceParam = None,
+    madonvi: MaDonViParam = None,
     principal: Principal = Depends(require("collector")),
 ) -> IngestResponse:
-    return await _ingest_json(request, "dossiers", principal, source)
+    return await _ingest_json(request, "dossiers", principal, source, madonvi)
 
 
 @router.post("/ingest/procedures", summary="Push the procedure catalogue (array)")
