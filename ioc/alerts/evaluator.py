@@ -23,11 +23,9 @@ from ioc.alerts.kpis import current_value, is_time_based, known_kpis
 from ioc.alerts.rules import RULE_COLUMNS, Rule, rule_from_row
 from ioc.alerts.service import SILENCED_SQL, alert_dicts, alert_event
 from ioc.alerts.state import ACTIVE, decide
-from ioc.events import NewEvent, last_seq, publish, read_since
+from ioc.events import ALERT_OUTBOX_CHANNEL, NewEvent, last_seq, publish, read_since
 
 log = logging.getLogger("ioc.alerts.evaluator")
-
-OUTBOX_CHANNEL = "ioc_alert_outbox"
 
 # Rules with the units they are evaluated for: the rule's unit, or each current direct child.
 RULE_UNITS_SQL = f"""
@@ -277,7 +275,7 @@ async def enqueue(session: AsyncSession, outgoing: list[Outgoing], *, now: datet
     )
     count = int(result.rowcount)  # type: ignore[attr-defined]
     if count:
-        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": OUTBOX_CHANNEL})
+        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": ALERT_OUTBOX_CHANNEL})
     return count
 
 

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ioc import metrics
-from ioc.alerts.evaluator import OUTBOX_CHANNEL, evaluate_round, outbox_health, state_counts
+from ioc.alerts.evaluator import evaluate_round, outbox_health, state_counts
 from ioc.alerts.sender import SendRound, send_round
 from ioc.db import Database
 from ioc.db.engine import asyncpg_dsn
-from ioc.events import EVENTS_CHANNEL
+from ioc.events import ALERT_OUTBOX_CHANNEL, EVENTS_CHANNEL
 from ioc.services import LoopService
 from ioc.settings import Settings
 
@@ -85,7 +85,7 @@ def build_services(ctx: AppContext) -> list[LoopService]:
     evaluator = AlertEvaluator(ctx.db, ctx.settings)
     sender = AlertSender(ctx.db, ctx.settings)
     ctx.listener.subscribe(EVENTS_CHANNEL, lambda _payload: evaluator.wake())
-    ctx.listener.subscribe(OUTBOX_CHANNEL, lambda _payload: sender.wake())
+    ctx.listener.subscribe(ALERT_OUTBOX_CHANNEL, lambda _payload: sender.wake())
     ctx.rooms["alerts"] = {"evaluator": evaluator, "sender": sender}
 
     async def readiness() -> dict[str, Any]:

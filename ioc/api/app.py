@@ -16,7 +16,7 @@ from ioc import __version__, metrics
 from ioc.api import limits, problems
 from ioc.db import Database, upgrade
 from ioc.db.engine import asyncpg_dsn, resolve_database_url
-from ioc.events.listener import Listener
+from ioc.events import Listener
 from ioc.services import LoopService
 from ioc.settings import Settings
 

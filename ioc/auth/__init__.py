@@ -3,7 +3,6 @@
 from ioc.auth.deps import authenticate, require, require_role
 from ioc.auth.service import (
     ROLES,
-    TOKENS_CHANNEL,
     Principal,
     TokenInfo,
     create_token,
@@ -15,7 +14,6 @@ from ioc.auth.service import (
 
 __all__ = [
     "ROLES",
-    "TOKENS_CHANNEL",
     "Principal",
     "TokenInfo",
     "authenticate",

@@ -14,13 +14,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ioc.errors import Invalid, NotFound, Unauthorized
+from ioc.events import TOKENS_CHANNEL
 from ioc.units import get_unit
 
 Executor = AsyncSession | AsyncConnection
 
 ROLES = ("admin", "operator", "department_head", "district", "collector")
 TOKEN_PREFIX = "ioc_"
-TOKENS_CHANNEL = "ioc_tokens"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,7 @@
 store them exactly once, keep what cannot be taken in as dead-letters, and poll sources.
 
 Other rooms use: `ingest_json`, `ingest_xml` (one transaction, the caller's session),
-`INGEST_CHANNEL` (NOTIFY channel; payload = feed), dead-letter listing/replay, and
+dead-letter listing/replay, and
 `build_services(ctx)` / `router` for the app.
 """
 
@@ -18,11 +18,9 @@ from ioc.collectors.service import (
     list_dead_letters,
     replay_dead_letters,
 )
-from ioc.collectors.store import INGEST_CHANNEL
 
 __all__ = [
     "FEEDS",
-    "INGEST_CHANNEL",
     "DeadLetter",
     "IngestResult",
     "Rejection",

@@ -35,8 +35,8 @@ from ioc.collectors.records import (
 )
 from ioc.collectors.reports import STATUS_RANK as REPORT_RANK
 from ioc.collectors.reports import STATUS_RANK_SQL as REPORT_RANK_SQL
+from ioc.events import INGEST_CHANNEL
 
-INGEST_CHANNEL = "ioc_ingest"
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('ioc.ingest'))"
 
 R = TypeVar("R", DossierRecord, ReportRecord, ProcedureRecord)

@@ -25,7 +25,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-EVENTS_CHANNEL = "ioc_events"
+from ioc.events.channels import EVENTS_CHANNEL
+
 # Arbitrary constant key of the advisory lock serialising event writers.
 _EVENT_WRITER_LOCK = 0x10C_E7E7
 # Longest run stored in one row: a reader's page parses every row it touches whole, so a

@@ -35,12 +35,11 @@ import asyncpg
 
 from ioc import metrics
 from ioc.errors import Invalid
-from ioc.events import EVENTS_CHANNEL
-from ioc.events.listener import Listener
+from ioc.events import EVENTS_CHANNEL, FEEDS_CHANNEL, Listener
 from ioc.feeds.http import Connection, DeliveryError
 from ioc.feeds.models import DeliveryTarget
 from ioc.feeds.notify import send_failing_email
-from ioc.feeds.service import FEEDS_CHANNEL, check_url
+from ioc.feeds.service import check_url
 from ioc.feeds.stream import (
     FeedEvent,
     body_of,

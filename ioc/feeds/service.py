@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.auth import Principal
 from ioc.errors import Invalid, NotFound, OutOfScope
-from ioc.events import last_seq
+from ioc.events import FEEDS_CHANNEL, last_seq
 from ioc.feeds.models import (
     DeliveryOut,
     Filters,
@@ -28,8 +28,6 @@ from ioc.feeds.models import (
 )
 from ioc.units import is_within
 from ioc.webhooks import new_secret, validate_target_url
-
-FEEDS_CHANNEL = "ioc_feeds"
 
 _COLUMNS = """
     id, unit_code, url, topics, kpi_ids, severities, contact_email, description, status,

@@ -2,13 +2,12 @@
 `/api/v1/kpis`. Other rooms use only what is exported here."""
 
 from ioc.kpis.catalogue import CATALOGUE, LOCAL_TZ, WINDOWS, Kpi, status_of, window_days
-from ioc.kpis.engine import INGEST_CHANNEL, KpiEngine, kpi_services, rebuild, run_round
+from ioc.kpis.engine import KpiEngine, kpi_services, rebuild, run_round
 from ioc.kpis.models import KpiChild, KpiSeries, KpiSnapshot, KpiValue
 from ioc.kpis.service import kpi_value, refresh, series, snapshot
 
 __all__ = [
     "CATALOGUE",
-    "INGEST_CHANNEL",
     "LOCAL_TZ",
     "WINDOWS",
     "Kpi",

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
 from ioc.db import Database, asyncpg_dsn
+from ioc.events import INGEST_CHANNEL
 from ioc.kpis import aggregates
 from ioc.kpis.catalogue import LOCAL_TZ, local_date
 from ioc.kpis.memory import (
@@ -59,7 +60,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("ioc.kpis")
 
-INGEST_CHANNEL = "ioc_ingest"
 _ENGINE_LOCK = lease_key("kpis.engine")
 # For this transaction only: a rebuild sorts and groups millions of fact rows; the engine is
 # one leased process, so this is one session's memory.

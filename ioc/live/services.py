@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import SQLAlchemyError
 
 from ioc import metrics
-from ioc.auth import TOKENS_CHANNEL
 from ioc.db import Database
 from ioc.db.engine import asyncpg_dsn
-from ioc.events import EVENTS_CHANNEL, purge_before
+from ioc.events import EVENTS_CHANNEL, TOKENS_CHANNEL, purge_before
 from ioc.live.hub import Hub
 from ioc.live.snapshot import snapshot_builder
 from ioc.services import LoopService
