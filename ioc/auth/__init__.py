@@ -1,6 +1,7 @@
-"""API tokens, roles and unit scope (CONTRACT §3)."""
+"""API tokens, roles and unit scope (CONTRACT §3). The app composes `register_cli`."""
 
-from ioc.auth.deps import authenticate, require, require_role
+from ioc.auth.cli import register_cli
+from ioc.auth.deps import authenticate, bearer_token, require, require_role
 from ioc.auth.service import (
     ROLES,
     Principal,
@@ -17,10 +18,12 @@ __all__ = [
     "Principal",
     "TokenInfo",
     "authenticate",
+    "bearer_token",
     "create_token",
     "hash_token",
     "list_tokens",
     "principal_for_token",
+    "register_cli",
     "require",
     "require_role",
     "revoke_token",

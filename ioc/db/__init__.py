@@ -1,7 +1,7 @@
 """Database access: metadata, engine, sessions, the embedded server and migrations."""
 
 from ioc.db.base import Base, metadata
-from ioc.db.engine import Database, asyncpg_dsn, sqlalchemy_url
+from ioc.db.engine import Database, asyncpg_dsn, resolve_database_url, sqlalchemy_url
 from ioc.db.migrate import current_heads, downgrade, script_heads, upgrade
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "current_heads",
     "downgrade",
     "metadata",
+    "resolve_database_url",
     "script_heads",
     "sqlalchemy_url",
     "upgrade",

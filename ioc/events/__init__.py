@@ -5,7 +5,6 @@ Writers call `publish()` inside their own transaction; readers tail `seq` throug
 Every NOTIFY channel is named in `channels.py`; `Listener` fans them out in one process.
 """
 
-from ioc.events.listener import Listener
 from ioc.events.channels import (
     ALERT_OUTBOX_CHANNEL,
     EVENTS_CHANNEL,
@@ -13,6 +12,7 @@ from ioc.events.channels import (
     INGEST_CHANNEL,
     TOKENS_CHANNEL,
 )
+from ioc.events.listener import Listener
 from ioc.events.service import (
     LAST_SEQ_SQL,
     OLDEST_SEQ_SQL,

@@ -50,7 +50,7 @@ from ioc.feeds.stream import (
     tail_events,
     webhook_id,
 )
-from ioc.services import LoopService
+from ioc.loops import LoopService
 from ioc.settings import Settings
 from ioc.webhooks import signature_headers
 

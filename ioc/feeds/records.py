@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc import metrics
 from ioc.db import Database
 from ioc.events import INGEST_CHANNEL, Listener, NewEvent, publish
+from ioc.loops import LoopService
 from ioc.privacy import mask_record
-from ioc.services import LoopService
 
 log = logging.getLogger("ioc.feeds")
 

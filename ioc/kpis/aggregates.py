@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-TZ = "Asia/Ho_Chi_Minh"
+from ioc.localtime import LOCAL_TZ_NAME as TZ
+
 # Width of the response-time histogram buckets (seconds) behind the exact median: wider
 # buckets mean fewer histogram rows to count through, more reports to sort in the one bucket.
 RESP_BUCKET_SECONDS = 3600

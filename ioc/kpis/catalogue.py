@@ -7,11 +7,10 @@ targets are here so screens, emails and the docs read one source.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from ioc.localtime import WINDOWS
 
 Kind = Literal["count", "rate", "median", "overdue"]
 Direction = Literal["higher", "lower"]
@@ -192,13 +191,6 @@ CATALOGUE: dict[str, Kpi] = {
         ),
     ]
 }
-
-WINDOWS: tuple[str, ...] = ("today", "7d", "month", "quarter", "year")
-
-
-def local_date(moment: datetime) -> date:
-    """The Asia/Ho_Chi_Minh calendar day of an aware datetime."""
-    return moment.astimezone(LOCAL_TZ).date()
 
 
 def window_days(window: str, today: date) -> tuple[date, date]:

@@ -35,7 +35,6 @@ from ioc import metrics
 from ioc.db import Database, asyncpg_dsn
 from ioc.events import INGEST_CHANNEL
 from ioc.kpis import aggregates
-from ioc.kpis.catalogue import LOCAL_TZ, local_date
 from ioc.kpis.memory import (
     EngineMemory,
     Facts,
@@ -53,10 +52,11 @@ from ioc.kpis.service import (
     store_changes,
     targets_of,
 )
-from ioc.services import LoopService, lease_key
+from ioc.localtime import LOCAL_TZ, local_date
+from ioc.loops import LoopService, lease_key
 
 if TYPE_CHECKING:
-    from ioc.api.app import AppContext
+    from ioc.context import AppContext
 
 log = logging.getLogger("ioc.kpis")
 
@@ -548,13 +548,13 @@ class KpiEngine(LoopService):
                 self._gauge_mark = max(self._gauge_mark, as_of)
 
 
-def kpi_services(ctx: AppContext) -> list[LoopService]:
-    """The engine, woken by every ingest commit; its handle kept in `ctx.rooms["kpis"]`."""
+def build_services(ctx: AppContext) -> list[LoopService]:
+    """The engine, woken by every ingest commit; kept in `ctx.handles`."""
     engine = KpiEngine(
         ctx.db,
         config_targets=dict(ctx.settings.kpi_targets),
         warn_margin=ctx.settings.kpi_warn_margin,
     )
     ctx.listener.subscribe(INGEST_CHANNEL, engine.on_ingest)
-    ctx.rooms["kpis"] = engine
+    ctx.handles.add(engine)
     return [engine]

@@ -45,9 +45,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.kpis.aggregates import COUNT_COLUMNS
-from ioc.kpis.catalogue import CATALOGUE, WINDOWS, window_days
+from ioc.kpis.catalogue import CATALOGUE, window_days
 from ioc.kpis.compute import FEEDS, Raw, window_counts
 from ioc.kpis.service import Change, Judged, Targets, current_of
+from ioc.localtime import WINDOWS
 
 _COL = {c: i for i, c in enumerate(COUNT_COLUMNS)}
 _NCOLS = len(COUNT_COLUMNS)

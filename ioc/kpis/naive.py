@@ -11,10 +11,10 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc.kpis.catalogue import CATALOGUE, local_date, window_days
+from ioc.kpis.catalogue import CATALOGUE, window_days
 from ioc.kpis.compute import Raw
-
-TZ = "Asia/Ho_Chi_Minh"
+from ioc.localtime import LOCAL_TZ_NAME as TZ
+from ioc.localtime import local_date
 
 
 def _rate(n: int, d: int) -> Raw:

@@ -21,13 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.errors import Invalid, NotFound
 from ioc.events import NewEvent, publish
-from ioc.kpis.catalogue import (
-    CATALOGUE,
-    LOCAL_TZ,
-    WINDOWS,
-    local_date,
-    status_of,
-)
+from ioc.kpis.catalogue import CATALOGUE, status_of
 from ioc.kpis.compute import Raw, compute
 from ioc.kpis.models import (
     KpiChild,
@@ -37,7 +31,8 @@ from ioc.kpis.models import (
     SeriesPoint,
     TargetOut,
 )
-from ioc.services import lease_key
+from ioc.localtime import LOCAL_TZ, WINDOWS, local_date
+from ioc.loops import lease_key
 from ioc.units import children as unit_children
 from ioc.units import get_unit
 

@@ -209,7 +209,7 @@ async def load(
     for kind, used, cols in plan:
         counts[kind.name] = await _upsert(session, kind, used, cols, bundle.rows[kind.name])
     if any(name in _UNIT_KINDS for name in counts):
-        from ioc.units.service import rebuild_closure
+        from ioc.units import rebuild_closure
 
         await rebuild_closure(session)
     # Surface deferred foreign-key violations (units → parent) here, as a BundleError,

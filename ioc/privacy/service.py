@@ -20,7 +20,7 @@ from ioc import metrics
 from ioc.auth import Principal
 from ioc.db import Database, asyncpg_dsn
 from ioc.errors import Invalid, NotFound, OutOfScope
-from ioc.services import LoopService
+from ioc.loops import LoopService
 from ioc.settings import Settings
 from ioc.units import is_within
 
