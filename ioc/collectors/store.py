@@ -35,6 +35,7 @@ from ioc.collectors.records import (
 )
 from ioc.collectors.reports import STATUS_RANK as REPORT_RANK
 from ioc.collectors.reports import STATUS_RANK_SQL as REPORT_RANK_SQL
+from ioc.db import driver_connection
 from ioc.events import INGEST_CHANNEL
 
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('ioc.ingest'))"
@@ -44,14 +45,7 @@ R = TypeVar("R", DossierRecord, ReportRecord, ProcedureRecord)
 
 async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under the session, inside the session's transaction."""
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
-    if not driver.is_in_transaction():
-        # SQLAlchemy's asyncpg adapter opens its transaction lazily, at the first statement
-        # it runs itself; without this our raw statements would each autocommit.
-        await conn.exec_driver_sql("SELECT 1")
-    return driver
+    return await driver_connection(session)
 
 
 async def lock_and_notify(conn: asyncpg.Connection, feed: str) -> None:

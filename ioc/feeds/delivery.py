@@ -300,11 +300,11 @@ class DeliveryService(LoopService):
         """Behind the tail: read the next events from PostgreSQL up to the tail's head."""
         assert worker.target is not None
         bound, after = self._tail_head, worker.pos
-        events = await fetch_events(pool, worker.target, after, bound, BATCH)
+        events, read_to = await fetch_events(pool, worker.target, after, bound, BATCH)
         if worker.pos != after:
             return  # reset meanwhile (replay): this read is stale
         worker.queue.extend(events)
-        worker.pos = events[-1].seq if len(events) == BATCH else bound
+        worker.pos = bound if read_to is None else read_to
 
     async def _idle(self, pool: asyncpg.Pool, worker: _Worker) -> None:
         """Caught up with nothing to send: note the skipped seqs, wait for news."""
