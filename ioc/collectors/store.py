@@ -37,6 +37,7 @@ from ioc.collectors.reports import STATUS_RANK as REPORT_RANK
 from ioc.collectors.reports import STATUS_RANK_SQL as REPORT_RANK_SQL
 from ioc.db import driver_connection
 from ioc.events import INGEST_CHANNEL
+from ioc.units import subtree_sql
 
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('ioc.ingest'))"
 
@@ -79,9 +80,7 @@ async def scope_units(conn: asyncpg.Connection, unit: str | None) -> frozenset[s
     """The codes a collector token scoped to `unit` may send records for (None = any)."""
     if unit is None:
         return None
-    rows = await conn.fetch(
-        "SELECT descendant_code FROM unit_closure WHERE ancestor_code = $1", unit
-    )
+    rows = await conn.fetch(f"SELECT * FROM {subtree_sql('$1')} AS subtree", unit)
     return frozenset(r[0] for r in rows)
 
 

@@ -127,6 +127,7 @@ async def read_runs_since(
         "SELECT seq, type, unit_code, time_window, subject, payload::text AS payload, items, "
         "created_at FROM events WHERE last_seq > $1 AND type = ANY($2::text[]) "
         "ORDER BY last_seq LIMIT $3",
+        since,
         list(types),
         runs,
     )

@@ -26,7 +26,7 @@ from ioc.feeds.models import (
     SubscriptionUpdate,
     SubscriptionWithSecret,
 )
-from ioc.units import is_within
+from ioc.units import is_within, subtree_sql
 from ioc.webhooks import new_secret, validate_target_url
 
 _COLUMNS = """
@@ -143,8 +143,7 @@ async def list_subscriptions(session: AsyncSession, principal: Principal) -> lis
         text(
             f"""
             SELECT {_COLUMNS} FROM feed_subscriptions
-            WHERE CAST(:scope AS text) IS NULL OR unit_code IN (
-                SELECT descendant_code FROM unit_closure WHERE ancestor_code = :scope)
+            WHERE CAST(:scope AS text) IS NULL OR unit_code IN {subtree_sql(":scope")}
             ORDER BY created_at, id
             """
         ),

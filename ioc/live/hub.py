@@ -42,6 +42,7 @@ from ioc.events import Event, last_seq, oldest_seq, read_runs_since, read_since
 from ioc.live.protocol import LIVE_EVENT_TYPES, Wire, dumps, event_message
 from ioc.live.snapshot import build_snapshot
 from ioc.settings import Settings
+from ioc.units import children, subtree_set
 
 if TYPE_CHECKING:
     from ioc.live.connection import Connection
@@ -249,20 +250,9 @@ class Hub:
         if cached is not None and time.monotonic() - cached.loaded < _UNIT_CACHE_SECONDS:
             return cached
         async with self.db.sessionmaker() as session:
-            subtree = {
-                r[0]
-                for r in await session.execute(
-                    text("SELECT descendant_code FROM unit_closure WHERE ancestor_code = :c"),
-                    {"c": code},
-                )
-            }
-            kids = {
-                r[0]
-                for r in await session.execute(
-                    text("SELECT code FROM units WHERE parent_code = :c"), {"c": code}
-                )
-            }
-        scope = _UnitScope(frozenset(subtree), frozenset(kids), time.monotonic())
+            below = await subtree_set(session, code)
+            kids = frozenset(unit.code for unit in await children(session, code))
+        scope = _UnitScope(below, kids, time.monotonic())
         self._units[code] = scope
         return scope
 
