@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ioc.kpis.catalogue import LOCAL_TZ_NAME as TZ
+from ioc.localtime import LOCAL_TZ_NAME as TZ
 
 
 @dataclass(frozen=True, slots=True)
