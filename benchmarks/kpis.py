@@ -25,7 +25,7 @@ import httpx
 import uvicorn
 from sqlalchemy import text
 
-from ioc.api import create_app
+from ioc.app import create_app
 from ioc.auth import create_token
 from ioc.db import Database, upgrade
 from ioc.db.engine import asyncpg_dsn, with_database

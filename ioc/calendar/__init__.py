@@ -25,11 +25,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from functools import cache
-from zoneinfo import ZoneInfo
 
 import holidays
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from ioc.localtime import LOCAL_TZ, LOCAL_TZ_NAME
+
 # The span the table covers: dossiers from 2000 on, deadlines until 2060.
 FIRST_DAY = date(2000, 1, 1)
 LAST_DAY = date(2060, 12, 31)
@@ -106,11 +106,11 @@ def rows(first: date = FIRST_DAY, last: date = LAST_DAY) -> Iterator[tuple[date,
 # timestamptz `start` and a whole number of working days `n` (both SQL expressions). NULL when
 # outside the table's span. The engine embeds it in its contribution expressions (one indexed
 # probe each, evaluated only where a deadline is needed).
-DEADLINE_SQL = """(SELECT (w.day + 1)::timestamp AT TIME ZONE 'Asia/Ho_Chi_Minh'
+DEADLINE_SQL = f"""(SELECT (w.day + 1)::timestamp AT TIME ZONE '{LOCAL_TZ_NAME}'
     FROM work_calendar w
     WHERE w.working AND w.workday_no = (
         SELECT s.workday_no FROM work_calendar s
-        WHERE s.day = ({start} AT TIME ZONE 'Asia/Ho_Chi_Minh')::date) + ({n}))"""
+        WHERE s.day = ({{start}} AT TIME ZONE '{LOCAL_TZ_NAME}')::date) + ({{n}}))"""
 
 
 def deadline_sql(start: str, n: str) -> str:

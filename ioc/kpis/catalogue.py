@@ -9,13 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from ioc.errors import Invalid
-
-# The province's time zone: local days, windows and due dates (SQL uses the name).
-LOCAL_TZ_NAME = "Asia/Ho_Chi_Minh"
-LOCAL_TZ = ZoneInfo(LOCAL_TZ_NAME)
+from ioc.localtime import LOCAL_TZ, WINDOWS
 
 # "open_rate": a Decision 766 rate whose ended part is windowed and whose open part is
 # judged now (2.1, 5.2, 5.4); "now_rate": a rate of the catalogue as it is now (3.1).
@@ -391,8 +387,6 @@ CATALOGUE: dict[str, Kpi] = {
     ]
 }
 
-WINDOWS: tuple[str, ...] = ("today", "7d", "month", "quarter", "year")
-
 
 def local_moment(now: datetime | None = None) -> datetime:
     """`now` (default the current time) in the local zone; it must be timezone-aware."""
@@ -400,11 +394,6 @@ def local_moment(now: datetime | None = None) -> datetime:
     if moment.tzinfo is None:
         raise Invalid("`now` must be timezone-aware")
     return moment.astimezone(LOCAL_TZ)
-
-
-def local_date(moment: datetime) -> date:
-    """The Asia/Ho_Chi_Minh calendar day of an aware datetime."""
-    return moment.astimezone(LOCAL_TZ).date()
 
 
 def window_days(window: str, today: date) -> tuple[date, date]:

@@ -21,8 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.kpis.catalogue import (
     CATALOGUE,
-    WINDOWS,
-    local_date,
     local_moment,
     status_of,
     window_days,
@@ -33,6 +31,7 @@ from ioc.kpis.current import CURRENT_LOCK, Rows, current_of, publish_changes, wr
 from ioc.kpis.median import median
 from ioc.kpis.targets import config_of, targets_of
 from ioc.kpis.values import OVERDUE_TERMS, TERMS, Change, Floats, Judged, Raw, raws
+from ioc.localtime import WINDOWS, local_date
 
 Key = tuple[str, str]  # (unit, window)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ioc.calendar import deadline_sql
-from ioc.kpis.catalogue import LOCAL_TZ_NAME as TZ
+from ioc.localtime import LOCAL_TZ_NAME as TZ
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc.events import NewEvent, publish
 from ioc.kpis.catalogue import local_moment
 from ioc.kpis.values import Change, Judged
-from ioc.services import lease_key
+from ioc.loops import lease_key
 
 # Serialises writers of kpi_current (the engine, target changes, rebuild).
 CURRENT_LOCK = lease_key("kpis.current")

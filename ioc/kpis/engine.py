@@ -15,15 +15,14 @@ from sqlalchemy import text
 
 from ioc import metrics
 from ioc.db import Database, asyncpg_dsn
+from ioc.events import INGEST_CHANNEL
 from ioc.kpis.rounds import MemoryBox, emit_round, fold_journal
-from ioc.services import LoopService
+from ioc.loops import LoopService
 
 if TYPE_CHECKING:
-    from ioc.api.app import AppContext
+    from ioc.context import AppContext
 
 log = logging.getLogger("ioc.kpis")
-
-INGEST_CHANNEL = "ioc_ingest"
 
 
 class KpiEngine(LoopService):
@@ -105,13 +104,13 @@ class KpiEngine(LoopService):
                 self._gauge_mark = max(self._gauge_mark, as_of)
 
 
-def kpi_services(ctx: AppContext) -> list[LoopService]:
-    """The engine, woken by every ingest commit; its handle kept in `ctx.rooms["kpis"]`."""
+def build_services(ctx: AppContext) -> list[LoopService]:
+    """The engine, woken by every ingest commit; kept in `ctx.handles`."""
     engine = KpiEngine(
         ctx.db,
         config_targets=dict(ctx.settings.kpi_targets),
         warn_margin=ctx.settings.kpi_warn_margin,
     )
     ctx.listener.subscribe(INGEST_CHANNEL, engine.on_ingest)
-    ctx.rooms["kpis"] = engine
+    ctx.handles.add(engine)
     return [engine]

@@ -16,13 +16,14 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc.kpis.catalogue import WINDOWS, window_days
+from ioc.kpis.catalogue import window_days
 from ioc.kpis.compute import response_times, window_counts
 from ioc.kpis.contributions import COUNT_COLUMNS
 from ioc.kpis.current import current_of
 from ioc.kpis.median import BINS, EDGES
 from ioc.kpis.memory import NEVER, EngineMemory, Responses
 from ioc.kpis.targets import Targets
+from ioc.localtime import WINDOWS
 
 _EDGE_ARRAY = np.array(EDGES)
 

@@ -37,7 +37,6 @@ from datetime import date, datetime
 import numpy as np
 import numpy.typing as npt
 
-from ioc.kpis.catalogue import WINDOWS
 from ioc.kpis.contributions import COUNT_COLUMNS, OPEN_FEEDS
 from ioc.kpis.facts import Facts
 from ioc.kpis.median import BINS, bin_of, median
@@ -55,6 +54,7 @@ from ioc.kpis.values import (
     nulls,
     statuses,
 )
+from ioc.localtime import WINDOWS
 
 # "Never used" in `kpi_service_usage` ('-infinity'): before every window.
 NEVER = date.min

@@ -15,13 +15,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.errors import Invalid
-from ioc.kpis.catalogue import CATALOGUE, WINDOWS, local_date, local_moment, status_of
+from ioc.kpis.catalogue import CATALOGUE, local_moment, status_of
 from ioc.kpis.compute import judged
 from ioc.kpis.contributions import OPEN_FEEDS
 from ioc.kpis.current import Rows, parse_row
 from ioc.kpis.models import KpiChild, KpiSnapshot, KpiValue
 from ioc.kpis.targets import check_kpi
 from ioc.kpis.values import OVERDUE_TERMS, Judged
+from ioc.localtime import WINDOWS, local_date
 from ioc.units import children as unit_children
 from ioc.units import get_unit
 

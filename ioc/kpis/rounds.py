@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.kpis import aggregates
-from ioc.kpis.catalogue import local_date, local_moment
+from ioc.kpis.catalogue import local_moment
 from ioc.kpis.changes import Changes, next_hi, read_changes, service_inputs
 from ioc.kpis.compute import refresh
 from ioc.kpis.contributions import SOURCE_TABLES
@@ -33,7 +33,8 @@ from ioc.kpis.current import CURRENT_LOCK, current_of, store_changes
 from ioc.kpis.load import load_memory
 from ioc.kpis.memory import EngineMemory
 from ioc.kpis.targets import config_of, targets_of
-from ioc.services import lease_key
+from ioc.localtime import local_date
+from ioc.loops import lease_key
 
 ENGINE_LOCK = lease_key("kpis.engine")
 # Records a round takes at most; the service wakes itself again when more wait.

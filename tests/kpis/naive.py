@@ -13,8 +13,9 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc.kpis.catalogue import CATALOGUE, LOCAL_TZ_NAME, local_date, window_days
+from ioc.kpis.catalogue import CATALOGUE, window_days
 from ioc.kpis.values import Raw
+from ioc.localtime import LOCAL_TZ_NAME, local_date
 
 TZ = LOCAL_TZ_NAME
 

@@ -16,15 +16,15 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from ioc.db import Database
-from ioc.kpis import WINDOWS, refresh
+from ioc.kpis import refresh
 from ioc.kpis.aggregates import clear
-from ioc.kpis.catalogue import local_date
 from ioc.kpis.compute import compute, judged
 from ioc.kpis.current import current_of
 from ioc.kpis.memory import EngineMemory
 from ioc.kpis.reads import served, values_for
 from ioc.kpis.rounds import MemoryBox, fresh_memory, rebuild_aggregates
 from ioc.kpis.targets import set_target
+from ioc.localtime import WINDOWS, local_date
 
 from .conftest import (
     add_document,
