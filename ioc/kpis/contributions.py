@@ -93,9 +93,7 @@ CROSS JOIN LATERAL (
                AS deadline
 ) x
 """
-# A dossier without a due date is derived again when its procedure's catalogue rows change
-# (its legal duration may have).
-DOSSIER_CONTRIBUTION = f"""
+_DOSSIER_SELECT = f"""
 SELECT d.id AS dossier_id, d.unit_code, d.procedure_code,
        (d.received_at AT TIME ZONE '{TZ}')::date AS recv_day,
        d.channel = 2 AS online,
@@ -125,9 +123,16 @@ SELECT d.id AS dossier_id, d.unit_code, d.procedure_code,
             CASE WHEN d.supplement_count > 1 THEN {EPOCH_SQL}
                  ELSE x.deadline + {_PAUSE} END END AS open766_due
 FROM dossiers d {_DOSSIER_766}
-WHERE d.change_seq > :lo AND d.change_seq <= :hi
-   OR d.due_at IS NULL AND d.procedure_code = ANY (ARRAY(
+"""
+# The dossiers changed in (lo, hi] — and those without a due date whose procedure's catalogue
+# rows changed (their legal duration may have): two index scans (the second one empty when no
+# procedure changed), never a scan of every dossier.
+DOSSIER_CONTRIBUTION = f"""
+{_DOSSIER_SELECT} WHERE d.change_seq > :lo AND d.change_seq <= :hi
+UNION ALL
+{_DOSSIER_SELECT} WHERE d.due_at IS NULL AND d.procedure_code = ANY (ARRAY(
         SELECT code FROM procedures WHERE change_seq > :lo AND change_seq <= :hi))
+    AND NOT (d.change_seq > :lo AND d.change_seq <= :hi)
 """
 # 5.2: 15 working days to handle a report, 2 to refuse it, from its receipt.
 REPORT_CONTRIBUTION = f"""
