@@ -476,3 +476,25 @@ async def test_rebuild_changes_nothing(loaded: Database) -> None:
         result = await rebuild(s, now=LATER)
     assert result.events == 0  # no value differs from what the incremental rounds emitted
     assert await figures(loaded, C1, "year", LATER) == before
+
+
+async def test_a_legal_duration_change_rejudges_dossiers_without_due_date(
+    loaded: Database,
+) -> None:
+    """The catalogue now says 6 working days for P-LEGAL: D10 (finished Fri 27 Feb 09:00,
+    no NgayHenTra) is judged again by the next round — the end of the 6th working day after
+    Thu 12 Feb is the end of Fri 27 Feb: on time."""
+    before = await figures(loaded, C1, "year", LATER)
+    # ended: 6 of 9 on time; open now: M3, M4, M5 within, D3, D4, D11 past → (6 + 3) / 15
+    assert before["i766_2_1"] == (9, 15)
+    catalogue = [p for p in procedures() if p["MaTTHC"] == "P-LEGAL"]
+    catalogue[0]["ThoiGianGiaiQuyet"] = "6"
+    async with loaded.session() as s:
+        result = await ingest_json(s, "procedures", SOURCE, catalogue)
+        assert result.rejected == []
+    await engine_round(loaded, LATER)
+    after = await figures(loaded, C1, "year", LATER)
+    assert after["i766_2_1"] == (10, 15)
+    async with loaded.session() as s:
+        rebuilt = await rebuild(s, now=LATER)
+    assert rebuilt.events == 0
