@@ -387,7 +387,7 @@ def start_server(mode: str, url: str, port: int) -> subprocess.Popen[bytes]:
 WS_IMPLS = {"ioc-websockets": "websockets", "ioc-wsproto": "wsproto"}
 _SERVE_WITH_IMPL = """
 import sys, uvicorn
-from ioc.api import create_app
+from ioc.app import create_app
 from ioc.settings import Settings
 uvicorn.run(create_app(Settings()), host="127.0.0.1", port=int(sys.argv[2]), ws=sys.argv[1],
             log_config=None, ws_max_size=64 * 1024, ws_per_message_deflate=False)

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc.kpis import CATALOGUE, WINDOWS, kpi_value
+from ioc.kpis import CATALOGUE, kpi_value
+from ioc.localtime import WINDOWS
 
 __all__ = ["WINDOWS", "current_value", "is_time_based", "known_kpis", "kpi_name"]
 

@@ -18,8 +18,9 @@ import defusedxml
 import defusedxml.ElementTree as DET
 
 from ioc.collectors.records import Attachment, DocumentRecord, StatusRecord
-from ioc.collectors.timefmt import VN, BadValue, slash_date, slash_time
+from ioc.collectors.timefmt import BadValue, slash_date, slash_time
 from ioc.errors import IocError
+from ioc.localtime import LOCAL_TZ
 
 EDXML = "edxml"
 STATUS_CODES = {
@@ -312,7 +313,7 @@ def parse_status(root: ET.Element, raw_xml: str) -> StatusRecord | XmlRecordErro
         document_id=document_id,
         organ_id=organ,
         status_code=code.zfill(2),
-        at=at.astimezone(VN),
+        at=at.astimezone(LOCAL_TZ),
         description=_text(status, "Description"),
         department=_text(status, "StaffInfo", "Department"),
         staff=_text(status, "StaffInfo", "Staff"),

@@ -55,8 +55,7 @@ from ioc.collectors.reports import (
     unit_places,
 )
 from ioc.errors import Invalid, NotFound, OutOfScope
-from ioc.privacy import mask_record
-from ioc.privacy.service import log_access
+from ioc.privacy import log_access, mask_record
 from ioc.units import is_within
 
 FEEDS = ("dossiers", "procedures", "reports", "documents")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from ioc.collectors.timefmt import VN
+from ioc.localtime import LOCAL_TZ
 from ioc.units import DEMO_FILES
 
 FEED_NAMES = ("procedures", "dossiers", "reports", "documents")
@@ -140,11 +140,11 @@ def demo_organs(units: list[Unit]) -> dict[str, str]:
 
 
 def _compact(t: datetime) -> str:
-    return t.astimezone(VN).strftime("%Y%m%d%H%M%S")
+    return t.astimezone(LOCAL_TZ).strftime("%Y%m%d%H%M%S")
 
 
 def _slash(t: datetime) -> str:
-    return t.astimezone(VN).strftime("%Y/%m/%d %H:%M:%S")
+    return t.astimezone(LOCAL_TZ).strftime("%Y/%m/%d %H:%M:%S")
 
 
 class World:
@@ -233,7 +233,7 @@ class World:
         total = int(days * per_day)
         for _ in range(total):
             day = begin + timedelta(days=self.rng.uniform(0, days))
-            local = day.astimezone(VN)
+            local = day.astimezone(LOCAL_TZ)
             # office hours, weekdays mostly
             if local.weekday() >= 5 and self.rng.random() < 0.8:
                 local -= timedelta(days=2)
@@ -283,7 +283,7 @@ class World:
         digitised = channel == 2 or r.random() < digitised_share
         dossier: dict[str, Any] = {
             "MaHoSo": f"{self.district_organ.get(district, PROVINCE_ORGAN)}-"
-                      f"{at.astimezone(VN):%y%m%d}-{self._counter:06d}",
+                      f"{at.astimezone(LOCAL_TZ):%y%m%d}-{self._counter:06d}",
             "MaTTHC": p.code, "TenTTHC": p.name, "MaLinhVuc": p.sector_code,
             "TenLinhVuc": p.sector_name, "KenhThucHien": str(channel), "MaDonVi": unit.code,
             "NgayTiepNhan": _compact(at), "NgayHenTra": _compact(due),
@@ -414,9 +414,9 @@ class World:
         due = at + timedelta(days=2 if urgent else r.choice((5, 7, 10)))
         self._counter += 1
         report: dict[str, Any] = {
-            "id": f"1022-{self._counter:07d}", "received_at": at.astimezone(VN).isoformat(),
+            "id": f"1022-{self._counter:07d}", "received_at": at.astimezone(LOCAL_TZ).isoformat(),
             "channel": channel, "category": category, "unit": unit.code, "status": "received",
-            "due_at": due.astimezone(VN).isoformat(), "title": title,
+            "due_at": due.astimezone(LOCAL_TZ).isoformat(), "title": title,
             "content": f"{content} ({unit.name})", "citizen_name": self._person(),
             "citizen_phone": f"03{r.randrange(10**8):08d}", "updated_at": at.isoformat(),
         }  # fmt: skip
@@ -444,15 +444,15 @@ class World:
         if status == "assigned":
             report["assigned_to"] = f"UBND {self.rng.choice(self.communes).name}"
         if status == "in_progress":
-            report["first_response_at"] = self.now.astimezone(VN).isoformat()
+            report["first_response_at"] = self.now.astimezone(LOCAL_TZ).isoformat()
         if status == "resolved":
-            report.setdefault("first_response_at", self.now.astimezone(VN).isoformat())
-            report["resolved_at"] = self.now.astimezone(VN).isoformat()
+            report.setdefault("first_response_at", self.now.astimezone(LOCAL_TZ).isoformat())
+            report["resolved_at"] = self.now.astimezone(LOCAL_TZ).isoformat()
             roll = self.rng.random()  # the citizen's rating, when given (766 indicator 5.3)
             if roll < 0.7:
                 report["rating"] = "satisfied" if roll < 0.6 else "dissatisfied"
         if status == "rejected":
-            report["rejected_at"] = self.now.astimezone(VN).isoformat()
+            report["rejected_at"] = self.now.astimezone(LOCAL_TZ).isoformat()
         self._latest[report["id"]] = report
         self._emit("reports", report)
 
@@ -472,7 +472,7 @@ class World:
             sender = r.choice([o for o in self.organs if o != PROVINCE_ORGAN])
             recipients = [PROVINCE_ORGAN]
             notation = "BC-UBND"
-        day = at.astimezone(VN)
+        day = at.astimezone(LOCAL_TZ)
         due = day + timedelta(days=r.choice((5, 7, 10, 15)))
         doc_id = f"{sender},{day:%Y/%m/%d},{number}/{notation}"
         paper = 1 if r.random() < 0.02 else 0

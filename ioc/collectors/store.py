@@ -47,8 +47,10 @@ from ioc.collectors.records import (
 )
 from ioc.collectors.reports import STATUS_RANK as REPORT_RANK
 from ioc.collectors.reports import STATUS_RANK_SQL as REPORT_RANK_SQL
+from ioc.db import driver_connection
+from ioc.events import INGEST_CHANNEL
+from ioc.units import subtree_sql
 
-INGEST_CHANNEL = "ioc_ingest"
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('ioc.ingest'))"
 
 R = TypeVar("R", DossierRecord, ReportRecord, ProcedureRecord)
@@ -56,14 +58,7 @@ R = TypeVar("R", DossierRecord, ReportRecord, ProcedureRecord)
 
 async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under the session, inside the session's transaction."""
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
-    if not driver.is_in_transaction():
-        # SQLAlchemy's asyncpg adapter opens its transaction lazily, at the first statement
-        # it runs itself; without this our raw statements would each autocommit.
-        await conn.exec_driver_sql("SELECT 1")
-    return driver
+    return await driver_connection(session)
 
 
 async def lock_and_notify(conn: asyncpg.Connection, feed: str) -> None:
@@ -97,9 +92,7 @@ async def scope_units(conn: asyncpg.Connection, unit: str | None) -> frozenset[s
     """The codes a collector token scoped to `unit` may send records for (None = any)."""
     if unit is None:
         return None
-    rows = await conn.fetch(
-        "SELECT descendant_code FROM unit_closure WHERE ancestor_code = $1", unit
-    )
+    rows = await conn.fetch(f"SELECT * FROM {subtree_sql('$1')} AS subtree", unit)
     return frozenset(r[0] for r in rows)
 
 

@@ -7,9 +7,9 @@ daylight saving), so a fixed offset is exact and needs no tz database.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
-VN = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+from ioc.localtime import LOCAL_TZ
 
 _YMD = re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})$")
 _DMY = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4})$")
@@ -43,7 +43,7 @@ def iso(field: str, value: object) -> datetime:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise BadValue(f"{field}: {value!r} is not an ISO 8601 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=VN)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL_TZ)
 
 
 def slash_date(field: str, value: str) -> date:
@@ -68,7 +68,7 @@ def slash_time(field: str, value: str) -> datetime:
     for fmt in ("%H:%M:%S", "%H:%M"):
         try:
             t = datetime.strptime(clock, fmt).time()
-            return datetime.combine(day, t, tzinfo=VN)
+            return datetime.combine(day, t, tzinfo=LOCAL_TZ)
         except ValueError:
             continue
     raise BadValue(f"{field}: {value!r} has no valid HH:mm[:ss] time")

@@ -12,8 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from ioc import metrics
-from ioc.api.deps import get_ctx
-from ioc.api.limits import request_json
+from ioc.api import get_ctx, request_json
 from ioc.auth import Principal, authenticate, require
 from ioc.collectors.edxml import TooLarge
 from ioc.collectors.service import (

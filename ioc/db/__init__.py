@@ -1,7 +1,13 @@
 """Database access: metadata, engine, sessions, the embedded server and migrations."""
 
 from ioc.db.base import Base, metadata
-from ioc.db.engine import Database, asyncpg_dsn, sqlalchemy_url
+from ioc.db.engine import (
+    Database,
+    asyncpg_dsn,
+    driver_connection,
+    resolve_database_url,
+    sqlalchemy_url,
+)
 from ioc.db.migrate import current_heads, downgrade, script_heads, upgrade
 
 __all__ = [
@@ -10,7 +16,9 @@ __all__ = [
     "asyncpg_dsn",
     "current_heads",
     "downgrade",
+    "driver_connection",
     "metadata",
+    "resolve_database_url",
     "script_heads",
     "sqlalchemy_url",
     "upgrade",

@@ -35,12 +35,11 @@ import asyncpg
 
 from ioc import metrics
 from ioc.errors import Invalid
-from ioc.events import EVENTS_CHANNEL
-from ioc.events.listener import Listener
+from ioc.events import EVENTS_CHANNEL, FEEDS_CHANNEL, Listener
 from ioc.feeds.http import Connection, DeliveryError
 from ioc.feeds.models import DeliveryTarget
 from ioc.feeds.notify import send_failing_email
-from ioc.feeds.service import FEEDS_CHANNEL, check_url
+from ioc.feeds.service import check_url
 from ioc.feeds.stream import (
     FeedEvent,
     body_of,
@@ -51,7 +50,7 @@ from ioc.feeds.stream import (
     tail_events,
     webhook_id,
 )
-from ioc.services import LoopService
+from ioc.loops import LoopService
 from ioc.settings import Settings
 from ioc.webhooks import signature_headers
 
@@ -301,11 +300,11 @@ class DeliveryService(LoopService):
         """Behind the tail: read the next events from PostgreSQL up to the tail's head."""
         assert worker.target is not None
         bound, after = self._tail_head, worker.pos
-        events = await fetch_events(pool, worker.target, after, bound, BATCH)
+        events, read_to = await fetch_events(pool, worker.target, after, bound, BATCH)
         if worker.pos != after:
             return  # reset meanwhile (replay): this read is stale
         worker.queue.extend(events)
-        worker.pos = events[-1].seq if len(events) == BATCH else bound
+        worker.pos = bound if read_to is None else read_to
 
     async def _idle(self, pool: asyncpg.Pool, worker: _Worker) -> None:
         """Caught up with nothing to send: note the skipped seqs, wait for news."""

@@ -7,11 +7,11 @@ targets are here so screens, emails and the docs read one source.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from ioc.errors import Invalid
+from ioc.localtime import LOCAL_TZ, WINDOWS
 
 Kind = Literal["count", "rate", "median", "overdue"]
 Direction = Literal["higher", "lower"]
@@ -20,7 +20,15 @@ Status = Literal["ok", "warn", "bad", "no_data"]
 
 @dataclass(frozen=True, slots=True)
 class Kpi:
-    """One indicator: identity, wording, formula (as text), feed, direction, default target."""
+    """One indicator: identity, wording, formula (as text), feed, direction, default target,
+    and `terms`: what its value is computed from (`ioc.kpis.values.kpi_values`), by kind:
+
+    - `count` / `overdue`: `(n,)` — value = numerator = n, no denominator;
+    - `rate`: `(numerator, denominator)` — value = numerator / denominator, null when 0;
+    - `median`: `(median seconds, how many)` — value in hours, no numerator.
+
+    A term is a counter of `ioc.kpis.contributions.COUNTERS` or one of the other terms named
+    in `ioc.kpis.values.TERMS` (overdue counts, online services, response-time median)."""
 
     id: str
     name_vi: str
@@ -31,6 +39,7 @@ class Kpi:
     formula: str
     direction: Direction
     target: float | None
+    terms: tuple[str, ...] = ()
 
     @property
     def windowed(self) -> bool:
@@ -51,6 +60,7 @@ CATALOGUE: dict[str, Kpi] = {
             "dossiers with NgayTiepNhan (received_at) in the window",
             "higher",
             None,
+            terms=("d_received",),
         ),
         Kpi(
             "dossier_online_rate",
@@ -62,6 +72,7 @@ CATALOGUE: dict[str, Kpi] = {
             "KenhThucHien=2 / all, among dossiers received in the window",
             "higher",
             0.50,
+            terms=("d_online", "d_received"),
         ),
         Kpi(
             "dossier_ontime_rate",
@@ -74,6 +85,7 @@ CATALOGUE: dict[str, Kpi] = {
             "among dossiers finished in the window",
             "higher",
             0.95,
+            terms=("d_ontime", "d_finished"),
         ),
         Kpi(
             "dossier_overdue_open",
@@ -85,6 +97,7 @@ CATALOGUE: dict[str, Kpi] = {
             "dossiers neither finished nor closed (status 3, 7, 8) with NgayHenTra < now",
             "lower",
             0.0,
+            terms=("overdue_dossiers",),
         ),
         Kpi(
             "dossier_digitized_rate",
@@ -96,6 +109,7 @@ CATALOGUE: dict[str, Kpi] = {
             "DaSoHoa / all, among dossiers received in the window",
             "higher",
             1.00,
+            terms=("d_digitized", "d_received"),
         ),
         Kpi(
             "dossier_online_payment_rate",
@@ -107,6 +121,7 @@ CATALOGUE: dict[str, Kpi] = {
             "ThanhToanTrucTuyen / online, among online dossiers received in the window",
             "higher",
             None,
+            terms=("d_paid", "d_online"),
         ),
         Kpi(
             "online_service_usage_rate",
@@ -119,6 +134,7 @@ CATALOGUE: dict[str, Kpi] = {
             "received in the window / all online services of the unit",
             "higher",
             0.80,
+            terms=("services_used", "services_offered"),
         ),
         Kpi(
             "report_received",
@@ -130,6 +146,7 @@ CATALOGUE: dict[str, Kpi] = {
             "reports with received_at in the window",
             "higher",
             None,
+            terms=("r_received",),
         ),
         Kpi(
             "report_ontime_rate",
@@ -142,6 +159,7 @@ CATALOGUE: dict[str, Kpi] = {
             "reports resolved in the window",
             "higher",
             0.90,
+            terms=("r_ontime", "r_resolved"),
         ),
         Kpi(
             "report_overdue_open",
@@ -153,6 +171,7 @@ CATALOGUE: dict[str, Kpi] = {
             "reports neither resolved nor rejected with due_at < now",
             "lower",
             0.0,
+            terms=("overdue_reports",),
         ),
         Kpi(
             "report_response_p50_hours",
@@ -165,6 +184,7 @@ CATALOGUE: dict[str, Kpi] = {
             "the window that have a response",
             "lower",
             24.0,
+            terms=("response_median_seconds", "responses"),
         ),
         Kpi(
             "document_electronic_rate",
@@ -177,6 +197,7 @@ CATALOGUE: dict[str, Kpi] = {
             "once at every unit involved (sender and recipients)",
             "higher",
             0.98,
+            terms=("doc_electronic", "doc_sent"),
         ),
         Kpi(
             "document_overdue_open",
@@ -189,16 +210,18 @@ CATALOGUE: dict[str, Kpi] = {
             "the due date (local) now",
             "lower",
             0.0,
+            terms=("overdue_documents",),
         ),
     ]
 }
 
-WINDOWS: tuple[str, ...] = ("today", "7d", "month", "quarter", "year")
 
-
-def local_date(moment: datetime) -> date:
-    """The Asia/Ho_Chi_Minh calendar day of an aware datetime."""
-    return moment.astimezone(LOCAL_TZ).date()
+def local_moment(now: datetime | None = None) -> datetime:
+    """`now` (default the current time) in the local zone; it must be timezone-aware."""
+    moment = now or datetime.now(UTC)
+    if moment.tzinfo is None:
+        raise Invalid("`now` must be timezone-aware")
+    return moment.astimezone(LOCAL_TZ)
 
 
 def window_days(window: str, today: date) -> tuple[date, date]:

@@ -13,6 +13,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ioc.alerts import list_open_alerts
+from ioc.federation import overlay_upstream
+from ioc.kpis import snapshot
 from ioc.settings import Settings
 
 
@@ -21,12 +24,6 @@ async def build_snapshot(
 ) -> dict[str, Any]:
     """The snapshot body (without `seq`, which depends on when a screen takes it); with
     `mirror`, the upstream's stored KPI values replace the local ones they cover."""
-    # Imported here: the KPI and alert rooms import the event log, which this room also uses;
-    # a late import keeps the live room loadable on its own (tests of the fan-out, benchmarks).
-    from ioc.alerts import list_open_alerts
-    from ioc.feeds.federation import overlay_upstream
-    from ioc.kpis import snapshot
-
     kpis: dict[str, Any] = {}
     children: dict[str, Any] = {}
     as_of: str | None = None

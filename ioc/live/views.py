@@ -14,8 +14,9 @@ from fastapi import APIRouter, WebSocket
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.websockets import WebSocketDisconnect
 
-from ioc.api.problems import problem
+from ioc.api import problem
 from ioc.auth import principal_for_token, require_role
+from ioc.context import AppContext
 from ioc.errors import Forbidden, IocError, Unauthorized, Unavailable
 from ioc.live.connection import Connection
 from ioc.live.hub import Hub
@@ -46,8 +47,8 @@ async def _deny(websocket: WebSocket, error: IocError) -> None:
 @router.websocket("/ws")
 async def live_socket(websocket: WebSocket) -> None:
     """Live screens (CONTRACT §5): subscribe to a unit, get a snapshot, then its events."""
-    ctx = websocket.app.state.ctx
-    hub: Hub = ctx.rooms["live"]
+    ctx: AppContext = websocket.app.state.ctx
+    hub = ctx.handles.get(Hub)
     settings = ctx.settings
     if not origin_allowed(
         websocket.headers.get("origin"), websocket.headers.get("host"), settings.ws_allowed_origins

@@ -20,9 +20,9 @@ from ioc import metrics
 from ioc.auth import Principal
 from ioc.db import Database, asyncpg_dsn
 from ioc.errors import Invalid, NotFound, OutOfScope
-from ioc.services import LoopService
+from ioc.loops import LoopService
 from ioc.settings import Settings
-from ioc.units import is_within
+from ioc.units import is_within, within_sql
 
 log = logging.getLogger("ioc.privacy")
 
@@ -176,14 +176,12 @@ async def list_access_log(
     rows = (
         await session.execute(
             text(
-                """
+                f"""
                 SELECT l.id, l.at, l.token_id::text, l.token_name, l.role, l.token_unit,
                     l.record_kind, l.record_key, l.unit_code, l.fields, l.reason, l.route
                 FROM personal_data_access_log l
                 WHERE (CAST(:since AS timestamptz) IS NULL OR l.at >= :since)
-                  AND (CAST(:scope AS text) IS NULL OR EXISTS (
-                        SELECT 1 FROM unit_closure c
-                        WHERE c.ancestor_code = :scope AND c.descendant_code = l.unit_code))
+                  AND (CAST(:scope AS text) IS NULL OR {within_sql(":scope", "l.unit_code")})
                 ORDER BY l.id DESC
                 LIMIT :limit
                 """

@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.db import Database
 from ioc.events import last_seq, read_since
-from ioc.kpis import LOCAL_TZ, run_round
-from ioc.kpis.engine import MemoryBox, emit_round, fold_journal
+from ioc.kpis import run_round
+from ioc.kpis.rounds import MemoryBox, emit_round, fold_journal
+from ioc.localtime import LOCAL_TZ
 
 _ids = itertools.count(1)
 _RUN = uuid.uuid4().hex[:8]  # source ids stay unique if a database is reused

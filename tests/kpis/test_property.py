@@ -16,14 +16,15 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from ioc.db import Database
-from ioc.kpis import WINDOWS, refresh
+from ioc.kpis import refresh
 from ioc.kpis.aggregates import clear
-from ioc.kpis.catalogue import local_date
-from ioc.kpis.compute import compute
-from ioc.kpis.engine import MemoryBox, _load, rebuild_aggregates
+from ioc.kpis.compute import compute, judged
+from ioc.kpis.current import current_of
 from ioc.kpis.memory import EngineMemory
-from ioc.kpis.naive import naive_values
-from ioc.kpis.service import _judged, _served, current_of, set_target, values_for
+from ioc.kpis.reads import served, values_for
+from ioc.kpis.rounds import MemoryBox, fresh_memory, rebuild_aggregates
+from ioc.kpis.targets import set_target
+from ioc.localtime import WINDOWS, local_date
 
 from .conftest import (
     add_document,
@@ -36,6 +37,7 @@ from .conftest import (
     update_dossier,
     update_report,
 )
+from .naive import naive_values
 
 NOW = at(2026, 3, 15, 10)
 # Later the same local day, with no engine round in between: open records due in
@@ -124,7 +126,6 @@ RAW_TABLES = "dossiers, reports, documents, document_recipients, procedures"
 AGGREGATES = [
     "kpi_counts",
     "kpi_open",
-    "kpi_resp_hist",
     "kpi_service",
     "kpi_service_day",
     "kpi_service_usage",
@@ -160,7 +161,7 @@ async def _round_exact(db: Database, moment: datetime, box: MemoryBox) -> None:
     memory = box.memory
     assert memory is not None
     async with db.session() as s:
-        fresh = await _load(s, memory.cursor, memory.generation, moment, local_date(moment))
+        fresh = await fresh_memory(s, memory.cursor, memory.generation, moment)
         recomputed = await compute(s, CHECKED, list(WINDOWS), moment, local_date(moment))
     assert _memory_state(memory) == _memory_state(fresh), moment
     assert memory.raws(CHECKED) == recomputed, moment
@@ -229,12 +230,12 @@ async def _dump(db: Database) -> dict[str, set[tuple[Any, ...]]]:
 async def _served_equals_recomputed(db: Database, moment: datetime) -> None:
     """Every (unit, window) is served from `kpi_current` at `moment`, equal to recomputing."""
     async with db.session() as s:
-        served = await _served(s, CHECKED, list(WINDOWS), moment, None)
-        recomputed = await _judged(s, CHECKED, list(WINDOWS), moment, None)
+        stored = await served(s, CHECKED, list(WINDOWS), moment, None)
+        recomputed = await judged(s, CHECKED, list(WINDOWS), moment, None)
         answered = await values_for(s, CHECKED, list(WINDOWS), moment)
-    assert set(served) == {(u, w) for u in CHECKED for w in WINDOWS}
+    assert set(stored) == {(u, w) for u in CHECKED for w in WINDOWS}
     for key, values in recomputed.items():
-        assert served[key] == values, key
+        assert stored[key] == values, key
         assert [tuple(v.model_dump().values()) for v in answered[key]] == values, key
 
 
@@ -259,15 +260,13 @@ async def _check(url: str, ops: list[tuple[Any, ...]]) -> None:
                 assert fast[(u, window)] == slow[u], (u, window)
             # What was emitted (kpi_current) is what the aggregates say.
             async with db.session() as s:
-                judged = await _judged(s, CHECKED, [window], NOW, None)
+                fresh = await judged(s, CHECKED, [window], NOW, None)
                 emitted = {
                     (u, k): j[1:]
                     for (u, w, k), j in (await current_of(s, CHECKED)).items()
                     if w == window
                 }
-            assert emitted == {
-                (u, v[0]): v[1:] for (u, _), values in judged.items() for v in values
-            }
+            assert emitted == {(u, v[0]): v[1:] for (u, _), values in fresh.items() for v in values}
         # Snapshots are served from kpi_current, exactly: at the round's moment, later the
         # same day (overdue counts moved with the clock alone), after a target change
         # (stored later than the round), and not at all before the round (recomputed).
@@ -279,7 +278,7 @@ async def _check(url: str, ops: list[tuple[Any, ...]]) -> None:
             await set_target(s, "70", "dossier_online_rate", 0.6, now=TARGET_AT)
         await _served_equals_recomputed(db, LATER)
         async with db.session() as s:
-            assert await _served(s, CHECKED, list(WINDOWS), NOW - timedelta(hours=1), None) == {}
+            assert await served(s, CHECKED, list(WINDOWS), NOW - timedelta(hours=1), None) == {}
         incremental = await _dump(db)
         async with db.session() as s:
             await rebuild_aggregates(s)

@@ -18,7 +18,7 @@ from playwright.async_api import Page, expect
 
 from ioc.auth import create_token, revoke_token
 from ioc.db import Database
-from ioc.kpis import LOCAL_TZ
+from ioc.localtime import LOCAL_TZ
 from tests.conftest import DatabaseFactory, RunningServer, ServerMaker
 
 pytestmark = pytest.mark.browser

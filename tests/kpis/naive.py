@@ -1,7 +1,9 @@
 """The KPIs computed the naive way: one GROUP BY over the raw source tables per family.
 
-Not used to serve anything. It is the independent oracle of the tests (incremental
-aggregates must agree with it) and the baseline the benchmark measures the engine against.
+Not part of the package: the independent oracle of the tests (incremental aggregates must
+agree with it) and the baseline `benchmarks/kpis.py` measures the engine against. It states
+every formula again on purpose, in SQL over the raw records, sharing nothing with the engine
+but the catalogue's ids and windows.
 """
 
 from __future__ import annotations
@@ -11,10 +13,11 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc.kpis.catalogue import CATALOGUE, local_date, window_days
-from ioc.kpis.compute import Raw
+from ioc.kpis.catalogue import CATALOGUE, window_days
+from ioc.kpis.values import Raw
+from ioc.localtime import LOCAL_TZ_NAME, local_date
 
-TZ = "Asia/Ho_Chi_Minh"
+TZ = LOCAL_TZ_NAME
 
 
 def _rate(n: int, d: int) -> Raw:
