@@ -31,6 +31,7 @@ log = logging.getLogger("ioc.privacy")
 RAW_PERSONAL_KEYS = (
     "ChuHoSo", "SoDienThoai", "Email", "DiaChi", "DinhDanhCHS",
     "citizen_name", "citizen_phone", "citizen_email", "tenDayDu", "soDienThoai", "email",
+    "SoGiayToChuHoSo", "MaDoiTuong", "Fax", "TaiKhoan",
 )  # fmt: skip
 
 DOSSIER_FIELDS = ("applicant_name", "applicant_phone", "applicant_email", "applicant_address")
