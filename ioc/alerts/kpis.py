@@ -28,9 +28,10 @@ def kpi_name(kpi: str) -> str:
 
 
 def is_time_based(kpi: str) -> bool:
-    """KPIs that change with the clock alone (overdue counts): re-evaluated on every tick."""
+    """KPIs that change with the clock alone (overdue counts, the 766 rates judging open
+    records now): re-evaluated on every tick."""
     found = CATALOGUE.get(kpi)
-    return found is not None and not found.windowed
+    return found is not None and found.moves_with_clock
 
 
 async def current_value(

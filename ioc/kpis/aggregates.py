@@ -136,15 +136,17 @@ async def _fold_open_dues(session: AsyncSession, feed: ProjectedFeed) -> None:
                 JOIN unit_closure c ON c.descendant_code = u.code) a
             WHERE x.due_at IS NOT NULL
         """
-    else:
+        await _exec(session, sql, feed=feed.feed)
+        return
+    for open_feed, due in feed.opens:
         sql = f"""
             INSERT INTO ko (unit_code, feed, due_at, n)
-            SELECT c.ancestor_code, :feed, x.open_due, x.s
-            FROM {feed.signed} x
+            SELECT c.ancestor_code, :feed, x.due, x.s
+            FROM (SELECT s, unit_code, {due} AS due FROM {feed.signed} y) x
             JOIN unit_closure c ON c.descendant_code = x.unit_code
-            WHERE x.open_due IS NOT NULL
+            WHERE x.due IS NOT NULL
         """
-    await _exec(session, sql, feed=feed.feed)
+        await _exec(session, sql, feed=open_feed)
 
 
 async def _store_projections(session: AsyncSession, feed: ProjectedFeed) -> int:
@@ -265,7 +267,11 @@ async def _feeds_with_records(session: AsyncSession, source: Source) -> set[str]
         checks = f"{checks} FROM kpi_journal WHERE id = :id"
         params = {"id": source.journal}
     row = (await session.execute(text(f"SELECT {checks}"), params)).one()
-    return {t for t, present in zip(SOURCE_TABLES, row, strict=True) if present}
+    feeds = {t for t, present in zip(SOURCE_TABLES, row, strict=True) if present}
+    if source.journal is None and "procedures" in feeds:
+        # dossiers without a due date are judged by their procedure's legal duration
+        feeds.add("dossiers")
+    return feeds
 
 
 async def apply_changes(session: AsyncSession, source: Source) -> int:

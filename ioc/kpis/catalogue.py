@@ -13,7 +13,9 @@ from typing import Literal
 from ioc.errors import Invalid
 from ioc.localtime import LOCAL_TZ, WINDOWS
 
-Kind = Literal["count", "rate", "median", "overdue"]
+# "open_rate": a Decision 766 rate whose ended part is windowed and whose open part is
+# judged now (2.1, 5.2, 5.4); "now_rate": a rate of the catalogue as it is now (3.1).
+Kind = Literal["count", "rate", "median", "overdue", "open_rate", "now_rate"]
 Direction = Literal["higher", "lower"]
 Status = Literal["ok", "warn", "bad", "no_data"]
 
@@ -25,7 +27,10 @@ class Kpi:
 
     - `count` / `overdue`: `(n,)` — value = numerator = n, no denominator;
     - `rate`: `(numerator, denominator)` — value = numerator / denominator, null when 0;
-    - `median`: `(median seconds, how many)` — value in hours, no numerator.
+    - `median`: `(median seconds, how many)` — value in hours, no numerator;
+    - `open_rate`: `(ended on time, ended, open, open past due)` — value = (ended on time +
+      open − open past due) / (ended + open), null when 0;
+    - `now_rate`: as `rate`, of figures the window does not change.
 
     A term is a counter of `ioc.kpis.contributions.COUNTERS` or one of the other terms named
     in `ioc.kpis.values.TERMS` (overdue counts, online services, response-time median)."""
@@ -43,8 +48,15 @@ class Kpi:
 
     @property
     def windowed(self) -> bool:
-        """Overdue counts are "now" figures: the window does not change them."""
-        return self.kind != "overdue"
+        """Overdue counts and the catalogue's rates are "now" figures: the window does not
+        change them (and they have no history)."""
+        return self.kind not in ("overdue", "now_rate")
+
+    @property
+    def moves_with_clock(self) -> bool:
+        """Whether the value changes with the clock alone (records becoming overdue, or late
+        by the 766 deadlines, with no new data)."""
+        return self.kind in ("overdue", "open_rate")
 
 
 CATALOGUE: dict[str, Kpi] = {
@@ -211,6 +223,166 @@ CATALOGUE: dict[str, Kpi] = {
             "lower",
             0.0,
             terms=("overdue_documents",),
+        ),
+        # Decision 766/QĐ-TTg (CONTRACT §4.1; formulas and choices: docs/indicators-766.md);
+        # default targets = the indicators' thresholds.
+        Kpi(
+            "i766_2_1",
+            "Tỷ lệ hồ sơ xử lý trước hạn, đúng hạn",
+            "Dossiers handled early or on time (766: 2.1)",
+            "ratio",
+            "open_rate",
+            "dossiers",
+            "(dossiers whose processing ended in the window on time — end minus supplement "
+            "time <= NgayHenTra, else the procedure's legal duration in working days; asked "
+            "to supplement more than once = late — plus open dossiers within their deadline "
+            "now) / (dossiers ended in the window + open dossiers)",
+            "higher",
+            1.0,
+            terms=("i_ontime", "i_ended", "overdue_dossiers766_all", "overdue_dossiers766"),
+        ),
+        Kpi(
+            "i766_3_1",
+            "Tỷ lệ TTHC cung cấp dịch vụ công trực tuyến",
+            "Procedures offered online (766: 3.1)",
+            "ratio",
+            "now_rate",
+            "procedures",
+            "catalogue procedures offered online (TrucTuyen) / all catalogue procedures, "
+            "distinct (unit, code), now",
+            "higher",
+            0.80,
+            terms=("services_offered", "overdue_catalogue"),
+        ),
+        Kpi(
+            "i766_3_2",
+            "Tỷ lệ dịch vụ công trực tuyến có phát sinh hồ sơ",
+            "Online services with dossiers (766: 3.2)",
+            "ratio",
+            "rate",
+            "procedures",
+            "online services with >= 1 online dossier received in the window / online services",
+            "higher",
+            1.0,
+            terms=("services_used", "services_offered"),
+        ),
+        Kpi(
+            "i766_3_3",
+            "Tỷ lệ hồ sơ TTHC nộp trực tuyến",
+            "Dossiers filed online (766: 3.3)",
+            "ratio",
+            "rate",
+            "dossiers",
+            "KenhThucHien=2 with an electronic result where result documents are issued / all, "
+            "among dossiers received in the window",
+            "higher",
+            0.50,
+            terms=("i_online", "d_received"),
+        ),
+        Kpi(
+            "i766_3_6",
+            "Tỷ lệ hồ sơ thanh toán trực tuyến",
+            "Dossiers paid online (766: 3.6)",
+            "ratio",
+            "rate",
+            "dossiers",
+            "DuocThanhToanTrucTuyen 1 or 2 / fee-bearing (fees > 0 or paid online), among "
+            "dossiers received in the window",
+            "higher",
+            1.0,
+            terms=("i_paid", "i_fee"),
+        ),
+        Kpi(
+            "i766_4_1",
+            "Tỷ lệ hồ sơ có cấp kết quả giải quyết TTHC điện tử",
+            "Dossiers with an electronic result (766: 4.1)",
+            "ratio",
+            "rate",
+            "dossiers",
+            "with a result file link / listing result documents, among dossiers finished in "
+            "the window",
+            "higher",
+            1.0,
+            terms=("i_eresult", "i_result"),
+        ),
+        Kpi(
+            "i766_4_2",
+            "Tỷ lệ hồ sơ TTHC thực hiện số hóa hồ sơ",
+            "Digitised dossiers (766: 4.2)",
+            "ratio",
+            "rate",
+            "dossiers",
+            "digitised components and an electronic result where result documents are issued "
+            "/ all, among dossiers received in the window",
+            "higher",
+            0.80,
+            terms=("i_digit", "d_received"),
+        ),
+        Kpi(
+            "i766_4_3",
+            "Tỷ lệ hồ sơ khai thác, sử dụng lại thông tin, dữ liệu số hóa",
+            "Dossiers reusing digitised data (766: 4.3)",
+            "ratio",
+            "rate",
+            "dossiers",
+            "a component reused (DuocTaiSuDung, DuocLayTuKhoDMQG) / all, among dossiers "
+            "received in the window",
+            "higher",
+            0.80,
+            terms=("i_reuse", "d_received"),
+        ),
+        Kpi(
+            "i766_4_5",
+            "Tỷ lệ hồ sơ TTHC sử dụng dữ liệu từ CSDL quốc gia về dân cư",
+            "Dossiers using the population database (766: 4.5)",
+            "ratio",
+            "rate",
+            "dossiers",
+            "VNeID-verified account or a national database consulted / all, among dossiers "
+            "received in the window",
+            "higher",
+            1.0,
+            terms=("i_popdb", "d_received"),
+        ),
+        Kpi(
+            "i766_5_2",
+            "Tỷ lệ phản ánh, kiến nghị xử lý đúng hạn",
+            "Citizen reports handled on time (766: 5.2)",
+            "ratio",
+            "open_rate",
+            "reports",
+            "(reports resolved within 15 working days or refused within 2, ended in the "
+            "window, plus open reports within 15 working days now) / (reports ended in the "
+            "window + open reports)",
+            "higher",
+            1.0,
+            terms=("ir_ontime", "ir_ended", "overdue_reports766_all", "overdue_reports766"),
+        ),
+        Kpi(
+            "i766_5_3",
+            "Tỷ lệ hài lòng trong xử lý phản ánh, kiến nghị",
+            "Satisfaction with report handling (766: 5.3)",
+            "ratio",
+            "rate",
+            "reports",
+            "reports neither rated dissatisfied nor ended late / all, among reports received "
+            "in the window",
+            "higher",
+            1.0,
+            terms=("ir_satisfied", "r_received"),
+        ),
+        Kpi(
+            "i766_5_4",
+            "Tỷ lệ hài lòng trong tiếp nhận, giải quyết TTHC",
+            "Satisfaction with procedures (766: 5.4)",
+            "ratio",
+            "open_rate",
+            "dossiers",
+            "1 - (late share of 2.1 + share with a complaint or dislike, not received: 0); "
+            "numerator and denominator are 2.1's",
+            "higher",
+            0.90,
+            terms=("i_ontime", "i_ended", "overdue_dossiers766_all", "overdue_dossiers766"),
         ),
     ]
 }

@@ -16,10 +16,18 @@ from ioc.kpis.contributions import (
     CHANGED_PROCEDURES,
     DOCUMENTS,
     DOSSIERS,
+    EPOCH,
     PROJECTED_FEEDS,
     SOURCE_TABLES,
 )
-from ioc.kpis.facts import CounterRows, Facts, document_facts, dossier_facts, report_facts
+from ioc.kpis.facts import (
+    CounterRows,
+    Facts,
+    OpenFact,
+    document_facts,
+    dossier_facts,
+    report_facts,
+)
 
 _NEXT_HI = (
     "SELECT max(change_seq) FROM (SELECT change_seq FROM ("
@@ -117,6 +125,25 @@ async def service_inputs(
             {"u": [k[0] for k in keys], "c": [k[1] for k in keys]},
         )
         offered.update({(u, c): bool(o) for u, c, o in rows})
+        # 766 3.1: a (unit, procedure) the catalogue lists for the first time joins the open
+        # set `catalogue` (ingest never deletes catalogue rows: a changed one is listed now).
+        # The aggregates hold every earlier round here (a round folds what is journaled first).
+        listed = await session.execute(
+            text(
+                """
+                SELECT s.unit_code, s.procedure_code FROM kpi_service s
+                JOIN unnest(CAST(:u AS text[]), CAST(:c AS text[])) AS k(unit_code, code)
+                    ON k.unit_code = s.unit_code AND k.code = s.procedure_code
+                WHERE s.listed
+                """
+            ),
+            {"u": [k[0] for k in keys], "c": [k[1] for k in keys]},
+        )
+        known = {(str(u), str(c)) for u, c in listed}
+        for unit, code in keys:
+            if (unit, code) not in known:
+                facts.opens.append(OpenFact(unit, "catalogue", EPOCH, 1, True))
+                facts.units.add(unit)
     shrunk = sorted(k for k, days in facts.online.items() if any(n < 0 for n in days.values()))
     days: dict[ServiceKey, dict[date, int]] = {}
     if shrunk:

@@ -206,7 +206,9 @@ async def compute(
     )
     overdue = await overdue_counts(session, units, now) if needs & set(OVERDUE_TERMS) else {}
     services = (
-        await service_counts(session, units, windows, today) if "services_used" in needs else {}
+        await service_counts(session, units, windows, today)
+        if needs & {"services_used", "services_offered"}
+        else {}
     )
     middle = await medians(session, units, windows, today) if "responses" in needs else {}
     columns: dict[str, list[float]] = {t: [] for t in TERMS}

@@ -16,7 +16,9 @@ the catalogue (docs/kpis.md, "How to add a KPI").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from ioc.calendar import deadline_sql
 from ioc.localtime import LOCAL_TZ_NAME as TZ
 
 
@@ -43,35 +45,120 @@ COUNTERS: tuple[Counter, ...] = (
     Counter("r_ontime", "reports", "resolved_day", "ontime"),
     Counter("doc_sent", "documents", "sent_day"),
     Counter("doc_electronic", "documents", "sent_day", "electronic"),
+    # Decision 766 (docs/indicators-766.md): on the received day, the finishing day, and the
+    # day processing ended by the 766 rules (refused, stopped, withdrawn, finished, waiting)
+    Counter("i_online", "dossiers", "recv_day", "i_online"),
+    Counter("i_fee", "dossiers", "recv_day", "i_fee"),
+    Counter("i_paid", "dossiers", "recv_day", "i_paid"),
+    Counter("i_digit", "dossiers", "recv_day", "i_digit"),
+    Counter("i_reuse", "dossiers", "recv_day", "i_reuse"),
+    Counter("i_popdb", "dossiers", "recv_day", "i_popdb"),
+    Counter("i_result", "dossiers", "fin_day", "i_result"),
+    Counter("i_eresult", "dossiers", "fin_day", "i_eresult"),
+    Counter("i_ended", "dossiers", "end_day"),
+    Counter("i_ontime", "dossiers", "end_day", "i_ontime"),
+    Counter("ir_ended", "reports", "end_day"),
+    Counter("ir_ontime", "reports", "end_day", "ir_ontime"),
+    Counter("ir_satisfied", "reports", "recv_day", "ir_satisfied"),
 )
 # The columns of `kpi_counts` (and of every counter array), in this order.
 COUNT_COLUMNS: tuple[str, ...] = tuple(c.name for c in COUNTERS)
 
 
-DOSSIER_CONTRIBUTION = f"""
-SELECT id AS dossier_id, unit_code, procedure_code,
-       (received_at AT TIME ZONE '{TZ}')::date AS recv_day,
-       channel = 2 AS online,
-       digitized,
-       channel = 2 AND paid_online AS paid,
-       CASE WHEN finished_at IS NOT NULL AND status NOT IN (3, 7, 8)
-            THEN (finished_at AT TIME ZONE '{TZ}')::date END AS fin_day,
-       coalesce(due_at IS NULL OR finished_at <= due_at, false) AS ontime,
-       CASE WHEN finished_at IS NULL AND status NOT IN (3, 7, 8) THEN due_at END
-           AS open_due
-FROM dossiers WHERE change_seq > :lo AND change_seq <= :hi
+# A fixed moment before every clock: open sets whose every entry is "overdue" at once, so that
+# the overdue machinery counts the records open (the 766 rates' open part, the catalogue).
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+EPOCH_SQL = "TIMESTAMPTZ '2000-01-01 00:00:00+00'"
+_PAUSE = "d.supplement_seconds * interval '1 second'"
+# A procedure's legal maximum duration (working days, a fraction rounded up; the largest when
+# its catalogue rows disagree) after the dossier's receipt.
+_LEGAL_DEADLINE = deadline_sql(
+    "d.received_at",
+    "ceil((SELECT max(p.legal_days) FROM procedures p WHERE p.code = d.procedure_code))::int",
+)
+# Decision 766, 2.1 (docs/indicators-766.md): the end of processing (refused or stopped,
+# withdrawn after acceptance, finished, a pending supplement request), whether the dossier
+# counts at all, and its deadline (NgayHenTra, else the procedure's legal duration).
+_DOSSIER_766 = f"""
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN d.status IN (3, 8) OR d.status = 7 AND d.accepted
+                    THEN coalesce(d.closed_at, d.refused_at)
+                WHEN d.status = 7 THEN NULL
+                WHEN d.finished_at IS NOT NULL THEN d.finished_at
+                WHEN d.status = 5 THEN d.supplement_requested_at END AS end_at,
+           NOT (d.status = 7 AND NOT d.accepted)
+               AND NOT (d.status IN (3, 7, 8)
+                        AND coalesce(d.closed_at, d.refused_at) IS NULL) AS counted,
+           coalesce(d.due_at, CASE WHEN d.due_at IS NULL THEN {_LEGAL_DEADLINE} END)
+               AS deadline
+) x
 """
+_DOSSIER_SELECT = f"""
+SELECT d.id AS dossier_id, d.unit_code, d.procedure_code,
+       (d.received_at AT TIME ZONE '{TZ}')::date AS recv_day,
+       d.channel = 2 AS online,
+       d.digitized,
+       d.channel = 2 AND d.paid_online AS paid,
+       CASE WHEN d.finished_at IS NOT NULL AND d.status NOT IN (3, 7, 8)
+            THEN (d.finished_at AT TIME ZONE '{TZ}')::date END AS fin_day,
+       coalesce(d.due_at IS NULL OR d.finished_at <= d.due_at, false) AS ontime,
+       -- waiting for the citizen (5) is never overdue; a moved date (NgayHenTraMoi) is
+       -- followed, else NgayHenTra plus the completed supplement pauses
+       CASE WHEN d.finished_at IS NULL AND d.status NOT IN (3, 5, 7, 8)
+            THEN coalesce(d.due_moved_at, d.due_at + {_PAUSE}) END AS open_due,
+       d.channel = 2 AND (d.result_files = 0 OR d.e_result) AS i_online,
+       d.fee_total > 0 OR d.paid_online AS i_fee,
+       d.paid_online AS i_paid,
+       d.digitized AND (d.result_files = 0 OR d.e_result) AS i_digit,
+       d.data_reused AS i_reuse,
+       d.vneid_verified OR d.national_db_used AS i_popdb,
+       d.result_files > 0 AS i_result,
+       d.result_files > 0 AND d.e_result AS i_eresult,
+       (x.end_at AT TIME ZONE '{TZ}')::date AS end_day,
+       coalesce(x.end_at IS NOT NULL AND d.supplement_count <= 1
+                AND (x.deadline IS NULL OR x.end_at - {_PAUSE} <= x.deadline), false)
+           AS i_ontime,
+       x.counted AND x.end_at IS NULL AS open766,
+       CASE WHEN x.counted AND x.end_at IS NULL THEN
+            CASE WHEN d.supplement_count > 1 THEN {EPOCH_SQL}
+                 ELSE x.deadline + {_PAUSE} END END AS open766_due
+FROM dossiers d {_DOSSIER_766}
+"""
+# The dossiers changed in (lo, hi] — and those without a due date whose procedure's catalogue
+# rows changed (their legal duration may have): two index scans (the second one empty when no
+# procedure changed), never a scan of every dossier.
+DOSSIER_CONTRIBUTION = f"""
+{_DOSSIER_SELECT} WHERE d.change_seq > :lo AND d.change_seq <= :hi
+UNION ALL
+{_DOSSIER_SELECT} WHERE d.due_at IS NULL AND d.procedure_code = ANY (ARRAY(
+        SELECT code FROM procedures WHERE change_seq > :lo AND change_seq <= :hi))
+    AND NOT (d.change_seq > :lo AND d.change_seq <= :hi)
+"""
+# 5.2: 15 working days to handle a report, 2 to refuse it, from its receipt.
 REPORT_CONTRIBUTION = f"""
-SELECT id AS report_id, unit_code,
-       (received_at AT TIME ZONE '{TZ}')::date AS recv_day,
-       CASE WHEN resolved_at IS NOT NULL AND status <> 'rejected'
-            THEN (resolved_at AT TIME ZONE '{TZ}')::date END AS resolved_day,
-       coalesce(due_at IS NULL OR resolved_at <= due_at, false) AS ontime,
-       extract(epoch FROM first_response_at - received_at)::double precision
+SELECT r.id AS report_id, r.unit_code,
+       (r.received_at AT TIME ZONE '{TZ}')::date AS recv_day,
+       CASE WHEN r.resolved_at IS NOT NULL AND r.status <> 'rejected'
+            THEN (r.resolved_at AT TIME ZONE '{TZ}')::date END AS resolved_day,
+       coalesce(r.due_at IS NULL OR r.resolved_at <= r.due_at, false) AS ontime,
+       extract(epoch FROM r.first_response_at - r.received_at)::double precision
            AS resp_seconds,
-       CASE WHEN resolved_at IS NULL AND status <> 'rejected' THEN due_at END
-           AS open_due
-FROM reports WHERE change_seq > :lo AND change_seq <= :hi
+       CASE WHEN r.resolved_at IS NULL AND r.status <> 'rejected' THEN r.due_at END
+           AS open_due,
+       (x.end_at AT TIME ZONE '{TZ}')::date AS end_day,
+       coalesce(x.end_at <= x.deadline, false) AS ir_ontime,
+       r.rating IS DISTINCT FROM 'dissatisfied' AND NOT coalesce(x.end_at > x.deadline, false)
+           AS ir_satisfied,
+       x.open AS open766,
+       CASE WHEN x.open THEN x.deadline END AS open766_due
+FROM reports r
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN r.status = 'rejected' THEN r.rejected_at ELSE r.resolved_at END AS end_at,
+           r.status <> 'rejected' AND r.resolved_at IS NULL AS open,
+           CASE WHEN r.status = 'rejected' THEN {deadline_sql("r.received_at", "2")}
+                ELSE {deadline_sql("r.received_at", "15")} END AS deadline
+) x
+WHERE r.change_seq > :lo AND r.change_seq <= :hi
 """
 DOCUMENT_CONTRIBUTION = f"""
 SELECT d.id AS document_pk,
@@ -112,6 +199,9 @@ class ProjectedFeed:
     key: str
     columns: str
     temp: str
+    # the open sets a record joins (`kpi_open` feed) and the SQL of its due moment there
+    # (a contribution's column or an expression of them; NULL: not in the set)
+    opens: tuple[tuple[str, str], ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -132,8 +222,16 @@ DOSSIERS = ProjectedFeed(
     "kpi_dossier_proj",
     "dossier_id",
     "dossier_id bigint, unit_code text, procedure_code text, recv_day date, online boolean, "
-    "digitized boolean, paid boolean, fin_day date, ontime boolean, open_due timestamptz",
+    "digitized boolean, paid boolean, fin_day date, ontime boolean, open_due timestamptz, "
+    "i_online boolean, i_fee boolean, i_paid boolean, i_digit boolean, i_reuse boolean, "
+    "i_popdb boolean, i_result boolean, i_eresult boolean, end_day date, i_ontime boolean, "
+    "open766 boolean, open766_due timestamptz",
     "kd",
+    (
+        ("dossiers", "open_due"),
+        ("dossiers766", "open766_due"),
+        ("dossiers766_all", f"CASE WHEN open766 THEN {EPOCH_SQL} END"),
+    ),
 )
 REPORTS = ProjectedFeed(
     "reports",
@@ -141,8 +239,14 @@ REPORTS = ProjectedFeed(
     "kpi_report_proj",
     "report_id",
     "report_id bigint, unit_code text, recv_day date, resolved_day date, ontime boolean, "
-    "resp_seconds double precision, open_due timestamptz",
+    "resp_seconds double precision, open_due timestamptz, end_day date, ir_ontime boolean, "
+    "ir_satisfied boolean, open766 boolean, open766_due timestamptz",
     "kr",
+    (
+        ("reports", "open_due"),
+        ("reports766", "open766_due"),
+        ("reports766_all", f"CASE WHEN open766 THEN {EPOCH_SQL} END"),
+    ),
 )
 DOCUMENTS = ProjectedFeed(
     "documents",
@@ -152,12 +256,24 @@ DOCUMENTS = ProjectedFeed(
     "document_pk bigint, units text[], open_units text[], sent_day date, electronic boolean, "
     "due_at timestamptz",
     "kdoc",
+    (("documents", "due_at"),),
 )
 PROJECTED_FEEDS: tuple[ProjectedFeed, ...] = (DOSSIERS, REPORTS, DOCUMENTS)
 # Every source table the engine tails by change_seq (procedures: the online-service catalogue).
 SOURCE_TABLES: tuple[str, ...] = ("dossiers", "reports", "documents", "procedures")
-# The feeds with open records and due moments (`kpi_open`, the overdue counts), in this order.
-OPEN_FEEDS: tuple[str, ...] = ("dossiers", "reports", "documents")
+# The feeds with open records and due moments (`kpi_open`, the overdue counts), in this order:
+# the plain ones, the 766 open sets judged by the 766 deadlines and "every open one" (at
+# `EPOCH`), and the catalogue's listed services (at `EPOCH`: its count is the number listed).
+OPEN_FEEDS: tuple[str, ...] = (
+    "dossiers",
+    "reports",
+    "documents",
+    "dossiers766",
+    "dossiers766_all",
+    "reports766",
+    "reports766_all",
+    "catalogue",
+)
 
 
 def counters_by_day(feed: str) -> dict[str, list[Counter]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from ioc.kpis.contributions import COUNT_COLUMNS, counters_by_day
+from ioc.kpis.contributions import COUNT_COLUMNS, EPOCH, counters_by_day
 
 Row = Sequence[Any]
 
@@ -87,28 +87,40 @@ def signed(old: Row | None, new: Row | None) -> list[tuple[Row, int]]:
     return [(row, s) for row, s in ((old, -1), (new, 1)) if row is not None]
 
 
+def _opens_766(facts: Facts, feed: str, unit: str, row: Row, s: int) -> None:
+    """The 766 open sets (`contributions.DOSSIERS.opens`…): `open766` and `open766_due` are a
+    projection row's last two columns."""
+    open766, due = row[-2], row[-1]
+    if due is not None:
+        facts.opens.append(OpenFact(unit, f"{feed}766", due, s, True))
+    if open766:
+        facts.opens.append(OpenFact(unit, f"{feed}766_all", EPOCH, s, True))
+
+
 def dossier_facts(facts: Facts, counters: CounterRows, old: Row | None, new: Row | None) -> None:
     """Rows as in `kpi_dossier_proj`: (id, unit, procedure, recv_day, online, digitized, paid,
-    fin_day, ontime, open_due)."""
+    fin_day, ontime, open_due, the 766 columns…, open766, open766_due)."""
     for row, s in signed(old, new):
         unit, procedure, recv_day, online, open_due = row[1], row[2], row[3], row[4], row[9]
         facts.units.add(unit)
         counters.add(facts.counts, unit, row, s)
         if open_due is not None:
             facts.opens.append(OpenFact(unit, "dossiers", open_due, s, True))
+        _opens_766(facts, "dossiers", unit, row, s)
         if online:
             facts.online[(unit, procedure)][recv_day] += s
 
 
 def report_facts(facts: Facts, counters: CounterRows, old: Row | None, new: Row | None) -> None:
     """Rows as in `kpi_report_proj`: (id, unit, recv_day, resolved_day, ontime, resp_seconds,
-    open_due)."""
+    open_due, the 766 columns…, open766, open766_due)."""
     for row, s in signed(old, new):
         unit, open_due = row[1], row[6]
         facts.units.add(unit)
         counters.add(facts.counts, unit, row, s)
         if open_due is not None:
             facts.opens.append(OpenFact(unit, "reports", open_due, s, True))
+        _opens_766(facts, "reports", unit, row, s)
     before = (old[1], old[2], old[5]) if old is not None and old[5] is not None else None
     after = (new[1], new[2], new[5]) if new is not None and new[5] is not None else None
     if before != after:

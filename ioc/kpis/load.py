@@ -106,7 +106,9 @@ async def _services(
     services = {
         (u, p): (bool(o), d)
         for u, p, o, d in await _rows(
-            session, "SELECT unit_code, procedure_code, offered, last_day FROM kpi_service"
+            session,
+            "SELECT unit_code, procedure_code, offered, last_day FROM kpi_service "
+            "WHERE offered OR last_day IS NOT NULL",  # (listed-only rows: the catalogue's)
         )
     }
     usage: dict[str, dict[date, int]] = defaultdict(dict)

@@ -35,6 +35,16 @@ _OVERDUE_FEED = {
     for feed, term in zip(OPEN_FEEDS, OVERDUE_TERMS, strict=True)
     if kpi.kind == "overdue" and kpi.terms == (term,)
 }
+# 766 rate id -> the feed of its open records past their deadline (their number moves with the
+# clock alone: each one that passes leaves the numerator)
+_LATE_FEED = {
+    kpi.id: feed
+    for kpi in CATALOGUE.values()
+    for feed, term in zip(OPEN_FEEDS, OVERDUE_TERMS, strict=True)
+    if kpi.kind == "open_rate" and kpi.terms[3] == term
+}
+# the open sets whose entries may pass between a stored value and a read
+_PASSING = [f for f in OPEN_FEEDS if f in {*_OVERDUE_FEED.values(), *_LATE_FEED.values()}]
 
 
 def check_window(window: str) -> None:
@@ -75,13 +85,14 @@ async def served(
     with the clock alone within a day is an overdue count, which is `kpi_open` summed below
     `now`: the stored count plus the open records whose due moment passed since the value was
     stored (`greatest(as_of, last_run_at)`: a target change stores values computed later than
-    the round). One statement, so it reads one consistent state."""
+    the round) — and a 766 rate's open part, whose numerator loses those of its open records
+    whose deadline passed. One statement, so it reads one consistent state."""
     wanted = list(kpis) if kpis is not None else list(CATALOGUE)
     passed = ",\n".join(
         f"""(SELECT sum(o.n)::bigint FROM kpi_open o
              WHERE o.unit_code = k.unit_code AND o.feed = '{feed}'
                AND o.due_at >= greatest(k.as_of, s.last_run_at) AND o.due_at < :now)"""
-        for feed in OPEN_FEEDS
+        for feed in _PASSING
     )
     rows = await session.execute(
         text(
@@ -104,11 +115,18 @@ async def served(
         for kpi_id in wanted:
             j = stored[kpi_id]
             feed = _OVERDUE_FEED.get(kpi_id)
-            extra = due[OPEN_FEEDS.index(feed)] if feed is not None else None
+            extra = due[_PASSING.index(feed)] if feed is not None else None
             if extra:  # more overdue now than when stored: judge the new count
                 value = float(j.value or 0) + float(extra)
                 status = status_of(CATALOGUE[kpi_id], value, j.target, float(margin))
                 j = Judged(kpi_id, value, value, j.denominator, j.target, status)
+            late = _LATE_FEED.get(kpi_id)
+            fewer = due[_PASSING.index(late)] if late is not None else None
+            if fewer:  # open records past their 766 deadline since stored: late now
+                num = float(j.numerator or 0) - float(fewer)
+                rate = num / j.denominator if j.denominator else None
+                status = status_of(CATALOGUE[kpi_id], rate, j.target, float(margin))
+                j = Judged(kpi_id, rate, num, j.denominator, j.target, status)
             values.append(j)
         out[(unit, window)] = values
     return out

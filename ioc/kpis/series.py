@@ -58,8 +58,8 @@ async def series(
     check_kpi(kpi_id)
     if not CATALOGUE[kpi_id].windowed:
         raise Invalid(
-            f"{kpi_id} is a count of what is overdue now; it has no history to chart "
-            "(its changes are in the kpi events)"
+            f"{kpi_id} is a figure of now (what is overdue, the catalogue); it has no "
+            "history to chart (its changes are in the kpi events)"
         )
     periods = _periods(start, end, step)
     await get_unit(session, unit_code)

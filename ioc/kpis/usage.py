@@ -2,7 +2,9 @@
 `online_service_usage_rate` KPI): online dossiers per (filing unit, procedure, day)
 (`kpi_service_day`), each service's state (offered online, last day used: `kpi_service`),
 and, rolled up to every ancestor, how many offered services have each last day
-(`kpi_service_usage`; '-infinity' = never used).
+(`kpi_service_usage`; '-infinity' = never used). Each service also records whether the
+catalogue lists it (`listed`, the 766 indicator 3.1's denominator, as the open set
+`catalogue`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc.kpis.contributions import ProjectedFeed
+from ioc.kpis.contributions import EPOCH_SQL, ProjectedFeed
 
 
 async def _exec(session: AsyncSession, sql: str) -> None:
@@ -69,7 +71,8 @@ async def _service_states(session: AsyncSession) -> None:
         CREATE TEMP TABLE ksv ON COMMIT DROP AS
         WITH t AS (SELECT DISTINCT unit_code, procedure_code FROM ks)
         SELECT t.unit_code, t.procedure_code, coalesce(p.offered, false) AS offered,
-               d.last_day, o.offered AS old_offered, o.last_day AS old_last_day
+               d.last_day, o.offered AS old_offered, o.last_day AS old_last_day,
+               p.code IS NOT NULL AS listed, coalesce(o.listed, false) AS old_listed
         FROM t
         LEFT JOIN (
             SELECT pr.unit_code, pr.code, bool_or(pr.online) AS offered
@@ -108,13 +111,26 @@ async def _roll_usage(session: AsyncSession) -> None:
         """,
     )
     await _exec(session, "DELETE FROM kpi_service_usage WHERE n = 0")
+    # 766 3.1: the catalogue's distinct (unit, procedure) as the open set `catalogue` at a
+    # past moment (its "overdue" count is the number listed); ingest never deletes them.
+    await _exec(
+        session,
+        f"""
+        INSERT INTO ko (unit_code, feed, due_at, n)
+        SELECT c.ancestor_code, 'catalogue', {EPOCH_SQL}, f.s
+        FROM (SELECT unit_code, listed::int - old_listed::int AS s FROM ksv
+              WHERE listed <> old_listed) f
+        JOIN unit_closure c ON c.descendant_code = f.unit_code
+        """,
+    )
     await _exec(
         session,
         """
-        INSERT INTO kpi_service AS s (unit_code, procedure_code, offered, last_day)
-        SELECT unit_code, procedure_code, offered, last_day FROM ksv
+        INSERT INTO kpi_service AS s (unit_code, procedure_code, offered, last_day, listed)
+        SELECT unit_code, procedure_code, offered, last_day, listed FROM ksv
         ON CONFLICT (unit_code, procedure_code) DO UPDATE
-            SET offered = EXCLUDED.offered, last_day = EXCLUDED.last_day
+            SET offered = EXCLUDED.offered, last_day = EXCLUDED.last_day,
+                listed = EXCLUDED.listed
         """,
     )
     await _exec(
@@ -122,7 +138,7 @@ async def _roll_usage(session: AsyncSession) -> None:
         """
         DELETE FROM kpi_service s USING ksv
         WHERE s.unit_code = ksv.unit_code AND s.procedure_code = ksv.procedure_code
-          AND NOT ksv.offered AND ksv.last_day IS NULL
+          AND NOT ksv.offered AND ksv.last_day IS NULL AND NOT ksv.listed
         """,
     )
     await _exec(session, "DROP TABLE ksv")

@@ -82,12 +82,15 @@ def kpi_values(terms: Mapping[str, Floats]) -> tuple[Floats, Floats, Floats]:
         first = terms[kpi.terms[0]]
         if kpi.kind in ("count", "overdue"):
             value[..., i] = numerator[..., i] = first
-        elif kpi.kind == "rate":
-            den = terms[kpi.terms[1]]
-            numerator[..., i] = first
+        elif kpi.kind in ("rate", "now_rate", "open_rate"):
+            num, den = first, terms[kpi.terms[1]]
+            if kpi.kind == "open_rate":  # + open within their deadline; + every open one
+                opened, late = terms[kpi.terms[2]], terms[kpi.terms[3]]
+                num, den = num + (opened - late), den + opened
+            numerator[..., i] = num
             denominator[..., i] = den
             with np.errstate(divide="ignore", invalid="ignore"):
-                value[..., i] = np.where(den != 0, first / den, np.nan)
+                value[..., i] = np.where(den != 0, num / den, np.nan)
         else:  # median: seconds of the middle, in hours; how many values, no numerator
             n = terms[kpi.terms[1]]
             value[..., i] = np.where(n > 0, first / 3600.0, np.nan)

@@ -47,8 +47,10 @@ async def naive_values(
                   count(*) FILTER (WHERE d.finished_at IS NOT NULL
                                    AND d.status NOT IN (3, 7, 8) AND (d.finished_at {day}
                                    AND (d.due_at IS NULL OR d.finished_at <= d.due_at)),
-                  count(*) FILTER (WHERE d.finished_at IS NULL AND d.status NOT IN (3, 7, 8)
-                                   AND d.due_at < :now)
+                  count(*) FILTER (WHERE d.finished_at IS NULL
+                                   AND d.status NOT IN (3, 5, 7, 8)
+                                   AND coalesce(d.due_moved_at, d.due_at
+                                       + make_interval(secs => d.supplement_seconds)) < :now)
                 FROM dossiers d JOIN unit_closure c ON c.descendant_code = d.unit_code
                 WHERE c.ancestor_code = ANY(:units)
                 GROUP BY 1
@@ -142,6 +144,7 @@ async def naive_values(
             p,
         )
     }
+    i766 = await _naive_766(session, units, day, p)
     out: dict[str, dict[str, Raw]] = {}
     for unit in units:
         d = dossiers.get(unit, (0,) * 7)
@@ -165,5 +168,149 @@ async def naive_values(
             "document_electronic_rate": _rate(doc[1], doc[0]),
             "document_overdue_open": Raw(float(doc[2]), float(doc[2]), None),
         }
+        values.update(i766[unit])
+        values["i766_3_2"] = _rate(sv[0], sv[1])
         out[unit] = {k: values[k] for k in CATALOGUE}
+    return out
+
+
+# The end of the n-th working day after a local day, counted through the calendar's working
+# days one by one (not through its running numbers, as the engine does).
+def _nth_working_day_end(day: str, n: str) -> str:
+    return f"""(SELECT CASE WHEN ({n}) IS NOT NULL
+                        THEN (v.day + 1)::timestamp AT TIME ZONE '{TZ}' END
+        FROM work_calendar v
+        WHERE CASE WHEN ({n}) = 0 THEN v.day = (SELECT max(z.day) FROM work_calendar z
+                                               WHERE z.working AND z.day <= {day})
+                   ELSE v.working AND v.day > {day} END
+        ORDER BY v.day OFFSET greatest(({n}) - 1, 0) LIMIT 1)"""
+
+
+async def _naive_766(
+    session: AsyncSession, units: list[str], day: str, p: dict[str, object]
+) -> dict[str, dict[str, Raw]]:
+    """The Decision 766 indicators straight from the records (docs/indicators-766.md)."""
+    recv = f"(d.received_at AT TIME ZONE '{TZ}')::date"
+    legal = _nth_working_day_end(
+        recv,
+        "(SELECT ceil(max(pr.legal_days))::int FROM procedures pr "
+        "WHERE pr.code = d.procedure_code)",
+    )
+    dossiers = {
+        r[0]: r[1:]
+        for r in await session.execute(
+            text(
+                f"""
+                WITH x AS (
+                    SELECT d.*,
+                           CASE WHEN d.status = 7 AND NOT d.accepted THEN NULL
+                                WHEN d.status IN (3, 7, 8)
+                                    THEN coalesce(d.closed_at, d.refused_at)
+                                WHEN d.finished_at IS NOT NULL THEN d.finished_at
+                                WHEN d.status = 5 THEN d.supplement_requested_at
+                           END AS end_at,
+                           (d.status = 7 AND NOT d.accepted) OR (d.status IN (3, 7, 8)
+                               AND d.closed_at IS NULL AND d.refused_at IS NULL) AS excluded,
+                           CASE WHEN d.due_at IS NOT NULL THEN d.due_at ELSE {legal} END
+                               AS deadline,
+                           make_interval(secs => d.supplement_seconds) AS pause,
+                           d.result_files = 0 OR d.e_result AS result_ok
+                    FROM dossiers d
+                )
+                SELECT c.ancestor_code,
+                  count(*) FILTER (WHERE NOT excluded AND (end_at {day}),
+                  count(*) FILTER (WHERE NOT excluded AND (end_at {day}
+                                   AND supplement_count < 2
+                                   AND (deadline IS NULL OR end_at - pause <= deadline)),
+                  count(*) FILTER (WHERE NOT excluded AND end_at IS NULL),
+                  count(*) FILTER (WHERE NOT excluded AND end_at IS NULL
+                                   AND (supplement_count >= 2 OR deadline + pause < :now)),
+                  count(*) FILTER (WHERE (received_at {day}),
+                  count(*) FILTER (WHERE (received_at {day} AND channel = 2 AND result_ok),
+                  count(*) FILTER (WHERE (received_at {day} AND paid_online),
+                  count(*) FILTER (WHERE (received_at {day}
+                                   AND (fee_total > 0 OR paid_online)),
+                  count(*) FILTER (WHERE (received_at {day} AND digitized AND result_ok),
+                  count(*) FILTER (WHERE (received_at {day} AND data_reused),
+                  count(*) FILTER (WHERE (received_at {day}
+                                   AND (vneid_verified OR national_db_used)),
+                  count(*) FILTER (WHERE finished_at IS NOT NULL AND status NOT IN (3, 7, 8)
+                                   AND (finished_at {day} AND result_files > 0),
+                  count(*) FILTER (WHERE finished_at IS NOT NULL AND status NOT IN (3, 7, 8)
+                                   AND (finished_at {day} AND result_files > 0 AND e_result)
+                FROM x d JOIN unit_closure c ON c.descendant_code = d.unit_code
+                WHERE c.ancestor_code = ANY(:units)
+                GROUP BY 1
+                """
+            ),
+            p,
+        )
+    }
+    rrecv = f"(r.received_at AT TIME ZONE '{TZ}')::date"
+    reports = {
+        r[0]: r[1:]
+        for r in await session.execute(
+            text(
+                f"""
+                WITH x AS (
+                    SELECT r.*,
+                           CASE WHEN r.status = 'rejected' THEN r.rejected_at
+                                ELSE r.resolved_at END AS end_at,
+                           r.status <> 'rejected' AND r.resolved_at IS NULL AS open,
+                           CASE WHEN r.status = 'rejected' THEN {_nth_working_day_end(rrecv, "2")}
+                                ELSE {_nth_working_day_end(rrecv, "15")} END AS deadline
+                    FROM reports r
+                )
+                SELECT c.ancestor_code,
+                  count(*) FILTER (WHERE (end_at {day}),
+                  count(*) FILTER (WHERE (end_at {day} AND end_at <= deadline),
+                  count(*) FILTER (WHERE open),
+                  count(*) FILTER (WHERE open AND deadline < :now),
+                  count(*) FILTER (WHERE (received_at {day}),
+                  count(*) FILTER (WHERE (received_at {day}
+                                   AND (rating IS NULL OR rating <> 'dissatisfied')
+                                   AND NOT (end_at IS NOT NULL AND end_at > deadline))
+                FROM x r JOIN unit_closure c ON c.descendant_code = r.unit_code
+                WHERE c.ancestor_code = ANY(:units)
+                GROUP BY 1
+                """
+            ),
+            p,
+        )
+    }
+    catalogue = {
+        r[0]: r[1:]
+        for r in await session.execute(
+            text(
+                """
+                SELECT c.ancestor_code, count(*) FILTER (WHERE s.online), count(*)
+                FROM (SELECT unit_code, code, bool_or(online) AS online
+                      FROM procedures GROUP BY 1, 2) s
+                JOIN unit_closure c ON c.descendant_code = s.unit_code
+                WHERE c.ancestor_code = ANY(:units)
+                GROUP BY 1
+                """
+            ),
+            p,
+        )
+    }
+    out: dict[str, dict[str, Raw]] = {}
+    for unit in units:
+        d = dossiers.get(unit, (0,) * 13)
+        r = reports.get(unit, (0,) * 6)
+        cat = catalogue.get(unit, (0, 0))
+        on_time = _rate(d[1] + d[2] - d[3], d[0] + d[2])
+        out[unit] = {
+            "i766_2_1": on_time,
+            "i766_3_1": _rate(cat[0], cat[1]),
+            "i766_3_3": _rate(d[5], d[4]),
+            "i766_3_6": _rate(d[6], d[7]),
+            "i766_4_1": _rate(d[12], d[11]),
+            "i766_4_2": _rate(d[8], d[4]),
+            "i766_4_3": _rate(d[9], d[4]),
+            "i766_4_5": _rate(d[10], d[4]),
+            "i766_5_2": _rate(r[1] + r[2] - r[3], r[0] + r[2]),
+            "i766_5_3": _rate(r[5], r[4]),
+            "i766_5_4": on_time,
+        }
     return out

@@ -85,6 +85,20 @@ dossier = st.fixed_dictionaries(
         "digitized": st.booleans(),
         "paid_online": st.booleans(),
         "procedure_code": st.sampled_from(["P1", "P2", "P3"]),
+        # the Decision 766 facts (docs/indicators-766.md)
+        "accepted": st.booleans(),
+        "closed_at": maybe,
+        "refused_at": maybe,
+        "supplement_count": st.integers(0, 2),
+        "supplement_requested_at": maybe,
+        "supplement_seconds": st.sampled_from([0, 3600, 3 * 86400]),
+        "due_moved_at": maybe,
+        "result_files": st.integers(0, 2),
+        "e_result": st.booleans(),
+        "fee_total": st.sampled_from([0, 50000]),
+        "data_reused": st.booleans(),
+        "vneid_verified": st.booleans(),
+        "national_db_used": st.booleans(),
     }
 )
 report = st.fixed_dictionaries(
@@ -95,6 +109,8 @@ report = st.fixed_dictionaries(
         "due_at": maybe,
         "first_response_at": maybe,
         "resolved_at": maybe,
+        "rating": st.sampled_from([None, "satisfied", "dissatisfied"]),
+        "rejected_at": maybe,
     }
 )
 document = st.fixed_dictionaries(
@@ -114,7 +130,13 @@ operation = st.one_of(
     st.tuples(st.just("update_report"), st.integers(0, 50), report),
     st.tuples(st.just("document"), document),
     st.tuples(st.just("complete"), st.integers(0, 50), maybe),
-    st.tuples(st.just("procedure"), unit, st.sampled_from(["P1", "P2", "P3"]), st.booleans()),
+    st.tuples(
+        st.just("procedure"),
+        unit,
+        st.sampled_from(["P1", "P2", "P3"]),
+        st.booleans(),
+        st.sampled_from([None, 0.5, 1, 5, 15]),  # legal duration (working days)
+    ),
     # A round at a moment (the engine's clock never goes back: the round runs at the latest
     # of the moments drawn so far, at most NOW): due moments and local midnights pass
     # between rounds, so the engine's memory (overdue heap, windows) is moved over time,
@@ -207,7 +229,7 @@ async def _apply(db: Database, ops: list[tuple[Any, ...]]) -> None:
                 if units and op[2] is not None:
                     await complete_recipient(s, pk, units[op[1] % len(units)], op[2])
             elif kind == "procedure":
-                await add_procedure(s, op[1], op[2], op[3])
+                await add_procedure(s, op[1], op[2], op[3], *op[4:])
         if op[0] == "round":
             clock = min(NOW, max(clock, op[1]))
             await engine_round(db, clock, box)
@@ -276,6 +298,7 @@ async def _check(url: str, ops: list[tuple[Any, ...]]) -> None:
             await set_target(s, "689", "dossier_overdue_open", 1.0, now=TARGET_AT)
             await set_target(s, "70", "report_overdue_open", 2.0, now=TARGET_AT)
             await set_target(s, "70", "dossier_online_rate", 0.6, now=TARGET_AT)
+            await set_target(s, "689", "i766_2_1", 0.9, now=TARGET_AT)
         await _served_equals_recomputed(db, LATER)
         async with db.session() as s:
             assert await served(s, CHECKED, list(WINDOWS), NOW - timedelta(hours=1), None) == {}
