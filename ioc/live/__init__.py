@@ -3,8 +3,8 @@
 The typed client is `ioc.live.client` (imported on its own: it needs only `websockets`).
 """
 
-from ioc.live.connection import WS_IMPLEMENTATION
 from ioc.live.hub import Hub, Topic
+from ioc.live.server import WS_IMPLEMENTATION
 from ioc.live.services import EventRetention, LiveTail, LiveTicker, live_services
 from ioc.live.views import router
 
