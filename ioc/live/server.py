@@ -42,7 +42,7 @@ import asyncio
 import logging
 from asyncio import BaseTransport
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import WebSocketException
@@ -117,8 +117,8 @@ class LiveWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def connection_made(self, transport: BaseTransport) -> None:
         super().connection_made(transport)
-        if isinstance(transport, asyncio.Transport):
-            self._ioc_transport = transport
+        # (uvloop's transports do not derive from asyncio's classes: no isinstance here)
+        self._ioc_transport = cast(asyncio.Transport, transport)
 
     def pause_writing(self) -> None:
         self._ioc_paused = True
