@@ -381,10 +381,15 @@ def start_server(mode: str, url: str, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(cmd, env=env, cwd=ROOT)
 
 
-# `ioc-websockets` / `ioc-wsproto`: uvicorn's other websocket implementations (`ioc serve`
-# uses `auto`, which is `websockets-sansio` when websockets is installed). Under them every
-# message takes the queue and ASGI path (the direct write needs the sans-I/O protocol).
-WS_IMPLS = {"ioc-websockets": "websockets", "ioc-wsproto": "wsproto"}
+# `ioc-sansio` / `ioc-websockets` / `ioc-wsproto`: the same app under uvicorn's stock
+# websocket implementations (`ioc serve` runs its own, `ioc.live.server`: uvicorn's
+# `websockets-sansio` plus the `ioc.websocket.direct` extension). Under them every message
+# takes the queue and ASGI path: `ioc-sansio` is the fan-out without the direct write.
+WS_IMPLS = {
+    "ioc-sansio": "websockets-sansio",
+    "ioc-websockets": "websockets",
+    "ioc-wsproto": "wsproto",
+}
 _SERVE_WITH_IMPL = """
 import sys, uvicorn
 from ioc.api import create_app
@@ -841,7 +846,8 @@ def main() -> None:
         "--modes",
         default="ioc,ioc-deflate,bare,bare-deflate",
         help="also: storm, bare-storm (every screen drops at once and reconnects), "
-        "ioc-websockets, ioc-wsproto (uvicorn's other websocket implementations)",
+        "ioc-sansio, ioc-websockets, ioc-wsproto (uvicorn's stock websocket "
+        "implementations: no direct write)",
     )
     parser.add_argument(
         "--storm-gate",
