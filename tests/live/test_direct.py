@@ -21,7 +21,7 @@ from websockets.uri import parse_uri
 
 import tests.conftest
 from ioc.db import Database
-from ioc.live import WS_IMPLEMENTATION
+from ioc.live import WS_IMPLEMENTATION, Hub
 from ioc.live.connection import ScreenConnection
 from ioc.live.protocol import Wire, dumps
 from ioc.live.server import COMPRESS_MIN_BYTES, DIRECT_EXTENSION, LiveWebSocketProtocol
@@ -272,7 +272,7 @@ async def test_without_the_extension_screens_are_served_through_asgi(
     monkeypatch.setattr(tests.conftest, "WS_IMPLEMENTATION", "websockets-sansio")
     server = await live_server()
     token = await token_for(live_db, "district", "689")
-    hub = server.app.state.ctx.rooms["live"]
+    hub = server.app.state.ctx.handles.get(Hub)
     async with await connect(server.ws_url, token) as ws:
         await subscribe(ws, "689", ["today"])
         assert (await recv(ws))["type"] == "snapshot"
@@ -307,7 +307,7 @@ async def lagging(live_server: ServerMaker, live_db: Database) -> AsyncIterator[
     ws = await connect(server.ws_url, token, max_queue=1, sock=sock, ping_interval=None)
     await subscribe(ws, "689", ["today"])
     assert (await recv(ws))["type"] == "snapshot"
-    [conn] = list(server.app.state.ctx.rooms["live"].connections)
+    [conn] = list(server.app.state.ctx.handles.get(Hub).connections)
     yield ws, conn
     await ws.close()
 
