@@ -1,4 +1,4 @@
-"""The KPI engine (CONTRACT §4): catalogue, windows, incremental aggregates, KPI events and
+"""The KPI engine (docs/kpis.md): catalogue, windows, incremental aggregates, KPI events and
 `/api/v1/kpis`. Other rooms use only what is exported here."""
 
 from ioc.kpis.catalogue import CATALOGUE, LOCAL_TZ, WINDOWS, Kpi, status_of, window_days
