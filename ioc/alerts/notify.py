@@ -25,7 +25,7 @@ from ioc.alerts.format import (
     format_time,
     format_value,
 )
-from ioc.alerts.kpis import kpi_name
+from ioc.alerts.readings import kpi_name
 from ioc.errors import Invalid
 from ioc.settings import Settings
 from ioc.webhooks import signature_headers, validate_target_url
