@@ -177,13 +177,12 @@ async def naive_values(
 # The end of the n-th working day after a local day, counted through the calendar's working
 # days one by one (not through its running numbers, as the engine does).
 def _nth_working_day_end(day: str, n: str) -> str:
-    return f"""(SELECT CASE WHEN ({n}) IS NOT NULL
-                        THEN (v.day + 1)::timestamp AT TIME ZONE '{TZ}' END
-        FROM work_calendar v
-        WHERE CASE WHEN ({n}) = 0 THEN v.day = (SELECT max(z.day) FROM work_calendar z
-                                               WHERE z.working AND z.day <= {day})
-                   ELSE v.working AND v.day > {day} END
-        ORDER BY v.day OFFSET greatest(({n}) - 1, 0) LIMIT 1)"""
+    return f"""(CASE WHEN ({n}) IS NULL THEN NULL
+        WHEN ({n}) = 0 THEN (SELECT (max(z.day) + 1)::timestamp AT TIME ZONE '{TZ}'
+                            FROM work_calendar z WHERE z.working AND z.day <= {day})
+        ELSE (SELECT (v.day + 1)::timestamp AT TIME ZONE '{TZ}' FROM work_calendar v
+              WHERE v.working AND v.day > {day}
+              ORDER BY v.day OFFSET ({n}) - 1 LIMIT 1) END)"""
 
 
 async def _naive_766(
