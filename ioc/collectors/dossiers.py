@@ -212,7 +212,7 @@ def _dossier(
         national_db_used=facts.national_db,
         refused_at=refused,
         closed_at=refused if status in CLOSED else None,
-        supplements=facts.supplements if facts.supplements else [],
+        supplement_list=facts.supplements if facts.supplements else [],
         due_moved_at=facts.due_moved_at,
     )
 

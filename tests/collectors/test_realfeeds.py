@@ -87,13 +87,13 @@ def test_thanh_hoa_td_strings_nulls_fees_and_supplements() -> None:
     assert paid.national_db_used and not paid.vneid_verified  # DSKetNoiCSDL, VNeID "0"
     assert (paid.result_files, paid.e_result) == (1, True)
     # supplements: .NET DateTime (ISO, no offset = UTC+7) and yyyyMMddHHmmss mixed
-    (only,) = paid.supplements
+    (only,) = paid.supplement_list
     assert only.requested_at == t("2026-11-30T15:00:00")
     assert only.completed_at == t("2026-12-03T08:00:00")
     assert (only.due_before, only.due_after) == (t("2026-12-01T17:00:00"), t("2026-12-04T17:00:00"))
     assert paid.supplement_seconds == (only.completed_at - only.requested_at).total_seconds()
     assert paid.due_moved_at == t("2026-12-04T17:00:00")
-    first, second = waiting.supplements  # in request order; the second still open
+    first, second = waiting.supplement_list  # in request order; the second still open
     assert first.requested_at == t("2026-12-02T09:00:00")
     assert second.requested_at == t("2026-12-04T10:30:00") and second.completed_at is None
     assert waiting.supplement_count == 2
