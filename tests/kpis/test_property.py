@@ -18,13 +18,12 @@ from sqlalchemy import text
 from ioc.db import Database
 from ioc.kpis import refresh
 from ioc.kpis.aggregates import clear
-from ioc.kpis.catalogue import local_date
 from ioc.kpis.compute import compute
 from ioc.kpis.engine import MemoryBox, _load, rebuild_aggregates
 from ioc.kpis.memory import EngineMemory
 from ioc.kpis.naive import naive_values
 from ioc.kpis.service import _judged, _served, current_of, set_target, values_for
-from ioc.localtime import WINDOWS
+from ioc.localtime import WINDOWS, local_date
 
 from .conftest import (
     add_document,
