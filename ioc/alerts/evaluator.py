@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
-from ioc.alerts.kpis import current_value, is_time_based, known_kpis
+from ioc.alerts.readings import current_value, is_time_based, known_kpis
 from ioc.alerts.rules import RULE_COLUMNS, Rule, rule_from_row
 from ioc.alerts.service import SILENCED_SQL, alert_dicts, alert_event
 from ioc.alerts.state import ACTIVE, decide

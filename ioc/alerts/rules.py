@@ -11,12 +11,13 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc.alerts.kpis import WINDOWS, known_kpis
 from ioc.alerts.models import Recipient, RuleIn, RulePatch
+from ioc.alerts.readings import known_kpis
 from ioc.alerts.service import alert_dicts, alert_event, record_transition
 from ioc.alerts.state import Condition, clear_on_right_side
 from ioc.errors import Invalid, NotFound, OutOfScope
 from ioc.events import publish
+from ioc.localtime import WINDOWS
 from ioc.units import is_within, subtree_sql
 from ioc.webhooks import new_secret, validate_target_url
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from ioc.collectors.dossiers import CLOSED, FINISHED
@@ -36,16 +37,16 @@ NOT_ACCEPTING = (1, 7)
 PROGRESS_ORIGIN = "progress"
 
 
+_FACTS = attrgetter(*FACT_COLUMNS, *SUPPLEMENT_COLUMNS)  # records name them as the columns
+
+
 def fact_values(r: DossierRecord, seen_at: datetime) -> tuple[Any, ...]:
     """The record's values for FACT_COLUMNS + SUPPLEMENT_COLUMNS, in order. A dossier in a
     closed status (3, 7, 8) without `NgayTuChoi` is closed when ioc first sees it so."""
-    closed = r.closed_at or (seen_at if r.status in CLOSED else None)
-    return (
-        r.paid_online_code, r.result_files, r.e_result, r.fee_total, r.data_reused,
-        r.vneid_verified, r.national_db_used, r.refused_at, closed, r.accepted,
-        json.dumps([s.as_json() for s in r.supplements]), r.supplement_count,
-        r.supplement_requested_at, r.supplement_seconds, r.due_moved_at,
-    )  # fmt: skip
+    if r.closed_at is None and r.status in CLOSED:
+        r.closed_at = seen_at
+    values: tuple[Any, ...] = _FACTS(r)
+    return values
 
 
 async def infer_finished(

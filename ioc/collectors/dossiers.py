@@ -151,9 +151,11 @@ def _dossier(
         # Senders that omit it (a finished status, no end time): the result's return time,
         # else the time ioc first sees it finished (`dossier_facts.infer_finished`).
         finished = returned
-    fallbacks = tuple(
-        u for u in (organ_prefix(source_id) if source_id else None, envelope) if u is not None
-    )
+    prefix = organ_prefix(source_id) if source_id and unit_ref is None else None
+    if prefix is None:
+        fallbacks: tuple[str, ...] = () if envelope is None else (envelope,)
+    else:
+        fallbacks = (prefix,) if envelope is None else (prefix, envelope)
     if unit_ref is None and not fallbacks and source_id is not None:
         r.fail(
             "MaDonVi: absent, and neither an organ code prefixing MaHoSo nor the envelope's "
@@ -210,7 +212,7 @@ def _dossier(
         national_db_used=facts.national_db,
         refused_at=refused,
         closed_at=refused if status in CLOSED else None,
-        supplements=facts.supplements,
+        supplement_list=facts.supplements if facts.supplements else [],
         due_moved_at=facts.due_moved_at,
     )
 
@@ -313,8 +315,17 @@ def _when(entry: Mapping[str, Any], key: str, where: str, r: Fields) -> datetime
         return None
 
 
+_LIST_FIELDS = (
+    "TaiLieuNop", "DanhSachGiayToKetQua", "DanhSachLePhi", "DanhSachHoSoBoSung", "DSKetNoiCSDL",
+)  # fmt: skip
+_NO_FACTS = _Facts()  # shared by records without lists: read, never changed
+
+
 def _lists(obj: Mapping[str, Any], r: Fields) -> _Facts:
     """What the 766 indicators need from the dossier's lists (docs/collectors.md)."""
+    get = obj.get
+    if not any(get(name) for name in _LIST_FIELDS):
+        return _NO_FACTS
     facts = _Facts()
     for i, doc in enumerate(_entries(obj, "TaiLieuNop", r)):
         where = f"TaiLieuNop[{i}]"

@@ -155,8 +155,9 @@ async def _ingest_page(
         bodies = [i if isinstance(i, str) else json.dumps(i) for i in page.items]
         return await ingest_xml(session, source.name, bodies, limits=limits, strict=False)
     return await ingest_json(
-        session, source.kind, source.name, page.items, max_records=max(len(page.items), 1)
-    )
+        session, source.kind, source.name, page.items, max_records=max(len(page.items), 1),
+        madonvi=source.madonvi,
+    )  # fmt: skip
 
 
 async def _commit_page(

@@ -6,6 +6,7 @@ Vietnamese source field names stop at the parsers; from here on the domain's nam
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -63,7 +64,7 @@ class DossierRecord:
     national_db_used: bool = False
     refused_at: datetime | None = None
     closed_at: datetime | None = None
-    supplements: list[Supplement] = field(default_factory=list)
+    supplement_list: list[Supplement] = field(default_factory=list)
     due_moved_at: datetime | None = None
 
     @property
@@ -71,18 +72,23 @@ class DossierRecord:
         """As first seen: not accepted while registered online (1), see docs/collectors.md."""
         return self.status != 1
 
+    # Named as the columns they fill (`dossiers.supplements` is the list as JSON text).
+    @property
+    def supplements(self) -> str:
+        return json.dumps([s.as_json() for s in self.supplement_list])
+
     @property
     def supplement_count(self) -> int:
-        return len(self.supplements)
+        return len(self.supplement_list)
 
     @property
     def supplement_requested_at(self) -> datetime | None:
-        times = [s.requested_at for s in self.supplements if s.requested_at is not None]
+        times = [s.requested_at for s in self.supplement_list if s.requested_at is not None]
         return max(times) if times else None
 
     @property
     def supplement_seconds(self) -> int:
-        return sum(s.seconds for s in self.supplements)
+        return sum(s.seconds for s in self.supplement_list)
 
 
 @dataclass(frozen=True, slots=True)

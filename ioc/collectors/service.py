@@ -45,7 +45,15 @@ from ioc.collectors.records import (
     Rejection,
     ReportRecord,
 )
-from ioc.collectors.reports import DANANG, REPORT, is_danang, parse_report, unit_places
+from ioc.collectors.reports import (
+    DANANG,
+    HUE_S,
+    REPORT,
+    is_danang,
+    is_hue_s,
+    parse_report,
+    unit_places,
+)
 from ioc.errors import Invalid, NotFound, OutOfScope
 from ioc.privacy import log_access, mask_record
 from ioc.units import is_within
@@ -57,10 +65,11 @@ FEED_OF = {
     PROCEDURE: "procedures",
     REPORT: "reports",
     DANANG: "reports",
+    HUE_S: "reports",
     EDXML: "documents",
 }
 # Replay order: what others refer to first (a step needs its dossier).
-REPLAY_ORDER = (PROCEDURE, DOSSIER, PROGRESS, REPORT, DANANG, EDXML)
+REPLAY_ORDER = (PROCEDURE, DOSSIER, PROGRESS, REPORT, DANANG, HUE_S, EDXML)
 
 
 class BadBody(Invalid):
@@ -87,6 +96,8 @@ def split_body(feed: str, body: Any) -> tuple[str, list[Any]]:
             return unwrap(body)
         except ValueError as exc:
             raise BadBody(str(exc)) from None
+    if feed == "reports" and isinstance(body, dict) and isinstance(body.get("data"), list):
+        return REPORT, body["data"]  # a page of a province's API as it answers (Hue-S)
     if not isinstance(body, list):
         raise BadBody(f"expected a JSON array of {feed}")
     return (PROCEDURE if feed == "procedures" else REPORT), body
@@ -123,17 +134,17 @@ async def ingest_items(
         for i, obj in enumerate(items):
             (rejected if isinstance(p3 := parse_procedure(i, obj), Rejection) else procs).append(p3)  # type: ignore[arg-type]
         result = await store.store_procedures(session, source, procs, rejected, scope)
-    elif fmt in (REPORT, DANANG):
+    elif fmt in (REPORT, DANANG, HUE_S):
         places = (
             await _places(session)
-            if any(isinstance(o, dict) and is_danang(o) for o in items)
+            if any(isinstance(o, dict) and (is_danang(o) or is_hue_s(o)) for o in items)
             else None
         )
         reports: list[ReportRecord] = []
         for i, obj in enumerate(items):
-            (
-                rejected if isinstance(p4 := parse_report(i, obj, places), Rejection) else reports
-            ).append(p4)  # type: ignore[arg-type]
+            organ = envelope if envelope is None or isinstance(envelope, str) else envelope[i]
+            p4 = parse_report(i, obj, places, organ)
+            (rejected if isinstance(p4, Rejection) else reports).append(p4)  # type: ignore[arg-type]
         result = await store.store_reports(session, source, reports, rejected, scope)
     else:
         raise Invalid(f"unknown record format {fmt!r}")
@@ -508,8 +519,9 @@ async def _replay_group(
                 items.append(json.loads(d.payload))
             except json.JSONDecodeError:
                 items.append(None)  # rejected again as "not a JSON object"
-        # A dossier placed by its envelope's madonvi kept it as the dead-letter's unit.
-        envelopes = [d.unit_ref for d in group] if fmt == DOSSIER else None
+        # A dossier placed by its envelope's madonvi (a Hue-S report by the organ it was
+        # requested for) kept it as the dead-letter's unit.
+        envelopes = [d.unit_ref for d in group] if fmt in (DOSSIER, HUE_S) else None
         result = await ingest_items(
             session, fmt, source, items, dead_letters=False, envelope=envelopes
         )

@@ -142,13 +142,16 @@ async def push_procedures(
     return await _ingest_json(request, "procedures", principal, source)
 
 
-@router.post("/ingest/reports", summary="Push citizen reports (CONTRACT §1.3 or Góp ý shape)")
+@router.post(
+    "/ingest/reports", summary="Push citizen reports (CONTRACT §1.3, Góp ý or Hue-S shape)"
+)
 async def push_reports(
     request: Request,
     source: SourceParam = None,
+    madonvi: MaDonViParam = None,
     principal: Principal = Depends(require("collector")),
 ) -> IngestResponse:
-    return await _ingest_json(request, "reports", principal, source)
+    return await _ingest_json(request, "reports", principal, source, madonvi)
 
 
 @router.post("/ingest/documents", summary="Push one edXML envelope or status message")

@@ -3,12 +3,14 @@
 On an instance mirroring an upstream `ioc` (`IOC_FEDERATION_KPIS=upstream`), the screens'
 snapshot (`ioc.live`) and `GET /api/v1/kpis` (`ioc.kpis`) both show the upstream's stored
 value of a (unit, window, kpi) where there is one, marked `"source": "upstream"`, through
-`overlay_upstream()`.
+`overlay_upstream()`. It reads first and serialises only when there is something to
+overlay, so an instance that mirrors nothing pays one indexed query.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,38 +54,45 @@ async def _upstream_kpis(
     return found
 
 
-def _overlay(
-    upstream: dict[tuple[str, str], list[dict[str, Any]]],
-    unit: str,
-    windows: list[str],
-    kpis: dict[str, list[dict[str, Any]]],
-    children: dict[str, list[dict[str, Any]]],
-) -> None:
-    """Overlay `upstream` (from `_upstream_kpis`) on local KPI values, in place: per window,
-    `kpis[window]` of `unit` and `children[window]`'s `{"unit", "kpis"}` entries. "Upstream
-    wins when present", per (unit, window, kpi); KPIs only the upstream knows come after."""
-    for window in windows:
-        kpis[window] = _merged(kpis[window], upstream.get((unit, window), []))
-        for child in children[window]:
-            child["kpis"] = _merged(child["kpis"], upstream.get((child["unit"], window), []))
+class _Child(Protocol):
+    @property
+    def unit(self) -> str: ...
+
+
+class Snapshot(Protocol):
+    """A KPI snapshot of a unit for a window, with its children (`ioc.kpis.KpiSnapshot`)."""
+
+    @property
+    def unit(self) -> str: ...
+
+    @property
+    def window(self) -> str: ...
+
+    @property
+    def children(self) -> Sequence[_Child]: ...
+
+    def model_dump(self, *, mode: str) -> dict[str, Any]: ...
 
 
 async def overlay_upstream(
-    session: AsyncSession,
-    unit: str,
-    windows: list[str],
-    kpis: dict[str, list[dict[str, Any]]],
-    children: dict[str, list[dict[str, Any]]],
-) -> bool:
-    """Read and `_overlay` the stored upstream values of `unit` and its listed children (the
-    screens' snapshot and `GET /api/v1/kpis` under `IOC_FEDERATION_KPIS=upstream`); False,
-    changing nothing, when none is stored (a province, or nothing received yet)."""
-    codes = {unit} | {c["unit"] for w in windows for c in children[w]}
+    session: AsyncSession, snapshots: Sequence[Snapshot]
+) -> list[dict[str, Any]] | None:
+    """The snapshots as JSON bodies, each value replaced by the upstream's stored one where
+    there is one ("upstream wins when present", per unit, window and KPI; KPIs only the
+    upstream knows come after) — or None when no upstream value is stored for them (a
+    province, or nothing received yet): then the caller serialises them as they are."""
+    codes = {s.unit for s in snapshots} | {c.unit for s in snapshots for c in s.children}
+    windows = sorted({s.window for s in snapshots})
     upstream = await _upstream_kpis(session, sorted(codes), windows)
     if not upstream:
-        return False
-    _overlay(upstream, unit, windows, kpis, children)
-    return True
+        return None
+    bodies = [s.model_dump(mode="json") for s in snapshots]
+    for body in bodies:
+        window = body["window"]
+        body["kpis"] = _merged(body["kpis"], upstream.get((body["unit"], window), []))
+        for child in body["children"]:
+            child["kpis"] = _merged(child["kpis"], upstream.get((child["unit"], window), []))
+    return bodies
 
 
 def _merged(local: list[dict[str, Any]], upstream: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -36,9 +36,9 @@ import asyncpg
 from ioc import metrics
 from ioc.errors import Invalid
 from ioc.events import EVENTS_CHANNEL, FEEDS_CHANNEL, Listener
-from ioc.feeds.http import Connection, DeliveryError
+from ioc.feeds.http import NoResponse, WebhookConnection
+from ioc.feeds.mail import send_failing_email
 from ioc.feeds.models import DeliveryTarget
-from ioc.feeds.notify import send_failing_email
 from ioc.feeds.service import check_url
 from ioc.feeds.stream import (
     FeedEvent,
@@ -238,7 +238,7 @@ class DeliveryService(LoopService):
     # --- one subscription
     async def _work(self, pool: asyncpg.Pool, worker: _Worker) -> None:
         reload_at = 0.0
-        conn: Connection | None = None
+        conn: WebhookConnection | None = None
         try:
             while self.running:
                 worker.wake.clear()
@@ -252,7 +252,9 @@ class DeliveryService(LoopService):
                 if conn is None or conn.url != target.url:
                     if conn is not None:
                         await conn.close()
-                    conn = Connection(target.url, timeout=self.settings.feeds_timeout_seconds)
+                    conn = WebhookConnection(
+                        target.url, timeout=self.settings.feeds_timeout_seconds
+                    )
                 if target.next_attempt_at is not None:
                     wait = (target.next_attempt_at - datetime.now(UTC)).total_seconds()
                     if wait > 0:
@@ -314,7 +316,7 @@ class DeliveryService(LoopService):
             self._note(target, [], worker.pos)
         await _wait(worker.wake, IDLE_SECONDS)
 
-    async def _deliver(self, pool: asyncpg.Pool, conn: Connection, worker: _Worker) -> None:
+    async def _deliver(self, pool: asyncpg.Pool, conn: WebhookConnection, worker: _Worker) -> None:
         target = worker.target
         assert target is not None
         done: list[Attempt] = []
@@ -430,7 +432,7 @@ class DeliveryService(LoopService):
                 )
 
     async def _post(
-        self, conn: Connection, target: DeliveryTarget, event: FeedEvent, attempt: int
+        self, conn: WebhookConnection, target: DeliveryTarget, event: FeedEvent, attempt: int
     ) -> Attempt:
         msg_id = webhook_id(target.id, event.seq, target.replay_epoch)
         body = body_of(event)
@@ -444,7 +446,7 @@ class DeliveryService(LoopService):
                 error = f"HTTP {status}"
         except TimeoutError:
             error = f"timeout after {self.settings.feeds_timeout_seconds:g} s"
-        except DeliveryError as exc:
+        except NoResponse as exc:
             error = str(exc)[:300] or "connection failed"
         latency = (time.perf_counter() - started) * 1000
         ok = error is None

@@ -1,4 +1,4 @@
-"""The KPI engine (CONTRACT §4): catalogue, windows, incremental aggregates, KPI events and
+"""The KPI engine (docs/kpis.md): catalogue, windows, incremental aggregates, KPI events and
 `/api/v1/kpis`. Other rooms use only what is exported here; the app composes `router`,
 `build_services(ctx)` and `register_cli`."""
 

@@ -93,17 +93,19 @@ async def _fold_counts(session: AsyncSession, feed: ProjectedFeed) -> None:
     """Add a feed's signed counters to `kf` at every ancestor, per (unit, day) of each of its
     counting days. A document counts once at every distinct ancestor of its units."""
     if feed is DOCUMENTS:
-        (day,) = counters_by_day(feed.feed)
-        sql = f"""
-            INSERT INTO kf (unit_code, day, {_COLS})
+        per_day = " UNION ALL ".join(
+            f"""
             SELECT a.ancestor_code, x.{day}, {_sums(feed, day)}
             FROM {feed.signed} x
             CROSS JOIN LATERAL (
                 SELECT DISTINCT c.ancestor_code FROM unnest(x.units) AS u(code)
                 JOIN unit_closure c ON c.descendant_code = u.code) a
+            WHERE x.{day} IS NOT NULL
             GROUP BY 1, 2
-        """
-        await _exec(session, sql)
+            """
+            for day in counters_by_day(feed.feed)
+        )
+        await _exec(session, f"INSERT INTO kf (unit_code, day, {_COLS}) {per_day}")
         return
     # summed per (filing unit, day) before fanning out to ancestors: a rebuild of millions of
     # records fans out thousands of rows, not millions

@@ -1,4 +1,4 @@
-"""The KPI catalogue (CONTRACT §4) as data, the windows, and how a value gets its status.
+"""The KPI catalogue as data, the windows, and how a value gets its status.
 
 Ids and formulas are binding (other programs code against them); names, units and default
 targets are here so screens, emails and the docs read one source.

@@ -22,8 +22,8 @@ from ioc.kpis.contributions import (
     SOURCE_TABLES,
 )
 from ioc.kpis.facts import (
-    CounterRows,
     Facts,
+    FeedRows,
     OpenFact,
     document_facts,
     dossier_facts,
@@ -87,15 +87,15 @@ async def read_changes(
         changes.journal[feed.feed] = orjson.dumps(
             [dict(zip(names, new, strict=True)) for new, _ in pairs]
         ).decode()
-        counters = CounterRows(feed.feed, names)
+        rows = FeedRows(feed.feed, names)
         for new, old in pairs:
             before = old if old[0] is not None else None
             if feed is DOSSIERS:
-                dossier_facts(changes.facts, counters, before, new)
+                dossier_facts(changes.facts, rows, before, new)
             elif feed is DOCUMENTS:
-                document_facts(changes.facts, counters, before, new, ancestors)
+                document_facts(changes.facts, rows, before, new, ancestors)
             else:
-                report_facts(changes.facts, counters, before, new)
+                report_facts(changes.facts, rows, before, new)
     if procedures:
         changes.records += len(procedures)
         changes.journal["procedures"] = orjson.dumps(procedures).decode()

@@ -51,12 +51,13 @@ class Facts:
     median_units: set[str] = field(default_factory=set)
 
 
-class CounterRows:
-    """Where a feed's counters read a projection row: per contribution day column, the
-    counters (their index in COUNT_COLUMNS) and the flag column each adds (None: 1)."""
+class FeedRows:
+    """How to read a feed's projection rows: each column's position (`at`, by name), and per
+    contribution day column the counters (their index in COUNT_COLUMNS) with the flag column
+    each adds (None: 1)."""
 
     def __init__(self, feed: str, names: Sequence[str]) -> None:
-        at = {name: i for i, name in enumerate(names)}
+        self.at = at = {name: i for i, name in enumerate(names)}
         self.days = [
             (
                 at[day],
@@ -87,42 +88,46 @@ def signed(old: Row | None, new: Row | None) -> list[tuple[Row, int]]:
     return [(row, s) for row, s in ((old, -1), (new, 1)) if row is not None]
 
 
-def _opens_766(facts: Facts, feed: str, unit: str, row: Row, s: int) -> None:
-    """The 766 open sets (`contributions.DOSSIERS.opens`…): `open766` and `open766_due` are a
-    projection row's last two columns."""
-    open766, due = row[-2], row[-1]
+def _opens_766(facts: Facts, feed: str, unit: str, row: Row, at: dict[str, int], s: int) -> None:
+    """The 766 open sets (`contributions.DOSSIERS.opens`…): every open record (`open766`) and
+    those with a 766 deadline (`open766_due`)."""
+    due = row[at["open766_due"]]
     if due is not None:
         facts.opens.append(OpenFact(unit, f"{feed}766", due, s, True))
-    if open766:
+    if row[at["open766"]]:
         facts.opens.append(OpenFact(unit, f"{feed}766_all", EPOCH, s, True))
 
 
-def dossier_facts(facts: Facts, counters: CounterRows, old: Row | None, new: Row | None) -> None:
-    """Rows as in `kpi_dossier_proj`: (id, unit, procedure, recv_day, online, digitized, paid,
-    fin_day, ontime, open_due, the 766 columns…, open766, open766_due)."""
+def dossier_facts(facts: Facts, rows: FeedRows, old: Row | None, new: Row | None) -> None:
+    """Rows as in `kpi_dossier_proj` (`contributions.DOSSIERS`)."""
+    at = rows.at
     for row, s in signed(old, new):
-        unit, procedure, recv_day, online, open_due = row[1], row[2], row[3], row[4], row[9]
+        unit, procedure, recv_day = (
+            row[at["unit_code"]],
+            row[at["procedure_code"]],
+            row[at["recv_day"]],
+        )
+        online, open_due = row[at["online"]], row[at["open_due"]]
         facts.units.add(unit)
-        counters.add(facts.counts, unit, row, s)
+        rows.add(facts.counts, unit, row, s)
         if open_due is not None:
             facts.opens.append(OpenFact(unit, "dossiers", open_due, s, True))
-        _opens_766(facts, "dossiers", unit, row, s)
+        _opens_766(facts, "dossiers", unit, row, at, s)
         if online:
             facts.online[(unit, procedure)][recv_day] += s
 
 
-def report_facts(facts: Facts, counters: CounterRows, old: Row | None, new: Row | None) -> None:
-    """Rows as in `kpi_report_proj`: (id, unit, recv_day, resolved_day, ontime, resp_seconds,
-    open_due, the 766 columns…, open766, open766_due)."""
+def report_facts(facts: Facts, rows: FeedRows, old: Row | None, new: Row | None) -> None:
+    """Rows as in `kpi_report_proj` (`contributions.REPORTS`)."""
+    at = rows.at
     for row, s in signed(old, new):
-        unit, open_due = row[1], row[6]
+        unit, open_due = row[at["unit_code"]], row[at["open_due"]]
         facts.units.add(unit)
-        counters.add(facts.counts, unit, row, s)
+        rows.add(facts.counts, unit, row, s)
         if open_due is not None:
             facts.opens.append(OpenFact(unit, "reports", open_due, s, True))
-        _opens_766(facts, "reports", unit, row, s)
-    before = (old[1], old[2], old[5]) if old is not None and old[5] is not None else None
-    after = (new[1], new[2], new[5]) if new is not None and new[5] is not None else None
+        _opens_766(facts, "reports", unit, row, at, s)
+    before, after = _response(old, at), _response(new, at)
     if before != after:
         if before is not None:
             facts.removed[before[0]].append((before[1].toordinal(), float(before[2])))
@@ -132,21 +137,29 @@ def report_facts(facts: Facts, counters: CounterRows, old: Row | None, new: Row 
             facts.median_units.add(after[0])
 
 
+def _response(row: Row | None, at: dict[str, int]) -> tuple[str, date, float] | None:
+    """(unit, reception day, response seconds) of a report row that has a response."""
+    if row is None or row[at["resp_seconds"]] is None:
+        return None
+    return row[at["unit_code"]], row[at["recv_day"]], row[at["resp_seconds"]]
+
+
 def document_facts(
     facts: Facts,
-    counters: CounterRows,
+    rows: FeedRows,
     old: Row | None,
     new: Row | None,
     ancestors: dict[str, list[str]],
 ) -> None:
-    """Rows as in `kpi_document_proj`: (pk, units, open_units, sent_day, electronic, due_at);
-    a document counts once at every distinct ancestor of the units involved."""
+    """Rows as in `kpi_document_proj` (`contributions.DOCUMENTS`); a document counts once at
+    every distinct ancestor of the units involved."""
+    at = rows.at
     for row, s in signed(old, new):
-        units, open_units, due_at = row[1], row[2], row[5]
+        units, open_units, due_at = row[at["units"]], row[at["open_units"]], row[at["due_at"]]
         facts.units.update(units)
         facts.units.update(open_units)
         for a in {a for u in units for a in ancestors.get(u, ())}:
-            counters.add(facts.doc_counts, a, row, s)
+            rows.add(facts.doc_counts, a, row, s)
         if due_at is not None:
             for a in {a for u in open_units for a in ancestors.get(u, ())}:
                 facts.opens.append(OpenFact(a, "documents", due_at, s, False))

@@ -65,10 +65,11 @@ def kth(slices: Sequence[Slice], rank: int) -> float:
         bounds = [b for b in bounds if b[2] > b[1]]
 
 
-def _in_hour(lists: Sequence[list[float]], hours: list[int], rank: int) -> tuple[list[Slice], int]:
-    """The slices of `lists` inside the hour bin holding `rank` (by the union's histogram
-    `hours`), and the rank inside that bin."""
-    running = [0, *itertools.accumulate(hours)]
+def _in_hour(
+    lists: Sequence[list[float]], running: list[int], rank: int
+) -> tuple[list[Slice], int]:
+    """The slices of `lists` inside the hour bin holding `rank` (`running`: the union's
+    counts before each hour bin, and the total last), and the rank inside that bin."""
     b = bisect.bisect_right(running, rank) - 1
     low, high = _BOUNDS[b], _BOUNDS[b + 1]
     slices = [(v, bisect.bisect_left(v, low), bisect.bisect_left(v, high)) for v in lists]
@@ -77,15 +78,17 @@ def _in_hour(lists: Sequence[list[float]], hours: list[int], rank: int) -> tuple
 
 def median(lists: Sequence[list[float]], hours: list[int] | None = None) -> tuple[float, int]:
     """`percentile_cont(0.5)` of the union of sorted `lists`, and how many values (0.0, 0
-    when none). `hours`, when given, is the union's histogram by `bin_of`."""
-    n = sum(hours) if hours is not None else sum(len(v) for v in lists)
+    when none). `hours`, when given, is the union's histogram by `bin_of`: with more than one
+    list, each middle value is then selected inside its hour only."""
+    n = sum(len(v) for v in lists)
     if n == 0:
         return 0.0, 0
+    running = [0, *itertools.accumulate(hours)] if hours is not None and len(lists) > 1 else []
     picked: dict[int, float] = {}
     for rank in {(n - 1) // 2, n // 2}:  # one rank for an odd count
-        if hours is None:
-            picked[rank] = kth([(v, 0, len(v)) for v in lists], rank)
+        if running:
+            picked[rank] = kth(*_in_hour(lists, running, rank))
         else:
-            picked[rank] = kth(*_in_hour(lists, hours, rank))
+            picked[rank] = kth([(v, 0, len(v)) for v in lists], rank)
     a, b = picked[(n - 1) // 2], picked[n // 2]
     return a + (b - a) * 0.5, n

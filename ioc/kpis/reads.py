@@ -181,7 +181,7 @@ async def snapshot(
     now: datetime | None = None,
 ) -> KpiSnapshot:
     """Every KPI of the catalogue for a unit (its whole subtree) and window, and optionally
-    for each direct child (CONTRACT §4)."""
+    for each direct child."""
     check_window(window)
     moment = local_moment(now)
     await get_unit(session, unit_code)

@@ -35,11 +35,10 @@ async def read_kpis(
     if get_ctx(request).settings.federation_kpis == "upstream":
         # A district mirroring its province (docs/feeds.md): the same overlay as its screens'
         # snapshot, upstream values marked `"source": "upstream"`. One query on a province.
-        body = found.model_dump(mode="json")
-        kpis, kids = {window: body["kpis"]}, {window: body["children"]}
-        if await overlay_upstream(session, code, [window], kpis, kids):
-            body["kpis"] = kpis[window]
-            return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+        overlaid = await overlay_upstream(session, [found])
+        if overlaid is not None:
+            body = json.dumps(overlaid[0], ensure_ascii=False)
+            return Response(body, media_type="application/json")
     # Serialised once by the model itself (FastAPI would validate the model again first:
     # 156 values for a province with its children); the schema stays `response_model`.
     return Response(found.model_dump_json(), media_type="application/json")

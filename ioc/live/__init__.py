@@ -6,9 +6,9 @@ that only watches a screen imports it alone (it needs only `websockets`).
 """
 
 from ioc.live.cli import register_cli
-from ioc.live.connection import WS_IMPLEMENTATION
 from ioc.live.hub import Hub, Topic
 from ioc.live.loops import EventRetention, LiveTail, LiveTicker, build_services
+from ioc.live.server import WS_IMPLEMENTATION
 from ioc.live.views import router
 
 __all__ = [

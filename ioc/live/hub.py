@@ -7,7 +7,7 @@ How an event reaches a screen:
    and dispatches each kpi/alert event to the *topics* interested in its unit — a topic is
    one (unit, windows) subscription shared by every screen that asked for it, so routing
    costs per event do not grow with the number of screens.
-3. Each screen (`Connection`) has a bounded queue; its writer task drains it.
+3. Each screen (`ScreenConnection`) has a bounded queue; its writer task drains it.
 
 Resumes (`since`) are answered from the hub's memory of the last `_RECENT_EVENTS` events
 when it covers them (a reconnect storm of every screen costs no query), else from the log.
@@ -45,7 +45,7 @@ from ioc.settings import Settings
 from ioc.units import children, subtree_set
 
 if TYPE_CHECKING:
-    from ioc.live.connection import Connection
+    from ioc.live.connection import ScreenConnection
 
 log = logging.getLogger("ioc.live")
 
@@ -69,7 +69,7 @@ class Topic:
     windows: tuple[str, ...]
     kpi_units: frozenset[str]  # the unit and its direct children: what the screen shows
     alert_units: frozenset[str]  # the whole subtree: alerts anywhere under the unit
-    conns: set[Connection] = field(default_factory=set)
+    conns: set[ScreenConnection] = field(default_factory=set)
     # seq of the last event routed to this topic: a cached snapshot taken at seq S is still
     # exact for a later subscriber while no event for this topic came after S.
     last_match: int = 0
@@ -110,7 +110,7 @@ class Hub:
         self.settings = settings
         self.cursor = 0  # highest seq dispatched (or known to carry nothing for screens)
         self.ready = asyncio.Event()
-        self.connections: set[Connection] = set()
+        self.connections: set[ScreenConnection] = set()
         self._topics: dict[TopicKey, Topic] = {}
         self._kpi_index: dict[str, set[Topic]] = {}
         self._alert_index: dict[str, set[Topic]] = {}
@@ -281,7 +281,7 @@ class Hub:
         for code in topic.alert_units:
             self._alert_index.setdefault(code, set()).add(topic)
 
-    def attach(self, conn: Connection, topic: Topic) -> None:
+    def attach(self, conn: ScreenConnection, topic: Topic) -> None:
         current = self._topics.get(topic.key)
         if current is None:  # dropped (emptied) while the subscriber was loading its scope
             self._register(topic)
@@ -292,7 +292,7 @@ class Hub:
         conn.topic = topic
         topic.conns.add(conn)
 
-    def detach(self, conn: Connection) -> None:
+    def detach(self, conn: ScreenConnection) -> None:
         topic, conn.topic = conn.topic, None
         if topic is None:
             return

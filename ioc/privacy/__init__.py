@@ -5,11 +5,8 @@ docs/security.md for who sees what and why.
 Other rooms use the masking functions and `log_access`; the app composes `router`,
 `build_services(ctx)` and `register_cli`."""
 
-from __future__ import annotations
-
-from ioc.context import AppContext
-from ioc.loops import LoopService
 from ioc.privacy.cli import register_cli
+from ioc.privacy.loops import PrivacyPurge, build_services
 from ioc.privacy.masking import (
     PERSONAL_FIELDS,
     mask_email,
@@ -19,14 +16,8 @@ from ioc.privacy.masking import (
     mask_value,
 )
 from ioc.privacy.redact import install as install_log_redaction
-from ioc.privacy.service import PrivacyPurge, log_access
+from ioc.privacy.service import log_access
 from ioc.privacy.views import router
-
-
-def build_services(ctx: AppContext) -> list[LoopService]:
-    """The hourly retention purge (leased)."""
-    return [PrivacyPurge(ctx.db, ctx.settings)]
-
 
 __all__ = [
     "PERSONAL_FIELDS",

@@ -8,7 +8,6 @@ log row). Everything else `ioc` outputs is masked (`ioc.privacy.mask_record`).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,19 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
 from ioc.auth import Principal
-from ioc.db import Database, asyncpg_dsn
 from ioc.errors import Invalid, NotFound, OutOfScope
-from ioc.loops import LoopService
 from ioc.settings import Settings
 from ioc.units import is_within, within_sql
-
-log = logging.getLogger("ioc.privacy")
 
 # Keys of personal data in the sources' raw payloads, erased by the purge (top level: the
 # sources put the applicant/citizen fields at the top of each record).
 RAW_PERSONAL_KEYS = (
     "ChuHoSo", "SoDienThoai", "Email", "DiaChi", "DinhDanhCHS",
     "citizen_name", "citizen_phone", "citizen_email", "tenDayDu", "soDienThoai", "email",
+    "SoGiayToChuHoSo", "MaDoiTuong", "Fax", "TaiKhoan",
 )  # fmt: skip
 
 DOSSIER_FIELDS = ("applicant_name", "applicant_phone", "applicant_email", "applicant_address")
@@ -272,31 +268,6 @@ async def purge(
             result.counts[table] = int(done.rowcount)  # type: ignore[attr-defined]
             metrics.PERSONAL_DATA_PURGED.labels(table).inc(result.counts[table])
     return result
-
-
-class PrivacyPurge(LoopService):
-    """The retention purge, hourly, on one replica (leased)."""
-
-    name = "privacy-purge"
-    loop_seconds = 3600.0
-    leased = True
-
-    def __init__(self, db: Database, settings: Settings, *, loop_seconds: float | None = None):
-        super().__init__(dsn=asyncpg_dsn(db.url), loop_seconds=loop_seconds)
-        self.db = db
-        self.settings = settings
-        self._started_once = False
-
-    async def run_once(self) -> None:
-        # The first round comes one period after start, not at start: a purge is routine
-        # maintenance, and a crash-looping process must not run it on every restart.
-        if not self._started_once:
-            self._started_once = True
-            return
-        async with self.db.session() as session:
-            result = await purge_with_settings(session, self.settings)
-        if any(result.counts.values()):
-            log.info("privacy purge erased %s", result.counts)
 
 
 async def purge_with_settings(

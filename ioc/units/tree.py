@@ -36,6 +36,9 @@ class Unit:
     successor_code: str | None
 
 
+_UNIT_COLUMNS = "code, name, level, parent_code, valid_from, valid_to, successor_code"
+
+
 def subtree_sql(ancestor: str) -> str:
     """A subquery of the codes of `ancestor` and every unit under it: `unit_code IN
     {subtree_sql(':unit')}`. `ancestor` is SQL: a bind parameter or a column, never a value."""
@@ -55,10 +58,7 @@ async def get_unit(db: Executor, code: str) -> Unit:
     """The unit with this code, or `UnknownUnit`."""
     row = (
         await db.execute(
-            text(
-                "SELECT code, name, level, parent_code, valid_from, valid_to, successor_code "
-                "FROM units WHERE code = :c"
-            ),
+            text(f"SELECT {_UNIT_COLUMNS} FROM units WHERE code = :c"),
             {"c": code},
         )
     ).first()
@@ -68,15 +68,9 @@ async def get_unit(db: Executor, code: str) -> Unit:
 
 
 async def subtree(db: Executor, code: str) -> list[str]:
-    """Codes of `code` and every unit under it (through reforms too): one indexed query."""
-    rows = await db.execute(
-        text(
-            "SELECT descendant_code FROM unit_closure WHERE ancestor_code = :c "
-            "ORDER BY depth, descendant_code"
-        ),
-        {"c": code},
-    )
-    return [r[0] for r in rows]
+    """Codes of `code` and every unit under it (through reforms too), nearest first: one
+    indexed query."""
+    return await _closure(db, code, "ancestor_code", "descendant_code")
 
 
 async def subtree_set(db: Executor, code: str) -> frozenset[str]:
@@ -87,11 +81,12 @@ async def subtree_set(db: Executor, code: str) -> frozenset[str]:
 
 async def ancestors(db: Executor, code: str) -> list[str]:
     """Codes of `code` and every unit it rolls up to, nearest first."""
+    return await _closure(db, code, "descendant_code", "ancestor_code")
+
+
+async def _closure(db: Executor, code: str, given: str, wanted: str) -> list[str]:
     rows = await db.execute(
-        text(
-            "SELECT ancestor_code FROM unit_closure WHERE descendant_code = :c "
-            "ORDER BY depth, ancestor_code"
-        ),
+        text(f"SELECT {wanted} FROM unit_closure WHERE {given} = :c ORDER BY depth, {wanted}"),
         {"c": code},
     )
     return [r[0] for r in rows]
@@ -100,10 +95,7 @@ async def ancestors(db: Executor, code: str) -> list[str]:
 async def children(db: Executor, code: str) -> list[Unit]:
     """Current direct children of a unit."""
     rows = await db.execute(
-        text(
-            "SELECT code, name, level, parent_code, valid_from, valid_to, successor_code "
-            "FROM units WHERE parent_code = :c ORDER BY code"
-        ),
+        text(f"SELECT {_UNIT_COLUMNS} FROM units WHERE parent_code = :c ORDER BY code"),
         {"c": code},
     )
     return [Unit(*r) for r in rows]

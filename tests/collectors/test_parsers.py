@@ -307,3 +307,32 @@ def test_plain_dossier_path_takes_the_usual_records() -> None:
     for i, obj in enumerate(items):  # nested DinhDanhCHS included
         assert _plain_dossier(i, obj) == _checked_dossier(i, obj) is not None
     assert isinstance(_checked_dossier(0, items[0]), DossierRecord)
+
+
+_JSON_LEAVES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=8),
+    st.floats(allow_nan=True, allow_infinity=True),
+)  # fmt: skip
+_JSON = st.recursive(
+    _JSON_LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _JSON, max_size=5))
+def test_raw_json_is_the_standard_text_whichever_serialiser_writes_it(obj: dict[str, Any]) -> None:
+    """orjson serves records without floats (nested lists included); its text must be what
+    `json.dumps` writes, or a re-sent record would look changed and dead-letters would not
+    fold; NaN and the unencodable stay visible to `suspicious`."""
+    from ioc.collectors.fields import raw_json
+
+    try:
+        expected = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        expected.encode("utf-8")
+    except UnicodeEncodeError:
+        expected = json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+    assert raw_json(obj) == expected

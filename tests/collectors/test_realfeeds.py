@@ -24,9 +24,11 @@ from ioc.collectors.dossiers import (
 )
 from ioc.collectors.edxml import normalise_document_id, parse_status, parse_xml
 from ioc.collectors.procedures import parse_procedure
-from ioc.collectors.records import DossierRecord, ProgressStep, Rejection
+from ioc.collectors.records import DossierRecord, ProgressStep, Rejection, ReportRecord
+from ioc.collectors.reports import parse_report, unit_places
 from ioc.db import Database, current_heads, downgrade, script_heads, upgrade
 from ioc.db.engine import asyncpg_dsn
+from ioc.privacy import mask_record
 
 from ..conftest import DatabaseFactory, TokenMaker
 from .factories import dossier, fetch, new_source, value
@@ -85,13 +87,13 @@ def test_thanh_hoa_td_strings_nulls_fees_and_supplements() -> None:
     assert paid.national_db_used and not paid.vneid_verified  # DSKetNoiCSDL, VNeID "0"
     assert (paid.result_files, paid.e_result) == (1, True)
     # supplements: .NET DateTime (ISO, no offset = UTC+7) and yyyyMMddHHmmss mixed
-    (only,) = paid.supplements
+    (only,) = paid.supplement_list
     assert only.requested_at == t("2026-11-30T15:00:00")
     assert only.completed_at == t("2026-12-03T08:00:00")
     assert (only.due_before, only.due_after) == (t("2026-12-01T17:00:00"), t("2026-12-04T17:00:00"))
     assert paid.supplement_seconds == (only.completed_at - only.requested_at).total_seconds()
     assert paid.due_moved_at == t("2026-12-04T17:00:00")
-    first, second = waiting.supplements  # in request order; the second still open
+    first, second = waiting.supplement_list  # in request order; the second still open
     assert first.requested_at == t("2026-12-02T09:00:00")
     assert second.requested_at == t("2026-12-04T10:30:00") and second.completed_at is None
     assert waiting.supplement_count == 2
@@ -469,3 +471,80 @@ async def test_0016_round_trips(databases: DatabaseFactory) -> None:
         await conn.close()
     await upgrade(url)
     assert await current_heads(url) == script_heads()
+
+
+# --- Hue-S field reports -----------------------------------------------------------------
+
+PLACES = unit_places(
+    [("25204", "Phường Tân Xuân"), ("25213", "Xã Tiến Hưng"), ("25195", "Phường Tân Phú")]
+)
+
+
+def test_hue_s_field_reports_map_to_the_neutral_format() -> None:
+    page = sample("hotline-hue-s-phananhhientruong.json")
+    done, new = (parse_report(i, o, PLACES) for i, o in enumerate(page["data"]))
+    assert isinstance(done, ReportRecord) and isinstance(new, ReportRecord)
+    assert (done.source_id, done.format, done.channel) == ("371254", "report_hue_s", "app")
+    assert (done.category, done.status, done.unit_ref) == ("environment", "resolved", "25204")
+    assert done.received_at == t("2026-03-14T07:42:10")
+    assert done.first_response_at == done.resolved_at == t("2026-03-16T15:20:00")
+    assert done.due_at == t("2026-03-19T17:00:00") and done.rating == "satisfied"
+    assert (done.lat, done.lon, done.citizen_phone) == (11.5151, 106.9063, "0905123987")
+    assert done.assigned_to == "UBND phường Tân Xuân" and done.citizen_name is None
+    assert (new.category, new.status, new.unit_ref, new.rating) == (
+        "traffic", "received", "25213", None,
+    )  # fmt: skip
+    assert (new.first_response_at, new.resolved_at, new.lat) == (None, None, None)
+
+
+def test_hue_s_unit_from_the_organ_and_bad_values() -> None:
+    record = {
+        "PhanAnhID": 9, "TieuDe": "Cây đổ", "NgayPhanAnh": "2026-03-20 10:00:00",
+        "DiaChiSuKien": "Đường Lê Lợi", "TrangThai": "Đang xử lý", "DanhGia": "Không hài lòng",
+        "TenChuyenMuc": "Cây xanh",
+    }  # fmt: skip
+    placed = parse_report(0, record, PLACES, "000.00.00.H10")
+    assert isinstance(placed, ReportRecord)
+    assert (placed.unit_ref, placed.status, placed.category, placed.rating) == (
+        "000.00.00.H10", "in_progress", "other", "dissatisfied",
+    )  # fmt: skip
+    assert placed.received_at == t("2026-03-20T10:00:00")
+    bad = parse_report(1, {**record, "NgayPhanAnh": "31/02/2026 10:00", "TrangThai": "Treo"})
+    assert isinstance(bad, Rejection) and bad.format == "report_hue_s"
+    assert bad.errors == [
+        "NgayPhanAnh: '31/02/2026' is not a valid calendar date",
+        "TrangThai: unknown state 'Treo' (expected one of đã tiếp nhận, chờ xử lý, "
+        "đã chuyển xử lý, đang xử lý, đã xử lý, đã trả lời, từ chối, không xử lý)",
+        "DiaChiSuKien: 'Đường Lê Lợi' names no known commune or district, and no organ "
+        "(MaDinhDanh, ?madonvi=) says whose report it is",
+    ]
+
+
+async def test_hue_s_page_pushed_as_the_api_answers(
+    client: httpx.AsyncClient, make_token: TokenMaker, db: Database
+) -> None:
+    token = await make_token("collector", "70")
+    source = new_source()
+    page = sample("hotline-hue-s-phananhhientruong.json")
+    page["data"].append({**page["data"][1], "PhanAnhID": 371400, "DiaChiSuKien": "",
+                         "DonViThuLy": "", "TrangThai": "Từ chối"})  # fmt: skip
+    r = await client.post(
+        f"/api/v1/ingest/reports?source={source}&madonvi=000.21.17.H10", json=page,
+        headers={"Authorization": f"Bearer {token}"},
+    )  # fmt: skip
+    assert r.status_code == 200 and r.json() == {"accepted": 3, "rejected": []}, r.text
+    rows = {
+        x["source_id"]: x
+        for x in await fetch(
+            db,
+            "SELECT source_id, unit_code, status, rating, rejected_at, citizen_phone, raw "
+            "FROM reports WHERE source = $1",
+            source,
+        )
+    }
+    assert (rows["371254"]["unit_code"], rows["371254"]["rating"]) == ("25204", "satisfied")
+    assert rows["371400"]["unit_code"] == "689"  # the organ the page was requested for
+    assert rows["371400"]["status"] == "rejected" and rows["371400"]["rejected_at"] is not None
+    # the raw record is kept verbatim; the operator-facing masking covers its account
+    assert json.loads(rows["371254"]["raw"])["TaiKhoan"] == "0905123987"
+    assert mask_record({"TaiKhoan": "0905123987"}) == {"TaiKhoan": "***"}

@@ -1,4 +1,5 @@
-"""The alert room's view of the KPI engine: which KPIs exist, their names, and their values.
+"""Readings: the alert room's view of the KPI engine — which KPIs exist, their names, and
+their values now.
 
 Reached only through the `ioc.kpis` package (`CATALOGUE`, `kpi_value`): the catalogue is the
 one source of KPI ids, Vietnamese names and kinds.
@@ -11,9 +12,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.kpis import CATALOGUE, kpi_value
-from ioc.localtime import WINDOWS
 
-__all__ = ["WINDOWS", "current_value", "is_time_based", "known_kpis", "kpi_name"]
+__all__ = ["current_value", "is_time_based", "known_kpis", "kpi_name"]
 
 
 def known_kpis() -> dict[str, str]:
