@@ -269,11 +269,7 @@ async def _feeds_with_records(session: AsyncSession, source: Source) -> set[str]
         checks = f"{checks} FROM kpi_journal WHERE id = :id"
         params = {"id": source.journal}
     row = (await session.execute(text(f"SELECT {checks}"), params)).one()
-    feeds = {t for t, present in zip(SOURCE_TABLES, row, strict=True) if present}
-    if source.journal is None and "procedures" in feeds:
-        # dossiers without a due date are judged by their procedure's legal duration
-        feeds.add("dossiers")
-    return feeds
+    return {t for t, present in zip(SOURCE_TABLES, row, strict=True) if present}
 
 
 async def apply_changes(session: AsyncSession, source: Source) -> int:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc.kpis.contributions import (
     CHANGED_PROCEDURES,
     DOCUMENTS,
+    DOSSIER_RELEGAL,
     DOSSIERS,
     EPOCH,
     PROJECTED_FEEDS,
@@ -61,10 +62,17 @@ async def read_changes(
     """The records in (lo, hi]: each one's new contribution beside its old one (the
     projection), in one read per feed."""
     changes = Changes()
+    procedures = [
+        (str(r[0]), str(r[1]))
+        for r in await session.execute(text(CHANGED_PROCEDURES), {"lo": lo, "hi": hi})
+    ]
     for feed in PROJECTED_FEEDS:
+        derive = feed.contribution
+        if feed is DOSSIERS and procedures:  # their legal durations may have changed
+            derive = f"{derive} UNION ALL {DOSSIER_RELEGAL}"
         found = await session.execute(
             text(
-                f"SELECT n.*, p.* FROM ({feed.contribution}) n "
+                f"SELECT n.*, p.* FROM ({derive}) n "
                 f"LEFT JOIN {feed.projection} p ON p.{feed.key} = n.{feed.key}"
             ),
             {"lo": lo, "hi": hi},
@@ -88,10 +96,6 @@ async def read_changes(
                 document_facts(changes.facts, rows, before, new, ancestors)
             else:
                 report_facts(changes.facts, rows, before, new)
-    procedures = [
-        (str(r[0]), str(r[1]))
-        for r in await session.execute(text(CHANGED_PROCEDURES), {"lo": lo, "hi": hi})
-    ]
     if procedures:
         changes.records += len(procedures)
         changes.journal["procedures"] = orjson.dumps(procedures).decode()

@@ -124,13 +124,12 @@ SELECT d.id AS dossier_id, d.unit_code, d.procedure_code,
                  ELSE x.deadline + {_PAUSE} END END AS open766_due
 FROM dossiers d {_DOSSIER_766}
 """
-# The dossiers changed in (lo, hi] — and those without a due date whose procedure's catalogue
-# rows changed (their legal duration may have): two index scans (the second one empty when no
-# procedure changed), never a scan of every dossier.
-DOSSIER_CONTRIBUTION = f"""
-{_DOSSIER_SELECT} WHERE d.change_seq > :lo AND d.change_seq <= :hi
-UNION ALL
-{_DOSSIER_SELECT} WHERE d.due_at IS NULL AND d.procedure_code = ANY (ARRAY(
+DOSSIER_CONTRIBUTION = f"{_DOSSIER_SELECT} WHERE d.change_seq > :lo AND d.change_seq <= :hi"
+# The dossiers without a due date, not changed in (lo, hi], whose procedure's catalogue rows
+# changed (their legal duration may have): the engine's round reads them too when procedures
+# changed (`changes.read_changes`; a rebuild reads every dossier anyway).
+DOSSIER_RELEGAL = f"""{_DOSSIER_SELECT}
+WHERE d.due_at IS NULL AND d.procedure_code = ANY (ARRAY(
         SELECT code FROM procedures WHERE change_seq > :lo AND change_seq <= :hi))
     AND NOT (d.change_seq > :lo AND d.change_seq <= :hi)
 """

@@ -299,6 +299,42 @@ def danang(ident: int, received: str, state: str, steps_at: list[str], rating: s
     return record
 
 
+def hue_s() -> dict[str, Any]:
+    """A Hue-S field-report export (*phản ánh hiện trường*): H1 resolved Tue 10 Feb (15
+    working days from Tue 3 Feb end on Tue 3 Mar): ON TIME, rated DISSATISFIED."""
+    return {
+        "code": 200,
+        "message": "Thành công",
+        "data": [
+            {
+                "PhanAnhID": 990001,
+                "TaiKhoan": "0905123987",
+                "ChuyenMucID": 3,
+                "TenChuyenMuc": "Vệ sinh môi trường",
+                "TieuDe": "Rác thải tồn đọng",
+                "NoiDungPhanAnh": "Rác tồn đọng nhiều ngày.",
+                "NgayPhanAnh": "03/02/2026 09:00:00",
+                "KinhDo": "",
+                "ViDo": "",
+                "NoiDungTraLoi": "Đã thu gom.",
+                "FileTraLoi": "",
+                "DiaChiSuKien": "Khu phố 1, phường Hưng Long",
+                "NgayTraLoi": "10/02/2026 10:00:00",
+                "DanhSachFileDinhKem": [],
+                "DanhSachFileDinhKem_Kq": [],
+                "DonViThuLy": "UBND phường Hưng Long",
+                "TrangThai": "Đã xử lý",
+                "DenNgay": "",
+                "CongKhai": True,
+                "DanhGia": "Không hài lòng",
+                "LoaiXuLy": True,
+                "unit": C1,
+            }
+        ],
+        "totalrow": 1,
+    }
+
+
 def reports() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Đà Nẵng-shaped (Góp ý) exports and CONTRACT §1.3 records. 15 working days:
     R1 Thu 5 Feb → end of Thu 5 Mar; R2 Wed 28 Jan → Jan 29, 30, Feb 2–6, 9–13, 23, 24, 25 →
@@ -382,6 +418,7 @@ async def loaded(own_db: Database) -> Database:
             ("dossiers", {"service": "CapNhatTienDoHoSoMC", "data": steps()}),
             ("reports", gopy),
             ("reports", contract),
+            ("reports", hue_s()),
         ]:
             result = await ingest_json(s, feed, SOURCE, body)
             assert result.rejected == [], (feed, result.rejected)
@@ -443,19 +480,20 @@ async def test_catalogue_indicators(loaded: Database) -> None:
 
 async def test_reports_5_2_and_5_3(loaded: Database) -> None:
     year = await figures(loaded, C1, "year")
-    # Ended in 2026: R1 ✓ R2 ✓ R3 ✗ R6 ✓ R7 ✗ → 3/5; open R4 ✓ R5 ✗ → 1/2.
-    assert year["i766_5_2"] == (4, 7)
-    # Received in 2026: R1..R7; minus R2 (dissatisfied), R3 and R7 (ended late) → 4/7.
+    # Ended in 2026: R1 ✓ R2 ✓ R3 ✗ R6 ✓ R7 ✗ H1 ✓ → 4/6; open R4 ✓ R5 ✗ → 1/2.
+    assert year["i766_5_2"] == (5, 8)
+    # Received in 2026: R1..R7, H1; minus R2 (Đà Nẵng: KHONG_HAI_LONG) and H1 (Hue-S: Không
+    # hài lòng), R3 and R7 (ended late) → 4/8.
     # (R5, open past its deadline, is subtracted once it ends: docs/indicators-766.md.)
-    assert year["i766_5_3"] == (4, 7)
+    assert year["i766_5_3"] == (4, 8)
     month = await figures(loaded, C1, "month")
     assert month["i766_5_2"] == (1, 2)  # nothing ended in March; R4 ✓, R5 ✗
     assert month["i766_5_3"] == (0, 0)
     assert month["_values"]["i766_5_3"].status == "no_data"
     # District: + S1 (resolved on time, received in 2026, satisfied by default).
     district = await figures(loaded, DISTRICT, "year")
-    assert district["i766_5_2"] == (5, 8)
-    assert district["i766_5_3"] == (5, 8)
+    assert district["i766_5_2"] == (6, 9)
+    assert district["i766_5_3"] == (5, 9)
 
 
 async def test_the_clock_alone(loaded: Database) -> None:
@@ -476,3 +514,25 @@ async def test_rebuild_changes_nothing(loaded: Database) -> None:
         result = await rebuild(s, now=LATER)
     assert result.events == 0  # no value differs from what the incremental rounds emitted
     assert await figures(loaded, C1, "year", LATER) == before
+
+
+async def test_a_legal_duration_change_rejudges_dossiers_without_due_date(
+    loaded: Database,
+) -> None:
+    """The catalogue now says 6 working days for P-LEGAL: D10 (finished Fri 27 Feb 09:00,
+    no NgayHenTra) is judged again by the next round — the end of the 6th working day after
+    Thu 12 Feb is the end of Fri 27 Feb: on time."""
+    before = await figures(loaded, C1, "year", LATER)
+    # ended: 6 of 9 on time; open now: M3, M4, M5 within, D3, D4, D11 past → (6 + 3) / 15
+    assert before["i766_2_1"] == (9, 15)
+    catalogue = [p for p in procedures() if p["MaTTHC"] == "P-LEGAL"]
+    catalogue[0]["ThoiGianGiaiQuyet"] = "6"
+    async with loaded.session() as s:
+        result = await ingest_json(s, "procedures", SOURCE, catalogue)
+        assert result.rejected == []
+    await engine_round(loaded, LATER)
+    after = await figures(loaded, C1, "year", LATER)
+    assert after["i766_2_1"] == (10, 15)
+    async with loaded.session() as s:
+        rebuilt = await rebuild(s, now=LATER)
+    assert rebuilt.events == 0
