@@ -88,14 +88,14 @@ async def read_changes(
             [dict(zip(names, new, strict=True)) for new, _ in pairs]
         ).decode()
         rows = FeedRows(feed.feed, names)
-        for new, old in pairs:
-            before = old if old[0] is not None else None
-            if feed is DOSSIERS:
-                dossier_facts(changes.facts, rows, before, new)
-            elif feed is DOCUMENTS:
-                document_facts(changes.facts, rows, before, new, ancestors)
-            else:
-                report_facts(changes.facts, rows, before, new)
+        # a record seen for the first time has no projection yet (its columns all null)
+        known = [(old if old[0] is not None else None, new) for new, old in pairs]
+        if feed is DOSSIERS:
+            dossier_facts(changes.facts, rows, known)
+        elif feed is DOCUMENTS:
+            document_facts(changes.facts, rows, known, ancestors)
+        else:
+            report_facts(changes.facts, rows, known)
     if procedures:
         changes.records += len(procedures)
         changes.journal["procedures"] = orjson.dumps(procedures).decode()

@@ -8,9 +8,10 @@ as derived, the old one as stored); which counter moves on which day is `COUNTER
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 from ioc.kpis.contributions import COUNT_COLUMNS, EPOCH, counters_by_day
@@ -83,79 +84,76 @@ class FeedRows:
                 acc[column] += s if flag_at is None else s * int(row[flag_at])
 
 
-def signed(old: Row | None, new: Row | None) -> list[tuple[Row, int]]:
-    """The old row counted out and the new one counted in (either may be missing)."""
-    return [(row, s) for row, s in ((old, -1), (new, 1)) if row is not None]
+Pair = tuple[Row | None, Row]  # a record's old contribution (None: new record), its new one
 
 
-def _opens_766(facts: Facts, feed: str, unit: str, row: Row, at: dict[str, int], s: int) -> None:
+def signed(pairs: Sequence[Pair]) -> Iterator[tuple[Row, int]]:
+    """Each old row counted out (-1) and each new one counted in (+1)."""
+    for old, new in pairs:
+        if old is not None:
+            yield old, -1
+        yield new, 1
+
+
+def _opens_766(
+    facts: Facts, feed: str, unit: str, open766: bool, due: datetime | None, s: int
+) -> None:
     """The 766 open sets (`contributions.DOSSIERS.opens`…): every open record (`open766`) and
     those with a 766 deadline (`open766_due`)."""
-    due = row[at["open766_due"]]
     if due is not None:
         facts.opens.append(OpenFact(unit, f"{feed}766", due, s, True))
-    if row[at["open766"]]:
+    if open766:
         facts.opens.append(OpenFact(unit, f"{feed}766_all", EPOCH, s, True))
 
 
-def dossier_facts(facts: Facts, rows: FeedRows, old: Row | None, new: Row | None) -> None:
+def dossier_facts(facts: Facts, rows: FeedRows, pairs: Sequence[Pair]) -> None:
     """Rows as in `kpi_dossier_proj` (`contributions.DOSSIERS`)."""
-    at = rows.at
-    for row, s in signed(old, new):
-        unit, procedure, recv_day = (
-            row[at["unit_code"]],
-            row[at["procedure_code"]],
-            row[at["recv_day"]],
-        )
-        online, open_due = row[at["online"]], row[at["open_due"]]
+    fields = itemgetter(*(rows.at[c] for c in ("unit_code", "procedure_code", "recv_day")))
+    flags = itemgetter(*(rows.at[c] for c in ("online", "open_due", "open766", "open766_due")))
+    for row, s in signed(pairs):
+        unit, procedure, recv_day = fields(row)
+        online, open_due, open766, due766 = flags(row)
         facts.units.add(unit)
         rows.add(facts.counts, unit, row, s)
         if open_due is not None:
             facts.opens.append(OpenFact(unit, "dossiers", open_due, s, True))
-        _opens_766(facts, "dossiers", unit, row, at, s)
+        _opens_766(facts, "dossiers", unit, open766, due766, s)
         if online:
             facts.online[(unit, procedure)][recv_day] += s
 
 
-def report_facts(facts: Facts, rows: FeedRows, old: Row | None, new: Row | None) -> None:
+def report_facts(facts: Facts, rows: FeedRows, pairs: Sequence[Pair]) -> None:
     """Rows as in `kpi_report_proj` (`contributions.REPORTS`)."""
-    at = rows.at
-    for row, s in signed(old, new):
-        unit, open_due = row[at["unit_code"]], row[at["open_due"]]
+    fields = itemgetter(*(rows.at[c] for c in ("unit_code", "open_due", "open766", "open766_due")))
+    for row, s in signed(pairs):
+        unit, open_due, open766, due766 = fields(row)
         facts.units.add(unit)
         rows.add(facts.counts, unit, row, s)
         if open_due is not None:
             facts.opens.append(OpenFact(unit, "reports", open_due, s, True))
-        _opens_766(facts, "reports", unit, row, at, s)
-    before, after = _response(old, at), _response(new, at)
-    if before != after:
-        if before is not None:
+        _opens_766(facts, "reports", unit, open766, due766, s)
+    response = itemgetter(*(rows.at[c] for c in ("unit_code", "recv_day", "resp_seconds")))
+    for old, new in pairs:
+        before = response(old) if old is not None else None
+        after = response(new)
+        if before == after:
+            continue
+        if before is not None and before[2] is not None:
             facts.removed[before[0]].append((before[1].toordinal(), float(before[2])))
             facts.median_units.add(before[0])
-        if after is not None:
+        if after[2] is not None:
             facts.added[after[0]].append((after[1].toordinal(), float(after[2])))
             facts.median_units.add(after[0])
 
 
-def _response(row: Row | None, at: dict[str, int]) -> tuple[str, date, float] | None:
-    """(unit, reception day, response seconds) of a report row that has a response."""
-    if row is None or row[at["resp_seconds"]] is None:
-        return None
-    return row[at["unit_code"]], row[at["recv_day"]], row[at["resp_seconds"]]
-
-
 def document_facts(
-    facts: Facts,
-    rows: FeedRows,
-    old: Row | None,
-    new: Row | None,
-    ancestors: dict[str, list[str]],
+    facts: Facts, rows: FeedRows, pairs: Sequence[Pair], ancestors: dict[str, list[str]]
 ) -> None:
     """Rows as in `kpi_document_proj` (`contributions.DOCUMENTS`); a document counts once at
     every distinct ancestor of the units involved."""
-    at = rows.at
-    for row, s in signed(old, new):
-        units, open_units, due_at = row[at["units"]], row[at["open_units"]], row[at["due_at"]]
+    fields = itemgetter(*(rows.at[c] for c in ("units", "open_units", "due_at")))
+    for row, s in signed(pairs):
+        units, open_units, due_at = fields(row)
         facts.units.update(units)
         facts.units.update(open_units)
         for a in {a for u in units for a in ancestors.get(u, ())}:

@@ -78,12 +78,19 @@ def _in_hour(
 
 def median(lists: Sequence[list[float]], hours: list[int] | None = None) -> tuple[float, int]:
     """`percentile_cont(0.5)` of the union of sorted `lists`, and how many values (0.0, 0
-    when none). `hours`, when given, is the union's histogram by `bin_of`: with more than one
-    list, each middle value is then selected inside its hour only."""
+    when none). `hours`, when given, is the union's histogram by `bin_of`: each middle value
+    is then selected inside its hour only."""
+    if len(lists) == 1:  # one filing unit: its middle values, by index
+        values = lists[0]
+        n = len(values)
+        if n == 0:
+            return 0.0, 0
+        a, b = values[(n - 1) // 2], values[n // 2]
+        return a + (b - a) * 0.5, n
     n = sum(len(v) for v in lists)
     if n == 0:
         return 0.0, 0
-    running = [0, *itertools.accumulate(hours)] if hours is not None and len(lists) > 1 else []
+    running = [0, *itertools.accumulate(hours)] if hours is not None else []
     picked: dict[int, float] = {}
     for rank in {(n - 1) // 2, n // 2}:  # one rank for an odd count
         if running:

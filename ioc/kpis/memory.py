@@ -274,11 +274,15 @@ class EngineMemory:
         terms["responses"] = responses
         return terms
 
-    def _times(self, unit: str, window: int) -> tuple[list[list[float]], list[int]]:
+    def _times(self, unit: str, window: int) -> tuple[list[list[float]], list[int] | None]:
         """The sorted response times of `unit`'s subtree in a window, one list per filing
-        unit, and their hour bins."""
+        unit, and their hour bins (None for a unit without units below: one list)."""
         responses = self.resp[window]
-        lists = [r.secs for f in self.descendants.get(unit, ()) if (r := responses.get(f))]
+        below = self.descendants.get(unit, ())
+        if len(below) == 1:  # a filing unit alone
+            found = responses.get(unit)
+            return [found.secs if found is not None else []], None
+        lists = [r.secs for f in below if (r := responses.get(f))]
         return lists, self.resp_hist[window].get(unit, [])
 
     def raws(self, units: Iterable[str]) -> dict[tuple[str, str], dict[str, Raw]]:
@@ -357,11 +361,10 @@ class EngineMemory:
         for r, u in enumerate(self.units):
             for wi, w in enumerate(WINDOWS):
                 for ki, k in enumerate(KPI_IDS):
-                    if st[r][wi][ki] >= 0:
-                        out[(u, w, k)] = Judged(
-                            k, v[r][wi][ki], n[r][wi][ki], d[r][wi][ki], t[r][wi][ki],
-                            STATUSES[st[r][wi][ki]],
-                        )  # fmt: skip
+                    status = st[r][wi][ki]
+                    if status >= 0:
+                        numbers = (v[r][wi][ki], n[r][wi][ki], d[r][wi][ki], t[r][wi][ki])
+                        out[(u, w, k)] = Judged(k, *numbers, STATUSES[status])
         return out
 
     def set_emitted(self, current: dict[tuple[str, str, str], Judged], targets: Targets) -> None:

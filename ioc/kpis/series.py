@@ -104,9 +104,13 @@ async def _terms(
 
 
 async def _median_terms(
-    session: AsyncSession, unit: str, periods: list[date], end: date, step: str,
+    session: AsyncSession,
+    unit: str,
+    periods: list[date],
+    end: date,
+    step: str,
     terms: dict[str, Floats],
-) -> None:  # fmt: skip
+) -> None:
     """Each period's median of the response times received in it, over the unit's subtree."""
     filing = [
         r[0]
