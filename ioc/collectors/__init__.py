@@ -6,16 +6,15 @@ Other rooms use: `ingest_json`, `ingest_xml` (one transaction, the caller's sess
 `build_services(ctx)` / `router` for the app.
 """
 
+from ioc.collectors.deadletters import DeadLetter, list_dead_letters
 from ioc.collectors.records import IngestResult, Rejection
 from ioc.collectors.service import (
     FEEDS,
-    DeadLetter,
     ReplayOutcome,
     XmlLimits,
     ingest_items,
     ingest_json,
     ingest_xml,
-    list_dead_letters,
     replay_dead_letters,
 )
 from ioc.collectors.store import INGEST_CHANNEL

@@ -104,7 +104,7 @@ def dead_letters_list(
     """List dead-letters, oldest first: id, source, record id, reasons."""
     from ioc.cli import _run, _with_session
     from ioc.collectors import list_dead_letters
-    from ioc.collectors.service import masked_payload
+    from ioc.collectors.deadletters import masked_payload
 
     letters = _run(
         lambda url: _with_session(
