@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint install
 
-$(BIN)/ioc: pyproject.toml
+# dev: the test and lint tools; bench: matplotlib, for the benchmarks' plots (and their test).
+$(BIN)/ioc: pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	touch $(BIN)/ioc
 
 install: $(BIN)/ioc

@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from ioc.db import Database, upgrade  # noqa: E402
 from ioc.db.engine import asyncpg_dsn, with_database  # noqa: E402
-from ioc.events import ROWS_AFTER_SQL, NewEvent, last_seq, publish, unpack  # noqa: E402
+from ioc.events import NewEvent, last_seq, publish, read_runs_since  # noqa: E402
 
 KPIS = [f"kpi_{i:02d}" for i in range(7)]
 WINDOWS = ["today", "7d", "month", "quarter", "year"]
@@ -140,8 +140,7 @@ async def read_rows(conn: asyncpg.Connection, since: int, expect: int) -> float:
     start = time.perf_counter()
     got = 0
     while got < expect:
-        rows = await conn.fetch(ROWS_AFTER_SQL, since, _TYPES, 128)
-        events = [e for row in rows for e in unpack(row, since)]
+        _, events = await read_runs_since(conn, since, types=_TYPES, runs=128)
         got += len(events)
         since = events[-1].seq
     assert got == expect, (got, expect)

@@ -5,7 +5,7 @@
 
 Creates and drops its own database on that server (demo units loaded). Two figures, each
 as a ratio against its baseline measured in the same run:
-- the inbox (`ioc.feeds.federation.receive`, signature check included, one transaction
+- the inbox (`ioc.federation.service.receive`, signature check included, one transaction
   per delivery as the route does): signed `kpi` deliveries per second with
   `IOC_FEDERATION_KPIS=local` (the baseline: store only) and `upstream` (store and publish
   a local `kpi` event); every delivery carries a newer value, so every one publishes;
@@ -32,9 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from ioc.db import Database, upgrade  # noqa: E402
 from ioc.db.engine import asyncpg_dsn, with_database  # noqa: E402
-from ioc.feeds.federation import receive  # noqa: E402
-from ioc.kpis import CATALOGUE, WINDOWS  # noqa: E402
+from ioc.federation.service import receive  # noqa: E402
+from ioc.kpis import CATALOGUE  # noqa: E402
 from ioc.live.snapshot import build_snapshot  # noqa: E402
+from ioc.localtime import WINDOWS  # noqa: E402
 from ioc.units import DEMO_FILES, load_units_csv  # noqa: E402
 from ioc.webhooks import new_secret, signature_headers  # noqa: E402
 

@@ -25,14 +25,14 @@ import httpx
 import uvicorn
 from sqlalchemy import text
 
-from ioc.api import create_app
+from ioc.app import create_app
 from ioc.auth import create_token
 from ioc.db import Database, upgrade
 from ioc.db.engine import asyncpg_dsn, with_database
 from ioc.kpis import rebuild, snapshot
-from ioc.kpis.naive import naive_values
 from ioc.settings import Settings
 from ioc.units import DEMO_FILES, DEMO_ORGANS, load_organs_csv, load_units_csv
+from tests.kpis.naive import naive_values
 
 KPI_TABLES = (
     "kpi_dossier_proj",
@@ -40,7 +40,6 @@ KPI_TABLES = (
     "kpi_document_proj",
     "kpi_counts",
     "kpi_open",
-    "kpi_resp_hist",
     "kpi_service_day",
     "kpi_service",
     "kpi_service_usage",
@@ -259,12 +258,16 @@ WITH lock AS (SELECT pg_advisory_xact_lock(hashtext('ioc.ingest')))
                  ORDER BY id LIMIT 100 OFFSET {offset})
     RETURNING 1)
 , new_reports AS (
+    -- answered now, received a spread of times before: exponential, mean 4 h, at most 32 h,
+    -- stamped to the second (as sources stamp them), so few response times are equal
     INSERT INTO reports (source, source_id, received_at, channel, category, unit_code,
         unit_ref, status, due_at, first_response_at, source_updated_at, raw, change_seq)
-    SELECT 'bench', 'b{b}-' || g, now() - interval '1 hour', 'app', 'other', c.code, c.code,
-           'assigned', now() + interval '3 days', now(), now(), '{{}}',
+    SELECT 'bench', 'b{b}-' || g, r.received, 'app', 'other', c.code, c.code,
+           'assigned', r.received + interval '3 days', now(), now(), '{{}}',
            nextval('record_change_seq')
-    FROM generate_series(1, 250) g JOIN c ON c.i = (g * 7) % 111, lock
+    FROM generate_series(1, 250) g JOIN c ON c.i = (g * 7) % 111, lock,
+    LATERAL (SELECT date_trunc('second', now() - least(-ln(1 - random() + 0 * g), 8)
+                                                 * interval '4 hours') AS received) r
     RETURNING 1)
 , new_documents AS (
     INSERT INTO documents (source, document_id, sender_organ, unit_code, electronic, sent_at,

@@ -526,6 +526,9 @@ def _load_warning(info: dict[str, str]) -> list[str]:
     ]
 
 
+HISTORY = "\n## How the figures came about, room by room\n"
+
+
 def write_report(
     path: Path,
     info: dict[str, str],
@@ -610,6 +613,13 @@ def write_report(
             lines += ["", "Last lines of its standard error:", "", "```"]
             lines += r.stderr.strip().splitlines()[-15:]
             lines.append("```")
+    # The hand-kept history at the end of the page (the rooms' measurements and how their
+    # choices were made) is not regenerated: carry it over from the page being replaced.
+    if path.exists():
+        old = path.read_text(encoding="utf-8")
+        start = old.find(HISTORY)
+        if start >= 0:
+            lines += ["", old[start:].rstrip()]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

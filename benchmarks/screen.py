@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from ioc.auth import create_token  # noqa: E402
 from ioc.db import Database  # noqa: E402
 from ioc.db.engine import with_database  # noqa: E402
-from ioc.kpis import LOCAL_TZ  # noqa: E402
+from ioc.localtime import LOCAL_TZ  # noqa: E402
 from tests.conftest import DatabaseFactory, RunningServer, test_settings  # noqa: E402
 from tests.screen.conftest import CHROMIUM_ARGS, chromium_path  # noqa: E402
 

@@ -6,7 +6,7 @@ import logging
 
 import structlog
 
-from ioc.privacy import redact
+from ioc.privacy import install_log_redaction
 
 
 def configure(level: str = "info", json: bool = False) -> None:
@@ -30,7 +30,7 @@ def configure(level: str = "info", json: bool = False) -> None:
         )
     )
     # Tokens must never reach a log line, whoever writes it (docs/security.md).
-    redact.install(handler)
+    install_log_redaction(handler)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

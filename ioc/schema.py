@@ -14,20 +14,23 @@ from sqlalchemy import Column, text
 from sqlalchemy.sql.schema import SchemaItem
 from sqlalchemy.types import TypeEngine
 
-from ioc.alerts import tables as alerts_tables
-from ioc.auth import tables as auth_tables
-from ioc.collectors import tables as collectors_tables
-from ioc.db.base import PgChar, metadata
-from ioc.events import tables as events_tables
-from ioc.feeds import tables as feeds_tables
-from ioc.kpis import tables as kpis_tables
-from ioc.privacy import tables as privacy_tables
-from ioc.units import tables as units_tables
+import ioc.alerts
+import ioc.auth
+import ioc.calendar
+import ioc.collectors
+import ioc.events
+import ioc.federation
+import ioc.feeds
+import ioc.kpis
+import ioc.privacy
+import ioc.units
+from ioc.db import PgChar, metadata
 
-# The rooms whose tables make the schema (importing them registers their tables).
+# The rooms with tables: importing a room puts its tables (`ioc/<room>/tables.py`) on the
+# one `MetaData`.
 ROOMS = (
-    units_tables, auth_tables, collectors_tables, events_tables, kpis_tables, alerts_tables,
-    feeds_tables, privacy_tables,
+    ioc.units, ioc.auth, ioc.collectors, ioc.events, ioc.calendar, ioc.kpis, ioc.alerts,
+    ioc.feeds, ioc.federation, ioc.privacy,
 )  # fmt: skip
 
 # What a `Table` cannot say, so a comparison must not look for it: the `event_log` view

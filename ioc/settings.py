@@ -40,6 +40,9 @@ class CollectorSource(BaseModel):
     timeout_seconds: float = Field(default=10.0, gt=0)
     auth_header: str | None = None
     enabled: bool = True
+    # The sending system's organ for records that name no unit (CONTRACT §1.1 `madonvi`;
+    # the organ a Hue-S export is requested for).
+    madonvi: str | None = Field(default=None, max_length=200)
 
 
 class TomlSource(PydanticBaseSettingsSource):

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import uvicorn
 
-from ioc.api import create_app
+from ioc.app import create_app
 from ioc.auth import create_token
 from ioc.db import Database, upgrade
 from ioc.db.engine import asyncpg_dsn, start_embedded, with_database

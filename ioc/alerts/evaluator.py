@@ -19,15 +19,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
-from ioc.alerts.kpis import current_value, is_time_based, known_kpis
+from ioc.alerts.readings import current_value, is_time_based, known_kpis
 from ioc.alerts.rules import RULE_COLUMNS, Rule, rule_from_row
 from ioc.alerts.service import SILENCED_SQL, alert_dicts, alert_event
 from ioc.alerts.state import ACTIVE, decide
-from ioc.events import NewEvent, last_seq, publish, read_since
+from ioc.events import ALERT_OUTBOX_CHANNEL, NewEvent, last_seq, latest, publish, read_since
 
 log = logging.getLogger("ioc.alerts.evaluator")
-
-OUTBOX_CHANNEL = "ioc_alert_outbox"
 
 # Rules with the units they are evaluated for: the rule's unit, or each current direct child.
 RULE_UNITS_SQL = f"""
@@ -277,7 +275,7 @@ async def enqueue(session: AsyncSession, outgoing: list[Outgoing], *, now: datet
     )
     count = int(result.rowcount)  # type: ignore[attr-defined]
     if count:
-        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": OUTBOX_CHANNEL})
+        await session.execute(text("SELECT pg_notify(:c, '')"), {"c": ALERT_OUTBOX_CHANNEL})
     return count
 
 
@@ -323,24 +321,10 @@ async def process_events(
 
 
 async def _latest_logged(session: AsyncSession, rule: Rule, unit: str) -> Observation | None:
-    # A backward scan of the unit's stored rows (index on unit_code, seq), newest first:
-    # ordering by the row's first seq, then the event's, lets it stop at the first row that
-    # holds this KPI and window instead of expanding every row of the unit.
-    row = (
-        await session.execute(
-            text(
-                """
-                SELECT payload FROM event_log
-                WHERE unit_code = :u AND type = 'kpi' AND subject = :k AND time_window = :w
-                ORDER BY first_seq DESC, seq DESC LIMIT 1
-                """
-            ),
-            {"u": unit, "k": rule.kpi, "w": rule.window},
-        )
-    ).first()
-    if row is None:
+    event = await latest(session, type="kpi", unit=unit, subject=rule.kpi, window=rule.window)
+    if event is None:
         return None
-    return Observation.from_kpi(row.payload.get("kpi") or {}, row.payload.get("as_of"))
+    return Observation.from_kpi(event.payload.get("kpi") or {}, event.payload.get("as_of"))
 
 
 async def _engine_value(session: AsyncSession, rule: Rule, unit: str) -> Observation:
@@ -502,8 +486,7 @@ async def outbox_health(session: AsyncSession) -> dict[str, Any]:
         await session.execute(
             text(
                 """
-                SELECT (SELECT coalesce(max(last_seq), 0) FROM events)
-                           - (SELECT seq FROM alert_cursor WHERE id = 1) AS events_behind,
+                SELECT (SELECT seq FROM alert_cursor WHERE id = 1) AS evaluated_seq,
                        count(*) FILTER (WHERE status = 'pending') AS pending,
                        count(*) FILTER (WHERE status = 'failed') AS failed,
                        extract(epoch FROM now() - min(created_at)
@@ -515,7 +498,7 @@ async def outbox_health(session: AsyncSession) -> dict[str, Any]:
     ).one()
     oldest = row.oldest_pending_seconds
     return {
-        "events_behind": int(row.events_behind),
+        "events_behind": await last_seq(session) - int(row.evaluated_seq),
         "outbox_pending": int(row.pending),
         "outbox_failed": int(row.failed),
         "oldest_pending_seconds": None if oldest is None else round(float(oldest), 1),

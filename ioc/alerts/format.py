@@ -7,9 +7,8 @@ Times are shown in Asia/Ho_Chi_Minh, the zone of every screen and calendar windo
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
-VN_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from ioc.localtime import LOCAL_TZ
 
 WINDOW_NAMES: dict[str, str] = {
     "today": "hôm nay",
@@ -54,4 +53,4 @@ def format_time(moment: datetime | str | None) -> str:
         return "—"
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
-    return moment.astimezone(VN_TZ).strftime("%H:%M %d/%m/%Y")
+    return moment.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y")

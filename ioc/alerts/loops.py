@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from ioc import metrics
-from ioc.alerts.evaluator import OUTBOX_CHANNEL, evaluate_round, outbox_health, state_counts
+from ioc.alerts.evaluator import evaluate_round, outbox_health, state_counts
 from ioc.alerts.sender import SendRound, send_round
-from ioc.db import Database
-from ioc.db.engine import asyncpg_dsn
-from ioc.events import EVENTS_CHANNEL
-from ioc.services import LoopService
+from ioc.context import AppContext
+from ioc.db import Database, asyncpg_dsn
+from ioc.events import ALERT_OUTBOX_CHANNEL, EVENTS_CHANNEL
+from ioc.loops import LoopService
 from ioc.settings import Settings
-
-if TYPE_CHECKING:
-    from ioc.api.app import AppContext
 
 STATES = ("ok", "pending", "firing", "acknowledged", "resolved", "no_data", "closed")
 
@@ -79,14 +76,15 @@ class AlertSender(LoopService):
 
 
 def build_services(ctx: AppContext) -> list[LoopService]:
-    """The room's services, wired to the listener; handles kept in `ctx.rooms["alerts"]`."""
+    """The room's services, wired to the listener; both kept in `ctx.handles`."""
     if not ctx.settings.alerts_enabled:
         return []
     evaluator = AlertEvaluator(ctx.db, ctx.settings)
     sender = AlertSender(ctx.db, ctx.settings)
     ctx.listener.subscribe(EVENTS_CHANNEL, lambda _payload: evaluator.wake())
-    ctx.listener.subscribe(OUTBOX_CHANNEL, lambda _payload: sender.wake())
-    ctx.rooms["alerts"] = {"evaluator": evaluator, "sender": sender}
+    ctx.listener.subscribe(ALERT_OUTBOX_CHANNEL, lambda _payload: sender.wake())
+    ctx.handles.add(evaluator)
+    ctx.handles.add(sender)
 
     async def readiness() -> dict[str, Any]:
         # Informational: a mail server being down must not take the API out of rotation.

@@ -25,9 +25,10 @@ from ioc.alerts.format import (
     format_time,
     format_value,
 )
-from ioc.alerts.kpis import kpi_name
+from ioc.alerts.readings import kpi_name
 from ioc.errors import Invalid
 from ioc.settings import Settings
+from ioc.smtp import send_mail
 from ioc.webhooks import signature_headers, validate_target_url
 
 
@@ -169,16 +170,7 @@ async def send_email(message: Message, settings: Settings) -> str:
         raise DeliveryError("SMTP is not configured: set IOC_SMTP_HOST")
     email = compose_email(message, settings)
     try:
-        _, reply = await aiosmtplib.send(
-            email,
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            username=settings.smtp_user,
-            password=settings.smtp_password,
-            use_tls=settings.smtp_tls == "tls",
-            start_tls=settings.smtp_tls == "starttls",
-            timeout=settings.smtp_timeout_seconds,
-        )
+        reply = await send_mail(email, settings, timeout=settings.smtp_timeout_seconds)
     except aiosmtplib.SMTPRecipientsRefused as exc:
         raise DeliveryError(f"recipient refused: {exc}", permanent=True) from None
     except aiosmtplib.SMTPResponseException as exc:

@@ -11,13 +11,14 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc.alerts.kpis import WINDOWS, known_kpis
 from ioc.alerts.models import Recipient, RuleIn, RulePatch
+from ioc.alerts.readings import known_kpis
 from ioc.alerts.service import alert_dicts, alert_event, record_transition
 from ioc.alerts.state import Condition, clear_on_right_side
 from ioc.errors import Invalid, NotFound, OutOfScope
 from ioc.events import publish
-from ioc.units import is_within
+from ioc.localtime import WINDOWS
+from ioc.units import is_within, subtree_sql
 from ioc.webhooks import new_secret, validate_target_url
 
 RULE_COLUMNS = (
@@ -209,7 +210,7 @@ async def list_rules(session: AsyncSession, scope_unit: str | None) -> list[Rule
             f"""
             SELECT {RULE_COLUMNS} FROM alert_rules r
             WHERE deleted_at IS NULL AND (CAST(:scope AS text) IS NULL OR unit_code IN
-                (SELECT descendant_code FROM unit_closure WHERE ancestor_code = :scope))
+                {subtree_sql(":scope")})
             ORDER BY id
             """
         ),

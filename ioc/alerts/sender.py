@@ -33,19 +33,18 @@ from ioc import metrics
 from ioc.alerts.notify import DeliveryError, Message, Notification, send
 from ioc.db import Database
 from ioc.settings import Settings
+from ioc.units import within_sql
 
 log = logging.getLogger("ioc.alerts.sender")
 
-DUE_SQL = """
+DUE_SQL = f"""
 SELECT n.id, n.notification_id, n.alert_id, n.episode, n.kind, n.channel, n.recipient,
        n.payload, n.message_id, n.attempts, n.created_at,
        a.state AS alert_state, a.episode AS alert_episode, r.webhook_secret,
        (SELECT max(s.ends_at) FROM alert_silences s
         WHERE s.starts_at <= :now AND s.ends_at > :now
           AND (s.rule_id IS NULL OR s.rule_id = a.rule_id)
-          AND (s.unit_code IS NULL OR EXISTS (
-                SELECT 1 FROM unit_closure c
-                WHERE c.ancestor_code = s.unit_code AND c.descendant_code = a.unit_code))
+          AND (s.unit_code IS NULL OR {within_sql("s.unit_code", "a.unit_code")})
        ) AS silenced_until,
        EXISTS (SELECT 1 FROM alert_notifications p
                WHERE p.alert_id = n.alert_id AND p.episode = n.episode

@@ -12,17 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc.alerts.state import OPEN
 from ioc.errors import Conflict, NotFound
 from ioc.events import NewEvent, publish
+from ioc.units import subtree_sql, within_sql
 
 # A silence matches an alert when its rule (if set) is the alert's rule and its unit (if set)
 # contains the alert's unit. Written once, used by listings, the evaluator and the sender.
-SILENCED_SQL = """
+SILENCED_SQL = f"""
 EXISTS (
     SELECT 1 FROM alert_silences s
     WHERE s.starts_at <= :now AND s.ends_at > :now
       AND (s.rule_id IS NULL OR s.rule_id = a.rule_id)
-      AND (s.unit_code IS NULL OR EXISTS (
-            SELECT 1 FROM unit_closure c
-            WHERE c.ancestor_code = s.unit_code AND c.descendant_code = a.unit_code))
+      AND (s.unit_code IS NULL OR {within_sql("s.unit_code", "a.unit_code")})
 )"""
 
 ALERT_SELECT = f"""
@@ -73,8 +72,7 @@ async def list_open_alerts(session: AsyncSession, unit_code: str) -> list[dict[s
     severe first (for screens' snapshots)."""
     return await alert_dicts(
         session,
-        "a.state = ANY(:open) AND r.deleted_at IS NULL AND a.unit_code IN "
-        "(SELECT descendant_code FROM unit_closure WHERE ancestor_code = :unit)",
+        f"a.state = ANY(:open) AND r.deleted_at IS NULL AND a.unit_code IN {subtree_sql(':unit')}",
         {"open": list(OPEN), "unit": unit_code},
         order=f"{SEVERITY_ORDER}, a.since, a.id",
     )
@@ -96,9 +94,7 @@ async def list_alerts(
     clauses = ["a.state <> 'closed'"]
     params: dict[str, Any] = {}
     if unit_code is not None:
-        clauses.append(
-            "a.unit_code IN (SELECT descendant_code FROM unit_closure WHERE ancestor_code = :unit)"
-        )
+        clauses.append(f"a.unit_code IN {subtree_sql(':unit')}")
         params["unit"] = unit_code
     if states:
         clauses.append("a.state = ANY(:states)")
@@ -252,7 +248,7 @@ async def unit_history(
     """Every transition of every alert in a unit's subtree (all units: None), newest first."""
     rows = await session.execute(
         text(
-            """
+            f"""
             SELECT t.at, t.alert_id, a.rule_id, r.name AS rule_name, r.kpi, a.unit_code AS unit,
                    u.name AS unit_name, r.severity, t.from_state, t.to_state, t.value,
                    t.episode, t.actor, t.comment
@@ -260,8 +256,7 @@ async def unit_history(
             JOIN alerts a ON a.id = t.alert_id
             JOIN alert_rules r ON r.id = a.rule_id
             JOIN units u ON u.code = a.unit_code
-            WHERE (CAST(:unit AS text) IS NULL OR a.unit_code IN
-                (SELECT descendant_code FROM unit_closure WHERE ancestor_code = :unit))
+            WHERE (CAST(:unit AS text) IS NULL OR a.unit_code IN {subtree_sql(":unit")})
               AND (CAST(:since AS timestamptz) IS NULL OR t.at >= :since)
               AND (CAST(:until AS timestamptz) IS NULL OR t.at < :until)
             ORDER BY t.at DESC, t.id DESC LIMIT :limit

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.alerts.models import SilenceIn
 from ioc.errors import Invalid, NotFound
+from ioc.units import subtree_sql
 
 SILENCE_SELECT = """
 SELECT s.id, s.rule_id AS rule, s.unit_code AS unit, s.starts_at, s.ends_at AS until, s.reason,
@@ -73,9 +74,9 @@ async def list_silences(
     rows = await session.execute(
         text(
             SILENCE_SELECT
-            + """
+            + f"""
             WHERE (CAST(:scope AS text) IS NULL OR coalesce(s.unit_code, r.unit_code) IN
-                    (SELECT descendant_code FROM unit_closure WHERE ancestor_code = :scope))
+                    {subtree_sql(":scope")})
               AND (:all OR s.ends_at > clock_timestamp())
             ORDER BY s.id DESC
             """

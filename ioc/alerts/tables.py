@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import conv
 
-from ioc.db.base import NOW, TIMESTAMPTZ, metadata
+from ioc.db import NOW, TIMESTAMPTZ, metadata
 
 alert_rules = Table(
     "alert_rules",

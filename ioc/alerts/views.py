@@ -11,10 +11,10 @@ from pydantic import BaseModel
 from ioc.alerts import service, silences
 from ioc.alerts.models import AckIn, RuleIn, RulePatch, SilenceIn
 from ioc.alerts.rules import Rule, create_rule, delete_rule, get_rule, list_rules, update_rule
-from ioc.api.deps import SessionDep, get_ctx, scoped_unit
+from ioc.api import SessionDep, get_ctx
 from ioc.auth import Principal, authenticate, require
 from ioc.errors import OutOfScope
-from ioc.units import is_within
+from ioc.units import is_within, scoped_unit
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"], dependencies=[Depends(authenticate)])
 

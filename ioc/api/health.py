@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ioc import metrics
 from ioc.api.deps import get_ctx
-from ioc.auth.deps import bearer_token
+from ioc.auth import bearer_token
 from ioc.db import current_heads, script_heads
 from ioc.errors import Unauthorized
 

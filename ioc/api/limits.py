@@ -17,20 +17,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 
 from ioc import metrics
+from ioc.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from ioc.api.problems import problem
+from ioc.api.ratelimit import RateLimitMiddleware
 from ioc.settings import Settings
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 STATE_KEY = "ioc.json"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -304,7 +299,5 @@ def _too_large(limit: int) -> LimitExceeded:
 
 def install(app: FastAPI, settings: Settings) -> None:
     """Install the input limits and the rate limiter (outermost: refuse before reading)."""
-    from ioc.api.ratelimit import RateLimitMiddleware
-
     app.add_middleware(BodyLimitMiddleware, settings=settings)
     app.add_middleware(RateLimitMiddleware, settings=settings)

@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security.utils import get_authorization_scheme_param
 
 from ioc import metrics
-from ioc.api.limits import ASGIApp, Message, Receive, Scope, Send
+from ioc.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from ioc.api.problems import problem
 from ioc.errors import IocError
 from ioc.settings import Settings

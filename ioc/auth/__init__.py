@@ -1,9 +1,10 @@
-"""API tokens, roles and unit scope (CONTRACT §3)."""
+"""API tokens, roles and unit scope (CONTRACT §3). The app composes `register_cli`."""
 
-from ioc.auth.deps import authenticate, require, require_role
+from ioc.auth import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
+from ioc.auth.cli import register_cli
+from ioc.auth.deps import authenticate, bearer_token, require, require_role
 from ioc.auth.service import (
     ROLES,
-    TOKENS_CHANNEL,
     Principal,
     TokenInfo,
     create_token,
@@ -15,14 +16,15 @@ from ioc.auth.service import (
 
 __all__ = [
     "ROLES",
-    "TOKENS_CHANNEL",
     "Principal",
     "TokenInfo",
     "authenticate",
+    "bearer_token",
     "create_token",
     "hash_token",
     "list_tokens",
     "principal_for_token",
+    "register_cli",
     "require",
     "require_role",
     "revoke_token",

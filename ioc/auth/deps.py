@@ -2,7 +2,7 @@
 
 Every router is built with `dependencies=[Depends(authenticate)]`, and each route asks for
 `require("operator", ...)`, which returns the `Principal`. Unit scope is checked through
-`Principal`-aware helpers in `ioc.api.deps` (`scoped_unit`), which consult `unit_closure`.
+`ioc.units.scoped_unit`, through the unit tree.
 """
 
 from __future__ import annotations

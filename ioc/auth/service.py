@@ -13,14 +13,13 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from ioc.errors import Invalid, NotFound, Unauthorized
-from ioc.units import get_unit
+from ioc.errors import Invalid, NotFound, Unauthorized, UnknownUnit
+from ioc.events import TOKENS_CHANNEL
 
 Executor = AsyncSession | AsyncConnection
 
 ROLES = ("admin", "operator", "department_head", "district", "collector")
 TOKEN_PREFIX = "ioc_"
-TOKENS_CHANNEL = "ioc_tokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +63,6 @@ async def create_token(
         raise Invalid(f"role {role!r} is not one of {', '.join(ROLES)}")
     if unit_code is None and role != "admin":
         raise Invalid(f"a {role} token needs a unit (--unit CODE); only admin may have none")
-    if unit_code is not None:
-        await get_unit(db, unit_code)
     if not name.strip():
         raise Invalid("the token needs a name saying who or what uses it")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -75,7 +72,9 @@ async def create_token(
             text(
                 """
             INSERT INTO api_tokens (id, name, role, unit_code, token_hash, prefix, expires_at)
-            VALUES (:id, :name, :role, :unit, :hash, :prefix, :exp)
+            SELECT :id, :name, :role, :unit, :hash, :prefix, :exp
+            WHERE CAST(:unit AS text) IS NULL
+               OR EXISTS (SELECT 1 FROM units WHERE code = CAST(:unit AS text))
             RETURNING id, name, role, unit_code, prefix, created_at, expires_at, revoked_at,
                 last_used_at
             """
@@ -90,7 +89,11 @@ async def create_token(
                 "exp": expires_at,
             },
         )
-    ).one()
+    ).first()
+    if row is None:  # the unit's existence is checked in the INSERT itself
+        raise UnknownUnit(
+            f"unit {unit_code!r} is not a known GSO code; load it with `ioc units load`"
+        )
     return secret, TokenInfo(*row)
 
 

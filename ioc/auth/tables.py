@@ -3,7 +3,7 @@
 from sqlalchemy import CheckConstraint, Column, ForeignKey, LargeBinary, Table, Text
 from sqlalchemy.dialects.postgresql import UUID
 
-from ioc.db.base import NOW, TIMESTAMPTZ, metadata
+from ioc.db import NOW, TIMESTAMPTZ, metadata
 
 api_tokens = Table(
     "api_tokens",

@@ -1,5 +1,4 @@
-"""Collector commands of the `ioc` CLI: `collect`, `simulate`, `dead-letters list|replay`.
-Registered on the main app by `ioc.cli` through `register(app)`."""
+"""Collector commands of the `ioc` CLI: `collect`, `simulate`, `dead-letters list|replay`."""
 
 from __future__ import annotations
 
@@ -10,13 +9,16 @@ from typing import Annotated
 
 import typer
 
+from ioc.console import in_session, run_on_database, settings_or_exit
+
 dead_letters_app = typer.Typer(
     help="Records the collectors could not take in: list them, replay them after a fix.",
     no_args_is_help=True,
 )
 
 
-def register(app: typer.Typer) -> None:
+def register_cli(app: typer.Typer) -> None:
+    """Add `collect`, `simulate` and `dead-letters` to the `ioc` command line."""
     app.add_typer(dead_letters_app, name="dead-letters")
     app.command("collect")(collect)
     app.command("simulate")(simulate)
@@ -29,14 +31,13 @@ def collect(
 
     Leased per source, so it can run beside `ioc serve` replicas; each page is committed
     with its cursor, so a killed collector resumes without loss or duplicates."""
-    from ioc.cli import _run, _settings
     from ioc.collectors.pull import run_collectors
 
-    settings = _settings()
+    settings = settings_or_exit()
     if not settings.collectors:
         typer.echo("ioc: no [[collectors]] configured (see docs/collectors.md)", err=True)
         raise typer.Exit(2)
-    stored = _run(lambda url: run_collectors(url, settings, once=once), settings)
+    stored = run_on_database(lambda url: run_collectors(url, settings, once=once), settings)
     for name, pages in stored.items():
         typer.echo(f"{name}: {pages} page(s) stored")
 
@@ -102,12 +103,10 @@ def dead_letters_list(
     ] = False,
 ) -> None:
     """List dead-letters, oldest first: id, source, record id, reasons."""
-    from ioc.cli import _run, _with_session
-    from ioc.collectors import list_dead_letters
-    from ioc.collectors.deadletters import masked_payload
+    from ioc.collectors.deadletters import list_dead_letters, masked_payload
 
-    letters = _run(
-        lambda url: _with_session(
+    letters = run_on_database(
+        lambda url: in_session(
             url,
             lambda s: list_dead_letters(s, pending=not all_, source=source, feed=feed, limit=limit),
         )
@@ -135,15 +134,12 @@ def dead_letters_replay(
 ) -> None:
     """Run dead-letters through the pipeline again (after loading a missing unit or organ,
     or fixing the source); accepted ones are marked replayed, the others keep new reasons."""
-    from ioc.cli import _run, _settings, _with_session
-    from ioc.collectors import XmlLimits, replay_dead_letters
+    from ioc.collectors.service import XmlLimits, replay_dead_letters
 
-    settings = _settings()
+    settings = settings_or_exit()
     limits = XmlLimits(settings.xml_max_bytes, settings.xml_max_depth)
-    outcomes = _run(
-        lambda url: _with_session(
-            url, lambda s: replay_dead_letters(s, ids or None, limits=limits)
-        ),
+    outcomes = run_on_database(
+        lambda url: in_session(url, lambda s: replay_dead_letters(s, ids or None, limits=limits)),
         settings,
     )
     for o in outcomes:

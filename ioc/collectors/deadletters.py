@@ -20,11 +20,10 @@ from ioc.collectors.dossiers import DOSSIER, PROGRESS
 from ioc.collectors.edxml import EDXML
 from ioc.collectors.procedures import PROCEDURE
 from ioc.collectors.records import Rejection
-from ioc.collectors.reports import DANANG, REPORT
+from ioc.collectors.reports import DANANG, HUE_S, REPORT
 from ioc.collectors.store import raw_connection
 from ioc.errors import Invalid, NotFound, OutOfScope
-from ioc.privacy import mask_record
-from ioc.privacy.service import log_access
+from ioc.privacy import log_access, mask_record
 from ioc.units import is_within
 
 FEED_OF = {
@@ -33,6 +32,7 @@ FEED_OF = {
     PROCEDURE: "procedures",
     REPORT: "reports",
     DANANG: "reports",
+    HUE_S: "reports",
     EDXML: "documents",
 }
 

@@ -17,13 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.collectors.edxml import COMPLETED
 from ioc.collectors.records import DocumentRecord, IngestResult, StatusRecord
-from ioc.collectors.store import (
-    INGEST_CHANNEL,
-    LOCK_SQL,
-    raw_connection,
-    resolve_units,
-    scope_units,
-)
+from ioc.collectors.store import LOCK_SQL, raw_connection, resolve_units, scope_units
+from ioc.events import INGEST_CHANNEL
 
 _UPSERT_DOCUMENT = """
 INSERT INTO documents AS d (

@@ -18,8 +18,9 @@ import defusedxml
 import defusedxml.ElementTree as DET
 
 from ioc.collectors.records import Attachment, DocumentRecord, StatusRecord
-from ioc.collectors.timefmt import VN, BadValue, slash_date, slash_time
+from ioc.collectors.timefmt import BadValue, slash_date, slash_time
 from ioc.errors import IocError
+from ioc.localtime import LOCAL_TZ
 
 EDXML = "edxml"
 STATUS_CODES = {
@@ -166,6 +167,26 @@ def build_document_id(organ: str | None, day: str | None, code: str | None) -> s
     return f"{organ},{d:%Y/%m/%d},{code}"
 
 
+def normalise_document_id(document_id: str) -> str:
+    """A supplied `DocumentId` in the form a built one has (`OrganId,yyyy/MM/dd,code`): parts
+    trimmed, the date part rewritten from whichever order the vendor wrote it in
+    (`yyyy/MM/dd`, `dd/MM/yyyy`, with `-` too, or `yyyyMMdd`), so a status message finds its
+    document whoever wrote either. An id that is not three parts with a date is kept as sent
+    (trimmed)."""
+    parts = document_id.strip().split(",", 2)
+    if len(parts) != 3:
+        return document_id.strip()
+    organ, day, code = (p.strip() for p in parts)
+    try:
+        if len(day) == 8 and day.isdigit():
+            d = slash_date("DocumentId", f"{day[:4]}/{day[4:6]}/{day[6:]}")
+        else:
+            d = slash_date("DocumentId", day)
+    except BadValue:
+        return ",".join((organ, day, code))
+    return f"{organ},{d:%Y/%m/%d},{code}"
+
+
 def parse_document(root: ET.Element, raw_xml: str) -> DocumentRecord | XmlRecordError:
     """An edXML envelope → a document record, or the reasons it cannot be identified."""
     errors: list[str] = []
@@ -175,7 +196,12 @@ def parse_document(root: ET.Element, raw_xml: str) -> DocumentRecord | XmlRecord
     number, notation = _text(header, "Code", "CodeNumber"), _text(header, "Code", "CodeNotation")
     code = f"{number}/{notation}" if number and notation else number
     promulgation = _text(header, "PromulgationInfo", "PromulgationDate")
-    document_id = _text(header, "DocumentId") or build_document_id(sender, promulgation, code)
+    supplied = _text(header, "DocumentId")
+    document_id = (
+        normalise_document_id(supplied)
+        if supplied
+        else build_document_id(sender, promulgation, code)
+    )
     if document_id is None:
         errors.append(
             "DocumentId: missing and cannot be built from From/OrganId, PromulgationDate and Code"
@@ -256,8 +282,13 @@ def parse_status(root: ET.Element, raw_xml: str) -> StatusRecord | XmlRecordErro
     errors: list[str] = []
     status = _find(root, "Status")
     response = _child(status, "ResponseFor")
-    document_id = _text(response, "DocumentId") or build_document_id(
-        _text(response, "OrganId"), _text(response, "PromulgationDate"), _text(response, "Code")
+    supplied = _text(response, "DocumentId")
+    document_id = (
+        normalise_document_id(supplied)
+        if supplied
+        else build_document_id(
+            _text(response, "OrganId"), _text(response, "PromulgationDate"), _text(response, "Code")
+        )
     )
     if document_id is None:
         errors.append("ResponseFor/DocumentId: missing and cannot be built from its parts")
@@ -282,7 +313,7 @@ def parse_status(root: ET.Element, raw_xml: str) -> StatusRecord | XmlRecordErro
         document_id=document_id,
         organ_id=organ,
         status_code=code.zfill(2),
-        at=at.astimezone(VN),
+        at=at.astimezone(LOCAL_TZ),
         description=_text(status, "Description"),
         department=_text(status, "StaffInfo", "Department"),
         staff=_text(status, "StaffInfo", "Staff"),

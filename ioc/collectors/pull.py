@@ -20,7 +20,7 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,13 +29,10 @@ from ioc import metrics
 from ioc.collectors.records import IngestResult
 from ioc.collectors.service import XmlLimits, count, ingest_json, ingest_xml
 from ioc.collectors.store import raw_connection
-from ioc.db import Database
-from ioc.db.engine import asyncpg_dsn
-from ioc.services import LoopService
+from ioc.context import AppContext
+from ioc.db import Database, asyncpg_dsn
+from ioc.loops import LoopService
 from ioc.settings import CollectorSource, Settings
-
-if TYPE_CHECKING:
-    from ioc.api.app import AppContext
 
 log = logging.getLogger("ioc.collectors")
 _NAMED_HEADER = re.compile(r"^([A-Za-z][A-Za-z0-9-]*):\s*(.+)$")
@@ -158,8 +155,9 @@ async def _ingest_page(
         bodies = [i if isinstance(i, str) else json.dumps(i) for i in page.items]
         return await ingest_xml(session, source.name, bodies, limits=limits, strict=False)
     return await ingest_json(
-        session, source.kind, source.name, page.items, max_records=max(len(page.items), 1)
-    )
+        session, source.kind, source.name, page.items, max_records=max(len(page.items), 1),
+        madonvi=source.madonvi,
+    )  # fmt: skip
 
 
 async def _commit_page(
@@ -306,7 +304,6 @@ def build_services(ctx: AppContext) -> list[LoopService]:
     sources = [s for s in ctx.settings.collectors if s.enabled]
     dsn = asyncpg_dsn(ctx.db.url)
     collectors = [PullCollector(ctx.db, s, ctx.settings, dsn=dsn) for s in sources]
-    ctx.rooms["collectors"] = {"pull": collectors}
 
     async def readiness() -> dict[str, Any]:
         return await source_health(ctx.db, sources)

@@ -6,8 +6,10 @@ Vietnamese source field names stop at the parsers; from here on the domain's nam
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 
@@ -48,6 +50,74 @@ class DossierRecord:
     source_updated_at: datetime
     raw: str
     unit_code: str | None = None
+    # Where the unit may come from when `MaDonVi` is absent, in order (CONTRACT §1.1): the
+    # organ code prefixing `MaHoSo`, then the sync envelope's `madonvi`.
+    unit_given: bool = True  # MaDonVi was sent (else `unit_ref` is the first fallback)
+    unit_fallbacks: tuple[str, ...] = ()
+    # The 766 facts (docs/collectors.md, "Dossier facts for the 766 indicators").
+    paid_online_code: int | None = None
+    result_files: int = 0
+    e_result: bool = False
+    fee_total: Decimal = Decimal(0)
+    data_reused: bool = False
+    vneid_verified: bool = False
+    national_db_used: bool = False
+    refused_at: datetime | None = None
+    closed_at: datetime | None = None
+    supplement_list: list[Supplement] = field(default_factory=list)
+    due_moved_at: datetime | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """As first seen: not accepted while registered online (1), see docs/collectors.md."""
+        return self.status != 1
+
+    # Named as the columns they fill (`dossiers.supplements` is the list as JSON text).
+    @property
+    def supplements(self) -> str:
+        return json.dumps([s.as_json() for s in self.supplement_list])
+
+    @property
+    def supplement_count(self) -> int:
+        return len(self.supplement_list)
+
+    @property
+    def supplement_requested_at(self) -> datetime | None:
+        times = [s.requested_at for s in self.supplement_list if s.requested_at is not None]
+        return max(times) if times else None
+
+    @property
+    def supplement_seconds(self) -> int:
+        return sum(s.seconds for s in self.supplement_list)
+
+
+@dataclass(frozen=True, slots=True)
+class Supplement:
+    """One request to the citizen for more documents (`DanhSachHoSoBoSung[]`)."""
+
+    requested_at: datetime | None  # NgayBoSung
+    completed_at: datetime | None  # NgayTiepNhanBoSung
+    due_before: datetime | None  # NgayHenTraTruoc
+    due_after: datetime | None  # NgayHenTraMoi
+
+    @property
+    def seconds(self) -> int:
+        """The completed pause (0 while open, or when the source's times are backwards)."""
+        if self.requested_at is None or self.completed_at is None:
+            return 0
+        return max(0, int((self.completed_at - self.requested_at).total_seconds()))
+
+    def as_json(self) -> dict[str, str | None]:
+        return {
+            "requested_at": _iso(self.requested_at),
+            "completed_at": _iso(self.completed_at),
+            "due_before": _iso(self.due_before),
+            "due_after": _iso(self.due_after),
+        }
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
 
 
 @dataclass(slots=True)
@@ -75,6 +145,7 @@ class ProcedureRecord:
     unit_ref: str
     raw: str
     unit_code: str | None = None
+    legal_days: Decimal | None = None
 
 
 @dataclass(slots=True)
@@ -100,6 +171,8 @@ class ReportRecord:
     raw: str
     format: str = "report"
     unit_code: str | None = None
+    rating: str | None = None  # "satisfied" | "dissatisfied"
+    rejected_at: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -17,7 +17,14 @@ from ioc import metrics
 from ioc.collectors import deadletters, store
 from ioc.collectors import documents as docstore
 from ioc.collectors.deadletters import DeadLetter
-from ioc.collectors.dossiers import DOSSIER, PROGRESS, parse_dossier, parse_step, unwrap
+from ioc.collectors.dossiers import (
+    DOSSIER,
+    PROGRESS,
+    envelope_unit,
+    parse_dossier,
+    parse_step,
+    unwrap,
+)
 from ioc.collectors.edxml import (
     EDXML,
     BadXml,
@@ -37,12 +44,20 @@ from ioc.collectors.records import (
     Rejection,
     ReportRecord,
 )
-from ioc.collectors.reports import DANANG, REPORT, is_danang, parse_report, unit_places
+from ioc.collectors.reports import (
+    DANANG,
+    HUE_S,
+    REPORT,
+    is_danang,
+    is_hue_s,
+    parse_report,
+    unit_places,
+)
 from ioc.errors import Invalid
 
 FEEDS = ("dossiers", "procedures", "reports", "documents")
 # Replay order: what others refer to first (a step needs its dossier).
-REPLAY_ORDER = (PROCEDURE, DOSSIER, PROGRESS, REPORT, DANANG, EDXML)
+REPLAY_ORDER = (PROCEDURE, DOSSIER, PROGRESS, REPORT, DANANG, HUE_S, EDXML)
 
 
 class BadBody(Invalid):
@@ -69,6 +84,8 @@ def split_body(feed: str, body: Any) -> tuple[str, list[Any]]:
             return unwrap(body)
         except ValueError as exc:
             raise BadBody(str(exc)) from None
+    if feed == "reports" and isinstance(body, dict) and isinstance(body.get("data"), list):
+        return REPORT, body["data"]  # a page of a province's API as it answers (Hue-S)
     if not isinstance(body, list):
         raise BadBody(f"expected a JSON array of {feed}")
     return (PROCEDURE if feed == "procedures" else REPORT), body
@@ -82,14 +99,18 @@ async def ingest_items(
     *,
     dead_letters: bool = True,
     scope: str | None = None,
+    envelope: str | Sequence[str | None] | None = None,
 ) -> IngestResult:
     """Parse and store JSON records of one format; rejects go to dead-letters (by default).
-    `scope` (a collector token's unit) rejects records for units outside it."""
+    `scope` (a collector token's unit) rejects records for units outside it. `envelope` is
+    the sync envelope's `madonvi` for dossiers (one for all, or one per item on replay)."""
     rejected: list[Rejection] = []
     if fmt == DOSSIER:
         dossiers: list[DossierRecord] = []
         for i, obj in enumerate(items):
-            (rejected if isinstance(p := parse_dossier(i, obj), Rejection) else dossiers).append(p)  # type: ignore[arg-type]
+            unit = envelope if envelope is None or isinstance(envelope, str) else envelope[i]
+            p = parse_dossier(i, obj, unit)
+            (rejected if isinstance(p, Rejection) else dossiers).append(p)  # type: ignore[arg-type]
         result = await store.upsert(session, store.DOSSIERS, source, dossiers, rejected, scope)
     elif fmt == PROGRESS:
         steps: list[ProgressStep] = []
@@ -101,17 +122,17 @@ async def ingest_items(
         for i, obj in enumerate(items):
             (rejected if isinstance(p3 := parse_procedure(i, obj), Rejection) else procs).append(p3)  # type: ignore[arg-type]
         result = await store.upsert(session, store.PROCEDURES, source, procs, rejected, scope)
-    elif fmt in (REPORT, DANANG):
+    elif fmt in (REPORT, DANANG, HUE_S):
         places = (
             await _places(session)
-            if any(isinstance(o, dict) and is_danang(o) for o in items)
+            if any(isinstance(o, dict) and (is_danang(o) or is_hue_s(o)) for o in items)
             else None
         )
         reports: list[ReportRecord] = []
         for i, obj in enumerate(items):
-            (
-                rejected if isinstance(p4 := parse_report(i, obj, places), Rejection) else reports
-            ).append(p4)  # type: ignore[arg-type]
+            organ = envelope if envelope is None or isinstance(envelope, str) else envelope[i]
+            p4 = parse_report(i, obj, places, organ)
+            (rejected if isinstance(p4, Rejection) else reports).append(p4)  # type: ignore[arg-type]
         result = await store.upsert(session, store.REPORTS, source, reports, rejected, scope)
     else:
         raise Invalid(f"unknown record format {fmt!r}")
@@ -130,12 +151,16 @@ async def ingest_json(
     *,
     max_records: int = 10_000,
     scope: str | None = None,
+    madonvi: str | None = None,
 ) -> IngestResult:
-    """A whole pushed/pulled JSON body of `feed`."""
+    """A whole pushed/pulled JSON body of `feed`. `madonvi` names the sending system's organ
+    when the body does not (a plain array pushed to `…/ingest/dossiers?madonvi=`)."""
     fmt, items = split_body(feed, body)
     if len(items) > max_records:
         raise TooLarge(f"{len(items)} records in one batch; at most {max_records} are accepted")
-    return await ingest_items(session, fmt, source, items, scope=scope)
+    return await ingest_items(
+        session, fmt, source, items, scope=scope, envelope=envelope_unit(body) or madonvi
+    )
 
 
 async def _places(session: AsyncSession) -> dict[str, str]:
@@ -245,7 +270,12 @@ async def _replay_group(
                 items.append(json.loads(d.payload))
             except json.JSONDecodeError:
                 items.append(None)  # rejected again as "not a JSON object"
-        result = await ingest_items(session, fmt, source, items, dead_letters=False)
+        # A dossier placed by its envelope's madonvi (a Hue-S report by the organ it was
+        # requested for) kept it as the dead-letter's unit.
+        envelopes = [d.unit_ref for d in group] if fmt in (DOSSIER, HUE_S) else None
+        result = await ingest_items(
+            session, fmt, source, items, dead_letters=False, envelope=envelopes
+        )
     failed = {r.index: r.errors for r in result.rejected}
     return [ReplayOutcome(d.id, i not in failed, failed.get(i, [])) for i, d in enumerate(group)]
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
-from ioc.collectors.timefmt import VN
+from ioc.localtime import LOCAL_TZ
 from ioc.units import DEMO_FILES
 
 FEED_NAMES = ("procedures", "dossiers", "reports", "documents")
@@ -69,6 +69,16 @@ PROCEDURES = [
     Procedure("2.001157.000.00.00.H10", "Hỗ trợ chi phí mai táng cho đối tượng bảo trợ xã hội",
               "G16-BT01", "Bảo trợ xã hội", 3, 5, "commune"),
 ]  # fmt: skip
+
+# Fees (VND) of the fee-bearing procedures, for `DanhSachLePhi` (766 indicator 3.6).
+FEES = {
+    "1.001612.000.00.00.H10": 100000, "2.000720.000.00.00.H10": 100000,
+    "1.004227.000.00.00.H10": 75000, "1.003003.000.00.00.H10": 30000,
+    "1.001045.000.00.00.H10": 100000, "2.001263.000.00.00.H10": 1200000,
+    "2.000908.000.00.00.H10": 8000, "2.000815.000.00.00.H10": 2000,
+    "1.001699.000.00.00.H10": 20000,
+}  # fmt: skip
+FILES = "https://dichvucong.binhphuoc.gov.vn/files"
 
 REPORT_CATEGORIES = [
     ("environment", 18, "Rác thải tập kết sai nơi quy định",
@@ -130,11 +140,11 @@ def demo_organs(units: list[Unit]) -> dict[str, str]:
 
 
 def _compact(t: datetime) -> str:
-    return t.astimezone(VN).strftime("%Y%m%d%H%M%S")
+    return t.astimezone(LOCAL_TZ).strftime("%Y%m%d%H%M%S")
 
 
 def _slash(t: datetime) -> str:
-    return t.astimezone(VN).strftime("%Y/%m/%d %H:%M:%S")
+    return t.astimezone(LOCAL_TZ).strftime("%Y/%m/%d %H:%M:%S")
 
 
 class World:
@@ -223,7 +233,7 @@ class World:
         total = int(days * per_day)
         for _ in range(total):
             day = begin + timedelta(days=self.rng.uniform(0, days))
-            local = day.astimezone(VN)
+            local = day.astimezone(LOCAL_TZ)
             # office hours, weekdays mostly
             if local.weekday() >= 5 and self.rng.random() < 0.8:
                 local -= timedelta(days=2)
@@ -244,7 +254,8 @@ class World:
                     continue
                 self.logs["procedures"].append(
                     {"MaTTHC": p.code, "TenTTHC": p.name, "MaLinhVuc": p.sector_code,
-                     "MucDo": p.level, "TrucTuyen": p.level >= 3, "MaDonVi": unit.code}
+                     "MucDo": p.level, "TrucTuyen": p.level >= 3, "MaDonVi": unit.code,
+                     "ThoiGianGiaiQuyet": f"{p.days:g}"}
                 )  # fmt: skip
 
     # --- dossiers -----------------------------------------------------------------------
@@ -254,6 +265,10 @@ class World:
         return f"{r.choice(FAMILY)} {r.choice(MIDDLE)} {r.choice(GIVEN)}"
 
     def _new_dossier(self, at: datetime) -> None:
+        """A dossier as real one-stop systems sync it (DOMAIN.md §3): every value a string,
+        the channel left out for some desk dossiers (absent = in person), the unit left out
+        for some district dossiers (their MaHoSo's organ prefix names it), digitised files,
+        fees and how they were paid; later versions add supplement requests and results."""
         r = self.rng
         p = r.choice(PROCEDURES)
         unit = r.choice(self.districts if p.tier == "district" else self.communes)
@@ -263,20 +278,35 @@ class World:
             2 if p.level >= 3 and r.random() < online_share else (3 if r.random() < 0.05 else 1)
         )
         self._counter += 1
+        due = at + timedelta(days=p.days)
+        fee = FEES.get(p.code, 0)
+        digitised = channel == 2 or r.random() < digitised_share
         dossier: dict[str, Any] = {
             "MaHoSo": f"{self.district_organ.get(district, PROVINCE_ORGAN)}-"
-                      f"{at.astimezone(VN):%y%m%d}-{self._counter:06d}",
+                      f"{at.astimezone(LOCAL_TZ):%y%m%d}-{self._counter:06d}",
             "MaTTHC": p.code, "TenTTHC": p.name, "MaLinhVuc": p.sector_code,
-            "TenLinhVuc": p.sector_name, "KenhThucHien": channel, "MaDonVi": unit.code,
-            "NgayTiepNhan": _compact(at), "NgayHenTra": _compact(at + timedelta(days=p.days)),
-            "TrangThaiHoSo": 1 if channel == 2 else 2, "MucDo": p.level,
-            "DaSoHoa": r.random() < digitised_share,
-            "ThanhToanTrucTuyen": channel == 2 and r.random() < 0.6,
+            "TenLinhVuc": p.sector_name, "KenhThucHien": str(channel), "MaDonVi": unit.code,
+            "NgayTiepNhan": _compact(at), "NgayHenTra": _compact(due),
+            "TrangThaiHoSo": "1" if channel == 2 else "2", "MucDo": str(p.level),
+            "NgayKetThucXuLy": "", "NgayTra": "", "NgayTuChoi": "",
+            "HoSoCoThanhPhanSoHoa": "1" if digitised else "0",
+            "DuocThanhToanTrucTuyen": self._payment(channel, fee),
+            "TaiKhoanDuocXacThucVoiVNeID": "1" if channel == 2 and r.random() < 0.7 else "0",
             "ChuHoSo": self._person(), "SoDienThoai": f"09{r.randrange(10**8):08d}",
             "DiaChi": f"{unit.name}, Bình Phước",
+            "TaiLieuNop": self._files(digitised),
+            "DanhSachLePhi": [{"TenPhiLePhi": f"Lệ phí {p.name.lower()}", "MaPhiLePhi": "LP",
+                               "HinhThucThu": "1", "Gia": str(fee), "LoaiPhiLePhi": "1"}]
+                             if fee else [],
+            "DanhSachHoSoBoSung": [], "DanhSachGiayToKetQua": [],
+            "DSKetNoiCSDL": [{"MaCSDL": "1"}] if r.random() < 0.4 else [],
         }  # fmt: skip
+        if channel == 1 and r.random() < 0.5:
+            del dossier["KenhThucHien"]  # in person, as most desk systems say it: not at all
+        if unit.level == "district" and r.random() < 0.3:
+            del dossier["MaDonVi"]  # the MaHoSo prefix (the district's organ) names it
         self._emit("dossiers", dossier)
-        due = at + timedelta(days=p.days)
+        self._latest[dossier["MaHoSo"]] = dossier
         start = at + timedelta(minutes=r.uniform(5, 240))
         outcome = r.random()
         if outcome < 0.02:
@@ -287,21 +317,83 @@ class World:
             self._schedule(start + timedelta(hours=r.uniform(2, 48)),
                            lambda: self._dossier_status(dossier, r.choice((7, 8))))  # fmt: skip
             return
+        # Some dossiers wait for the citizen's supplement (once, sometimes twice): the pause
+        # moves the due date, and the work resumes when the citizen comes back.
+        paused = timedelta()
+        back = start
+        asked = start + timedelta(hours=r.uniform(1, 24))
+        for _ in range(2 if r.random() < 0.25 else 1) if r.random() < 0.1 else ():
+            pause = timedelta(days=r.uniform(0.5, 6))
+            back = asked + pause
+            self._supplement(dossier, asked, back, due + paused + pause)
+            paused += pause
+            asked = back + timedelta(hours=r.uniform(2, 48))
         span = (due - start).total_seconds()
         late = r.random() < late_share
-        finish = (
+        finish = paused + (
             due + timedelta(hours=r.uniform(2, 96))
             if late
             else start + timedelta(seconds=max(600.0, span * r.uniform(0.3, 0.98)))
         )
+        finish = max(finish, back + timedelta(hours=r.uniform(1, 8)))  # not while it waits
+        result = {"TenGiayTo": f"Kết quả {p.name.lower()}", "MaThanhPhanHoSo": "",
+                  "GiayToId": str(self._counter),
+                  "DuongDanTepTinKetQua": f"{FILES}/kq-{self._counter}.pdf"
+                  if r.random() < 0.8 else ""}  # fmt: skip
         self._schedule(finish, lambda: self._dossier_status(dossier, 9))
         self._schedule(finish + timedelta(hours=r.uniform(1, 30)),
-                       lambda: self._dossier_status(dossier, 10))  # fmt: skip
+                       lambda: self._dossier_status(dossier, 10,
+                                                    DanhSachGiayToKetQua=[result]))  # fmt: skip
 
-    def _dossier_status(self, dossier: dict[str, Any], status: int) -> None:
-        dossier = dict(self._latest.get(dossier["MaHoSo"], dossier), TrangThaiHoSo=status)
-        if status in (9, 10):
-            dossier.setdefault("NgayKetThucXuLy", _compact(self.now))
+    def _payment(self, channel: int, fee: int) -> str:
+        """`DuocThanhToanTrucTuyen`: 1 on DVCQG's platform, 2 on the province's gateway,
+        0 not online; what an online dossier with a fee did."""
+        if channel != 2 or not fee:
+            return "0"
+        roll = self.rng.random()
+        return "1" if roll < 0.4 else ("2" if roll < 0.65 else "0")
+
+    def _files(self, digitised: bool) -> list[dict[str, str]]:
+        if not digitised:
+            return []
+        self._counter += 1
+        reused = self.rng.random() < 0.25
+        return [{"TepDinhKemId": str(self._counter), "TenTepDinhKem": "Tờ khai",
+                 "IsDeleted": "False", "MaThanhPhanHoSo": "TK",
+                 "DuongDanTaiTepTin": f"{FILES}/{self._counter}.pdf", "DuocSoHoa": "1",
+                 "DuocTaiSuDung": "1" if reused else "0", "DuocLayTuKhoDMQG": "0"}]  # fmt: skip
+
+    def _supplement(
+        self, dossier: dict[str, Any], asked: datetime, back: datetime, moved: datetime
+    ) -> None:
+        """A supplement request at `asked` (status 5), completed at `back` (status 4) with the
+        due date moved to `moved`."""
+        key = dossier["MaHoSo"]
+
+        def ask() -> None:
+            latest = self._latest.get(key, dossier)
+            entry = {"HoSoBoSungId": str(len(latest["DanhSachHoSoBoSung"]) + 1),
+                     "NoiDungBoSung": "Bổ sung giấy tờ còn thiếu", "NgayBoSung": _compact(asked),
+                     "NgayTiepNhanBoSung": "", "TrangThaiBoSung": "0",
+                     "NgayHenTraTruoc": latest["NgayHenTra"], "NgayHenTraMoi": ""}  # fmt: skip
+            requests = [*latest["DanhSachHoSoBoSung"], entry]
+            self._dossier_status(dossier, 5, DanhSachHoSoBoSung=requests)
+
+        def done() -> None:
+            latest = self._latest.get(key, dossier)
+            requests = [dict(e) for e in latest["DanhSachHoSoBoSung"]]
+            requests[-1].update(NgayTiepNhanBoSung=_compact(back), TrangThaiBoSung="1",
+                                NgayHenTraMoi=_compact(moved))  # fmt: skip
+            self._dossier_status(dossier, 4, DanhSachHoSoBoSung=requests)
+
+        self._schedule(asked, ask)
+        self._schedule(back, done)
+
+    def _dossier_status(self, dossier: dict[str, Any], status: int, **changes: Any) -> None:
+        dossier = dict(self._latest.get(dossier["MaHoSo"], dossier), TrangThaiHoSo=str(status),
+                       **changes)  # fmt: skip
+        if status in (9, 10) and not dossier.get("NgayKetThucXuLy"):
+            dossier["NgayKetThucXuLy"] = _compact(self.now)
         if status == 10:
             dossier["NgayTra"] = _compact(self.now)
         if status in (3, 7, 8):
@@ -322,9 +414,9 @@ class World:
         due = at + timedelta(days=2 if urgent else r.choice((5, 7, 10)))
         self._counter += 1
         report: dict[str, Any] = {
-            "id": f"1022-{self._counter:07d}", "received_at": at.astimezone(VN).isoformat(),
+            "id": f"1022-{self._counter:07d}", "received_at": at.astimezone(LOCAL_TZ).isoformat(),
             "channel": channel, "category": category, "unit": unit.code, "status": "received",
-            "due_at": due.astimezone(VN).isoformat(), "title": title,
+            "due_at": due.astimezone(LOCAL_TZ).isoformat(), "title": title,
             "content": f"{content} ({unit.name})", "citizen_name": self._person(),
             "citizen_phone": f"03{r.randrange(10**8):08d}", "updated_at": at.isoformat(),
         }  # fmt: skip
@@ -352,10 +444,15 @@ class World:
         if status == "assigned":
             report["assigned_to"] = f"UBND {self.rng.choice(self.communes).name}"
         if status == "in_progress":
-            report["first_response_at"] = self.now.astimezone(VN).isoformat()
+            report["first_response_at"] = self.now.astimezone(LOCAL_TZ).isoformat()
         if status == "resolved":
-            report.setdefault("first_response_at", self.now.astimezone(VN).isoformat())
-            report["resolved_at"] = self.now.astimezone(VN).isoformat()
+            report.setdefault("first_response_at", self.now.astimezone(LOCAL_TZ).isoformat())
+            report["resolved_at"] = self.now.astimezone(LOCAL_TZ).isoformat()
+            roll = self.rng.random()  # the citizen's rating, when given (766 indicator 5.3)
+            if roll < 0.7:
+                report["rating"] = "satisfied" if roll < 0.6 else "dissatisfied"
+        if status == "rejected":
+            report["rejected_at"] = self.now.astimezone(LOCAL_TZ).isoformat()
         self._latest[report["id"]] = report
         self._emit("reports", report)
 
@@ -375,7 +472,7 @@ class World:
             sender = r.choice([o for o in self.organs if o != PROVINCE_ORGAN])
             recipients = [PROVINCE_ORGAN]
             notation = "BC-UBND"
-        day = at.astimezone(VN)
+        day = at.astimezone(LOCAL_TZ)
         due = day + timedelta(days=r.choice((5, 7, 10, 15)))
         doc_id = f"{sender},{day:%Y/%m/%d},{number}/{notation}"
         paper = 1 if r.random() < 0.02 else 0

@@ -22,8 +22,9 @@ collector commits its cursor together with the page.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
@@ -32,6 +33,15 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.collectors import tables
+from ioc.collectors.dossier_facts import (
+    NOT_ACCEPTING,
+    SUPPLEMENT_COLUMNS,
+    choose_units,
+    close_when_seen,
+    infer_finished,
+    step_facts,
+    unit_candidates,
+)
 from ioc.collectors.dossiers import STATUS_RANK, STATUS_RANK_SQL
 from ioc.collectors.records import (
     DossierRecord,
@@ -43,23 +53,20 @@ from ioc.collectors.records import (
 )
 from ioc.collectors.reports import STATUS_RANK as REPORT_RANK
 from ioc.collectors.reports import STATUS_RANK_SQL as REPORT_RANK_SQL
+from ioc.db import driver_connection
+from ioc.events import INGEST_CHANNEL
+from ioc.units import subtree_sql
 
-INGEST_CHANNEL = "ioc_ingest"
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('ioc.ingest'))"
 
 R = TypeVar("R", DossierRecord, ReportRecord, ProcedureRecord)
+# Completes records before placement: (connection, source, records, rejected) → records kept.
+Prepare = Callable[[asyncpg.Connection, str, list[R], list[Rejection]], Awaitable[list[R]]]
 
 
 async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under the session, inside the session's transaction."""
-    conn = await session.connection()
-    raw = await conn.get_raw_connection()
-    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
-    if not driver.is_in_transaction():
-        # SQLAlchemy's asyncpg adapter opens its transaction lazily, at the first statement
-        # it runs itself; without this our raw statements would each autocommit.
-        await conn.exec_driver_sql("SELECT 1")
-    return driver
+    return await driver_connection(session)
 
 
 async def resolve_units(conn: asyncpg.Connection, refs: Iterable[str]) -> dict[str, str]:
@@ -87,9 +94,7 @@ async def scope_units(conn: asyncpg.Connection, unit: str | None) -> frozenset[s
     """The codes a collector token scoped to `unit` may send records for (None = any)."""
     if unit is None:
         return None
-    rows = await conn.fetch(
-        "SELECT descendant_code FROM unit_closure WHERE ancestor_code = $1", unit
-    )
+    rows = await conn.fetch(f"SELECT * FROM {subtree_sql('$1')} AS subtree", unit)
     return frozenset(r[0] for r in rows)
 
 
@@ -180,7 +185,10 @@ class Upsert(Generic[R]):
     of the same name, so a column added to the table is staged once the record has it.
     `key` is the conflict target; within a batch only the highest `version` per key is kept.
     `newer` (SQL, for alias `{t}` = `EXCLUDED` or the stored row) orders versions in the
-    database; an update happens only when it is not older and one of `changed` differs."""
+    database; an update happens only when it is not older and one of `changed` differs.
+    `merge` gives a column a rule of its own on update (SQL; `t` = the stored row) instead
+    of taking the new value. `prepare` completes the records before they are placed (what
+    a record cannot know alone: a unit from its fallbacks, a time first seen now)."""
 
     feed: str
     table: Table
@@ -192,6 +200,7 @@ class Upsert(Generic[R]):
     stage: str
     stage_ddl: str
     sql: str
+    prepare: Prepare[R] | None
 
     def __init__(
         self,
@@ -204,8 +213,11 @@ class Upsert(Generic[R]):
         changed: tuple[str, ...],
         newer: str | None = None,
         history: History | None = None,
+        merge: tuple[tuple[str, str], ...] = (),
+        prepare: Prepare[R] | None = None,
     ) -> None:
         self.feed = feed
+        self.prepare = prepare
         self.table = table
         self.unit_field = unit_field
         self.version = version
@@ -221,7 +233,7 @@ class Upsert(Generic[R]):
             f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} ON COMMIT DELETE ROWS AS "
             f"SELECT {', '.join(self.columns)} FROM {table.name} WITH NO DATA"
         )
-        self.sql = _upsert_sql(self, key, changed, newer, history)
+        self.sql = _upsert_sql(self, key, changed, newer, history, dict(merge))
 
 
 def _upsert_sql(
@@ -230,6 +242,7 @@ def _upsert_sql(
     changed: tuple[str, ...],
     newer: str | None,
     history: History | None,
+    merge: dict[str, str],
 ) -> str:
     """One statement: insert or update every staged row, give each inserted or really
     changed row a new `change_seq`, append history, and count inserted/updated.
@@ -242,7 +255,7 @@ def _upsert_sql(
     its snapshot already holds every earlier batch.)"""
     table = up.table.name
     columns = ", ".join(up.columns)
-    assign = ", ".join(f"{c} = EXCLUDED.{c}" for c in up.columns if c not in key)
+    assign = ", ".join(f"{c} = {merge.get(c, f'EXCLUDED.{c}')}" for c in up.columns if c not in key)
     conditions = []
     if newer is not None:
         conditions.append(f"{newer.format(t='EXCLUDED')} >= {newer.format(t='t')}")
@@ -277,6 +290,30 @@ FROM up
 """
 
 
+async def _prepare_dossiers(
+    conn: asyncpg.Connection, source: str, records: list[DossierRecord], rejected: list[Rejection]
+) -> list[DossierRecord]:
+    """A dossier without `MaDonVi` placed by its fallbacks (or rejected); a finish or closing
+    the source does not date, dated when ioc first sees it (`ioc.collectors.dossier_facts`)."""
+    records = choose_units(records, await resolve_units(conn, unit_candidates(records)), rejected)
+    seen_at = datetime.now(UTC)
+    await infer_finished(conn, source, records, seen_at)
+    close_when_seen(records, seen_at)
+    return records
+
+
+# Columns with a merge rule of their own (docs/collectors.md): the first closing is kept, a
+# dossier once accepted stays so, and a sync whose supplement list is empty keeps what the
+# progress steps recorded.
+_DOSSIER_MERGE = (
+    ("closed_at", "LEAST(t.closed_at, EXCLUDED.closed_at)"),
+    ("accepted", f"t.accepted OR EXCLUDED.status NOT IN {NOT_ACCEPTING}"),
+    *(
+        (c, f"CASE WHEN EXCLUDED.supplement_count > 0 THEN EXCLUDED.{c} ELSE t.{c} END")
+        for c in SUPPLEMENT_COLUMNS
+    ),
+)
+
 DOSSIERS: Upsert[DossierRecord] = Upsert(
     "dossiers",
     tables.dossiers,
@@ -286,6 +323,8 @@ DOSSIERS: Upsert[DossierRecord] = Upsert(
     newer=f"({{t}}.source_updated_at, ({STATUS_RANK_SQL})[{{t}}.status])",
     changed=("raw", "status", "unit_code"),
     history=History(tables.dossier_history, "dossier_id", (("origin", "'sync'"),)),
+    merge=_DOSSIER_MERGE,
+    prepare=_prepare_dossiers,
 )
 REPORTS: Upsert[ReportRecord] = Upsert(
     "reports",
@@ -321,6 +360,8 @@ async def upsert(
     staging table, and upsert them under the ingest lock; NOTIFY when something changed."""
     conn = await raw_connection(session)
     result = IngestResult(up.feed)
+    if up.prepare is not None:
+        records = await up.prepare(conn, source, records, rejected)
     valid = await placed_records(conn, records, rejected, up.unit_field, scope)
     result.accepted = len(valid)
     rows = [up.row(r) for r in newest_per_key(valid, up.key, up.version)]
@@ -367,18 +408,37 @@ WITH steps AS (
 ), latest AS (
     SELECT DISTINCT ON (dossier_id) dossier_id, status, at FROM steps
     ORDER BY dossier_id, at DESC, ({STATUS_RANK_SQL})[status] DESC
+), facts AS (
+    SELECT * FROM unnest($8::bigint[], $9::timestamptz[], $10::boolean[], $11::text[],
+                         $12::integer[], $13::timestamptz[], $14::bigint[])
+        AS f(dossier_id, closed, accepting, supplements, supplement_count,
+             supplement_requested_at, supplement_seconds)
+), plan AS (
+    SELECT f.*, l.status AS new_status, l.at AS new_at,
+           l.dossier_id IS NOT NULL AND (l.at, ({STATUS_RANK_SQL})[l.status])
+               > (d.source_updated_at, ({STATUS_RANK_SQL})[d.status]) AS newer
+    FROM facts f JOIN dossiers d ON d.id = f.dossier_id
+    LEFT JOIN latest l ON l.dossier_id = f.dossier_id
 ), moved AS (
     UPDATE dossiers d SET
-        status = l.status, source_updated_at = l.at,
-        finished_at = CASE WHEN l.status IN (9, 10) THEN coalesce(d.finished_at, l.at)
-                           ELSE d.finished_at END,
-        returned_at = CASE WHEN l.status = 10 THEN coalesce(d.returned_at, l.at)
-                           ELSE d.returned_at END,
+        status = CASE WHEN p.newer THEN p.new_status ELSE d.status END,
+        source_updated_at = CASE WHEN p.newer THEN p.new_at ELSE d.source_updated_at END,
+        finished_at = CASE WHEN p.newer AND p.new_status IN (9, 10)
+                           THEN coalesce(d.finished_at, p.new_at) ELSE d.finished_at END,
+        returned_at = CASE WHEN p.newer AND p.new_status = 10
+                           THEN coalesce(d.returned_at, p.new_at) ELSE d.returned_at END,
+        closed_at = LEAST(d.closed_at, p.closed),
+        accepted = d.accepted OR p.accepting,
+        supplements = coalesce(p.supplements::jsonb, d.supplements),
+        supplement_count = coalesce(p.supplement_count, d.supplement_count),
+        supplement_requested_at = CASE WHEN p.supplements IS NULL
+            THEN d.supplement_requested_at ELSE p.supplement_requested_at END,
+        supplement_seconds = coalesce(p.supplement_seconds, d.supplement_seconds),
         change_seq = nextval('record_change_seq'), updated_at = now()
-    FROM latest l
-    WHERE d.id = l.dossier_id
-      AND (l.at, ({STATUS_RANK_SQL})[l.status])
-          > (d.source_updated_at, ({STATUS_RANK_SQL})[d.status])
+    FROM plan p
+    WHERE d.id = p.dossier_id
+      AND (p.newer OR p.closed < coalesce(d.closed_at, 'infinity')
+           OR (p.accepting AND NOT d.accepted) OR p.supplements IS NOT NULL)
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM hist) AS history, (SELECT count(*) FROM moved) AS moved
@@ -429,6 +489,14 @@ async def store_steps(
     if not known:
         return result
     await conn.execute(LOCK_SQL)
+    current = {
+        r["id"]: r["supplements"]
+        for r in await conn.fetch(
+            "SELECT id, supplements::text FROM dossiers WHERE id = ANY($1::bigint[])",
+            sorted({ids[s.source_id] for s in known}),
+        )
+    }
+    facts = step_facts(known, ids, current)
     counts = await conn.fetchrow(
         _APPLY_STEPS,
         [ids[s.source_id] for s in known],
@@ -438,6 +506,7 @@ async def store_steps(
         [s.department for s in known],
         [s.note for s in known],
         [s.raw for s in known],
+        *facts,
     )
     assert counts is not None
     # A step counts as a change when it adds history; the dossier row itself moves at most

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    Numeric,
     PrimaryKeyConstraint,
     Sequence,
     SmallInteger,
@@ -29,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from ioc.db.base import NOW, TIMESTAMPTZ, metadata
+from ioc.db import NOW, TIMESTAMPTZ, metadata
 
 record_change_seq = Sequence("record_change_seq", metadata=metadata)
 
@@ -64,10 +65,30 @@ dossiers = Table(
     Column("change_seq", BigInteger, nullable=False),
     Column("created_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
     Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
+    # What the Decision 766 indicators need (migration 0016; docs/collectors.md).
+    Column("paid_online_code", SmallInteger),
+    Column("result_files", Integer, nullable=False, server_default=text("0")),
+    Column("e_result", Boolean, nullable=False, server_default=text("false")),
+    Column("fee_total", Numeric, nullable=False, server_default=text("0")),
+    Column("data_reused", Boolean, nullable=False, server_default=text("false")),
+    Column("vneid_verified", Boolean, nullable=False, server_default=text("false")),
+    Column("national_db_used", Boolean, nullable=False, server_default=text("false")),
+    Column("refused_at", TIMESTAMPTZ),
+    Column("closed_at", TIMESTAMPTZ),
+    Column("accepted", Boolean, nullable=False, server_default=text("true")),
+    Column("supplements", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("supplement_count", Integer, nullable=False, server_default=text("0")),
+    Column("supplement_requested_at", TIMESTAMPTZ),
+    Column("supplement_seconds", BigInteger, nullable=False, server_default=text("0")),
+    Column("due_moved_at", TIMESTAMPTZ),
     CheckConstraint("channel IN (1, 2, 3)", name="channel"),
     CheckConstraint("status BETWEEN 1 AND 10", name="status"),
     UniqueConstraint("source", "source_id", name="uq_dossiers_source_id"),
     Index("ix_dossiers_change_seq", "change_seq"),
+    # dossiers whose due date comes from their procedure's legal duration (0017)
+    Index(
+        "ix_dossiers_no_due_procedure", "procedure_code", postgresql_where=text("due_at IS NULL")
+    ),
 )
 
 dossier_history = Table(
@@ -98,8 +119,10 @@ procedures = Table(
     Column("raw", JSONB, nullable=False),
     Column("change_seq", BigInteger, nullable=False),
     Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
+    Column("legal_days", Numeric),  # the legal maximum duration, in working days (0016)
     PrimaryKeyConstraint("source", "code", "unit_code", name="pk_procedures"),
     Index("ix_procedures_change_seq", "change_seq"),
+    Index("ix_procedures_code", "code"),
 )
 
 reports = Table(
@@ -129,10 +152,13 @@ reports = Table(
     Column("change_seq", BigInteger, nullable=False),
     Column("created_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
     Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
+    Column("rating", Text),  # the citizen's (0016)
+    Column("rejected_at", TIMESTAMPTZ),
     CheckConstraint(
         "status IN ('received', 'assigned', 'in_progress', 'resolved', 'rejected')",
         name="status",
     ),
+    CheckConstraint("rating IN ('satisfied', 'dissatisfied')", name="rating"),
     UniqueConstraint("source", "source_id", name="uq_reports_source_id"),
     Index("ix_reports_change_seq", "change_seq"),
 )

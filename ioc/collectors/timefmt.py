@@ -7,9 +7,9 @@ daylight saving), so a fixed offset is exact and needs no tz database.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
-VN = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+from ioc.localtime import LOCAL_TZ
 
 _YMD = re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})$")
 _DMY = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4})$")
@@ -43,7 +43,7 @@ def iso(field: str, value: object) -> datetime:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise BadValue(f"{field}: {value!r} is not an ISO 8601 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=VN)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL_TZ)
 
 
 def slash_date(field: str, value: str) -> date:
@@ -68,7 +68,32 @@ def slash_time(field: str, value: str) -> datetime:
     for fmt in ("%H:%M:%S", "%H:%M"):
         try:
             t = datetime.strptime(clock, fmt).time()
-            return datetime.combine(day, t, tzinfo=VN)
+            return datetime.combine(day, t, tzinfo=LOCAL_TZ)
         except ValueError:
             continue
     raise BadValue(f"{field}: {value!r} has no valid HH:mm[:ss] time")
+
+
+def any_local(field: str, value: object) -> datetime:
+    """A time in any of the shapes one-stop systems write inside a dossier's lists:
+    `yyyyMMddHHmmss` (the sync's own format), ISO 8601 (what a .NET `DateTime` serialises to,
+    `2026-03-16T09:15:00`; without an offset it is UTC+7) or `dd/MM/yyyy HH:mm[:ss]` /
+    `yyyy/MM/dd HH:mm[:ss]` (the date order decided by the 4-digit part)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise BadValue(f"{field}: {value!r} is not a time")
+    text = value.strip()
+    if text.isdigit():
+        return compact_local(field, text)
+    if "/" in text:
+        try:
+            return slash_time(field, text.replace("T", " "))
+        except BadValue:
+            raise BadValue(f"{field}: {value!r} is not a valid dd/MM/yyyy HH:mm time") from None
+    try:
+        return iso(field, text)
+    except BadValue:
+        raise BadValue(
+            f"{field}: {value!r} is neither yyyyMMddHHmmss, ISO 8601 nor dd/MM/yyyy HH:mm"
+        ) from None

@@ -13,8 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from ioc import metrics
-from ioc.api.deps import SessionDep, get_ctx
-from ioc.api.limits import request_json
+from ioc.api import SessionDep, get_ctx, request_json
 from ioc.auth import Principal, authenticate, require
 from ioc.collectors.deadletters import list_dead_letters, read_dead_letter
 from ioc.collectors.edxml import TooLarge
@@ -84,6 +83,15 @@ SourceParam = Annotated[
 ]  # fmt: skip
 
 
+MaDonViParam = Annotated[
+    str | None,
+    Query(description="The sending system's organ id (or unit code), for senders that post a "
+          "plain array: the unit of last resort for dossiers that name none (CONTRACT §1.1), "
+          "as a sync envelope's `madonvi`; for Hue-S reports, the organ the export was "
+          "requested for."),
+]  # fmt: skip
+
+
 def _counted(
     background: BackgroundTasks, feed: str, source: str, result: IngestResult, started: float
 ) -> IngestResponse:
@@ -99,41 +107,73 @@ def _counted(
     return IngestResponse(**result.response())
 
 
-def _json_push(feed: str, summary: str) -> None:
-    """Route `POST /ingest/<feed>`: a JSON body of `feed`, in the request's unit of work."""
-
-    async def push(
-        request: Request,
-        session: SessionDep,
-        background: BackgroundTasks,
-        source: SourceParam = None,
-        principal: Principal = Depends(require("collector")),
-    ) -> IngestResponse:
-        ctx = get_ctx(request)
-        _media_type(request, JSON_TYPES)
-        name = _source(principal, source)
-        # The input-limits middleware has usually parsed and checked the body already.
-        body = request_json(request)
-        if body is None:
-            raw = await _body(request, ctx.settings.ingest_max_body_bytes)
-            try:
-                body = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise BadBody(f"body is not JSON: {exc}") from None
-        started = time.perf_counter()
-        result = await ingest_json(
-            session, feed, name, body,
-            max_records=ctx.settings.ingest_max_records, scope=principal.unit_code,
-        )  # fmt: skip
-        return _counted(background, feed, name, result, started)
-
-    push.__name__ = f"push_{feed}"  # the OpenAPI operation id
-    router.post(f"/ingest/{feed}", summary=summary)(push)
+async def _ingest_json(
+    request: Request,
+    session: SessionDep,
+    background: BackgroundTasks,
+    feed: str,
+    principal: Principal,
+    source: str | None,
+    madonvi: str | None = None,
+) -> IngestResponse:
+    """A JSON body of `feed`, in the request's unit of work."""
+    ctx = get_ctx(request)
+    _media_type(request, JSON_TYPES)
+    name = _source(principal, source)
+    # The input-limits middleware has usually parsed and checked the body already.
+    body = request_json(request)
+    if body is None:
+        raw = await _body(request, ctx.settings.ingest_max_body_bytes)
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadBody(f"body is not JSON: {exc}") from None
+    started = time.perf_counter()
+    result = await ingest_json(
+        session, feed, name, body,
+        max_records=ctx.settings.ingest_max_records, scope=principal.unit_code,
+        madonvi=madonvi,
+    )  # fmt: skip
+    return _counted(background, feed, name, result, started)
 
 
-_json_push("dossiers", "Push dossiers (array, DongBoHoSoMC or CapNhatTienDoHoSoMC)")
-_json_push("procedures", "Push the procedure catalogue (array)")
-_json_push("reports", "Push citizen reports (CONTRACT §1.3 or Góp ý shape)")
+@router.post(
+    "/ingest/dossiers", summary="Push dossiers (array, DongBoHoSoMC or CapNhatTienDoHoSoMC)"
+)
+async def push_dossiers(
+    request: Request,
+    session: SessionDep,
+    background: BackgroundTasks,
+    source: SourceParam = None,
+    madonvi: MaDonViParam = None,
+    principal: Principal = Depends(require("collector")),
+) -> IngestResponse:
+    return await _ingest_json(request, session, background, "dossiers", principal, source, madonvi)
+
+
+@router.post("/ingest/procedures", summary="Push the procedure catalogue (array)")
+async def push_procedures(
+    request: Request,
+    session: SessionDep,
+    background: BackgroundTasks,
+    source: SourceParam = None,
+    principal: Principal = Depends(require("collector")),
+) -> IngestResponse:
+    return await _ingest_json(request, session, background, "procedures", principal, source)
+
+
+@router.post(
+    "/ingest/reports", summary="Push citizen reports (CONTRACT §1.3, Góp ý or Hue-S shape)"
+)
+async def push_reports(
+    request: Request,
+    session: SessionDep,
+    background: BackgroundTasks,
+    source: SourceParam = None,
+    madonvi: MaDonViParam = None,
+    principal: Principal = Depends(require("collector")),
+) -> IngestResponse:
+    return await _ingest_json(request, session, background, "reports", principal, source, madonvi)
 
 
 @router.post("/ingest/documents", summary="Push one edXML envelope or status message")

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -25,6 +26,19 @@ from sqlalchemy.ext.asyncio import (
 from ioc.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+async def driver_connection(db: AsyncSession | AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection under a session (or connection), inside its transaction: for
+    statements asyncpg runs faster than SQLAlchemy (COPY, large reads parsed by the caller)."""
+    conn = db if isinstance(db, AsyncConnection) else await db.connection()
+    raw = await conn.get_raw_connection()
+    driver: asyncpg.Connection = raw.driver_connection  # type: ignore[assignment]
+    if not driver.is_in_transaction():
+        # SQLAlchemy's asyncpg adapter opens its transaction lazily, at the first statement
+        # it runs itself; without this our raw statements would each autocommit.
+        await conn.exec_driver_sql("SELECT 1")
+    return driver
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -1,4 +1,4 @@
-"""Append to and read from the event log (`events` table).
+"""Append to the event log (`events` table) and purge it; `read.py` reads it.
 
 Guarantees:
 - `seq` is one increasing number across every process sharing the database.
@@ -10,32 +10,26 @@ Guarantees:
   below PostgreSQL's 8,000-byte limit; listeners read the rows themselves.
 - Storage packs, reading does not: a row of `events` holds a run of consecutive events of one
   (type, unit_code) (`n` of them, seqs `seq .. last_seq`, the others' fields in `items`), one
-  row instead of thousands per engine round. Readers use the `event_log` view, one row per
-  event, filtering on `last_seq > cursor AND seq > cursor` and ordering by `last_seq, seq`
-  so the index on `last_seq` drives the read and a LIMIT stops early.
+  row instead of thousands per engine round. Readers see one event per seq (`read.py`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-EVENTS_CHANNEL = "ioc_events"
+from ioc.events.channels import EVENTS_CHANNEL
+
 # Arbitrary constant key of the advisory lock serialising event writers.
 _EVENT_WRITER_LOCK = 0x10C_E7E7
 # Longest run stored in one row: a reader's page parses every row it touches whole, so a
 # huge run (a backlog of one unit's records) is cut into rows it can page through.
 _MAX_RUN = 500
 _ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
-# For readers on a raw asyncpg connection (feeds, ops): the same answers as `last_seq()`
-# and `oldest_seq()`, each one index probe.
-LAST_SEQ_SQL = "SELECT coalesce(max(last_seq), 0) FROM events"
-OLDEST_SEQ_SQL = "SELECT coalesce(min(seq), 0) FROM events"
 
 
 class NewEvent(NamedTuple):
@@ -49,17 +43,6 @@ class NewEvent(NamedTuple):
     unit_code: str | None = None
     time_window: str | None = None
     subject: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    seq: int
-    type: str
-    unit_code: str | None
-    time_window: str | None
-    subject: str | None
-    payload: dict[str, Any]
-    created_at: datetime = field(compare=False)
 
 
 Executor = AsyncSession | AsyncConnection
@@ -162,95 +145,6 @@ async def publish(db: Executor, events: list[NewEvent]) -> list[int]:
         },
     )
     return list(range(first, last + 1))
-
-
-async def read_since(
-    db: Executor,
-    since: int,
-    *,
-    limit: int = 1000,
-    types: list[str] | None = None,
-    units: list[str] | None = None,
-) -> list[Event]:
-    """Events with `seq > since`, in order; optionally only some types / units.
-
-    A page may end inside a stored row: the next call with the last seq read as `since`
-    picks up the rest of it."""
-    # `last_seq > since` finds the row the cursor stopped in through its index; ordering by
-    # (last_seq, seq) keeps that index order, so LIMIT stops early (see `event_log`).
-    clauses = ["last_seq > :since", "seq > :since"]
-    params: dict[str, Any] = {"since": since, "limit": limit}
-    if types is not None:
-        clauses.append("type = ANY(:types)")
-        params["types"] = types
-    if units is not None:
-        clauses.append("unit_code = ANY(:units)")
-        params["units"] = units
-    rows = await db.execute(
-        text(
-            "SELECT seq, type, unit_code, time_window, subject, payload, created_at "
-            f"FROM event_log WHERE {' AND '.join(clauses)} ORDER BY last_seq, seq LIMIT :limit"
-        ),
-        params,
-    )
-    return [
-        Event(
-            seq=r.seq,
-            type=r.type,
-            unit_code=r.unit_code,
-            time_window=r.time_window,
-            subject=r.subject,
-            payload=r.payload,
-            created_at=r.created_at,
-        )
-        for r in rows
-    ]
-
-
-# The live tail's read: whole stored rows after a cursor (type filtered in SQL), unpacked by
-# `unpack`. A round of 4,200 kpi events in 123 rows read back with payloads parsed:
-# 11.4 ms this way, 46 ms through `event_log` (PostgreSQL parses each row's items to jsonb and
-# prints every payload back to text), 29 ms stored one row per event (benchmarks/events.py).
-ROWS_AFTER_SQL = (
-    "SELECT seq, type, unit_code, time_window, subject, payload::text AS payload, items, "
-    "created_at FROM events WHERE last_seq > $1 AND type = ANY($2::text[]) "
-    "ORDER BY last_seq LIMIT $3"
-)
-
-
-class StoredRow(Protocol):
-    """A row of `ROWS_AFTER_SQL` (an asyncpg Record, a SQLAlchemy row mapping)."""
-
-    def __getitem__(self, key: str, /) -> Any: ...
-
-
-def unpack(row: StoredRow, after: int) -> list[Event]:
-    """The events with `seq > after` of one stored row, as selected by `ROWS_AFTER_SQL`."""
-    seq: int = row["seq"]
-    kind, unit, created = row["type"], row["unit_code"], row["created_at"]
-    if row["items"] is None:
-        if seq <= after:
-            return []
-        payload = orjson.loads(row["payload"])
-        return [Event(seq, kind, unit, row["time_window"], row["subject"], payload, created)]
-    return [
-        Event(seq + i, kind, unit, window, subject, payload, created)
-        for i, (window, subject, payload) in enumerate(orjson.loads(row["items"]))
-        if seq + i > after
-    ]
-
-
-async def last_seq(db: Executor) -> int:
-    """The highest committed seq (0 when the log is empty)."""
-    value = (await db.execute(text(LAST_SEQ_SQL))).scalar_one()
-    return int(value)
-
-
-async def oldest_seq(db: Executor) -> int:
-    """The lowest seq still retained (0 when the log is empty)."""
-    # The oldest row's first event is the oldest event: min(seq) of the table is exact.
-    value = (await db.execute(text(OLDEST_SEQ_SQL))).scalar_one()
-    return int(value)
 
 
 async def purge_before(db: Executor, cutoff: datetime) -> int:

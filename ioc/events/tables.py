@@ -2,7 +2,8 @@
 unit) — `seq .. last_seq` — read one event per row through the `event_log` view
 (docs/architecture.md §2). The view exists only in its migration (0010): a `Table` cannot
 describe it. `items` is compressed with lz4 (0013), which a `Column` cannot say either: its
-`info` carries it, and the drift test holds the database to it."""
+`info` carries it (set by 0013 where the server is built with lz4), and the drift test
+holds the database to it."""
 
 from sqlalchemy import (
     BigInteger,
@@ -19,7 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import conv
 
-from ioc.db.base import NOW, TIMESTAMPTZ, metadata
+from ioc.db import NOW, TIMESTAMPTZ, metadata
 
 # Drawn under the publish lock, so seq order is commit order.
 event_seq = Sequence("event_seq", metadata=metadata)

@@ -35,12 +35,11 @@ import asyncpg
 
 from ioc import metrics
 from ioc.errors import Invalid
-from ioc.events import EVENTS_CHANNEL
-from ioc.events.listener import Listener
-from ioc.feeds.http import Connection, DeliveryError
+from ioc.events import EVENTS_CHANNEL, FEEDS_CHANNEL, Listener
+from ioc.feeds.http import NoResponse, WebhookConnection
+from ioc.feeds.mail import send_failing_email
 from ioc.feeds.models import DeliveryTarget
-from ioc.feeds.notify import send_failing_email
-from ioc.feeds.service import FEEDS_CHANNEL, check_url
+from ioc.feeds.service import check_url
 from ioc.feeds.stream import (
     FeedEvent,
     body_of,
@@ -51,7 +50,7 @@ from ioc.feeds.stream import (
     tail_events,
     webhook_id,
 )
-from ioc.services import LoopService
+from ioc.loops import LoopService
 from ioc.settings import Settings
 from ioc.webhooks import signature_headers
 
@@ -239,7 +238,7 @@ class DeliveryService(LoopService):
     # --- one subscription
     async def _work(self, pool: asyncpg.Pool, worker: _Worker) -> None:
         reload_at = 0.0
-        conn: Connection | None = None
+        conn: WebhookConnection | None = None
         try:
             while self.running:
                 worker.wake.clear()
@@ -253,7 +252,9 @@ class DeliveryService(LoopService):
                 if conn is None or conn.url != target.url:
                     if conn is not None:
                         await conn.close()
-                    conn = Connection(target.url, timeout=self.settings.feeds_timeout_seconds)
+                    conn = WebhookConnection(
+                        target.url, timeout=self.settings.feeds_timeout_seconds
+                    )
                 if target.next_attempt_at is not None:
                     wait = (target.next_attempt_at - datetime.now(UTC)).total_seconds()
                     if wait > 0:
@@ -301,11 +302,11 @@ class DeliveryService(LoopService):
         """Behind the tail: read the next events from PostgreSQL up to the tail's head."""
         assert worker.target is not None
         bound, after = self._tail_head, worker.pos
-        events = await fetch_events(pool, worker.target, after, bound, BATCH)
+        events, read_to = await fetch_events(pool, worker.target, after, bound, BATCH)
         if worker.pos != after:
             return  # reset meanwhile (replay): this read is stale
         worker.queue.extend(events)
-        worker.pos = events[-1].seq if len(events) == BATCH else bound
+        worker.pos = bound if read_to is None else read_to
 
     async def _idle(self, pool: asyncpg.Pool, worker: _Worker) -> None:
         """Caught up with nothing to send: note the skipped seqs, wait for news."""
@@ -315,7 +316,7 @@ class DeliveryService(LoopService):
             self._note(target, [], worker.pos)
         await _wait(worker.wake, IDLE_SECONDS)
 
-    async def _deliver(self, pool: asyncpg.Pool, conn: Connection, worker: _Worker) -> None:
+    async def _deliver(self, pool: asyncpg.Pool, conn: WebhookConnection, worker: _Worker) -> None:
         target = worker.target
         assert target is not None
         done: list[Attempt] = []
@@ -431,7 +432,7 @@ class DeliveryService(LoopService):
                 )
 
     async def _post(
-        self, conn: Connection, target: DeliveryTarget, event: FeedEvent, attempt: int
+        self, conn: WebhookConnection, target: DeliveryTarget, event: FeedEvent, attempt: int
     ) -> Attempt:
         msg_id = webhook_id(target.id, event.seq, target.replay_epoch)
         body = body_of(event)
@@ -445,7 +446,7 @@ class DeliveryService(LoopService):
                 error = f"HTTP {status}"
         except TimeoutError:
             error = f"timeout after {self.settings.feeds_timeout_seconds:g} s"
-        except DeliveryError as exc:
+        except NoResponse as exc:
             error = str(exc)[:300] or "connection failed"
         latency = (time.perf_counter() - started) * 1000
         ok = error is None

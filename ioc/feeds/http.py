@@ -20,11 +20,11 @@ MAX_HEAD = 64 * 1024
 MAX_KEPT_BODY = 64 * 1024
 
 
-class DeliveryError(Exception):
+class NoResponse(Exception):
     """The request did not get a complete HTTP response (connect, TLS, protocol, timeout)."""
 
 
-class Connection:
+class WebhookConnection:
     """Keeps one connection to one URL's origin; `post()` reconnects when needed."""
 
     def __init__(self, url: str, *, timeout: float, user_agent: str = "ioc-feeds") -> None:
@@ -52,7 +52,7 @@ class Connection:
                 await asyncio.wait_for(writer.wait_closed(), 1)
 
     async def post(self, body: bytes, headers: dict[str, str]) -> int:
-        """POST `body`; return the status code or raise `DeliveryError` / `TimeoutError`."""
+        """POST `body`; return the status code or raise `NoResponse` / `TimeoutError`."""
         request = self._request(body, headers)
         # A kept connection may have been closed by the server meanwhile: one fresh retry
         # only when the failure happened on a reused connection before any response.
@@ -64,15 +64,15 @@ class Connection:
                 except (ConnectionError, asyncio.IncompleteReadError) as exc:
                     await self.close()
                     if not reused:
-                        raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+                        raise NoResponse(f"{type(exc).__name__}: {exc}") from None
                     return await self._exchange(request)
         except TimeoutError:
             await self.close()
             raise
         except (ConnectionError, asyncio.IncompleteReadError, OSError, ValueError) as exc:
             await self.close()
-            raise DeliveryError(f"{type(exc).__name__}: {exc}".strip()) from None
-        except DeliveryError:
+            raise NoResponse(f"{type(exc).__name__}: {exc}".strip()) from None
+        except NoResponse:
             await self.close()
             raise
 
@@ -120,11 +120,11 @@ class Connection:
         try:
             head = await reader.readuntil(b"\r\n\r\n")
         except asyncio.LimitOverrunError:
-            raise DeliveryError("response headers larger than 64 KiB") from None
+            raise NoResponse("response headers larger than 64 KiB") from None
         lines = head.decode("latin-1").split("\r\n")
         parts = lines[0].split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-            raise DeliveryError(f"not an HTTP response: {lines[0][:80]!r}")
+            raise NoResponse(f"not an HTTP response: {lines[0][:80]!r}")
         headers: dict[str, str] = {}
         for line in lines[1:]:
             name, sep, value = line.partition(":")

@@ -104,31 +104,6 @@ class ReplayOut(BaseModel):
     replay_epoch: int = Field(description="Replayed deliveries carry webhook ids ending _r<n>.")
 
 
-class FederatedKpi(BaseModel):
-    unit: str
-    window: str
-    id: str
-    value: float | None
-    numerator: float | None
-    denominator: float | None
-    target: float | None
-    status: str | None
-    as_of: datetime | None
-    upstream_seq: int
-    received_at: datetime
-
-
-class FederatedKpis(BaseModel):
-    unit: str
-    kpis: list[FederatedKpi]
-
-
-class InboxOut(BaseModel):
-    accepted: bool
-    duplicate: bool
-    seq: int | None
-
-
 @dataclass(slots=True)
 class DeliveryTarget:
     """What a delivery worker needs of a subscription: read at start and after each change

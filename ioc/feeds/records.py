@@ -19,14 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
 from ioc.db import Database
-from ioc.events import NewEvent, publish
-from ioc.events.listener import Listener
+from ioc.events import INGEST_CHANNEL, Listener, NewEvent, publish
+from ioc.loops import LoopService
 from ioc.privacy import mask_record
-from ioc.services import LoopService
 
 log = logging.getLogger("ioc.feeds")
 
-INGEST_CHANNEL = "ioc_ingest"
 BATCH = 500  # records per transaction: keeps the event writers' lock short
 
 _DOSSIERS = """

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.auth import Principal
 from ioc.errors import Invalid, NotFound, OutOfScope
-from ioc.events import last_seq
+from ioc.events import FEEDS_CHANNEL, last_seq
 from ioc.feeds.models import (
     DeliveryOut,
     Filters,
@@ -26,10 +26,8 @@ from ioc.feeds.models import (
     SubscriptionUpdate,
     SubscriptionWithSecret,
 )
-from ioc.units import is_within
+from ioc.units import is_within, subtree_sql
 from ioc.webhooks import new_secret, validate_target_url
-
-FEEDS_CHANNEL = "ioc_feeds"
 
 _COLUMNS = """
     id, unit_code, url, topics, kpi_ids, severities, contact_email, description, status,
@@ -145,8 +143,7 @@ async def list_subscriptions(session: AsyncSession, principal: Principal) -> lis
         text(
             f"""
             SELECT {_COLUMNS} FROM feed_subscriptions
-            WHERE CAST(:scope AS text) IS NULL OR unit_code IN (
-                SELECT descendant_code FROM unit_closure WHERE ancestor_code = :scope)
+            WHERE CAST(:scope AS text) IS NULL OR unit_code IN {subtree_sql(":scope")}
             ORDER BY created_at, id
             """
         ),

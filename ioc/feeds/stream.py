@@ -1,10 +1,10 @@
 """What a subscription receives: loading its target, matching events, reading the log.
 
-The same selection is written twice on purpose — once in SQL (a worker behind the log
-reads its events from PostgreSQL) and once in Python (the leader's tail pushes new events
-to the workers that are caught up, so N subscriptions cost one read of the log, not N).
-`tests/feeds/test_delivery.py::test_filters_rotation_replay_and_pause` delivers the same
-filtered events through both paths (live, then replayed from the log).
+A worker behind the log reads its topics and units from the log (`ioc.events.read_since`),
+then keeps what `matches` its KPI and severity filters; the leader's tail reads every new
+event once and pushes to each caught-up worker what `matches` it, so N subscriptions cost
+one read of the log, not N. `tests/feeds/test_delivery.py::test_filters_rotation_replay_and_pause`
+delivers the same filtered events through both paths (live, then replayed from the log).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from ioc.events import LAST_SEQ_SQL
+from ioc.events import Event, last_seq, read_since
 from ioc.feeds.models import DeliveryTarget
+from ioc.units import subtree_sql
 
 Conn = asyncpg.Pool | asyncpg.Connection
 
@@ -50,7 +51,7 @@ def body_of(event: FeedEvent) -> bytes:
 
 
 def matches(target: DeliveryTarget, event: FeedEvent) -> bool:
-    """The Python twin of `_EVENTS_SQL`'s WHERE clause."""
+    """Whether the subscription receives the event: its topics, units and filters."""
     if event.type not in target.topics:
         return False
     in_unit = event.unit_code in target.units or (
@@ -65,44 +66,13 @@ def matches(target: DeliveryTarget, event: FeedEvent) -> bool:
     return True
 
 
-_TARGET_SQL = """
+_TARGET_SQL = f"""
     SELECT id, unit_code, url, topics, kpi_ids, severities, contact_email, status, cursor_seq,
         replay_epoch, attempts, first_failure_at, next_attempt_at, secret, previous_secret,
         previous_secret_expires_at,
-        ARRAY(SELECT descendant_code FROM unit_closure WHERE ancestor_code = s.unit_code)
-            AS units
+        ARRAY{subtree_sql("s.unit_code")} AS units
     FROM feed_subscriptions s WHERE id = $1
 """
-
-_COLUMNS = """
-    e.seq, e.type, e.unit_code, e.subject, e.payload->'alert'->>'severity' AS severity,
-    CASE WHEN e.type = 'document' THEN e.payload->'units' END::text AS units,
-    e.payload::text AS payload
-"""
-
-# A worker's own read: its events in (pos, bound], one per seq from `event_log`; the
-# `last_seq`/`first_seq` bounds and the (last_seq, seq) order keep it an index range scan
-# that stops at the LIMIT (ioc.events explains).
-_EVENTS_SQL = f"""
-    SELECT {_COLUMNS}
-    FROM event_log e
-    WHERE e.last_seq > $1 AND e.seq > $1 AND e.first_seq <= $2 AND e.seq <= $2
-      AND e.type = ANY($3::text[])
-      AND (e.unit_code IN (SELECT descendant_code FROM unit_closure WHERE ancestor_code = $4)
-           OR (e.type = 'document' AND e.payload->'units' ?| ARRAY(
-                SELECT descendant_code FROM unit_closure WHERE ancestor_code = $4)))
-      AND ($5::text[] IS NULL OR e.type <> 'kpi' OR e.subject = ANY($5::text[]))
-      AND ($6::text[] IS NULL OR e.type <> 'alert'
-           OR e.payload->'alert'->>'severity' = ANY($6::text[]))
-    ORDER BY e.last_seq, e.seq LIMIT $7
-"""
-
-# The leader's tail: every event after `head`. seq order is commit order, so the last seq
-# returned is a consistent prefix of the log.
-_TAIL_SQL = (
-    f"SELECT {_COLUMNS} FROM event_log e WHERE e.last_seq > $1 AND e.seq > $1 "
-    "ORDER BY e.last_seq, e.seq LIMIT $2"
-)
 
 
 def _frozen(values: list[str] | None) -> frozenset[str] | None:
@@ -134,40 +104,44 @@ async def load_target(conn: Conn, sub_id: uuid.UUID) -> DeliveryTarget | None:
     )
 
 
-def _event(row: asyncpg.Record) -> FeedEvent:
-    units = json.loads(row["units"]) if row["units"] else None
+def _feed_event(event: Event) -> FeedEvent:
+    alert = event.payload.get("alert")
+    units = event.payload.get("units") if event.type == "document" else None
     return FeedEvent(
-        seq=row["seq"],
-        type=row["type"],
-        unit_code=row["unit_code"],
-        subject=row["subject"],
-        severity=row["severity"],
+        seq=event.seq,
+        type=event.type,
+        unit_code=event.unit_code,
+        subject=event.subject,
+        severity=_severity(alert.get("severity")) if isinstance(alert, dict) else None,
         units=units if isinstance(units, list) else None,
-        payload=row["payload"],
+        payload=event.payload_json or "{}",
     )
+
+
+def _severity(value: object) -> str | None:
+    # as PostgreSQL's `payload->'alert'->>'severity'` reads it
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 async def fetch_events(
     conn: Conn, target: DeliveryTarget, after: int, bound: int, limit: int
-) -> list[FeedEvent]:
-    """The target's events with `after < seq <= bound`, in order, at most `limit`."""
-    rows = await conn.fetch(
-        _EVENTS_SQL,
-        after,
-        bound,
-        sorted(target.topics),
-        target.unit_code,
-        None if target.kpi_ids is None else sorted(target.kpi_ids),
-        None if target.severities is None else sorted(target.severities),
-        limit,
+) -> tuple[list[FeedEvent], int | None]:
+    """The target's events with `after < seq <= bound`, in order, read `limit` events of its
+    topics and units at a time; and the last seq read when the read was full (the next read
+    starts there), None when the log was read up to `bound`."""
+    events = await read_since(
+        conn, after, upto=bound, types=sorted(target.topics), units=target.units, limit=limit
     )
-    return [_event(r) for r in rows]
+    mine = [e for e in map(_feed_event, events) if matches(target, e)]
+    return mine, (events[-1].seq if len(events) == limit else None)
 
 
 async def tail_events(conn: Conn, after: int, limit: int) -> list[FeedEvent]:
     """Every event after `after`, in order, at most `limit`."""
-    return [_event(r) for r in await conn.fetch(_TAIL_SQL, after, limit)]
+    return [_feed_event(e) for e in await read_since(conn, after, limit=limit)]
 
 
 async def log_head(conn: Conn) -> int:
-    return int(await conn.fetchval(LAST_SEQ_SQL))
+    return await last_seq(conn)

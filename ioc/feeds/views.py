@@ -1,36 +1,27 @@
-"""Routes of the feeds room: subscriptions (CONTRACT §7) and the federation inbox."""
+"""Routes of the feeds room: subscriptions (CONTRACT §7), their deliveries and replays."""
 
 from __future__ import annotations
 
 import uuid
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.responses import JSONResponse
 
-from ioc.api.deps import SessionDep, get_ctx, scoped_unit
+from ioc.api import SessionDep, get_ctx
 from ioc.auth import Principal, authenticate, require
-from ioc.errors import IocError
-from ioc.feeds import federation, service
+from ioc.feeds import service
 from ioc.feeds.models import (
     DeliveryOut,
-    FederatedKpis,
-    InboxOut,
     ReplayOut,
     SubscriptionCreate,
     SubscriptionOut,
     SubscriptionUpdate,
     SubscriptionWithSecret,
 )
+from ioc.units import scoped_unit
 
 router = APIRouter(
     prefix="/api/v1/subscriptions", tags=["feeds"], dependencies=[Depends(authenticate)]
 )
-
-
-class PayloadTooLarge(IocError):
-    status = 413
-    title = "Payload too large"
-    type_slug = "too-large"
 
 
 @router.post(
@@ -147,53 +138,3 @@ async def list_deliveries(
     before: int | None = Query(default=None, description="Only rows with id below this."),
 ) -> list[DeliveryOut]:
     return await service.list_deliveries(session, principal, sub_id, limit=limit, before=before)
-
-
-federation_router = APIRouter(
-    prefix="/api/v1/federation", tags=["federation"], dependencies=[Depends(authenticate)]
-)
-
-
-@federation_router.get(
-    "/kpis", response_model=FederatedKpis, summary="The upstream ioc's latest KPI values for a unit"
-)
-async def federated_kpis(
-    session: SessionDep,
-    principal: Principal = Depends(require("operator")),
-    unit: str | None = None,
-    window: str | None = None,
-) -> FederatedKpis:
-    code = await scoped_unit(session, principal, unit)
-    return await federation.federated_kpis(session, code, window)
-
-
-# The inbox is called by another ioc's feed worker, which authenticates by signing each
-# delivery (Standard Webhooks) instead of sending a bearer token: no `authenticate` here.
-inbox_router = APIRouter(prefix="/api/v1/federation", tags=["federation"])
-
-
-@inbox_router.post(
-    "/inbox", response_model=InboxOut, summary="Receive a signed delivery from the upstream ioc"
-)
-async def inbox(request: Request, session: SessionDep) -> JSONResponse:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > federation.INBOX_MAX_BYTES:
-        raise PayloadTooLarge(f"a delivery is at most {federation.INBOX_MAX_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():  # chunked bodies too: stop at the limit
-        size += len(chunk)
-        if size > federation.INBOX_MAX_BYTES:
-            raise PayloadTooLarge(f"a delivery is at most {federation.INBOX_MAX_BYTES} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    settings = get_ctx(request).settings
-    out = await federation.receive(
-        session,
-        settings.federation_secret,
-        dict(request.headers),
-        body,
-        mirror=settings.federation_kpis == "upstream",
-        scope_unit=settings.federation_unit,
-    )
-    return JSONResponse(out.model_dump())

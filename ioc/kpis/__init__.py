@@ -1,26 +1,32 @@
-"""The KPI engine (CONTRACT §4): catalogue, windows, incremental aggregates, KPI events and
-`/api/v1/kpis`. Other rooms use only what is exported here."""
+"""The KPI engine (docs/kpis.md): catalogue, windows, incremental aggregates, KPI events and
+`/api/v1/kpis`. Other rooms use only what is exported here; the app composes `router`,
+`build_services(ctx)` and `register_cli`."""
 
-from ioc.kpis.catalogue import CATALOGUE, LOCAL_TZ, WINDOWS, Kpi, status_of, window_days
-from ioc.kpis.engine import INGEST_CHANNEL, KpiEngine, kpi_services, rebuild, run_round
+from ioc.kpis import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
+from ioc.kpis.catalogue import CATALOGUE, Kpi, status_of, window_days
+from ioc.kpis.cli import register_cli
+from ioc.kpis.compute import refresh
+from ioc.kpis.engine import KpiEngine, build_services
 from ioc.kpis.models import KpiChild, KpiSeries, KpiSnapshot, KpiValue
-from ioc.kpis.service import kpi_value, refresh, series, snapshot
+from ioc.kpis.reads import kpi_value, snapshot
+from ioc.kpis.rounds import rebuild, run_round
+from ioc.kpis.series import series
+from ioc.kpis.views import router
 
 __all__ = [
     "CATALOGUE",
-    "INGEST_CHANNEL",
-    "LOCAL_TZ",
-    "WINDOWS",
     "Kpi",
     "KpiChild",
     "KpiEngine",
     "KpiSeries",
     "KpiSnapshot",
     "KpiValue",
-    "kpi_services",
+    "build_services",
     "kpi_value",
     "rebuild",
     "refresh",
+    "register_cli",
+    "router",
     "run_round",
     "series",
     "snapshot",

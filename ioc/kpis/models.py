@@ -1,4 +1,4 @@
-"""Pydantic shapes of KPI values as the API (CONTRACT §4) and the event payloads carry them."""
+"""Pydantic shapes of KPI values as the API and the event payloads carry them."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class KpiChild(BaseModel):
 
 
 class KpiSnapshot(BaseModel):
-    """`GET /api/v1/kpis` (CONTRACT §4)."""
+    """`GET /api/v1/kpis`."""
 
     unit: str
     window: str

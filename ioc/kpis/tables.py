@@ -1,6 +1,6 @@
 """The KPI room's tables: the engine's state and change journal, its per-record projections,
-the per-unit aggregates it keeps (counts per day/month, response-time histogram, open items
-by due time, service usage), the current values per (unit, window), and KPI targets."""
+the per-unit aggregates it keeps (counts per day/month, open items by due time, service
+usage), the current values per (unit, window), and KPI targets."""
 
 from sqlalchemy import (
     BigInteger,
@@ -12,7 +12,6 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
-    Integer,
     PrimaryKeyConstraint,
     SmallInteger,
     Table,
@@ -21,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from ioc.db.base import NOW, TIMESTAMPTZ, PgChar, metadata
+from ioc.db import NOW, TIMESTAMPTZ, PgChar, metadata
 
 # One row (id = 1): how far the engine has read `record_change_seq`, and its settings.
 kpi_state = Table(
@@ -52,6 +51,11 @@ kpi_journal = Table(
     Column("created_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
 )
 
+# Per dossier, does it count for each Decision 766 indicator (0017).
+_I766_FLAGS = (
+    "i_online", "i_fee", "i_paid", "i_digit", "i_reuse", "i_popdb", "i_result", "i_eresult",
+)  # fmt: skip
+
 kpi_dossier_proj = Table(
     "kpi_dossier_proj",
     metadata,
@@ -65,6 +69,12 @@ kpi_dossier_proj = Table(
     Column("fin_day", Date),
     Column("ontime", Boolean, nullable=False),
     Column("open_due", TIMESTAMPTZ),
+    # what each Decision 766 indicator counts of this dossier (0017)
+    *(Column(c, Boolean, nullable=False, server_default=text("false")) for c in _I766_FLAGS),
+    Column("end_day", Date),
+    Column("i_ontime", Boolean, nullable=False, server_default=text("false")),
+    Column("open766", Boolean, nullable=False, server_default=text("false")),
+    Column("open766_due", TIMESTAMPTZ),
 )
 
 kpi_report_proj = Table(
@@ -76,15 +86,15 @@ kpi_report_proj = Table(
     Column("resolved_day", Date),
     Column("ontime", Boolean, nullable=False),
     Column("resp_seconds", Double),
-    Column("resp_bucket", Integer),
     Column("open_due", TIMESTAMPTZ),
+    Column("end_day", Date),
+    Column("ir_ontime", Boolean, nullable=False, server_default=text("false")),
+    Column("ir_satisfied", Boolean, nullable=False, server_default=text("false")),
+    Column("open766", Boolean, nullable=False, server_default=text("false")),
+    Column("open766_due", TIMESTAMPTZ),
+    # every median is selected among these sorted response times (0018)
     Index(
         "ix_kpi_report_proj_resp", "unit_code", "recv_day",
-        postgresql_include=["resp_seconds"],
-        postgresql_where=text("resp_seconds IS NOT NULL"),
-    ),
-    Index(
-        "ix_kpi_report_proj_bucket", "unit_code", "resp_bucket", "recv_day",
         postgresql_include=["resp_seconds"],
         postgresql_where=text("resp_seconds IS NOT NULL"),
     ),
@@ -105,6 +115,11 @@ _COUNTS = (
     "d_received", "d_online", "d_digitized", "d_paid", "d_finished", "d_ontime",
     "r_received", "r_resolved", "r_ontime", "doc_sent", "doc_electronic",
 )  # fmt: skip
+# The Decision 766 counters (0017); the zero-row index predates them and names `_COUNTS` only.
+_I766_COUNTS = (
+    "i_online", "i_fee", "i_paid", "i_digit", "i_reuse", "i_popdb", "i_result", "i_eresult",
+    "i_ended", "i_ontime", "ir_ended", "ir_ontime", "ir_satisfied",
+)  # fmt: skip
 
 kpi_counts = Table(
     "kpi_counts",
@@ -112,7 +127,10 @@ kpi_counts = Table(
     Column("unit_code", Text, nullable=False),
     Column("grain", PgChar, nullable=False),
     Column("period", Date, nullable=False),
-    *(Column(c, BigInteger, nullable=False, server_default=text("0")) for c in _COUNTS),
+    *(
+        Column(c, BigInteger, nullable=False, server_default=text("0"))
+        for c in (*_COUNTS, *_I766_COUNTS)
+    ),
     CheckConstraint("grain IN ('d', 'm')", name="grain"),
     PrimaryKeyConstraint("unit_code", "grain", "period", name="pk_kpi_counts"),
     # rows whose counts all went back to zero, for the purge
@@ -122,19 +140,6 @@ kpi_counts = Table(
     ),
 )  # fmt: skip
 
-kpi_resp_hist = Table(
-    "kpi_resp_hist",
-    metadata,
-    Column("unit_code", Text, nullable=False),
-    Column("grain", PgChar, nullable=False),
-    Column("period", Date, nullable=False),
-    Column("bucket", Integer, nullable=False),
-    Column("n", BigInteger, nullable=False),
-    CheckConstraint("grain IN ('d', 'm')", name="grain"),
-    PrimaryKeyConstraint("unit_code", "grain", "period", "bucket", name="pk_kpi_resp_hist"),
-    Index("ix_kpi_resp_hist_zero", "unit_code", postgresql_where=text("n = 0")),
-)
-
 kpi_open = Table(
     "kpi_open",
     metadata,
@@ -142,7 +147,11 @@ kpi_open = Table(
     Column("feed", Text, nullable=False),
     Column("due_at", TIMESTAMPTZ, nullable=False),
     Column("n", BigInteger, nullable=False),
-    CheckConstraint("feed IN ('dossiers', 'reports', 'documents')", name="feed"),
+    CheckConstraint(
+        "feed IN ('dossiers', 'reports', 'documents', 'dossiers766', 'dossiers766_all',"
+        " 'reports766', 'reports766_all', 'catalogue')",
+        name="feed",
+    ),
     PrimaryKeyConstraint("unit_code", "feed", "due_at", name="pk_kpi_open"),
     Index("ix_kpi_open_due_at", "due_at"),
 )
@@ -164,6 +173,7 @@ kpi_service = Table(
     Column("procedure_code", Text, nullable=False),
     Column("offered", Boolean, nullable=False),
     Column("last_day", Date),
+    Column("listed", Boolean, nullable=False, server_default=text("false")),
     PrimaryKeyConstraint("unit_code", "procedure_code", name="pk_kpi_service"),
 )
 

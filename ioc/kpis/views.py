@@ -7,12 +7,16 @@ from datetime import date, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from ioc.api.deps import SessionDep, get_ctx, scoped_unit
+from ioc.api import SessionDep, get_ctx
 from ioc.auth import Principal, authenticate, require
-from ioc.feeds.federation import overlay, upstream_kpis
-from ioc.kpis import service
-from ioc.kpis.catalogue import CATALOGUE, LOCAL_TZ, WINDOWS, Kpi
+from ioc.federation import overlay_upstream
+from ioc.kpis.catalogue import CATALOGUE, Kpi
 from ioc.kpis.models import KpiSeries, KpiSnapshot, TargetIn, TargetOut
+from ioc.kpis.reads import snapshot
+from ioc.kpis.series import series
+from ioc.kpis.targets import list_targets, set_target
+from ioc.localtime import LOCAL_TZ, WINDOWS
+from ioc.units import scoped_unit
 
 router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"], dependencies=[Depends(authenticate)])
 
@@ -27,18 +31,14 @@ async def read_kpis(
     principal: Principal = Depends(require("operator")),
 ) -> Response:
     code = await scoped_unit(session, principal, unit)
-    found = await service.snapshot(session, code, window, children=children)
+    found = await snapshot(session, code, window, children=children)
     if get_ctx(request).settings.federation_kpis == "upstream":
         # A district mirroring its province (docs/feeds.md): the same overlay as its screens'
         # snapshot, upstream values marked `"source": "upstream"`. One query on a province.
-        codes = [code, *(c.unit for c in found.children)]
-        upstream = await upstream_kpis(session, codes, [window])
-        if upstream:
-            body = found.model_dump(mode="json")
-            kpis, kids = {window: body["kpis"]}, {window: body["children"]}
-            overlay(upstream, code, [window], kpis, kids)
-            body["kpis"] = kpis[window]
-            return Response(json.dumps(body, ensure_ascii=False), media_type="application/json")
+        overlaid = await overlay_upstream(session, [found])
+        if overlaid is not None:
+            body = json.dumps(overlaid[0], ensure_ascii=False)
+            return Response(body, media_type="application/json")
     # Serialised once by the model itself (FastAPI would validate the model again first:
     # 156 values for a province with its children); the schema stays `response_model`.
     return Response(found.model_dump_json(), media_type="application/json")
@@ -72,7 +72,7 @@ async def read_targets(
     principal: Principal = Depends(require("operator")),
 ) -> list[TargetOut]:
     code = await scoped_unit(session, principal, unit)
-    return await service.list_targets(session, code)
+    return await list_targets(session, code)
 
 
 @router.put(
@@ -88,7 +88,7 @@ async def write_target(
     principal: Principal = Depends(require("admin")),
 ) -> TargetOut:
     code = await scoped_unit(session, principal, unit)
-    return await service.set_target(session, code, kpi_id, body.target, by=principal.name)
+    return await set_target(session, code, kpi_id, body.target, by=principal.name)
 
 
 @router.get("/{kpi_id}/series", response_model=KpiSeries, summary="A KPI per day or month")
@@ -104,4 +104,4 @@ async def read_series(
     code = await scoped_unit(session, principal, unit)
     end = to or datetime.now(LOCAL_TZ).date()
     start = from_ or end - timedelta(days=29)
-    return await service.series(session, kpi_id, code, start, end, step=step)
+    return await series(session, kpi_id, code, start, end, step=step)

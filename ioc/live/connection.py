@@ -2,8 +2,9 @@
 
 The hub never awaits a screen: it only calls `offer()`, which is synchronous and O(1). A screen
 that is keeping up (nothing queued, its writer idle, its socket not paused) gets the
-message written at once: the event's frame, built once for every screen, goes straight to the
-transport, as `websockets.broadcast` does — no task wake-up, no ASGI round per screen.
+message written at once through the server's `ioc.websocket.direct` extension
+(`ioc.live.server`): the event's frame, built once for every screen, goes straight to the
+transport — no task wake-up, no ASGI round per screen.
 Otherwise the message is queued, and the writer task drains the queue at the socket's pace.
 A screen that falls behind by more than `ws_queue_size` messages is resynchronised with a
 fresh snapshot (its queue is dropped), and closed with 1013 if it overflows again within
@@ -20,15 +21,11 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from websockets.exceptions import WebSocketException
-from websockets.extensions.permessage_deflate import PerMessageDeflate
-from websockets.protocol import Protocol as WebsocketsProtocol
-from websockets.protocol import State
 
 from ioc import metrics
 from ioc.auth import Principal
@@ -41,6 +38,7 @@ from ioc.live.protocol import (
     dumps,
     error_message,
 )
+from ioc.live.server import DIRECT_EXTENSION
 
 if TYPE_CHECKING:
     from ioc.live.hub import Hub, Topic
@@ -55,9 +53,6 @@ _COALESCED = metrics.LIVE_EVENTS_DROPPED.labels("coalesced")
 _OVERFLOW = metrics.LIVE_EVENTS_DROPPED.labels("overflow")
 _PING_KEY = ("ping",)
 _PONG_KEY = ("pong",)
-# With permessage-deflate negotiated, only messages this large are compressed (snapshots);
-# deltas (~250 bytes) go as plain frames, shared by every screen (RFC 7692 §6: RSV1 unset).
-COMPRESS_MIN_BYTES = 1024
 Sink = Callable[[Wire], bool]
 
 
@@ -69,101 +64,21 @@ def _reason(text: str) -> str:
     return raw[:120].decode("utf-8", "ignore") + "..."
 
 
-def _server_protocol(send: Any) -> Any:
-    """The server's protocol object under an ASGI `send` callable (uvicorn's), if found.
+def direct_writer(scope: Mapping[str, Any]) -> tuple[Sink | None, Callable[[], None] | None]:
+    """The server's `ioc.websocket.direct` extension (`ioc.live.server`), if it offers it:
+    a synchronous writer of whole messages, and a way to drop the TCP connection.
 
-    We look through the bound methods and closures of the `send` chain (Starlette's wrappers,
-    then uvicorn's `send`) for an object with a `transport`. Best effort: None when a
-    server hides it; callers then keep to plain ASGI."""
-    stack, seen = [send], 0
-    while stack and seen < 32:
-        fn = stack.pop()
-        seen += 1
-        owner = getattr(fn, "__self__", None)
-        transport = getattr(owner, "transport", None)
-        if transport is not None and hasattr(transport, "abort"):
-            return owner
-        if owner is not None and hasattr(owner, "_send"):
-            stack.append(owner._send)
-        for cell in getattr(fn, "__closure__", None) or ():
-            with contextlib.suppress(ValueError):
-                if callable(cell.cell_contents):
-                    stack.append(cell.cell_contents)
-    return None
+    Offered by the uvicorn protocol `ioc serve` runs (`WS_IMPLEMENTATION`); under another
+    server both are None and the connection keeps to plain ASGI (every message queued and
+    sent with the awaited `send`; a stuck socket is closed, not aborted)."""
+    extension = (scope.get("extensions") or {}).get(DIRECT_EXTENSION)
+    if not isinstance(extension, dict):
+        return None, None
+    return extension.get("write"), extension.get("abort")
 
 
-def _transport_of(send: Any) -> Any:
-    """The asyncio transport under an ASGI `send` callable, if found.
-
-    ASGI offers no way to drop a connection whose peer stopped reading: a close frame waits
-    behind the full buffer forever, so `Connection.abort` aborts the transport itself. When
-    it is not found the close frame is still queued and the OS times the socket out."""
-    return getattr(_server_protocol(send), "transport", None)
-
-
-# The uvicorn websocket implementation `ioc serve` runs: `direct_sink` writes to its protocol
-# (uvicorn >= 0.35; the default of `--ws auto` since 0.50). Named, not left to `auto`, so an
-# install that lacks it fails at start instead of silently losing the direct path.
-WS_IMPLEMENTATION = "websockets-sansio"
-
-
-def direct_sink(send: Any) -> Sink | None:
-    """A synchronous writer of whole messages to an accepted socket, bypassing ASGI, or None.
-
-    Fan-out to thousands of screens spends most of its time in the per-screen ASGI send chain
-    (Starlette's wrappers, uvicorn's coroutine, the frame built again for every screen). For
-    uvicorn's websockets (sans-I/O) protocol we write the frame straight to its transport, as
-    `websockets.broadcast` does: the frame of a message is built once for every screen.
-    With permessage-deflate negotiated, a message under `COMPRESS_MIN_BYTES` goes as that
-    same uncompressed frame (RSV1 unset: RFC 7692 §6 lets a sender choose per message, and
-    the peer's decompressor skips it), and only larger ones (snapshots) are compressed by
-    the connection's own protocol.
-    The sink refuses (returns False, nothing written) whenever ASGI would block or fail —
-    socket not open, close sent, transport paused above its high-water mark or closing — so
-    the caller falls back to the queue and the awaited ASGI send, which keeps backpressure and
-    stuck-socket detection as they were. Frames never interleave: each write is whole."""
-    proto = _server_protocol(send)
-    conn = getattr(proto, "conn", None)
-    writable = getattr(proto, "writable", None)
-    if not isinstance(conn, WebsocketsProtocol) or not isinstance(writable, asyncio.Event):
-        return None
-    transport = proto.transport
-    extensions = conn.extensions  # fixed once the handshake is done
-    # the largest message sent as a plain frame: all with no extensions; with only
-    # permessage-deflate, the small ones; with anything else, none
-    if not extensions:
-        plain_max = float("inf")
-    elif all(isinstance(e, PerMessageDeflate) for e in extensions):
-        plain_max = COMPRESS_MIN_BYTES - 1
-    else:
-        plain_max = -1
-
-    def write(wire: Wire) -> bool:
-        if (
-            conn.state is not State.OPEN
-            or proto.close_sent
-            or proto.disconnected
-            or not writable.is_set()
-            or transport.is_closing()
-        ):
-            return False
-        try:
-            if len(wire.data) <= plain_max:
-                transport.write(wire.frame)
-            else:
-                conn.send_text(wire.data)
-                transport.write(b"".join(conn.data_to_send()))
-        except (OSError, RuntimeError, WebSocketException):
-            # the socket is going away: the hub's loop must go on to the other screens; the
-            # message takes the queue path, where the writer meets the same end and stops
-            return False
-        return True
-
-    return write
-
-
-class Connection:
-    """A subscribed (or about to subscribe) screen."""
+class ScreenConnection:
+    """One screen's socket: subscribed, or about to subscribe."""
 
     def __init__(self, hub: Hub, websocket: WebSocket, principal: Principal) -> None:
         settings = hub.settings
@@ -185,7 +100,9 @@ class Connection:
         # True while the writer waits with nothing to do: an offer may then write at once
         # through `sink` (nothing queued or in flight can be overtaken).
         self.idle = False
+        # the server's direct writer and TCP abort (`direct_writer`), set by `run`
         self.sink: Sink | None = None
+        self._abort_transport: Callable[[], None] | None = None
         now = time.monotonic()
         self.last_rx = now
         self.last_tx = now
@@ -246,9 +163,8 @@ class Connection:
         self.kill(CLOSE_TRY_AGAIN, reason, why)
         if self.writer is not None:
             self.writer.cancel()
-        transport = _transport_of(getattr(self.ws, "_send", None))
-        if transport is not None:
-            transport.abort()
+        if self._abort_transport is not None:
+            self._abort_transport()
 
     def _overflow(self) -> None:
         settings = self.hub.settings
@@ -278,7 +194,7 @@ class Connection:
         """Serve the (accepted) socket until either side closes it."""
         self.hub.connections.add(self)
         metrics.LIVE_CLIENTS.inc()
-        self.sink = direct_sink(getattr(self.ws, "_send", None))
+        self.sink, self._abort_transport = direct_writer(self.ws.scope)
         self.writer = asyncio.create_task(self._write(), name="ioc:live:writer")
         try:
             await self._read()

@@ -7,7 +7,7 @@ How an event reaches a screen:
    and dispatches each kpi/alert event to the *topics* interested in its unit — a topic is
    one (unit, windows) subscription shared by every screen that asked for it, so routing
    costs per event do not grow with the number of screens.
-3. Each screen (`Connection`) has a bounded queue; its writer task drains it.
+3. Each screen (`ScreenConnection`) has a bounded queue; its writer task drains it.
 
 Resumes (`since`) are answered from the hub's memory of the last `_RECENT_EVENTS` events
 when it covers them (a reconnect storm of every screen costs no query), else from the log.
@@ -38,20 +38,21 @@ from sqlalchemy import text
 from ioc import metrics
 from ioc.auth import Principal
 from ioc.db import Database
-from ioc.events import ROWS_AFTER_SQL, Event, last_seq, oldest_seq, unpack
+from ioc.events import Event, last_seq, oldest_seq, read_runs_since, read_since
 from ioc.live.protocol import LIVE_EVENT_TYPES, Wire, dumps, event_message
 from ioc.live.snapshot import build_snapshot
 from ioc.settings import Settings
+from ioc.units import children, subtree_set
 
 if TYPE_CHECKING:
-    from ioc.live.connection import Connection
+    from ioc.live.connection import ScreenConnection
 
 log = logging.getLogger("ioc.live")
 
 TopicKey = tuple[str, tuple[str, ...]]
 SnapshotBuilder = Callable[[Any, str, list[str]], Awaitable[dict[str, Any]]]
-# Stored rows per tail read (`ROWS_AFTER_SQL`): a row holds one unit's run of events, so
-# one read covers a province-wide round (~123 rows); at most 500 events a row.
+# Stored runs per tail read (`read_runs_since`): a run holds one unit's events, so one
+# read covers a province-wide round (~123 runs); at most 500 events a run.
 _READ_ROWS = 128
 _UNIT_CACHE_SECONDS = 300.0
 _SNAPSHOT_CACHE_SECONDS = 60.0
@@ -68,7 +69,7 @@ class Topic:
     windows: tuple[str, ...]
     kpi_units: frozenset[str]  # the unit and its direct children: what the screen shows
     alert_units: frozenset[str]  # the whole subtree: alerts anywhere under the unit
-    conns: set[Connection] = field(default_factory=set)
+    conns: set[ScreenConnection] = field(default_factory=set)
     # seq of the last event routed to this topic: a cached snapshot taken at seq S is still
     # exact for a later subscriber while no event for this topic came after S.
     last_match: int = 0
@@ -109,7 +110,7 @@ class Hub:
         self.settings = settings
         self.cursor = 0  # highest seq dispatched (or known to carry nothing for screens)
         self.ready = asyncio.Event()
-        self.connections: set[Connection] = set()
+        self.connections: set[ScreenConnection] = set()
         self._topics: dict[TopicKey, Topic] = {}
         self._kpi_index: dict[str, set[Topic]] = {}
         self._alert_index: dict[str, set[Topic]] = {}
@@ -162,17 +163,18 @@ class Hub:
         """The next kpi/alert events after `cursor` (and how many stored rows held them), on
         the tail's own connection: one round trip (no pool checkout, no BEGIN/ROLLBACK) keeps
         commit-to-screen latency low. Whole stored rows are read and unpacked here (orjson),
-        several times cheaper than `event_log` for a round's thousands of events."""
+        several times cheaper than one row per event for a round's thousands of events."""
         if self._tail is None or self._tail.is_closed():
             self._tail = await self.db.connect_raw()
         try:
-            rows = await self._tail.fetch(ROWS_AFTER_SQL, cursor, LIVE_EVENT_TYPES, _READ_ROWS)
+            return await read_runs_since(
+                self._tail, cursor, types=LIVE_EVENT_TYPES, runs=_READ_ROWS
+            )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             tail, self._tail = self._tail, None
             with contextlib.suppress(Exception):
                 await tail.close(timeout=2)
             raise
-        return len(rows), [event for row in rows for event in unpack(row, cursor)]
 
     async def close(self) -> None:
         tail, self._tail = self._tail, None
@@ -248,20 +250,9 @@ class Hub:
         if cached is not None and time.monotonic() - cached.loaded < _UNIT_CACHE_SECONDS:
             return cached
         async with self.db.sessionmaker() as session:
-            subtree = {
-                r[0]
-                for r in await session.execute(
-                    text("SELECT descendant_code FROM unit_closure WHERE ancestor_code = :c"),
-                    {"c": code},
-                )
-            }
-            kids = {
-                r[0]
-                for r in await session.execute(
-                    text("SELECT code FROM units WHERE parent_code = :c"), {"c": code}
-                )
-            }
-        scope = _UnitScope(frozenset(subtree), frozenset(kids), time.monotonic())
+            below = await subtree_set(session, code)
+            kids = frozenset(unit.code for unit in await children(session, code))
+        scope = _UnitScope(below, kids, time.monotonic())
         self._units[code] = scope
         return scope
 
@@ -290,7 +281,7 @@ class Hub:
         for code in topic.alert_units:
             self._alert_index.setdefault(code, set()).add(topic)
 
-    def attach(self, conn: Connection, topic: Topic) -> None:
+    def attach(self, conn: ScreenConnection, topic: Topic) -> None:
         current = self._topics.get(topic.key)
         if current is None:  # dropped (emptied) while the subscriber was loading its scope
             self._register(topic)
@@ -301,7 +292,7 @@ class Hub:
         conn.topic = topic
         topic.conns.add(conn)
 
-    def detach(self, conn: Connection) -> None:
+    def detach(self, conn: ScreenConnection) -> None:
         topic, conn.topic = conn.topic, None
         if topic is None:
             return
@@ -371,22 +362,9 @@ class Hub:
             oldest = await oldest_seq(session)
             if oldest == 0 or oldest > since + 1:
                 return None
-            rows = await session.execute(
-                text(
-                    "SELECT seq, type, unit_code, time_window, subject, payload, created_at "
-                    "FROM event_log WHERE last_seq > :since AND seq > :since "
-                    "AND first_seq <= :upto AND seq <= :upto AND type = ANY(:types) "
-                    "AND unit_code = ANY(:units) ORDER BY last_seq, seq LIMIT :limit"
-                ),
-                {
-                    "since": since,
-                    "upto": upto,
-                    "types": LIVE_EVENT_TYPES,
-                    "units": units,
-                    "limit": limit + 1,
-                },
+            events = await read_since(
+                session, since, upto=upto, types=LIVE_EVENT_TYPES, units=units, limit=limit + 1
             )
-            events = [Event(*r) for r in rows]
         if len(events) > limit:
             return None
         messages = []

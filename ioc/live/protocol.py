@@ -16,7 +16,6 @@ from websockets.frames import Frame, Opcode
 
 from ioc.events import Event
 
-WINDOWS: tuple[str, ...] = ("today", "7d", "month", "quarter", "year")
 Window = Literal["today", "7d", "month", "quarter", "year"]
 LIVE_EVENT_TYPES = ["kpi", "alert"]
 

@@ -13,6 +13,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ioc.alerts import list_open_alerts
+from ioc.federation import overlay_upstream
+from ioc.kpis import snapshot
 from ioc.settings import Settings
 
 
@@ -21,22 +24,15 @@ async def build_snapshot(
 ) -> dict[str, Any]:
     """The snapshot body (without `seq`, which depends on when a screen takes it); with
     `mirror`, the upstream's stored KPI values replace the local ones they cover."""
-    # Imported here: the KPI and alert rooms import the event log, which this room also uses;
-    # a late import keeps the live room loadable on its own (tests of the fan-out, benchmarks).
-    from ioc.alerts import list_open_alerts
-    from ioc.feeds.federation import overlay_upstream
-    from ioc.kpis import snapshot
-
-    kpis: dict[str, Any] = {}
-    children: dict[str, Any] = {}
-    as_of: str | None = None
-    for window in windows:
-        snap = (await snapshot(session, unit, window, children=True)).model_dump(mode="json")
-        kpis[window] = snap.get("kpis", [])
-        children[window] = snap.get("children", [])
-        as_of = as_of or snap.get("as_of")
-    if mirror:
-        await overlay_upstream(session, unit, windows, kpis, children)
+    snaps = [await snapshot(session, unit, window, children=True) for window in windows]
+    bodies = await overlay_upstream(session, snaps) if mirror else None
+    if bodies is None:
+        bodies = [snap.model_dump(mode="json") for snap in snaps]
+    kpis = {window: body.get("kpis", []) for window, body in zip(windows, bodies, strict=True)}
+    children = {
+        window: body.get("children", []) for window, body in zip(windows, bodies, strict=True)
+    }
+    as_of = next((body["as_of"] for body in bodies if body.get("as_of")), None)
     alerts = await list_open_alerts(session, unit)
     return {
         "type": "snapshot",

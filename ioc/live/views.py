@@ -1,4 +1,4 @@
-"""`GET /ws`: the handshake checks (Origin, token, role), then one `Connection` per socket.
+"""`GET /ws`: the handshake checks (Origin, token, role), then a `ScreenConnection` per socket.
 
 Refusals before the upgrade are plain HTTP answers with a problem+json body (401 no or bad
 token, 403 wrong role or Origin, 503 hub not ready), so a browser or `websockets` client
@@ -14,10 +14,11 @@ from fastapi import APIRouter, WebSocket
 from fastapi.security.utils import get_authorization_scheme_param
 from starlette.websockets import WebSocketDisconnect
 
-from ioc.api.problems import problem
+from ioc.api import problem
 from ioc.auth import principal_for_token, require_role
+from ioc.context import AppContext
 from ioc.errors import Forbidden, IocError, Unauthorized, Unavailable
-from ioc.live.connection import Connection
+from ioc.live.connection import ScreenConnection
 from ioc.live.hub import Hub
 
 router = APIRouter(tags=["live"])
@@ -46,8 +47,8 @@ async def _deny(websocket: WebSocket, error: IocError) -> None:
 @router.websocket("/ws")
 async def live_socket(websocket: WebSocket) -> None:
     """Live screens (CONTRACT §5): subscribe to a unit, get a snapshot, then its events."""
-    ctx = websocket.app.state.ctx
-    hub: Hub = ctx.rooms["live"]
+    ctx: AppContext = websocket.app.state.ctx
+    hub = ctx.handles.get(Hub)
     settings = ctx.settings
     if not origin_allowed(
         websocket.headers.get("origin"), websocket.headers.get("host"), settings.ws_allowed_origins
@@ -84,4 +85,4 @@ async def live_socket(websocket: WebSocket) -> None:
         await websocket.accept()
     except (WebSocketDisconnect, OSError):
         return  # the client gave up during the handshake
-    await Connection(hub, websocket, principal).run()
+    await ScreenConnection(hub, websocket, principal).run()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import __version__
 from ioc.errors import Invalid
-from ioc.events import LAST_SEQ_SQL
+from ioc.events import last_seq
 
 FORMAT = "ioc-export"
 FORMAT_VERSION = 1
@@ -51,9 +52,10 @@ class Kind:
     # Columns that describe what happened at run time rather than what was configured
     # (counters, cursors, failure state): not exported, kept as they are on import.
     state_columns: frozenset[str] = frozenset()
-    # SQL for state columns of rows the import creates (a restored subscription starts
-    # from the target's current event log, not from a seq of another database's log).
-    insert_defaults: tuple[tuple[str, str], ...] = ()
+    # State columns of rows the import creates, as (column, SQL type, value read from the
+    # target database): a restored subscription starts from the target's current event
+    # log, not from a seq of another database's log.
+    insert_defaults: tuple[tuple[str, str, Callable[[AsyncSession], Awaitable[object]]], ...] = ()
 
 
 # Import order matters: units before anything that references a unit.
@@ -85,7 +87,7 @@ KINDS: tuple[Kind, ...] = (
                 "last_error",
             }
         ),
-        insert_defaults=(("cursor_seq", f"({LAST_SEQ_SQL})"),),
+        insert_defaults=(("cursor_seq", "bigint", last_seq),),
     ),
 )
 _UNIT_KINDS = {"units", "unit_links"}
@@ -209,7 +211,7 @@ async def load(
     for kind, used, cols in plan:
         counts[kind.name] = await _upsert(session, kind, used, cols, bundle.rows[kind.name])
     if any(name in _UNIT_KINDS for name in counts):
-        from ioc.units.service import rebuild_closure
+        from ioc.units import rebuild_closure
 
         await rebuild_closure(session)
     # Surface deferred foreign-key violations (units → parent) here, as a BundleError,
@@ -232,9 +234,14 @@ async def _upsert(
     if not rows:
         return 0
     names = ", ".join(_q(c) for c in used)
-    defaults = [(c, sql) for c, sql in kind.insert_defaults if c in cols.writable and c not in used]
-    insert_names = ", ".join([names, *(_q(c) for c, _ in defaults)])
-    select = ", ".join([names, *(sql for _, sql in defaults)])
+    defaults = [
+        (c, sql_type, await value(session))
+        for c, sql_type, value in kind.insert_defaults
+        if c in cols.writable and c not in used
+    ]
+    insert_names = ", ".join([names, *(_q(c) for c, _, _ in defaults)])
+    select = ", ".join([names, *(f"CAST(:default_{c} AS {t})" for c, t, _ in defaults)])
+    params = {f"default_{c}": value for c, _, value in defaults}
     updates = [c for c in used if c not in kind.key]
     action = (
         "DO UPDATE SET " + ", ".join(f"{_q(c)} = EXCLUDED.{_q(c)}" for c in updates)
@@ -248,7 +255,9 @@ async def _upsert(
     )
     try:
         async with session.begin_nested():
-            await session.execute(text(sql), {"rows": json.dumps(rows, ensure_ascii=False)})
+            await session.execute(
+                text(sql), {"rows": json.dumps(rows, ensure_ascii=False), **params}
+            )
     except Exception as exc:  # a constraint or type error of the database: say which kind
         raise BundleError(f"{kind.name}: {_reason(exc)}") from None
     # Rows came with their ids: move identity sequences past them so new rows don't collide.

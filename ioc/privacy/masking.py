@@ -14,6 +14,10 @@ PERSONAL_FIELDS = frozenset(
         "citizen_name", "citizen_phone", "citizen_email",
         "ChuHoSo", "SoDienThoai", "Email", "DiaChi", "DinhDanhCHS", "NguoiXuLy",
         "tenDayDu", "soDienThoai", "email",
+        # real senders' names for the same data: the applicant's id number and DVCQG account
+        # (TD.DichVuCongApi, a Hà Giang system), the phone opencps-v2 copies into Fax, the
+        # Hue-S citizen account (a phone number)
+        "SoGiayToChuHoSo", "MaDoiTuong", "Fax", "TaiKhoan",
     }
 )  # fmt: skip
 

@@ -8,7 +8,6 @@ log row). Everything else `ioc` outputs is masked (`ioc.privacy.mask_record`).
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,19 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
 from ioc.auth import Principal
-from ioc.db import Database, asyncpg_dsn
 from ioc.errors import Invalid, NotFound, OutOfScope
-from ioc.services import LoopService
 from ioc.settings import Settings
-from ioc.units import is_within
-
-log = logging.getLogger("ioc.privacy")
+from ioc.units import is_within, within_sql
 
 # Keys of personal data in the sources' raw payloads, erased by the purge (top level: the
 # sources put the applicant/citizen fields at the top of each record).
 RAW_PERSONAL_KEYS = (
     "ChuHoSo", "SoDienThoai", "Email", "DiaChi", "DinhDanhCHS",
     "citizen_name", "citizen_phone", "citizen_email", "tenDayDu", "soDienThoai", "email",
+    "SoGiayToChuHoSo", "MaDoiTuong", "Fax", "TaiKhoan",
 )  # fmt: skip
 
 DOSSIER_FIELDS = ("applicant_name", "applicant_phone", "applicant_email", "applicant_address")
@@ -175,14 +171,12 @@ async def list_access_log(
     rows = (
         await session.execute(
             text(
-                """
+                f"""
                 SELECT l.id, l.at, l.token_id::text, l.token_name, l.role, l.token_unit,
                     l.record_kind, l.record_key, l.unit_code, l.fields, l.reason, l.route
                 FROM personal_data_access_log l
                 WHERE (CAST(:since AS timestamptz) IS NULL OR l.at >= :since)
-                  AND (CAST(:scope AS text) IS NULL OR EXISTS (
-                        SELECT 1 FROM unit_closure c
-                        WHERE c.ancestor_code = :scope AND c.descendant_code = l.unit_code))
+                  AND (CAST(:scope AS text) IS NULL OR {within_sql(":scope", "l.unit_code")})
                 ORDER BY l.id DESC
                 LIMIT :limit
                 """
@@ -274,31 +268,6 @@ async def purge(
             result.counts[table] = int(done.rowcount)  # type: ignore[attr-defined]
             metrics.PERSONAL_DATA_PURGED.labels(table).inc(result.counts[table])
     return result
-
-
-class PrivacyPurge(LoopService):
-    """The retention purge, hourly, on one replica (leased)."""
-
-    name = "privacy-purge"
-    loop_seconds = 3600.0
-    leased = True
-
-    def __init__(self, db: Database, settings: Settings, *, loop_seconds: float | None = None):
-        super().__init__(dsn=asyncpg_dsn(db.url), loop_seconds=loop_seconds)
-        self.db = db
-        self.settings = settings
-        self._started_once = False
-
-    async def run_once(self) -> None:
-        # The first round comes one period after start, not at start: a purge is routine
-        # maintenance, and a crash-looping process must not run it on every restart.
-        if not self._started_once:
-            self._started_once = True
-            return
-        async with self.db.session() as session:
-            result = await purge_with_settings(session, self.settings)
-        if any(result.counts.values()):
-            log.info("privacy purge erased %s", result.counts)
 
 
 async def purge_with_settings(

@@ -3,7 +3,7 @@
 from sqlalchemy import BigInteger, CheckConstraint, Column, Identity, Index, Table, Text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-from ioc.db.base import NOW, TIMESTAMPTZ, metadata
+from ioc.db import NOW, TIMESTAMPTZ, metadata
 
 personal_data_access_log = Table(
     "personal_data_access_log",

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from ioc.api.deps import SessionDep
+from ioc.api import SessionDep
 from ioc.auth import Principal, authenticate, require
 from ioc.privacy.service import list_access_log, read_personal
 

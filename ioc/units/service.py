@@ -1,4 +1,4 @@
-"""Loading units and querying the unit tree.
+"""Loading units, reform mappings and organs; rebuilding the closure (`tree.py` reads it).
 
 How reforms are handled: a unit code is one row (its latest name and level). Its place in
 the tree over time is kept in `unit_links`: `parent` edges (with validity dates) and
@@ -13,18 +13,15 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from ioc.errors import Invalid, UnknownUnit
-
-Executor = AsyncSession | AsyncConnection
+from ioc.errors import Invalid
+from ioc.units.tree import Executor
 
 _DATA = resources.files("ioc.units") / "data"
 DEMO_FILES = [str(_DATA / "units-70-binhphuoc-2024.csv")]
@@ -39,17 +36,6 @@ class UnitsFileError(Invalid):
     """A units/organs file is malformed; `errors` names each bad line. Nothing was loaded."""
 
     title = "Invalid units file"
-
-
-@dataclass(frozen=True, slots=True)
-class Unit:
-    code: str
-    name: str
-    level: str
-    parent_code: str | None
-    valid_from: date | None
-    valid_to: date | None
-    successor_code: str | None
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
@@ -328,77 +314,6 @@ async def load_organs_csv(db: Executor, path: Path) -> int:
         {"o": _json(organs)},
     )
     return len(organs)
-
-
-async def get_unit(db: Executor, code: str) -> Unit:
-    """The unit with this code, or `UnknownUnit`."""
-    row = (
-        await db.execute(
-            text(
-                "SELECT code, name, level, parent_code, valid_from, valid_to, successor_code "
-                "FROM units WHERE code = :c"
-            ),
-            {"c": code},
-        )
-    ).first()
-    if row is None:
-        raise UnknownUnit(f"unit {code!r} is not a known GSO code; load it with `ioc units load`")
-    return Unit(*row)
-
-
-async def subtree(db: Executor, code: str) -> list[str]:
-    """Codes of `code` and every unit under it (through reforms too): one indexed query."""
-    rows = await db.execute(
-        text(
-            "SELECT descendant_code FROM unit_closure WHERE ancestor_code = :c "
-            "ORDER BY depth, descendant_code"
-        ),
-        {"c": code},
-    )
-    return [r[0] for r in rows]
-
-
-async def ancestors(db: Executor, code: str) -> list[str]:
-    """Codes of `code` and every unit it rolls up to, nearest first."""
-    rows = await db.execute(
-        text(
-            "SELECT ancestor_code FROM unit_closure WHERE descendant_code = :c "
-            "ORDER BY depth, ancestor_code"
-        ),
-        {"c": code},
-    )
-    return [r[0] for r in rows]
-
-
-async def children(db: Executor, code: str) -> list[Unit]:
-    """Current direct children of a unit."""
-    rows = await db.execute(
-        text(
-            "SELECT code, name, level, parent_code, valid_from, valid_to, successor_code "
-            "FROM units WHERE parent_code = :c ORDER BY code"
-        ),
-        {"c": code},
-    )
-    return [Unit(*r) for r in rows]
-
-
-async def is_within(db: Executor, ancestor: str, code: str) -> bool:
-    """True when `code` is `ancestor` or rolls up to it."""
-    row = (
-        await db.execute(
-            text("SELECT 1 FROM unit_closure WHERE ancestor_code = :a AND descendant_code = :d"),
-            {"a": ancestor, "d": code},
-        )
-    ).first()
-    return row is not None
-
-
-async def resolve_organ(db: Executor, organ_id: str) -> str | None:
-    """The unit code an e-government organ id maps to, if known."""
-    row = (
-        await db.execute(text("SELECT unit_code FROM organs WHERE organ_id = :o"), {"o": organ_id})
-    ).first()
-    return None if row is None else str(row[0])
 
 
 def _json(value: object) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import conv
 
-from ioc.db.base import NOW, TIMESTAMPTZ, metadata
+from ioc.db import NOW, TIMESTAMPTZ, metadata
 
 units = Table(
     "units",

@@ -7,9 +7,9 @@ from datetime import date
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from ioc.api.deps import SessionDep, scoped_unit
+from ioc.api import SessionDep
 from ioc.auth import Principal, authenticate, require
-from ioc.units.service import children, get_unit
+from ioc.units.tree import children, get_unit, scoped_unit
 
 router = APIRouter(prefix="/api/v1/units", tags=["units"], dependencies=[Depends(authenticate)])
 

@@ -47,8 +47,10 @@ def test_sync_envelope_sample() -> None:
     assert first.source_updated_at == datetime(2026, 3, 18, 2, 0, tzinfo=UTC)
     # unknown fields are kept verbatim in raw
     assert json.loads(first.raw)["DinhDanhCHS"] == [
-        {"LoaiDinhDanh": 1, "SoDinhDanh": "070190001234"}
+        {"LoaiDinhDanh": "1", "SoDinhDanh": "070190001234"}
     ]
+    assert (first.paid_online_code, first.vneid_verified, first.national_db_used) == (1, True, True)
+    assert (first.fee_total, first.result_files, first.e_result) == (100000, 1, True)
     assert second.finished_at is None and second.status == 4 and second.applicant_email is None
 
 
@@ -232,8 +234,23 @@ _IDS = st.one_of(
     st.just("x" * 201), st.just(" " + "x" * 199 + " "), st.integers(0, 10**20), st.none(),
     st.just(True), st.just(1.5),
 )  # fmt: skip
-_CODES = st.one_of(st.integers(-1, 11), st.just("2"), st.just(""), st.none(), st.booleans())
-_FLAGS = st.one_of(st.booleans(), st.none(), st.just(""), st.just(1), st.just("true"))
+_CODES = st.one_of(
+    st.integers(-1, 11), st.just("2"), st.just("10"), st.just(" 2"), st.just("²"), st.just("12"),
+    st.just(""), st.none(), st.booleans(),
+)  # fmt: skip
+_FLAGS = st.one_of(
+    st.booleans(), st.none(), st.just(""), st.just(1), st.just("true"), st.just("True"),
+    st.just("0"), st.just("1"), st.just("yes"),
+)  # fmt: skip
+_LISTS = st.one_of(
+    st.none(), st.just(""), st.just([]), st.just({"DuocSoHoa": "1"}), st.just(["x"]),
+    st.just([{"DuocSoHoa": "1", "DuocTaiSuDung": "2", "DuongDanTaiTepTin": "https://f/1"}]),
+    st.just([{"DuongDanTepTinKetQua": "https://f/kq", "Gia": "50.000"}]),
+    st.just([{"Gia": "abc", "DuocLayTuKhoDMQG": "x"}]),
+    st.just([{"NgayBoSung": "2026-03-16T09:00:00", "NgayTiepNhanBoSung": "20260317080000",
+              "NgayHenTraMoi": "20/03/2026 17:00"}]),
+    st.just([{"NgayBoSung": "32/13/2026"}]),
+)  # fmt: skip
 _TEXTS = st.one_of(st.none(), st.just(""), st.just("Nguyễn Thị Hồng"), st.just(" "),
                    st.integers(0, 9), st.just("a\u0000b"), st.just("\ud800"))  # fmt: skip
 _EXTRA_VALUES = st.one_of(
@@ -256,6 +273,9 @@ _FIELDS = {
     "NgayKetThucXuLy": _TIMES, "NgayTra": _TIMES, "NgayTuChoi": _TIMES, "DaSoHoa": _FLAGS,
     "ThanhToanTrucTuyen": _FLAGS, "TenTTHC": _TEXTS, "ChuHoSo": _TEXTS, "Email": _TEXTS,
     "SoBienNhan": _EXTRA_VALUES, "DinhDanhCHS": _EXTRA_VALUES, "GhiChu": _EXTRA_VALUES,
+    "HoSoCoThanhPhanSoHoa": _FLAGS, "TaiKhoanDuocXacThucVoiVNeID": _FLAGS,
+    "DuocThanhToanTrucTuyen": _CODES, "TaiLieuNop": _LISTS, "DanhSachGiayToKetQua": _LISTS,
+    "DanhSachLePhi": _LISTS, "DanhSachHoSoBoSung": _LISTS, "DSKetNoiCSDL": _LISTS,
 }  # fmt: skip
 # A valid record with 0-3 fields changed to another value (or removed).
 _CHANGES = st.lists(
@@ -287,3 +307,32 @@ def test_plain_dossier_path_takes_the_usual_records() -> None:
     for i, obj in enumerate(items):  # nested DinhDanhCHS included
         assert _plain_dossier(i, obj) == _checked_dossier(i, obj) is not None
     assert isinstance(_checked_dossier(0, items[0]), DossierRecord)
+
+
+_JSON_LEAVES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=8),
+    st.floats(allow_nan=True, allow_infinity=True),
+)  # fmt: skip
+_JSON = st.recursive(
+    _JSON_LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _JSON, max_size=5))
+def test_raw_json_is_the_standard_text_whichever_serialiser_writes_it(obj: dict[str, Any]) -> None:
+    """orjson serves records without floats (nested lists included); its text must be what
+    `json.dumps` writes, or a re-sent record would look changed and dead-letters would not
+    fold; NaN and the unencodable stay visible to `suspicious`."""
+    from ioc.collectors.fields import raw_json
+
+    try:
+        expected = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        expected.encode("utf-8")
+    except UnicodeEncodeError:
+        expected = json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+    assert raw_json(obj) == expected

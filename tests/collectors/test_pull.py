@@ -194,3 +194,17 @@ async def test_records_the_database_would_refuse_are_dead_lettered(db: Database)
     ]
     cursor = await value(db, "SELECT cursor FROM source_cursors WHERE source = $1", name)
     assert cursor == "40"
+
+
+async def test_pulled_real_shapes_placed_by_the_sources_organ(db: Database) -> None:
+    """A source whose records name no unit (a plain-array one-stop system, a Hue-S export
+    pulled per organ) is configured with its organ (`madonvi`)."""
+    sample = json.loads(
+        (
+            Path(__file__).resolve().parents[1] / "samples" / "dvcqg-hagiang-tuyensinh.json"
+        ).read_text(encoding="utf-8")
+    )
+    name = new_source()
+    async with FaultySource(sample) as src, httpx.AsyncClient() as client:
+        await poll(db, client, config(name, src.url, madonvi="000.21.17.H10"), retry=FAST)
+    assert await value(db, "SELECT unit_code FROM dossiers WHERE source = $1", name) == "689"

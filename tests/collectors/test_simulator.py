@@ -35,7 +35,7 @@ def test_same_seed_same_records_and_time_moves_them() -> None:
     b.advance(START + timedelta(hours=6))
     assert a.logs == b.logs and len(a.logs["dossiers"]) > before
     latest = {d["MaHoSo"]: d for d in a.logs["dossiers"]}
-    statuses = Counter(d["TrangThaiHoSo"] for d in latest.values())
+    statuses = Counter(int(d["TrangThaiHoSo"]) for d in latest.values())
     assert statuses[10] > statuses[4] > 0  # most of 10 days are finished, some still open
     names = {d["TenTTHC"] for d in latest.values()}
     assert "Đăng ký khai sinh" in names
@@ -74,6 +74,21 @@ async def test_everything_served_is_ingested(databases: DatabaseFactory) -> None
             "SELECT count(*) FILTER (WHERE channel = 2)::float / count(*) AS online FROM dossiers",
         )
         assert 0.3 < rows[0]["online"] < 0.7
+        # the real shapes the simulator sends carry what the 766 indicators read
+        facts = (await fetch(db, """
+            SELECT count(*) FILTER (WHERE supplement_count > 0) AS supplemented,
+                   count(*) FILTER (WHERE supplement_count > 1) AS twice,
+                   count(*) FILTER (WHERE due_moved_at IS NOT NULL) AS moved,
+                   count(*) FILTER (WHERE fee_total > 0) AS fees,
+                   count(*) FILTER (WHERE paid_online_code IN (1, 2)) AS paid,
+                   count(*) FILTER (WHERE e_result) AS e_result,
+                   count(*) FILTER (WHERE data_reused) AS reused,
+                   count(*) FILTER (WHERE closed_at IS NOT NULL) AS closed,
+                   count(*) FILTER (WHERE NOT accepted) AS waiting
+            FROM dossiers"""))[0]  # fmt: skip
+        assert all(v > 0 for v in facts.values()), dict(facts)
+        assert await value(db, "SELECT count(*) FROM reports WHERE rating IS NOT NULL") > 0
+        assert await value(db, "SELECT count(*) FROM procedures WHERE legal_days > 0") > 0
     finally:
         await conn.close()
         await db.close()

@@ -23,7 +23,7 @@ from sqlalchemy import text
 from ioc.auth import create_token
 from ioc.db import Database
 from ioc.events import NewEvent, publish
-from ioc.kpis import LOCAL_TZ
+from ioc.localtime import LOCAL_TZ
 from ioc.webhooks import new_secret
 from tests.collectors.factories import dossier
 from tests.conftest import DatabaseFactory, free_port

@@ -12,6 +12,7 @@ import httpx
 from aiosmtpd.controller import Controller
 
 from ioc.db import Database
+from ioc.feeds import DeliveryService
 from tests.conftest import ServerMaker
 from tests.feeds.conftest import (
     FAST,
@@ -113,7 +114,7 @@ async def test_fail_over_to_the_other_replica_keeps_order(
     await receiver.wait_for(5)
 
     def delivery(server: Any) -> Any:
-        return server.app.state.ctx.rooms["feeds"]["delivery"]
+        return server.app.state.ctx.handles.get(DeliveryService)
 
     leaders = [s for s in (first, second) if delivery(s).is_leader and delivery(s)._workers]
     assert len(leaders) == 1

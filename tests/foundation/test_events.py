@@ -13,15 +13,14 @@ from sqlalchemy import text
 from ioc.db import Database, current_heads, downgrade, script_heads, upgrade
 from ioc.db.engine import asyncpg_dsn
 from ioc.events import (
-    ROWS_AFTER_SQL,
     Event,
     NewEvent,
     last_seq,
     oldest_seq,
     publish,
     purge_before,
+    read_runs_since,
     read_since,
-    unpack,
 )
 from tests.conftest import DatabaseFactory
 
@@ -166,10 +165,9 @@ async def test_the_live_tail_unpacks_stored_rows_after_its_cursor(
     cursor = before + skip  # may fall inside a packed row
     conn = await asyncpg.connect(asyncpg_dsn(events_db.url))
     try:
-        rows = await conn.fetch(ROWS_AFTER_SQL, cursor, ["kpi", "alert"], 100)
+        _, got = await read_runs_since(conn, cursor, types=["kpi", "alert"], runs=100)
     finally:
         await conn.close()
-    got = [event for row in rows for event in unpack(row, cursor)]
     want = [(s, e) for s, e in zip(seqs, MIXED, strict=True) if s > cursor and e.type != "dossier"]
     assert _as_tuples(got) == _expected([s for s, _ in want], [e for _, e in want])
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
+from ioc.auth import Principal
 from ioc.db import Database
+from ioc.errors import OutOfScope, UnknownUnit
 from ioc.units import (
     UnitsFileError,
     ancestors,
@@ -15,7 +18,11 @@ from ioc.units import (
     load_organs_csv,
     load_units_csv,
     resolve_organ,
+    scoped_unit,
     subtree,
+    subtree_set,
+    subtree_sql,
+    within_sql,
 )
 from ioc.units.service import DEMO_FILES
 from tests.conftest import DatabaseFactory
@@ -48,6 +55,38 @@ async def test_subtree_of_a_district_is_its_communes(db: Database) -> None:
     assert "25195" in codes and "25198" in codes
     async with db.session() as s:
         assert len(await subtree(s, "70")) == 1 + 11 + 111
+
+
+async def test_the_subtree_as_a_set_and_as_sql_fragments(db: Database) -> None:
+    async with db.session() as s:
+        below = await subtree_set(s, "689")
+        assert below == frozenset(await subtree(s, "689"))
+        # the fragments, with a bind parameter and with a column
+        rows = await s.execute(
+            text(f"SELECT code FROM units WHERE code IN {subtree_sql(':u')}"), {"u": "689"}
+        )
+        assert {r[0] for r in rows} == below
+        under = await s.execute(
+            text(f"SELECT u.code FROM units u WHERE {within_sql(':a', 'u.code')}"), {"a": "70"}
+        )
+        assert len({r[0] for r in under}) == 1 + 11 + 111
+        assert await is_within(s, "70", "25195")
+        assert not await is_within(s, "689", "70")
+
+
+async def test_scoped_unit_checks_the_token_s_subtree(db: Database) -> None:
+    district = Principal(uuid.uuid4(), "screen-689", "operator", "689")
+    admin = Principal(uuid.uuid4(), "admin", "admin", None)
+    async with db.session() as s:
+        assert await scoped_unit(s, district, None) == "689"
+        assert await scoped_unit(s, district, "25195") == "25195"
+        assert await scoped_unit(s, admin, "70") == "70"
+        with pytest.raises(OutOfScope):
+            await scoped_unit(s, district, "70")
+        with pytest.raises(OutOfScope):
+            await scoped_unit(s, admin, None)
+        with pytest.raises(UnknownUnit):
+            await scoped_unit(s, admin, "99999")
 
 
 async def test_subtree_is_one_indexed_query(db: Database) -> None:

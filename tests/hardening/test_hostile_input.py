@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from ioc.collectors.dossiers import parse_dossier, parse_step, unwrap
 from ioc.collectors.edxml import (
+    STATUS_CODES,
     BadXml,
     TooLarge,
     XmlRecordError,
@@ -27,7 +28,7 @@ from ioc.collectors.edxml import (
     parse_status,
     parse_xml,
 )
-from ioc.collectors.records import Rejection
+from ioc.collectors.records import DocumentRecord, Rejection, StatusRecord
 from ioc.collectors.reports import parse_report, unit_places
 from ioc.collectors.service import ingest_items
 from ioc.db import Database
@@ -143,11 +144,22 @@ def test_edxml_parsers_never_raise(sample: bytes, data: st.DataObject) -> None:
     except (BadXml, TooLarge):
         return
     raw = body.decode("utf-8", "replace")
-    if kind_of(root) == "status":
-        result: Any = parse_status(root, raw)
+    kind = kind_of(root)
+    result = parse_status(root, raw) if kind == "status" else parse_document(root, raw)
+    if isinstance(result, XmlRecordError):
+        # Refused (dead-lettered): always with a reason a person can read.
+        assert body != sample, f"the untouched sample was refused: {result.errors}"
+        assert result.errors and all(isinstance(e, str) and e for e in result.errors)
+    elif kind == "status":
+        assert isinstance(result, StatusRecord)
+        assert result.document_id and result.organ_id
+        assert result.status_code in STATUS_CODES
+        assert result.at.utcoffset() is not None
     else:
-        result = parse_document(root, raw)
-    assert isinstance(result, XmlRecordError) or result is not None
+        assert isinstance(result, DocumentRecord)
+        assert result.document_id and result.sender_organ
+        assert result.sent_at.utcoffset() is not None
+        assert all(organ for organ in result.recipients)
 
 
 async def test_store_takes_fuzzed_batches_without_crashing(db: Database) -> None:

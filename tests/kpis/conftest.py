@@ -16,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.db import Database
 from ioc.events import last_seq, read_since
-from ioc.kpis import LOCAL_TZ, run_round
-from ioc.kpis.engine import MemoryBox, emit_round, fold_journal
+from ioc.kpis import run_round
+from ioc.kpis.rounds import MemoryBox, emit_round, fold_journal
+from ioc.localtime import LOCAL_TZ
 
 _ids = itertools.count(1)
 _RUN = uuid.uuid4().hex[:8]  # source ids stay unique if a database is reused
@@ -68,18 +69,22 @@ _DOSSIER = {
 
 
 async def add_dossier(s: AsyncSession, unit: str, received_at: datetime, **fields: Any) -> int:
+    """Other columns (the 766 facts: `supplement_count`, `accepted`…) may be given too."""
     row = {**_DOSSIER, **fields}
     if row["finished_at"] is not None and "status" not in fields:
         row["status"] = 9
+    extra = [k for k in row if k not in _DOSSIER]
+    columns = "".join(f", {k}" for k in extra)
+    values = "".join(f", :{k}" for k in extra)
     result = await s.execute(
         text(
-            """
+            f"""
             INSERT INTO dossiers (source, source_id, procedure_code, channel, unit_code,
                 unit_ref, received_at, due_at, finished_at, status, digitized, paid_online,
-                source_updated_at, raw, change_seq)
+                source_updated_at, raw, change_seq{columns})
             VALUES ('t', :sid, :procedure_code, :channel, :unit, :unit, :received_at, :due_at,
-                :finished_at, :status, :digitized, :paid_online, now(), '{}',
-                nextval('record_change_seq'))
+                :finished_at, :status, :digitized, :paid_online, now(), '{{}}',
+                nextval('record_change_seq'){values})
             RETURNING id
             """
         ),
@@ -107,15 +112,20 @@ _REPORT = {
 
 
 async def add_report(s: AsyncSession, unit: str, received_at: datetime, **fields: Any) -> int:
+    """Other columns (`rating`, `rejected_at`) may be given too."""
     row = {**_REPORT, **fields}
+    extra = [k for k in row if k not in _REPORT]
+    columns = "".join(f", {k}" for k in extra)
+    values = "".join(f", :{k}" for k in extra)
     result = await s.execute(
         text(
-            """
+            f"""
             INSERT INTO reports (source, source_id, received_at, channel, category, unit_code,
                 unit_ref, status, due_at, first_response_at, resolved_at, source_updated_at,
-                raw, change_seq)
+                raw, change_seq{columns})
             VALUES ('t', :sid, :received_at, 'phone', 'other', :unit, :unit, :status, :due_at,
-                :first_response_at, :resolved_at, now(), '{}', nextval('record_change_seq'))
+                :first_response_at, :resolved_at, now(), '{{}}', nextval('record_change_seq')
+                {values})
             RETURNING id
             """
         ),
@@ -191,17 +201,19 @@ async def complete_recipient(s: AsyncSession, pk: int, unit: str, done: datetime
     )
 
 
-async def add_procedure(s: AsyncSession, unit: str, code: str, online: bool) -> None:
+async def add_procedure(
+    s: AsyncSession, unit: str, code: str, online: bool, legal_days: float | None = None
+) -> None:
     await s.execute(
         text(
             """
-            INSERT INTO procedures (source, code, unit_code, online, raw, change_seq)
-            VALUES ('t', :code, :unit, :online, '{}', nextval('record_change_seq'))
+            INSERT INTO procedures (source, code, unit_code, online, legal_days, raw, change_seq)
+            VALUES ('t', :code, :unit, :online, :legal_days, '{}', nextval('record_change_seq'))
             ON CONFLICT (source, code, unit_code) DO UPDATE SET online = EXCLUDED.online,
-                change_seq = EXCLUDED.change_seq
+                legal_days = EXCLUDED.legal_days, change_seq = EXCLUDED.change_seq
             """
         ),
-        {"code": code, "unit": unit, "online": online},
+        {"code": code, "unit": unit, "online": online, "legal_days": legal_days},
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from ioc.auth import create_token
 from ioc.db import Database
-from ioc.kpis import LOCAL_TZ
+from ioc.localtime import LOCAL_TZ
 
 from .conftest import add_dossier, kpi_events_since, last_event_seq
 

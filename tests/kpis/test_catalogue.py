@@ -130,8 +130,11 @@ async def loaded(kdb: Database) -> Database:
 
 
 def fractions(kpis: list) -> dict[str, tuple]:
+    """The plain KPIs' fractions (the Decision 766 indicators: test_i766.py)."""
     return {
-        k.id: (k.numerator, k.denominator) if k.denominator is not None else k.value for k in kpis
+        k.id: (k.numerator, k.denominator) if k.denominator is not None else k.value
+        for k in kpis
+        if not k.id.startswith("i766_")
     }
 
 

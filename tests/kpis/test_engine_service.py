@@ -8,7 +8,8 @@ import asyncio
 from datetime import datetime
 
 from ioc.db import Database
-from ioc.kpis import LOCAL_TZ, KpiEngine
+from ioc.kpis import KpiEngine
+from ioc.localtime import LOCAL_TZ
 
 from .conftest import add_dossier, kpi_events_since, last_event_seq
 

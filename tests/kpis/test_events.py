@@ -52,13 +52,16 @@ async def test_open_to_finished_late(kdb: Database) -> None:
 
     events = await kpi_events_since(kdb, seq)
     commune = {(e.time_window, e.subject): e for e in events if e.unit_code == "25333"}
-    # Finished 12 March: in 7d (9..15 March), month, quarter, year; not today.
+    # Finished 12 March: in 7d (9..15 March), month, quarter, year; not today. The 766
+    # on-time rate (and 5.4) counted it open and late in every window: it now ends late on
+    # 12 March, which changes only today's (0/1 → no data).
     assert sorted(commune) == sorted(
         [(w, "dossier_ontime_rate") for w in ("7d", "month", "quarter", "year")]
         + [(w, "dossier_overdue_open") for w in ("today", "7d", "month", "quarter", "year")]
+        + [("today", "i766_2_1"), ("today", "i766_5_4")]
     )
     assert {e.unit_code for e in events} == {"25333", "690", "70"}
-    assert len(events) == 27
+    assert len(events) == 33
     event = commune[("month", "dossier_ontime_rate")]
     assert event.payload == {
         "unit": "25333",

@@ -16,14 +16,15 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from ioc.db import Database
-from ioc.kpis import WINDOWS, refresh
+from ioc.kpis import refresh
 from ioc.kpis.aggregates import clear
-from ioc.kpis.catalogue import local_date
-from ioc.kpis.compute import compute
-from ioc.kpis.engine import MemoryBox, _load, rebuild_aggregates
+from ioc.kpis.compute import compute, judged
+from ioc.kpis.current import current_of
 from ioc.kpis.memory import EngineMemory
-from ioc.kpis.naive import naive_values
-from ioc.kpis.service import _judged, _served, current_of, set_target, values_for
+from ioc.kpis.reads import served, values_for
+from ioc.kpis.rounds import MemoryBox, fresh_memory, rebuild_aggregates
+from ioc.kpis.targets import set_target
+from ioc.localtime import WINDOWS, local_date
 
 from .conftest import (
     add_document,
@@ -36,6 +37,7 @@ from .conftest import (
     update_dossier,
     update_report,
 )
+from .naive import naive_values
 
 NOW = at(2026, 3, 15, 10)
 # Later the same local day, with no engine round in between: open records due in
@@ -83,6 +85,20 @@ dossier = st.fixed_dictionaries(
         "digitized": st.booleans(),
         "paid_online": st.booleans(),
         "procedure_code": st.sampled_from(["P1", "P2", "P3"]),
+        # the Decision 766 facts (docs/indicators-766.md)
+        "accepted": st.booleans(),
+        "closed_at": maybe,
+        "refused_at": maybe,
+        "supplement_count": st.integers(0, 2),
+        "supplement_requested_at": maybe,
+        "supplement_seconds": st.sampled_from([0, 3600, 3 * 86400]),
+        "due_moved_at": maybe,
+        "result_files": st.integers(0, 2),
+        "e_result": st.booleans(),
+        "fee_total": st.sampled_from([0, 50000]),
+        "data_reused": st.booleans(),
+        "vneid_verified": st.booleans(),
+        "national_db_used": st.booleans(),
     }
 )
 report = st.fixed_dictionaries(
@@ -93,6 +109,8 @@ report = st.fixed_dictionaries(
         "due_at": maybe,
         "first_response_at": maybe,
         "resolved_at": maybe,
+        "rating": st.sampled_from([None, "satisfied", "dissatisfied"]),
+        "rejected_at": maybe,
     }
 )
 document = st.fixed_dictionaries(
@@ -112,7 +130,13 @@ operation = st.one_of(
     st.tuples(st.just("update_report"), st.integers(0, 50), report),
     st.tuples(st.just("document"), document),
     st.tuples(st.just("complete"), st.integers(0, 50), maybe),
-    st.tuples(st.just("procedure"), unit, st.sampled_from(["P1", "P2", "P3"]), st.booleans()),
+    st.tuples(
+        st.just("procedure"),
+        unit,
+        st.sampled_from(["P1", "P2", "P3"]),
+        st.booleans(),
+        st.sampled_from([None, 0.5, 1, 5, 15]),  # legal duration (working days)
+    ),
     # A round at a moment (the engine's clock never goes back: the round runs at the latest
     # of the moments drawn so far, at most NOW): due moments and local midnights pass
     # between rounds, so the engine's memory (overdue heap, windows) is moved over time,
@@ -124,7 +148,6 @@ RAW_TABLES = "dossiers, reports, documents, document_recipients, procedures"
 AGGREGATES = [
     "kpi_counts",
     "kpi_open",
-    "kpi_resp_hist",
     "kpi_service",
     "kpi_service_day",
     "kpi_service_usage",
@@ -160,7 +183,7 @@ async def _round_exact(db: Database, moment: datetime, box: MemoryBox) -> None:
     memory = box.memory
     assert memory is not None
     async with db.session() as s:
-        fresh = await _load(s, memory.cursor, memory.generation, moment, local_date(moment))
+        fresh = await fresh_memory(s, memory.cursor, memory.generation, moment)
         recomputed = await compute(s, CHECKED, list(WINDOWS), moment, local_date(moment))
     assert _memory_state(memory) == _memory_state(fresh), moment
     assert memory.raws(CHECKED) == recomputed, moment
@@ -206,7 +229,7 @@ async def _apply(db: Database, ops: list[tuple[Any, ...]]) -> None:
                 if units and op[2] is not None:
                     await complete_recipient(s, pk, units[op[1] % len(units)], op[2])
             elif kind == "procedure":
-                await add_procedure(s, op[1], op[2], op[3])
+                await add_procedure(s, op[1], op[2], op[3], *op[4:])
         if op[0] == "round":
             clock = min(NOW, max(clock, op[1]))
             await engine_round(db, clock, box)
@@ -229,12 +252,12 @@ async def _dump(db: Database) -> dict[str, set[tuple[Any, ...]]]:
 async def _served_equals_recomputed(db: Database, moment: datetime) -> None:
     """Every (unit, window) is served from `kpi_current` at `moment`, equal to recomputing."""
     async with db.session() as s:
-        served = await _served(s, CHECKED, list(WINDOWS), moment, None)
-        recomputed = await _judged(s, CHECKED, list(WINDOWS), moment, None)
+        stored = await served(s, CHECKED, list(WINDOWS), moment, None)
+        recomputed = await judged(s, CHECKED, list(WINDOWS), moment, None)
         answered = await values_for(s, CHECKED, list(WINDOWS), moment)
-    assert set(served) == {(u, w) for u in CHECKED for w in WINDOWS}
+    assert set(stored) == {(u, w) for u in CHECKED for w in WINDOWS}
     for key, values in recomputed.items():
-        assert served[key] == values, key
+        assert stored[key] == values, key
         assert [tuple(v.model_dump().values()) for v in answered[key]] == values, key
 
 
@@ -259,15 +282,13 @@ async def _check(url: str, ops: list[tuple[Any, ...]]) -> None:
                 assert fast[(u, window)] == slow[u], (u, window)
             # What was emitted (kpi_current) is what the aggregates say.
             async with db.session() as s:
-                judged = await _judged(s, CHECKED, [window], NOW, None)
+                fresh = await judged(s, CHECKED, [window], NOW, None)
                 emitted = {
                     (u, k): j[1:]
                     for (u, w, k), j in (await current_of(s, CHECKED)).items()
                     if w == window
                 }
-            assert emitted == {
-                (u, v[0]): v[1:] for (u, _), values in judged.items() for v in values
-            }
+            assert emitted == {(u, v[0]): v[1:] for (u, _), values in fresh.items() for v in values}
         # Snapshots are served from kpi_current, exactly: at the round's moment, later the
         # same day (overdue counts moved with the clock alone), after a target change
         # (stored later than the round), and not at all before the round (recomputed).
@@ -277,9 +298,10 @@ async def _check(url: str, ops: list[tuple[Any, ...]]) -> None:
             await set_target(s, "689", "dossier_overdue_open", 1.0, now=TARGET_AT)
             await set_target(s, "70", "report_overdue_open", 2.0, now=TARGET_AT)
             await set_target(s, "70", "dossier_online_rate", 0.6, now=TARGET_AT)
+            await set_target(s, "689", "i766_2_1", 0.9, now=TARGET_AT)
         await _served_equals_recomputed(db, LATER)
         async with db.session() as s:
-            assert await _served(s, CHECKED, list(WINDOWS), NOW - timedelta(hours=1), None) == {}
+            assert await served(s, CHECKED, list(WINDOWS), NOW - timedelta(hours=1), None) == {}
         incremental = await _dump(db)
         async with db.session() as s:
             await rebuild_aggregates(s)

@@ -19,7 +19,7 @@ async def test_client_resumes_after_a_drop_without_missing_or_repeating(
     live_server: ServerMaker, live_db: Database
 ) -> None:
     server = await live_server()
-    hub: Hub = server.app.state.ctx.rooms["live"]
+    hub: Hub = server.app.state.ctx.handles.get(Hub)
     client = LiveClient(
         server.ws_url,
         await token_for(live_db, "district", "689"),

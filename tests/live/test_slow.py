@@ -19,7 +19,7 @@ from tests.live.conftest import alert_event, connect, emit, recv, subscribe, tok
 
 
 def hub_of(server: RunningServer) -> Hub:
-    hub: Hub = server.app.state.ctx.rooms["live"]
+    hub: Hub = server.app.state.ctx.handles.get(Hub)
     return hub
 
 

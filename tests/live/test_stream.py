@@ -13,6 +13,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from ioc.db import Database
 from ioc.events import last_seq
 from ioc.kpis import CATALOGUE
+from ioc.live import Hub
 from tests.conftest import ServerMaker
 from tests.live.conftest import (
     alert_event,
@@ -337,7 +338,7 @@ async def test_a_screen_that_keeps_up_is_written_to_directly(
     its internals would otherwise silently fall back to the slow per-screen ASGI path."""
     server = await live_server()
     token = await token_for(live_db, "district", "689")
-    hub = server.app.state.ctx.rooms["live"]
+    hub = server.app.state.ctx.handles.get(Hub)
     async with await connect(server.ws_url, token) as ws:
         await subscribe(ws, "689", ["today"])
         assert (await recv(ws))["type"] == "snapshot"

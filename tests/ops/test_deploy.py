@@ -1,12 +1,14 @@
 """deploy/: what can be validated without a container engine or a cluster.
 
-Parsed and cross-checked here: every YAML file; the compose topology (and `docker compose
-config` / `docker-compose config` where a client is installed); the Kubernetes manifests
+Parsed and cross-checked here: every YAML file; the compose topology, and the compose file
+against the Compose Specification's JSON schema (vendored beside this file) before and after
+its variables are interpolated as the specification says; the Kubernetes manifests
 (built with `kubectl kustomize` where installed); the systemd unit (`systemd-analyze
 verify`); the Prometheus configuration and rules (`promtool`); the Grafana dashboard's
 queries against the metrics ioc exposes; the Caddyfile (`caddy validate`, then a real Caddy
 in front of two real servers passing HTTP and a websocket). The image itself can only be
 built where a Docker engine runs (not here): its Dockerfile is checked for the essentials.
+A missing tool skips a test on a developer's machine and fails it under CI (`tests/tools.py`).
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 import websockets
 import yaml
@@ -28,6 +32,7 @@ from prometheus_client import REGISTRY
 
 from ioc.settings import Settings
 from tests.conftest import ServerMaker, TokenMaker, free_port
+from tests.tools import missing, require_tool
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 K8S = DEPLOY / "k8s"
@@ -78,44 +83,92 @@ def test_compose_topology() -> None:
     assert ioc_job["static_configs"][0]["targets"] == ["ioc1:8000", "ioc2:8000"]
 
 
-def _compose_client() -> list[str] | None:
-    docker = shutil.which("docker")
-    if (
-        docker
-        and subprocess.run([docker, "compose", "version"], capture_output=True).returncode == 0
-    ):
-        return [docker, "compose"]
-    legacy = shutil.which("docker-compose")
-    return [legacy] if legacy else None
+# The Compose Specification's JSON schema, vendored from github.com/compose-spec/compose-spec
+# (schema/compose-spec.json, commit 170098b, Apache-2.0): the schema `docker compose` itself
+# validates against, so the file is checked without a Docker client or engine.
+COMPOSE_SCHEMA = Path(__file__).with_name("compose-spec.json")
+
+# Interpolation as the Compose Specification defines it: `$$` is a literal `$`; `${VAR}` and
+# `$VAR`; `${VAR:-default}` / `${VAR-default}`; `${VAR:?error}` / `${VAR?error}` (required);
+# `${VAR:+alternative}` / `${VAR+alternative}`.
+INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)|(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\})"
+)
 
 
-def test_docker_compose_config() -> None:
-    client = _compose_client()
-    if client is None:
-        pytest.skip("no compose client (docker compose plugin or docker-compose) installed")
-    env = {**os.environ, **COMPOSE_ENV}
-    out = subprocess.run(
-        [*client, "-f", str(DEPLOY / "compose.yaml"), "config"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+class MissingVariable(Exception):
+    """A required variable (`${VAR:?message}`) is unset or empty."""
+
+
+def interpolate(value: Any, env: dict[str, str]) -> Any:
+    """`value` (a parsed compose document or part of one) with every variable substituted."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env) for v in value]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(m: re.Match[str]) -> str:
+        if m["escaped"]:
+            return "$"
+        name = m["bare"] or m["name"]
+        op, arg = m["op"] or "", m["arg"] or ""
+        present = name in env and (env[name] != "" or not op.startswith(":"))
+        if op.endswith("-"):
+            return env[name] if present else arg
+        if op.endswith("?"):
+            if not present:
+                raise MissingVariable(f"required variable {name} is missing a value: {arg}")
+            return env[name]
+        if op.endswith("+"):
+            return arg if present else ""
+        return env.get(name, "")
+
+    return INTERPOLATION.sub(substitute, value)
+
+
+def compose_schema_errors(document: Any) -> list[str]:
+    schema = json.loads(COMPOSE_SCHEMA.read_text())
+    validator = jsonschema.Draft7Validator(schema)
+    return sorted(
+        f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+        for e in validator.iter_errors(document)
     )
-    assert out.returncode == 0, out.stderr
-    rendered = yaml.safe_load(out.stdout)
+
+
+def test_compose_file_follows_the_compose_specification() -> None:
+    written = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    # The file as written, and as Compose sees it after interpolation, both follow the schema.
+    assert compose_schema_errors(written) == []
+    rendered = interpolate(written, COMPOSE_ENV)
+    assert compose_schema_errors(rendered) == []
     url = rendered["services"]["ioc1"]["environment"]["IOC_DATABASE_URL"]
     assert url == "postgresql://ioc:test-password@postgres:5432/ioc"
-    # Without the password the configuration is refused rather than run with a default.
-    bare = {k: v for k, v in os.environ.items() if k not in COMPOSE_ENV}
-    refused = subprocess.run(
-        [*client, "-f", str(DEPLOY / "compose.yaml"), "config"],
-        env=bare,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert refused.returncode != 0
-    assert "IOC_DB_PASSWORD" in refused.stderr
+    assert rendered["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"] == "test-password"
+    assert rendered["services"]["ioc1"]["environment"]["IOC_PUBLIC_URL"] == "http://localhost:8080"
+    # Without a password the configuration is refused rather than run with a default.
+    for secret in COMPOSE_ENV:
+        bare = {k: v for k, v in COMPOSE_ENV.items() if k != secret}
+        with pytest.raises(MissingVariable, match=secret):
+            interpolate(written, bare)
+        with pytest.raises(MissingVariable, match=secret):
+            interpolate(written, {**bare, secret: ""})
+
+
+def test_the_schema_check_catches_mistakes() -> None:
+    """The validator is not vacuous: typical slips in a compose file are reported."""
+    written = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    broken = interpolate(written, COMPOSE_ENV)
+    broken["services"]["ioc1"]["restart_policy"] = "always"  # not a service key
+    broken["services"]["ioc2"]["depends_on"]["migrate"]["condition"] = "service_done"
+    broken["services"]["proxy"]["ports"] = 8080  # must be a list
+    errors = compose_schema_errors(broken)
+    assert any(e.startswith("services/ioc1") and "restart_policy" in e for e in errors)
+    assert any(e.startswith("services/ioc2/depends_on") for e in errors)
+    assert any(e.startswith("services/proxy/ports") for e in errors)
+    assert interpolate("a$$b ${X:+y} ${Y-d} ${Z:-e} $X", {"X": "1", "Y": ""}) == "a$b y  e 1"
 
 
 def test_dockerfile_is_slim_and_non_root() -> None:
@@ -203,19 +256,18 @@ def test_kubernetes_manifests() -> None:
 
 
 def test_systemd_unit_verifies(tmp_path: Path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed")
+    analyze = require_tool("systemd-analyze", "systemd")
     unit = (DEPLOY / "systemd" / "ioc.service").read_text()
     env_example = (DEPLOY / "systemd" / "ioc.env.example").read_text()
     keys = {line.split("=", 1)[0] for line in env_example.splitlines() if "=" in line}
     assert keys <= settings_fields()
-    # Point it at this checkout's ioc so verify can check the executables exist.
-    ioc_bin = Path(os.environ.get("VIRTUAL_ENV", ".venv")).resolve() / "bin" / "ioc"
+    # Point it at the `ioc` installed beside this interpreter (the venv's) so verify can
+    # check the executables exist.
+    ioc_bin = Path(sys.executable).parent / "ioc"
     if not ioc_bin.exists():
         ioc_bin = Path(shutil.which("ioc") or "/nonexistent")
     if not ioc_bin.exists():
-        pytest.skip("no installed `ioc` executable to point the unit at")
+        missing("no installed `ioc` executable to point the unit at (pip install -e .)")
     local = unit.replace("/opt/ioc/venv/bin/ioc", str(ioc_bin)).replace(
         "EnvironmentFile=/etc/ioc/ioc.env", f"EnvironmentFile={tmp_path / 'ioc.env'}"
     )
@@ -268,9 +320,7 @@ def test_prometheus_config_and_rules() -> None:
     exprs = [r["expr"] for g in rules["groups"] for r in g["rules"]]
     assert len(exprs) >= 5
     assert unknown_metrics(exprs) == []
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool not installed (Debian package `prometheus`)")
+    promtool = require_tool("promtool", "prometheus")
     for args in (["check", "config"], ["check", "rules"]):
         target = "prometheus.yml" if args[1] == "config" else "rules.yml"
         out = subprocess.run(
@@ -306,9 +356,7 @@ def test_grafana_dashboard_is_provisioned_and_queries_exposed_metrics() -> None:
 
 
 def test_caddyfile_validates() -> None:
-    caddy = shutil.which("caddy")
-    if caddy is None:
-        pytest.skip("caddy is not installed (Debian package `caddy`)")
+    caddy = require_tool("caddy", "caddy")
     env = {**os.environ, "IOC_UPSTREAMS": "ioc1:8000 ioc2:8000", "IOC_LISTEN": ":18080"}
     out = subprocess.run(
         [
@@ -332,9 +380,7 @@ def test_caddyfile_validates() -> None:
 async def test_caddy_passes_http_and_websockets_to_both_replicas(
     make_server: ServerMaker, make_token: TokenMaker, tmp_path: Path
 ) -> None:
-    caddy = shutil.which("caddy")
-    if caddy is None:
-        pytest.skip("caddy is not installed (Debian package `caddy`)")
+    caddy = require_tool("caddy", "caddy")
     a, b = await make_server(), await make_server()
     port = free_port()
     env = {

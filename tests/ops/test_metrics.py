@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from prometheus_client import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import RunningServer, ServerMaker, free_port
+from tests.tools import require_tool
 
 NAME = re.compile(r"^ioc_[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 LABEL = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -81,9 +81,7 @@ async def test_metrics_parse_and_follow_prometheus_naming(make_server: ServerMak
 
 
 async def test_promtool_lints_the_exposition(make_server: ServerMaker) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool not installed (Debian package `prometheus`)")
+    promtool = require_tool("promtool", "prometheus")
     server = await make_server()
     text, _ = await scrape(server)
     lint = subprocess.run(
@@ -203,9 +201,7 @@ async def _wait_for(
 
 @pytest.mark.slow
 async def test_real_prometheus_scrapes_the_server(make_server: ServerMaker, tmp_path: Path) -> None:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("the real Prometheus is not installed (Debian package `prometheus`)")
+    binary = require_tool("prometheus", "prometheus")
     server = await make_server()
     port = free_port()
     config = tmp_path / "prometheus.yml"

@@ -23,7 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from ioc.auth import create_token
 from ioc.db import Database
 from ioc.db.engine import asyncpg_dsn
-from ioc.services import lease_key
+from ioc.loops import lease_key
 from tests.conftest import DatabaseFactory, free_port, load_demo_units
 
 VN = timezone(timedelta(hours=7))

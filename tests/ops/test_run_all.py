@@ -9,6 +9,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.tools import missing
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "run_all.py"
 
 
@@ -84,7 +86,10 @@ def test_report_has_machine_baselines_ratios_and_outputs(
 
 
 def test_plot_writes_a_png(run_all: ModuleType, tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib", reason="the optional `bench` extra is not installed")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        missing("the `bench` extra (matplotlib) is not installed: pip install -e '.[bench]'")
     path = tmp_path / "screens.png"
     curve = {10: {"p50_ms": 1.0, "p99_ms": 3.0}, 100: {"p50_ms": 5.0, "p99_ms": 9.0}}
     assert run_all.plot(path, {"ioc": curve}) is True

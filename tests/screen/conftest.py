@@ -1,7 +1,8 @@
 """A headless Chromium from the system (Debian's `chromium`), driven by Playwright.
 
 Never downloads a browser: without /usr/bin/chromium (or $IOC_CHROMIUM) browser tests are
-skipped, saying so. `.ci/run` installs the package where it is missing.
+skipped on a developer's machine, saying so, and fail under CI (`tests/tools.py`), where
+`.ci/run` installs the package.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from tests.conftest import RunningServer, test_settings
+from tests.tools import missing
 
 # Generous waits for what the page shows: a loaded CI machine may take seconds where a
 # laptop takes milliseconds; assertions still return as soon as the page is right.
@@ -43,7 +45,7 @@ def chromium_path() -> str | None:
 async def browser() -> AsyncIterator[Browser]:
     path = chromium_path()
     if path is None:
-        pytest.skip("no Chromium: install Debian's `chromium` (apt-get install -y chromium)")
+        missing("no Chromium: install Debian's `chromium` (apt-get install -y chromium)")
     async with async_playwright() as pw:
         chromium = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
         yield chromium

@@ -82,6 +82,28 @@ async def test_children_are_ranked_worst_first(page: Page, screen_server: Runnin
     assert ranked == ["691:2:0", "693:1:0", "692:1:0", "694:0:1", "690:0:0"]
 
 
+async def test_the_766_on_time_rate_is_the_headline(
+    page: Page, screen_server: RunningServer
+) -> None:
+    """Children are ranked and shown by the 766 on-time rate (2.1) when the server has it,
+    else by the plain rate."""
+    picked = await _module(
+        page,
+        screen_server,
+        "model.js",
+        """[m.headlineOntime(new Map([['dossier_ontime_rate', {value: 0.9}],
+                                      ['i766_2_1', {value: 0.7}]])).value,
+            m.headlineOntime(new Map([['dossier_ontime_rate', {value: 0.9}]])).value,
+            m.rankChildren(m.normChildren([
+              {unit: '690', name: 'A', kpis: [{id: 'dossier_ontime_rate', value: 0.5},
+                                              {id: 'i766_2_1', value: 0.9}]},
+              {unit: '691', name: 'B', kpis: [{id: 'dossier_ontime_rate', value: 0.9},
+                                              {id: 'i766_2_1', value: 0.6}]},
+            ], 'today')).map(c => c.code)]""",
+    )
+    assert picked == [0.7, 0.9, ["691", "690"]]
+
+
 async def test_snapshot_shapes_of_rest_and_websocket_read_alike(
     page: Page, screen_server: RunningServer
 ) -> None:

@@ -71,6 +71,16 @@ export function normChildren(children, window) {
 
 const RANK = { bad: 3, warn: 2, no_data: 1, ok: 0 };
 
+/** The headline on-time figure: Decision 766's (2.1, what DVCQG scores), else the plain rate
+ * (a server without the 766 indicators). Both stay tiles. */
+export const ONTIME_KPIS = ['i766_2_1', 'dossier_ontime_rate'];
+
+/** The headline on-time KPI of a unit's KPIs (a Map by id), or undefined. */
+export function headlineOntime(kpis) {
+  for (const id of ONTIME_KPIS) if (kpis.has(id)) return kpis.get(id);
+  return undefined;
+}
+
 /** Children worst first: more KPIs off target, then more to watch, then lower on-time rate. */
 export function rankChildren(children) {
   const score = (c) => {
@@ -80,7 +90,7 @@ export function rankChildren(children) {
       if (k.status === 'bad') bad += 1;
       else if (k.status === 'warn') warn += 1;
     }
-    const ontime = c.kpis.get('dossier_ontime_rate')?.value;
+    const ontime = headlineOntime(c.kpis)?.value;
     return { bad, warn, ontime: ontime ?? Number.POSITIVE_INFINITY };
   };
   return [...children.values()]

@@ -1,4 +1,5 @@
-"""The alert room's view of the KPI engine: which KPIs exist, their names, and their values.
+"""Readings: the alert room's view of the KPI engine — which KPIs exist, their names, and
+their values now.
 
 Reached only through the `ioc.kpis` package (`CATALOGUE`, `kpi_value`): the catalogue is the
 one source of KPI ids, Vietnamese names and kinds.
@@ -10,9 +11,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc.kpis import CATALOGUE, WINDOWS, kpi_value
+from ioc.kpis import CATALOGUE, kpi_value
 
-__all__ = ["WINDOWS", "current_value", "is_time_based", "known_kpis", "kpi_name"]
+__all__ = ["current_value", "is_time_based", "known_kpis", "kpi_name"]
 
 
 def known_kpis() -> dict[str, str]:
@@ -27,9 +28,10 @@ def kpi_name(kpi: str) -> str:
 
 
 def is_time_based(kpi: str) -> bool:
-    """KPIs that change with the clock alone (overdue counts): re-evaluated on every tick."""
+    """KPIs that change with the clock alone (overdue counts, the 766 rates judging open
+    records now): re-evaluated on every tick."""
     found = CATALOGUE.get(kpi)
-    return found is not None and not found.windowed
+    return found is not None and found.moves_with_clock
 
 
 async def current_value(

@@ -7,8 +7,8 @@ upstream KPI per (unit, window, kpi) for `GET /api/v1/federation/kpis`.
 
 With `IOC_FEDERATION_KPIS=upstream` (the default) a newer upstream KPI value is also
 published as a local `kpi` event (same transaction), marked `"source": "upstream"`, so this
-instance's live hub pushes it to its own screens; `upstream_kpis()` lets the screens'
-snapshot overlay the stored values (`overlay_upstream()`, also used by `GET /api/v1/kpis`).
+instance's live hub pushes it to its own screens; the screens' snapshot and `GET /api/v1/kpis`
+overlay the stored values (`ioc.federation.overlay`).
 `IOC_FEDERATION_UNIT` limits both to one subtree.
 
 A feed carries changes only; `fetch_upstream()` + `seed()` (`ioc federation seed`) fill in
@@ -29,14 +29,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc import metrics
 from ioc.errors import Forbidden, Invalid, Unauthorized, Unavailable
 from ioc.events import NewEvent, publish
-from ioc.feeds.models import FederatedKpi, FederatedKpis, InboxOut
-from ioc.kpis import WINDOWS
+from ioc.federation.models import FederatedKpi, FederatedKpis, InboxOut
+from ioc.federation.overlay import UPSTREAM, mirrored
+from ioc.localtime import WINDOWS
+from ioc.units import is_within
 from ioc.webhooks import DEFAULT_TOLERANCE_SECONDS, verify
 
 INBOX_MAX_BYTES = 1024 * 1024
-UPSTREAM = "upstream"  # the `source` mark of a mirrored KPI value (events and snapshots)
 
-log = logging.getLogger("ioc.feeds")
+log = logging.getLogger("ioc.federation")
 
 
 def _parse(body: bytes) -> dict[str, Any]:
@@ -80,7 +81,7 @@ async def receive(
     msg_id = {k.lower(): v for k, v in headers.items()}["webhook-id"]
     if doc["type"] == "kpi" and scope_unit is not None:
         unit = _kpi_unit(doc)
-        if not await _within(session, scope_unit, unit):
+        if not await is_within(session, scope_unit, unit):
             metrics.FEDERATION_RECEIVED.labels("out_of_scope").inc()
             log.warning(
                 "federation: ignored upstream kpi event %s for unit %s, outside "
@@ -146,14 +147,6 @@ def _kpi_unit(doc: dict[str, Any]) -> str:
     return str(unit)
 
 
-async def _within(session: AsyncSession, root: str, unit: str) -> bool:
-    found = await session.execute(
-        text("SELECT 1 FROM unit_closure WHERE ancestor_code = :root AND descendant_code = :u"),
-        {"root": root, "u": unit},
-    )
-    return found.first() is not None
-
-
 async def _store_kpi(session: AsyncSession, doc: dict[str, Any]) -> dict[str, Any] | None:
     """Keep the newest upstream value of a (unit, window, kpi); return it as stored when this
     event is newer than the one kept (None for an older or repeated upstream seq)."""
@@ -195,19 +188,6 @@ async def _store_kpi(session: AsyncSession, doc: dict[str, Any]) -> dict[str, An
     return dict(row._mapping) if row is not None else None
 
 
-def _mirrored(row: dict[str, Any] | Any) -> dict[str, Any]:
-    """A stored upstream value in the shape of a KPI value, marked as the upstream's."""
-    return {
-        "id": row["id"],
-        "value": row["value"],
-        "numerator": row["numerator"],
-        "denominator": row["denominator"],
-        "target": row["target"],
-        "status": row["status"] or "no_data",
-        "source": UPSTREAM,
-    }
-
-
 def _local_event(row: dict[str, Any], upstream_seq: int | None, webhook_id: str | None) -> NewEvent:
     """The local `kpi` event announcing a newer upstream value to this instance's screens
     (`upstream.seq` and `webhook_id` null for a seeded value)."""
@@ -221,78 +201,11 @@ def _local_event(row: dict[str, Any], upstream_seq: int | None, webhook_id: str 
             "unit": row["unit"],
             "window": row["window"],
             "as_of": as_of.isoformat() if as_of is not None else None,
-            "kpi": _mirrored(row),
+            "kpi": mirrored(row),
             "source": UPSTREAM,
             "upstream": {"seq": upstream_seq, "webhook_id": webhook_id},
         },
     )
-
-
-async def upstream_kpis(
-    session: AsyncSession, units: list[str], windows: list[str]
-) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """The stored upstream values of `units` × `windows`, keyed by (unit, window), each
-    shaped like a KPI value with `"source": "upstream"` (for the screens' snapshot)."""
-    rows = await session.execute(
-        text(
-            """
-            SELECT unit_code AS unit, time_window AS window, kpi_id AS id, value, numerator,
-                denominator, target, status
-            FROM federation_kpis
-            WHERE unit_code = ANY(:units) AND time_window = ANY(:windows)
-            ORDER BY unit_code, time_window, kpi_id
-            """
-        ),
-        {"units": units, "windows": windows},
-    )
-    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for r in rows.mappings():
-        found.setdefault((r["unit"], r["window"]), []).append(_mirrored(r))
-    return found
-
-
-def overlay(
-    upstream: dict[tuple[str, str], list[dict[str, Any]]],
-    unit: str,
-    windows: list[str],
-    kpis: dict[str, list[dict[str, Any]]],
-    children: dict[str, list[dict[str, Any]]],
-) -> None:
-    """Overlay `upstream` (from `upstream_kpis`) on local KPI values, in place: per window,
-    `kpis[window]` of `unit` and `children[window]`'s `{"unit", "kpis"}` entries. "Upstream
-    wins when present", per (unit, window, kpi); KPIs only the upstream knows come after."""
-    for window in windows:
-        kpis[window] = _merged(kpis[window], upstream.get((unit, window), []))
-        for child in children[window]:
-            child["kpis"] = _merged(child["kpis"], upstream.get((child["unit"], window), []))
-
-
-async def overlay_upstream(
-    session: AsyncSession,
-    unit: str,
-    windows: list[str],
-    kpis: dict[str, list[dict[str, Any]]],
-    children: dict[str, list[dict[str, Any]]],
-) -> bool:
-    """Read and `overlay` the stored upstream values of `unit` and its listed children (the
-    screens' snapshot and `GET /api/v1/kpis` under `IOC_FEDERATION_KPIS=upstream`); False,
-    changing nothing, when none is stored (a province, or nothing received yet)."""
-    codes = {unit} | {c["unit"] for w in windows for c in children[w]}
-    upstream = await upstream_kpis(session, sorted(codes), windows)
-    if not upstream:
-        return False
-    overlay(upstream, unit, windows, kpis, children)
-    return True
-
-
-def _merged(local: list[dict[str, Any]], upstream: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Local values in catalogue order, each replaced by the upstream's when it has one; KPIs
-    only the upstream knows come after."""
-    if not upstream:
-        return local
-    theirs = {k["id"]: k for k in upstream}
-    merged = [theirs.pop(k["id"], k) for k in local]
-    return merged + list(theirs.values())
 
 
 async def federated_kpis(session: AsyncSession, unit: str, window: str | None) -> FederatedKpis:
@@ -361,7 +274,7 @@ async def seed(
         groups = [(str(snap["unit"]), snap["kpis"])]
         groups += [(str(c["unit"]), c["kpis"]) for c in snap.get("children", [])]
         for unit, kpis in groups:
-            if scope_unit is not None and not await _within(session, scope_unit, unit):
+            if scope_unit is not None and not await is_within(session, scope_unit, unit):
                 raise Forbidden(f"unit {unit} is outside IOC_FEDERATION_UNIT={scope_unit}")
             for k in kpis:
                 rows.append(

@@ -8,6 +8,7 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from ioc.settings import Settings
+from ioc.smtp import send_mail
 
 log = logging.getLogger("ioc.feeds")
 
@@ -40,16 +41,7 @@ async def send_failing_email(
         return "no SMTP server configured (IOC_SMTP_HOST)"
     msg = failing_message(settings, to=to, sub_id=sub_id, url=url, reason=reason)
     try:
-        await aiosmtplib.send(
-            msg,
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            username=settings.smtp_user,
-            password=settings.smtp_password,
-            use_tls=settings.smtp_tls == "tls",
-            start_tls=settings.smtp_tls == "starttls",
-            timeout=15,
-        )
+        await send_mail(msg, settings, timeout=15)
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         log.warning("feeds: failing notice to %s not sent: %s", to, exc)
         return f"e-mail to {to} failed: {exc}"

@@ -22,7 +22,7 @@ import asyncpg
 
 from ioc import metrics
 
-log = logging.getLogger("ioc.services")
+log = logging.getLogger("ioc.loops")
 
 
 def lease_key(name: str) -> int:

@@ -1,5 +1,8 @@
-"""The FastAPI app factory. The lifespan owns every resource: the database, the background
-services, the live hub. Rooms contribute routers (`_routers`) and services (`_services`)."""
+"""The FastAPI app factory: the composition root (with `ioc.cli`), on top of every room.
+
+The lifespan owns every resource: the database, the listener, the background services. Each
+room's package contributes its `router` and `build_services(ctx)`; nothing imports this module
+but the command line and tests."""
 
 from __future__ import annotations
 
@@ -7,76 +10,55 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 
-from ioc import __version__, metrics
-from ioc.api import limits, problems
-from ioc.db import Database, upgrade
-from ioc.db.engine import asyncpg_dsn, resolve_database_url
-from ioc.events.listener import Listener
-from ioc.services import LoopService
+from ioc import (
+    __version__,
+    alerts,
+    api,
+    collectors,
+    federation,
+    feeds,
+    kpis,
+    live,
+    metrics,
+    privacy,
+    screen,
+    units,
+)
+from ioc.context import AppContext
+from ioc.db import Database, asyncpg_dsn, resolve_database_url, upgrade
+from ioc.events import Listener
+from ioc.loops import LoopService
 from ioc.settings import Settings
 
 log = logging.getLogger("ioc.api")
 
-ReadinessCheck = Callable[[], Awaitable[dict[str, Any]]]
-
-
-@dataclass
-class AppContext:
-    """Everything one running app owns; built in the lifespan, reachable as `app.state.ctx`."""
-
-    settings: Settings
-    db: Database
-    listener: Listener
-    services: list[LoopService] = field(default_factory=list)
-    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
-    # Room-specific handles (live hub, collector runners…) registered by the rooms.
-    rooms: dict[str, Any] = field(default_factory=dict)
-
 
 def _routers() -> list[APIRouter]:
-    from ioc import feeds
-    from ioc.alerts.views import router as alerts_router
-    from ioc.api import health
-    from ioc.collectors.views import router as collectors_router
-    from ioc.kpis.views import router as kpis_router
-    from ioc.live import router as live_router
-    from ioc.privacy.views import router as privacy_router
-    from ioc.screen import router as screen_router
-    from ioc.units.views import router as units_router
-
     return [
-        health.router,
-        units_router,
-        collectors_router,
-        kpis_router,
-        screen_router,
-        *feeds.routers(),
-        privacy_router,
-        live_router,
-        alerts_router,
+        api.health_router,
+        units.router,
+        collectors.router,
+        kpis.router,
+        screen.router,
+        feeds.router,
+        federation.router,
+        privacy.router,
+        live.router,
+        alerts.router,
     ]
 
 
 def _services(ctx: AppContext) -> list[LoopService]:
-    from ioc import feeds
-    from ioc.alerts.loops import build_services as alert_services
-    from ioc.collectors.pull import build_services as collector_services
-    from ioc.kpis import kpi_services
-    from ioc.live import live_services
-    from ioc.privacy.service import PrivacyPurge
-
     return [
-        *collector_services(ctx),
-        *kpi_services(ctx),
+        *collectors.build_services(ctx),
+        *kpis.build_services(ctx),
         *feeds.build_services(ctx),
-        PrivacyPurge(ctx.db, ctx.settings),
-        *live_services(ctx),
-        *alert_services(ctx),
+        *privacy.build_services(ctx),
+        *live.build_services(ctx),
+        *alerts.build_services(ctx),
     ]
 
 
@@ -120,9 +102,9 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         ),
         lifespan=lifespan,
     )
-    problems.install(app)
+    api.install_problems(app)
     # Input and rate limits run before routing, for every route (docs/security.md).
-    limits.install(app, settings)
+    api.install_limits(app, settings)
 
     @app.middleware("http")
     async def _observe(

@@ -5,22 +5,17 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from ioc import metrics
-from ioc.auth import TOKENS_CHANNEL
-from ioc.db import Database
-from ioc.db.engine import asyncpg_dsn
-from ioc.events import EVENTS_CHANNEL, purge_before
+from ioc.context import AppContext
+from ioc.db import Database, asyncpg_dsn
+from ioc.events import EVENTS_CHANNEL, TOKENS_CHANNEL, purge_before
 from ioc.live.hub import Hub
 from ioc.live.snapshot import snapshot_builder
-from ioc.services import LoopService
+from ioc.loops import LoopService
 from ioc.settings import Settings
-
-if TYPE_CHECKING:
-    from ioc.api.app import AppContext
 
 log = logging.getLogger("ioc.live")
 
@@ -99,10 +94,10 @@ class EventRetention(LoopService):
         metrics.LIVE_EVENTS_PURGED.inc(purged)
 
 
-def live_services(ctx: AppContext) -> list[LoopService]:
-    """Build the process's hub (kept in `ctx.rooms["live"]`) and its services."""
+def build_services(ctx: AppContext) -> list[LoopService]:
+    """Build the process's hub (kept in `ctx.handles`) and its services."""
     hub = Hub(ctx.db, ctx.settings, snapshot_builder=snapshot_builder(ctx.settings))
-    ctx.rooms["live"] = hub
+    ctx.handles.add(hub)
     ctx.listener.subscribe(EVENTS_CHANNEL, hub.on_notify)
     ticker = LiveTicker(hub)
     ctx.listener.subscribe(TOKENS_CHANNEL, ticker.on_token_revoked)

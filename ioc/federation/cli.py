@@ -1,5 +1,4 @@
-"""Feeds commands of the `ioc` CLI: `federation seed`. Registered by `ioc.cli` through
-`register(app)`."""
+"""Federation commands of the `ioc` CLI: `federation seed`."""
 
 from __future__ import annotations
 
@@ -7,13 +6,16 @@ from typing import Annotated
 
 import typer
 
+from ioc.console import in_session, run_on_database, settings_or_exit
+
 federation_app = typer.Typer(
     help="This ioc mirroring an upstream ioc's feed (docs/feeds.md, two-instance set-up).",
     no_args_is_help=True,
 )
 
 
-def register(app: typer.Typer) -> None:
+def register_cli(app: typer.Typer) -> None:
+    """Add `federation` to the `ioc` command line."""
     app.add_typer(federation_app, name="federation")
 
 
@@ -36,11 +38,10 @@ def seed(
     """Fill in the upstream's current KPI values of the unit and its children, every window,
     where this instance has none yet (the feed then keeps them up to date: it carries only
     changes). Run once after subscribing; running it again changes nothing already there."""
-    from ioc.cli import _run, _settings, _with_session
-    from ioc.feeds.federation import fetch_upstream
-    from ioc.feeds.federation import seed as seed_values
+    from ioc.federation.service import fetch_upstream
+    from ioc.federation.service import seed as seed_values
 
-    settings = _settings()
+    settings = settings_or_exit()
     unit = unit or settings.federation_unit
     if not token or not unit:
         typer.echo(
@@ -52,7 +53,7 @@ def seed(
 
     async def run(url: str) -> int:
         snapshots = await fetch_upstream(upstream, upstream_token, code)
-        return await _with_session(
+        return await in_session(
             url,
             lambda s: seed_values(
                 s,
@@ -62,5 +63,5 @@ def seed(
             ),
         )
 
-    n = _run(run, settings)
+    n = run_on_database(run, settings)
     typer.echo(f"seeded {n} upstream value(s) of {code} and its children from {upstream}")

@@ -1,0 +1,165 @@
+"""A round's facts: the signed differences (-old, +new contribution) of the records it read,
+in the shape the engine's memory is moved by (`EngineMemory.fold`).
+
+Rows are the projection tables' rows (`contributions.PROJECTED_FEEDS`: the new contribution
+as derived, the old one as stored); which counter moves on which day is `COUNTERS`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from ioc.kpis.contributions import COUNT_COLUMNS, EPOCH, counters_by_day
+
+Row = Sequence[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class OpenFact:
+    """An open record's due moment counted in (n = 1) or out (-1) at `unit`; `fan_out`:
+    whether it still counts at every ancestor (documents come at each ancestor already)."""
+
+    unit: str
+    feed: str
+    due: datetime
+    n: int
+    fan_out: bool
+
+
+@dataclass
+class Facts:
+    """One round's changes, as the engine folds them into memory."""
+
+    # (filing unit, day ordinal) -> signed counter deltas (COUNT_COLUMNS order); documents
+    # come already at each distinct ancestor (`doc_counts`, not fanned out again).
+    counts: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    doc_counts: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    opens: list[OpenFact] = field(default_factory=list)
+    # filing unit -> response times taken out / put in, as (day ordinal, seconds)
+    removed: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+    added: dict[str, list[tuple[int, float]]] = field(default_factory=lambda: defaultdict(list))
+    # (filing unit, procedure) -> {day: signed online dossiers}
+    online: dict[tuple[str, str], dict[date, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
+    procedures: set[tuple[str, str]] = field(default_factory=set)
+    units: set[str] = field(default_factory=set)  # filing units touched (values may move)
+    median_units: set[str] = field(default_factory=set)
+
+
+class FeedRows:
+    """How to read a feed's projection rows: each column's position (`at`, by name), and per
+    contribution day column the counters (their index in COUNT_COLUMNS) with the flag column
+    each adds (None: 1)."""
+
+    def __init__(self, feed: str, names: Sequence[str]) -> None:
+        self.at = at = {name: i for i, name in enumerate(names)}
+        self.days = [
+            (
+                at[day],
+                [
+                    (COUNT_COLUMNS.index(c.name), None if c.flag is None else at[c.flag])
+                    for c in counters
+                ],
+            )
+            for day, counters in counters_by_day(feed).items()
+        ]
+
+    def add(self, into: dict[tuple[str, int], list[int]], unit: str, row: Row, s: int) -> None:
+        """Add `s` times the row's counters at (unit, each of its days that is set)."""
+        for day_at, counters in self.days:
+            day = row[day_at]
+            if day is None:
+                continue
+            key = (unit, day.toordinal())
+            acc = into.get(key)
+            if acc is None:
+                acc = into[key] = [0] * len(COUNT_COLUMNS)
+            for column, flag_at in counters:
+                acc[column] += s if flag_at is None else s * int(row[flag_at])
+
+
+def signed(old: Row | None, new: Row | None) -> list[tuple[Row, int]]:
+    """The old row counted out and the new one counted in (either may be missing)."""
+    return [(row, s) for row, s in ((old, -1), (new, 1)) if row is not None]
+
+
+def _opens_766(facts: Facts, feed: str, unit: str, row: Row, at: dict[str, int], s: int) -> None:
+    """The 766 open sets (`contributions.DOSSIERS.opens`…): every open record (`open766`) and
+    those with a 766 deadline (`open766_due`)."""
+    due = row[at["open766_due"]]
+    if due is not None:
+        facts.opens.append(OpenFact(unit, f"{feed}766", due, s, True))
+    if row[at["open766"]]:
+        facts.opens.append(OpenFact(unit, f"{feed}766_all", EPOCH, s, True))
+
+
+def dossier_facts(facts: Facts, rows: FeedRows, old: Row | None, new: Row | None) -> None:
+    """Rows as in `kpi_dossier_proj` (`contributions.DOSSIERS`)."""
+    at = rows.at
+    for row, s in signed(old, new):
+        unit, procedure, recv_day = (
+            row[at["unit_code"]],
+            row[at["procedure_code"]],
+            row[at["recv_day"]],
+        )
+        online, open_due = row[at["online"]], row[at["open_due"]]
+        facts.units.add(unit)
+        rows.add(facts.counts, unit, row, s)
+        if open_due is not None:
+            facts.opens.append(OpenFact(unit, "dossiers", open_due, s, True))
+        _opens_766(facts, "dossiers", unit, row, at, s)
+        if online:
+            facts.online[(unit, procedure)][recv_day] += s
+
+
+def report_facts(facts: Facts, rows: FeedRows, old: Row | None, new: Row | None) -> None:
+    """Rows as in `kpi_report_proj` (`contributions.REPORTS`)."""
+    at = rows.at
+    for row, s in signed(old, new):
+        unit, open_due = row[at["unit_code"]], row[at["open_due"]]
+        facts.units.add(unit)
+        rows.add(facts.counts, unit, row, s)
+        if open_due is not None:
+            facts.opens.append(OpenFact(unit, "reports", open_due, s, True))
+        _opens_766(facts, "reports", unit, row, at, s)
+    before, after = _response(old, at), _response(new, at)
+    if before != after:
+        if before is not None:
+            facts.removed[before[0]].append((before[1].toordinal(), float(before[2])))
+            facts.median_units.add(before[0])
+        if after is not None:
+            facts.added[after[0]].append((after[1].toordinal(), float(after[2])))
+            facts.median_units.add(after[0])
+
+
+def _response(row: Row | None, at: dict[str, int]) -> tuple[str, date, float] | None:
+    """(unit, reception day, response seconds) of a report row that has a response."""
+    if row is None or row[at["resp_seconds"]] is None:
+        return None
+    return row[at["unit_code"]], row[at["recv_day"]], row[at["resp_seconds"]]
+
+
+def document_facts(
+    facts: Facts,
+    rows: FeedRows,
+    old: Row | None,
+    new: Row | None,
+    ancestors: dict[str, list[str]],
+) -> None:
+    """Rows as in `kpi_document_proj` (`contributions.DOCUMENTS`); a document counts once at
+    every distinct ancestor of the units involved."""
+    at = rows.at
+    for row, s in signed(old, new):
+        units, open_units, due_at = row[at["units"]], row[at["open_units"]], row[at["due_at"]]
+        facts.units.update(units)
+        facts.units.update(open_units)
+        for a in {a for u in units for a in ancestors.get(u, ())}:
+            rows.add(facts.doc_counts, a, row, s)
+        if due_at is not None:
+            for a in {a for u in open_units for a in ancestors.get(u, ())}:
+                facts.opens.append(OpenFact(a, "documents", due_at, s, False))
