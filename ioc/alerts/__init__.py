@@ -5,6 +5,7 @@ this room publishes to the event log on every state transition; the app composes
 and `build_services(ctx)`.
 """
 
+from ioc.alerts import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
 from ioc.alerts.loops import build_services
 from ioc.alerts.service import get_alert, list_alerts, list_open_alerts
 from ioc.alerts.views import router

@@ -28,6 +28,7 @@ from functools import cache
 
 import holidays
 
+from ioc.calendar import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
 from ioc.localtime import LOCAL_TZ, LOCAL_TZ_NAME
 
 # The span the table covers: dossiers from 2000 on, deadlines until 2060.

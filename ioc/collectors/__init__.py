@@ -7,19 +7,19 @@ dead-letter listing/replay. The app composes `router`, `build_services(ctx)` and
 province and collectors pulling from it).
 """
 
+from ioc.collectors import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
 from ioc.collectors.cli import register_cli
+from ioc.collectors.deadletters import DeadLetter, list_dead_letters
 from ioc.collectors.demo import prepare_demo, start_demo_sources
 from ioc.collectors.pull import build_services
 from ioc.collectors.records import IngestResult, Rejection
 from ioc.collectors.service import (
     FEEDS,
-    DeadLetter,
     ReplayOutcome,
     XmlLimits,
     ingest_items,
     ingest_json,
     ingest_xml,
-    list_dead_letters,
     replay_dead_letters,
 )
 from ioc.collectors.views import router

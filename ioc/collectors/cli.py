@@ -103,7 +103,7 @@ def dead_letters_list(
     ] = False,
 ) -> None:
     """List dead-letters, oldest first: id, source, record id, reasons."""
-    from ioc.collectors.service import list_dead_letters, masked_payload
+    from ioc.collectors.deadletters import list_dead_letters, masked_payload
 
     letters = run_on_database(
         lambda url: in_session(

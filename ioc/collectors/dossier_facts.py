@@ -8,45 +8,29 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from operator import attrgetter
 from typing import Any
 
 from ioc.collectors.dossiers import CLOSED, FINISHED
 from ioc.collectors.records import DossierRecord, ProgressStep, Rejection
 
-FACT_COLUMNS = (
-    "paid_online_code", "result_files", "e_result", "fee_total", "data_reused",
-    "vneid_verified", "national_db_used", "refused_at", "closed_at", "accepted",
-)  # fmt: skip
-FACT_DDL = (
-    "paid_online_code smallint, result_files integer, e_result boolean, fee_total numeric, "
-    "data_reused boolean, vneid_verified boolean, national_db_used boolean, "
-    "refused_at timestamptz, closed_at timestamptz, accepted boolean"
-)
+# Sent again with an empty supplement list, a dossier keeps what its progress steps recorded
+# (the store's merge rule for these columns).
 SUPPLEMENT_COLUMNS = (
     "supplements", "supplement_count", "supplement_requested_at", "supplement_seconds",
     "due_moved_at",
 )  # fmt: skip
-SUPPLEMENT_DDL = (
-    "supplements jsonb, supplement_count integer, supplement_requested_at timestamptz, "
-    "supplement_seconds bigint, due_moved_at timestamptz"
-)
 # Statuses that do not make a dossier "accepted" when ioc sees it move to them: registered
 # online (1), withdrawn (7) — a dossier withdrawn before acceptance stays not accepted.
 NOT_ACCEPTING = (1, 7)
 PROGRESS_ORIGIN = "progress"
 
 
-_FACTS = attrgetter(*FACT_COLUMNS, *SUPPLEMENT_COLUMNS)  # records name them as the columns
-
-
-def fact_values(r: DossierRecord, seen_at: datetime) -> tuple[Any, ...]:
-    """The record's values for FACT_COLUMNS + SUPPLEMENT_COLUMNS, in order. A dossier in a
-    closed status (3, 7, 8) without `NgayTuChoi` is closed when ioc first sees it so."""
-    if r.closed_at is None and r.status in CLOSED:
-        r.closed_at = seen_at
-    values: tuple[Any, ...] = _FACTS(r)
-    return values
+def close_when_seen(records: Iterable[DossierRecord], seen_at: datetime) -> None:
+    """A dossier in a closed status (3, 7, 8) without `NgayTuChoi` is closed when ioc first
+    sees it so (the store keeps the earliest closing)."""
+    for r in records:
+        if r.closed_at is None and r.status in CLOSED:
+            r.closed_at = seen_at
 
 
 async def infer_finished(

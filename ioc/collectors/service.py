@@ -1,4 +1,4 @@
-"""Ingest entry points (push, pull and replay all come through here) and dead-letters.
+"""Ingest entry points: push, pull and dead-letter replay all come through here.
 
 Every function takes the caller's session and never commits: a push request, a pulled page
 with its cursor, or a replay is one transaction.
@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
-from ioc.auth import Principal
+from ioc.collectors import deadletters, store
 from ioc.collectors import documents as docstore
-from ioc.collectors import store
+from ioc.collectors.deadletters import DeadLetter
 from ioc.collectors.dossiers import (
     DOSSIER,
     PROGRESS,
@@ -54,20 +53,9 @@ from ioc.collectors.reports import (
     parse_report,
     unit_places,
 )
-from ioc.errors import Invalid, NotFound, OutOfScope
-from ioc.privacy import log_access, mask_record
-from ioc.units import is_within
+from ioc.errors import Invalid
 
 FEEDS = ("dossiers", "procedures", "reports", "documents")
-FEED_OF = {
-    DOSSIER: "dossiers",
-    PROGRESS: "dossiers",
-    PROCEDURE: "procedures",
-    REPORT: "reports",
-    DANANG: "reports",
-    HUE_S: "reports",
-    EDXML: "documents",
-}
 # Replay order: what others refer to first (a step needs its dossier).
 REPLAY_ORDER = (PROCEDURE, DOSSIER, PROGRESS, REPORT, DANANG, HUE_S, EDXML)
 
@@ -123,7 +111,7 @@ async def ingest_items(
             unit = envelope if envelope is None or isinstance(envelope, str) else envelope[i]
             p = parse_dossier(i, obj, unit)
             (rejected if isinstance(p, Rejection) else dossiers).append(p)  # type: ignore[arg-type]
-        result = await store.store_dossiers(session, source, dossiers, rejected, scope)
+        result = await store.upsert(session, store.DOSSIERS, source, dossiers, rejected, scope)
     elif fmt == PROGRESS:
         steps: list[ProgressStep] = []
         for i, obj in enumerate(items):
@@ -133,7 +121,7 @@ async def ingest_items(
         procs: list[ProcedureRecord] = []
         for i, obj in enumerate(items):
             (rejected if isinstance(p3 := parse_procedure(i, obj), Rejection) else procs).append(p3)  # type: ignore[arg-type]
-        result = await store.store_procedures(session, source, procs, rejected, scope)
+        result = await store.upsert(session, store.PROCEDURES, source, procs, rejected, scope)
     elif fmt in (REPORT, DANANG, HUE_S):
         places = (
             await _places(session)
@@ -145,13 +133,13 @@ async def ingest_items(
             organ = envelope if envelope is None or isinstance(envelope, str) else envelope[i]
             p4 = parse_report(i, obj, places, organ)
             (rejected if isinstance(p4, Rejection) else reports).append(p4)  # type: ignore[arg-type]
-        result = await store.store_reports(session, source, reports, rejected, scope)
+        result = await store.upsert(session, store.REPORTS, source, reports, rejected, scope)
     else:
         raise Invalid(f"unknown record format {fmt!r}")
     rejected.sort(key=lambda r: r.index)
     result.rejected = rejected
     if dead_letters and rejected:
-        await store_dead_letters(session, source, rejected)
+        await deadletters.store_dead_letters(session, source, rejected)
     return result
 
 
@@ -224,221 +212,12 @@ async def ingest_xml(
         result.accepted += 1
         setattr(result, outcome, getattr(result, outcome) + 1)
     if dead_letters and result.rejected:
-        await store_dead_letters(session, source, result.rejected)
+        await deadletters.store_dead_letters(session, source, result.rejected)
     return result
 
 
 def _text(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
-
-
-# --- dead-letters -----------------------------------------------------------------------
-
-
-async def store_dead_letters(
-    session: AsyncSession, source: str, rejected: Sequence[Rejection]
-) -> None:
-    """Keep every rejected record with its raw payload and reasons. A record rejected again
-    with the same payload while still pending bumps `times_seen` instead of adding a row.
-
-    Identical rejects within one batch (`[{}, {}]`) are folded here first, each seen-count
-    added to `times_seen`: `ON CONFLICT DO UPDATE` cannot touch one row twice in a statement
-    (CardinalityViolationError → the whole batch failed with 500)."""
-    folded: dict[tuple[str, str], tuple[Rejection, int]] = {}
-    for r in rejected:
-        key = (r.format, r.payload)
-        seen = folded.get(key)
-        # the last reject of a payload wins (its reasons are as good as any, and the newest)
-        folded[key] = (r, 1 if seen is None else seen[1] + 1)
-    letters = [(_storable_rejection(r), n) for r, n in folded.values()]
-    conn = await store.raw_connection(session)
-    await conn.execute(
-        """
-        INSERT INTO dead_letters AS dl (source, feed, format, record_id, unit_code,
-            content_type, payload, payload_sha256, reasons, times_seen)
-        SELECT $1, f.feed, f.format, f.record_id, f.unit_ref, f.content_type, f.payload,
-               sha256(convert_to(f.payload, 'UTF8')), f.reasons::jsonb, f.times_seen
-        FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                    $8::text[], $9::int[])
-            AS f(feed, format, record_id, unit_ref, content_type, payload, reasons, times_seen)
-        ON CONFLICT (source, format, payload_sha256) WHERE replayed_at IS NULL DO UPDATE SET
-            reasons = EXCLUDED.reasons, times_seen = dl.times_seen + EXCLUDED.times_seen,
-            last_seen_at = now()
-        """,
-        source,
-        [FEED_OF.get(r.format, "unknown") for r, _ in letters],
-        [r.format for r, _ in letters],
-        [r.record_id for r, _ in letters],
-        [r.unit_ref for r, _ in letters],
-        ["application/xml" if r.format == EDXML else "application/json" for r, _ in letters],
-        [r.payload for r, _ in letters],
-        [json.dumps(r.errors, ensure_ascii=False) for r, _ in letters],
-        [n for _, n in letters],
-    )
-
-
-def _storable(text: str | None) -> str | None:
-    """`text` as PostgreSQL's text type takes it: a NUL or lone surrogate (the very reason a
-    record may have been rejected) is written as its escape rather than failing the insert."""
-    if text is None or (text.isascii() and "\x00" not in text):
-        return text
-    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _storable_rejection(r: Rejection) -> Rejection:
-    return Rejection(
-        r.index,
-        _storable(r.record_id),
-        [_storable(e) or "" for e in r.errors],
-        _storable(r.payload) or "",
-        r.format,
-        _storable(r.unit_ref),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    id: int
-    source: str
-    feed: str
-    format: str
-    record_id: str | None
-    unit_ref: str | None
-    content_type: str
-    payload: str
-    reasons: list[str]
-    received_at: datetime
-    last_seen_at: datetime
-    times_seen: int
-    replayed_at: datetime | None
-    replay_outcome: str | None
-
-    def as_dict(self, *, masked: bool = True) -> dict[str, Any]:
-        """The listing shape; `payload` masked unless `masked=False` (callers that pass it
-        must have logged the read: `read_dead_letter`)."""
-        return {
-            "id": self.id,
-            "source": self.source,
-            "feed": self.feed,
-            "format": self.format,
-            "record_id": self.record_id,
-            "unit": self.unit_ref,
-            "content_type": self.content_type,
-            "payload": masked_payload(self) if masked else self.payload,
-            "payload_masked": masked,
-            "payload_bytes": len(self.payload.encode("utf-8")),
-            "reasons": self.reasons,
-            "received_at": self.received_at.isoformat(),
-            "last_seen_at": self.last_seen_at.isoformat(),
-            "times_seen": self.times_seen,
-            "replayed_at": self.replayed_at.isoformat() if self.replayed_at else None,
-            "replay_outcome": self.replay_outcome,
-        }
-
-
-def _mask_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        return mask_record(value)
-    if isinstance(value, list):
-        return [_mask_json(v) for v in value]
-    return value
-
-
-def masked_payload(letter: DeadLetter) -> str | None:
-    """The payload with citizens' data masked, or None when it cannot be masked reliably.
-
-    JSON objects (and arrays of them) go through `mask_record`, re-serialised as JSON text
-    so the listing keeps its shape. A payload that is not a JSON object or array (a bare
-    string may be a name, unparseable text may be anything) and edXML (free text in its
-    elements, and a mangled envelope cannot be walked) are withheld: the listing shows
-    `payload_bytes`, and `GET /api/v1/dead-letters/{id}/payload?reason=` shows it whole."""
-    if letter.format == EDXML or letter.content_type != "application/json":
-        return None
-    try:
-        value = json.loads(letter.payload)
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(value, dict | list):
-        return None
-    return json.dumps(_mask_json(value), ensure_ascii=False)
-
-
-_DL_COLUMNS = (
-    "id, source, feed, format, record_id, unit_code, content_type, payload, reasons::text, "
-    "received_at, last_seen_at, times_seen, replayed_at, replay_outcome"
-)
-
-
-def _dead_letter(row: Any) -> DeadLetter:
-    values = list(row)
-    values[8] = json.loads(values[8])
-    return DeadLetter(*values)
-
-
-async def list_dead_letters(
-    session: AsyncSession,
-    *,
-    pending: bool = True,
-    source: str | None = None,
-    feed: str | None = None,
-    after_id: int = 0,
-    limit: int = 100,
-) -> list[DeadLetter]:
-    """Dead-letters in id order (oldest first), pending only by default; page with `after_id`."""
-    conn = await store.raw_connection(session)
-    rows = await conn.fetch(
-        f"""
-        SELECT {_DL_COLUMNS} FROM dead_letters
-        WHERE id > $1 AND ($2::text IS NULL OR source = $2) AND ($3::text IS NULL OR feed = $3)
-          AND (NOT $4 OR replayed_at IS NULL)
-        ORDER BY id LIMIT $5
-        """,
-        after_id,
-        source,
-        feed,
-        pending,
-        limit,
-    )
-    return [_dead_letter(r) for r in rows]
-
-
-async def read_dead_letter(
-    session: AsyncSession, principal: Principal, letter_id: int, *, reason: str, route: str
-) -> DeadLetter:
-    """One dead-letter with its payload unmasked, the read logged in the personal-data
-    access log (kind `dead_letter`) in the caller's transaction, as `/api/v1/personal-data`
-    does. A unit-bound admin reads only dead-letters whose unit is a known unit of its
-    subtree (a record rejected for an unknown unit belongs to nobody's subtree)."""
-    reason = reason.strip()
-    if len(reason) < 5:
-        raise Invalid(
-            "say why you need this record's raw payload (?reason=…, at least 5 characters); "
-            "the reason is kept in the personal-data access log"
-        )
-    conn = await store.raw_connection(session)
-    row = await conn.fetchrow(f"SELECT {_DL_COLUMNS} FROM dead_letters WHERE id = $1", letter_id)
-    if row is None:
-        raise NotFound(f"no dead-letter {letter_id}")
-    letter = _dead_letter(row)
-    scope = principal.unit_code
-    if scope is not None and (
-        letter.unit_ref is None or not await is_within(session, scope, letter.unit_ref)
-    ):
-        raise OutOfScope(
-            f"dead-letter {letter_id} is not for a unit within this token's unit "
-            f"{principal.unit_code}"
-        )
-    await log_access(
-        session,
-        principal,
-        kind="dead_letter",
-        key=str(letter_id),
-        unit_code=letter.unit_ref,
-        fields=["payload"],
-        reason=reason,
-        route=route,
-    )
-    return letter
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,24 +238,7 @@ async def replay_dead_letters(
 
     Accepted ones are marked replayed; ones still rejected stay pending with the new reasons.
     Runs in the caller's transaction; rows are locked so two replays never double-apply."""
-    conn = await store.raw_connection(session)
-    rows = await conn.fetch(
-        f"""
-        SELECT {_DL_COLUMNS} FROM dead_letters
-        WHERE replayed_at IS NULL AND ($1::bigint[] IS NULL OR id = ANY($1::bigint[]))
-        ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
-        """,
-        list(ids) if ids is not None else None,
-        limit,
-    )
-    letters = [_dead_letter(r) for r in rows]
-    if ids is not None:
-        missing = sorted(set(ids) - {d.id for d in letters})
-        if missing:
-            raise NotFound(
-                f"dead-letter(s) {', '.join(map(str, missing))} do not exist, are already "
-                "replayed, or are being replayed by someone else"
-            )
+    letters = await deadletters.pending_for_replay(session, ids, limit)
     outcomes: list[ReplayOutcome] = []
     for fmt in REPLAY_ORDER:
         by_source: dict[str, list[DeadLetter]] = {}
@@ -485,21 +247,10 @@ async def replay_dead_letters(
                 by_source.setdefault(d.source, []).append(d)
         for source, group in by_source.items():
             outcomes += await _replay_group(session, fmt, source, group, limits)
-    accepted = [o.id for o in outcomes if o.accepted]
-    still = [o for o in outcomes if not o.accepted]
-    await conn.execute(
-        "UPDATE dead_letters SET replayed_at = now(), replay_outcome = 'accepted' "
-        "WHERE id = ANY($1::bigint[])",
-        accepted,
-    )
-    await conn.execute(
-        """
-        UPDATE dead_letters d SET reasons = u.reasons::jsonb, replay_outcome = 'rejected again',
-            last_seen_at = now()
-        FROM unnest($1::bigint[], $2::text[]) AS u(id, reasons) WHERE d.id = u.id
-        """,
-        [o.id for o in still],
-        [json.dumps(o.errors, ensure_ascii=False) for o in still],
+    await deadletters.mark_replayed(
+        session,
+        [o.id for o in outcomes if o.accepted],
+        [(o.id, o.errors) for o in outcomes if not o.accepted],
     )
     return sorted(outcomes, key=lambda o: o.id)
 

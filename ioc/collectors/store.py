@@ -1,37 +1,43 @@
 """The ingest pipeline: records → PostgreSQL, exactly once, set-based.
 
-One batch is one transaction:
+One batch is one transaction, and every feed goes through the same `upsert`:
 1. resolve every record's unit reference (GSO code, or organ id through `organs`) in one
-   query; unresolvable records become rejections;
+   query; unresolvable records, and records outside the sender's unit, become rejections;
 2. keep, per key, only the newest version within the batch (the same id twice would make
    `ON CONFLICT DO UPDATE` touch a row twice);
-3. COPY the survivors into a temporary staging table (`copy_records_to_table`);
+3. COPY the survivors into a temporary staging table whose columns are derived from the
+   target's `Table` (`ioc.collectors.tables`), read from the record's attributes;
 4. take the ingest advisory lock (architecture §1: change_seq order = commit order) and run
    one `INSERT … SELECT … ON CONFLICT … DO UPDATE … WHERE <newer> AND <changed>`; every
    inserted or really changed row gets `change_seq = nextval('record_change_seq')`, an
    unchanged or older re-sent record gets nothing; status changes are appended to history
    in the same statement;
 5. `pg_notify('ioc_ingest', feed)` when something changed (sent at commit).
-The caller owns the transaction (`async with db.session()`), so a pull collector commits its
-cursor together with the page.
+What differs between feeds (key, version order, what counts as a change, history) is one
+`Upsert` value each: `DOSSIERS`, `REPORTS`, `PROCEDURES`. Progress steps (`store_steps`)
+append history and move a dossier's status; documents are stored one by one (`documents`).
+The caller owns the transaction (the request's unit of work, or `db.session()`), so a pull
+collector commits its cursor together with the page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from operator import attrgetter
+from typing import Any, Generic, TypeVar
 
 import asyncpg
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ioc.collectors import tables
 from ioc.collectors.dossier_facts import (
-    FACT_COLUMNS,
-    FACT_DDL,
+    NOT_ACCEPTING,
     SUPPLEMENT_COLUMNS,
-    SUPPLEMENT_DDL,
     choose_units,
-    fact_values,
+    close_when_seen,
     infer_finished,
     step_facts,
     unit_candidates,
@@ -54,17 +60,13 @@ from ioc.units import subtree_sql
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('ioc.ingest'))"
 
 R = TypeVar("R", DossierRecord, ReportRecord, ProcedureRecord)
+# Completes records before placement: (connection, source, records, rejected) → records kept.
+Prepare = Callable[[asyncpg.Connection, str, list[R], list[Rejection]], Awaitable[list[R]]]
 
 
 async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     """The asyncpg connection under the session, inside the session's transaction."""
     return await driver_connection(session)
-
-
-async def lock_and_notify(conn: asyncpg.Connection, feed: str) -> None:
-    """Take the ingest lock and queue the commit-time notification for `feed`."""
-    await conn.execute(LOCK_SQL)
-    await conn.execute("SELECT pg_notify($1, $2)", INGEST_CHANNEL, feed)
 
 
 async def resolve_units(conn: asyncpg.Connection, refs: Iterable[str]) -> dict[str, str]:
@@ -146,9 +148,11 @@ def _format_of(rec: object) -> str:
     return "dossier" if isinstance(rec, DossierRecord) else "procedure"
 
 
-def newest_per_key(records: Sequence[R], key: Any, version: Any) -> list[R]:
+def newest_per_key(
+    records: Sequence[R], key: Callable[[R], Hashable], version: Callable[[R], Any]
+) -> list[R]:
     """One record per key: the highest version, the later one in the batch on a tie."""
-    best: dict[Any, R] = {}
+    best: dict[Hashable, R] = {}
     for rec in records:
         k = key(rec)
         current = best.get(k)
@@ -157,147 +161,239 @@ def newest_per_key(records: Sequence[R], key: Any, version: Any) -> list[R]:
     return list(best.values())
 
 
-async def _stage(
-    conn: asyncpg.Connection, table: str, ddl: str, columns: list[str], rows: list[tuple[Any, ...]]
-) -> None:
-    # One temp table per connection, reused across batches (no catalog churn per batch);
-    # emptied first because a transaction may ingest more than one batch (replay). JIT
-    # compilation costs more than it saves on statements of this size. One round trip.
-    await conn.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {table} ({ddl}) ON COMMIT DELETE ROWS; "
-        f"DELETE FROM {table}; SET LOCAL jit = off"
+# --- the upsert: one algorithm for every record table ----------------------------------
+
+# Columns the upsert sets itself rather than copying from a record.
+_SET_BY_STORE = frozenset({"id", "change_seq", "created_at", "updated_at"})
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Where an upsert appends `(record id, status, at)` when a record is new or its status
+    changed; `values` are further (column, SQL literal) pairs (`("origin", "'sync'")`)."""
+
+    table: Table
+    record_id: str
+    values: tuple[tuple[str, str], ...] = ()
+
+
+class Upsert(Generic[R]):
+    """How records of one feed land in their table, derived from the `Table`.
+
+    The staged columns are the table's columns bar `source` (a parameter of the batch) and
+    the ones the store sets itself (`_SET_BY_STORE`); each is read from the record attribute
+    of the same name, so a column added to the table is staged once the record has it.
+    `key` is the conflict target; within a batch only the highest `version` per key is kept.
+    `newer` (SQL, for alias `{t}` = `EXCLUDED` or the stored row) orders versions in the
+    database; an update happens only when it is not older and one of `changed` differs.
+    `merge` gives a column a rule of its own on update (SQL; `t` = the stored row) instead
+    of taking the new value. `prepare` completes the records before they are placed (what
+    a record cannot know alone: a unit from its fallbacks, a time first seen now)."""
+
+    feed: str
+    table: Table
+    unit_field: str
+    version: Callable[[R], Any]
+    columns: list[str]
+    key: Callable[[R], Hashable]
+    row: Callable[[R], tuple[Any, ...]]
+    stage: str
+    stage_ddl: str
+    sql: str
+    prepare: Prepare[R] | None
+
+    def __init__(
+        self,
+        feed: str,
+        table: Table,
+        *,
+        key: tuple[str, ...],
+        unit_field: str,
+        version: Callable[[R], Any],
+        changed: tuple[str, ...],
+        newer: str | None = None,
+        history: History | None = None,
+        merge: tuple[tuple[str, str], ...] = (),
+        prepare: Prepare[R] | None = None,
+    ) -> None:
+        self.feed = feed
+        self.prepare = prepare
+        self.table = table
+        self.unit_field = unit_field
+        self.version = version
+        self.columns = [
+            c.name for c in table.columns if c.name not in _SET_BY_STORE and c.name != "source"
+        ]
+        fields = [k for k in key if k != "source"]
+        self.key = attrgetter(*fields)
+        self.row = attrgetter(*self.columns)
+        self.stage = f"ioc_stage_{table.name}"
+        # Typed as the target's own columns (CREATE TABLE … AS … WITH NO DATA).
+        self.stage_ddl = (
+            f"CREATE TEMP TABLE IF NOT EXISTS {self.stage} ON COMMIT DELETE ROWS AS "
+            f"SELECT {', '.join(self.columns)} FROM {table.name} WITH NO DATA"
+        )
+        self.sql = _upsert_sql(self, key, changed, newer, history, dict(merge))
+
+
+def _upsert_sql(
+    up: Upsert[Any],
+    key: tuple[str, ...],
+    changed: tuple[str, ...],
+    newer: str | None,
+    history: History | None,
+    merge: dict[str, str],
+) -> str:
+    """One statement: insert or update every staged row, give each inserted or really
+    changed row a new `change_seq`, append history, and count inserted/updated.
+
+    Inserted or updated: `xmax = 0` only on a freshly inserted row version. The status a
+    row had before this statement: all parts of one statement read the same snapshot, in
+    which the rows `up` inserts or updates are not yet visible (PostgreSQL docs,
+    "Data-Modifying Statements in WITH"), so the history reads the old version by primary
+    key, for updated rows only. (The ingest lock is taken before the statement starts, so
+    its snapshot already holds every earlier batch.)"""
+    table = up.table.name
+    columns = ", ".join(up.columns)
+    assign = ", ".join(f"{c} = {merge.get(c, f'EXCLUDED.{c}')}" for c in up.columns if c not in key)
+    conditions = []
+    if newer is not None:
+        conditions.append(f"{newer.format(t='EXCLUDED')} >= {newer.format(t='t')}")
+    conditions.append(
+        "(" + " OR ".join(f"t.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in changed) + ")"
     )
-    # Binary COPY (asyncpg encodes the tuples in C). No ANALYZE: the upsert reads the
-    # staging table once, start to end, and joins nothing to it (the old rows it needs are
-    # looked up by primary key), so no plan depends on the staging table's statistics.
-    await conn.copy_records_to_table(table, records=rows, columns=columns)
-
-
-# --- dossiers ---------------------------------------------------------------------------
-
-_DOSSIER_COLUMNS = [
-    "source", "source_id", "procedure_code", "procedure_name", "sector_code", "sector_name",
-    "channel", "unit_code", "unit_ref", "received_at", "due_at", "finished_at", "returned_at",
-    "status", "service_level", "digitized", "paid_online", "applicant_name", "applicant_phone",
-    "applicant_email", "applicant_address", "source_updated_at",
-    *FACT_COLUMNS, *SUPPLEMENT_COLUMNS, "raw",
-]  # fmt: skip
-_DOSSIER_DDL = f"""
-    source text, source_id text, procedure_code text, procedure_name text, sector_code text,
-    sector_name text, channel smallint, unit_code text, unit_ref text, received_at timestamptz,
-    due_at timestamptz, finished_at timestamptz, returned_at timestamptz, status smallint,
-    service_level smallint, digitized boolean, paid_online boolean, applicant_name text,
-    applicant_phone text, applicant_email text, applicant_address text,
-    source_updated_at timestamptz, {FACT_DDL}, {SUPPLEMENT_DDL}, raw text
-"""
-# Columns with a merge rule of their own (docs/collectors.md): the first closing is kept, a
-# dossier once accepted stays so, and a sync whose supplement list is empty keeps what the
-# progress steps recorded.
-_MERGED = ("closed_at", "accepted", *SUPPLEMENT_COLUMNS)
-_DATA_COLUMNS = [c for c in _DOSSIER_COLUMNS if c not in ("source", "source_id", "raw", *_MERGED)]
-_MERGE_SQL = ", ".join(
-    [
-        "closed_at = LEAST(d.closed_at, EXCLUDED.closed_at)",
-        "accepted = d.accepted OR EXCLUDED.status NOT IN (1, 7)",
-        *(
-            f"{c} = CASE WHEN EXCLUDED.supplement_count > 0 THEN EXCLUDED.{c} ELSE d.{c} END"
-            for c in SUPPLEMENT_COLUMNS
-        ),
-    ]
-)
-# Inserted or updated: `xmax = 0` only on a freshly inserted row version. The status a row
-# had before this statement: all parts of one statement read the same snapshot, in which
-# the rows `up` inserts or updates are not yet visible (PostgreSQL docs, "Data-Modifying
-# Statements in WITH"), so `hist` reads the old version by primary key, for updated rows
-# only. (The ingest lock is taken before the statement starts, so its snapshot already
-# holds every earlier batch.)
-_UPSERT_DOSSIERS = f"""
-WITH up AS (
-    INSERT INTO dossiers AS d ({", ".join(_DOSSIER_COLUMNS)}, change_seq)
-    SELECT {", ".join(_DOSSIER_COLUMNS[:-1])}, raw::jsonb, nextval('record_change_seq')
-    FROM ioc_stage_dossiers
-    ON CONFLICT (source, source_id) DO UPDATE SET
-        {", ".join(f"{c} = EXCLUDED.{c}" for c in _DATA_COLUMNS)}, {_MERGE_SQL},
-        raw = EXCLUDED.raw, change_seq = nextval('record_change_seq'), updated_at = now()
-    WHERE (EXCLUDED.source_updated_at, ({STATUS_RANK_SQL})[EXCLUDED.status])
-            >= (d.source_updated_at, ({STATUS_RANK_SQL})[d.status])
-      AND (d.raw IS DISTINCT FROM EXCLUDED.raw OR d.status IS DISTINCT FROM EXCLUDED.status
-           OR d.unit_code IS DISTINCT FROM EXCLUDED.unit_code)
-    RETURNING d.id, d.status, d.source_updated_at, d.xmax = 0 AS inserted
-), hist AS (
-    INSERT INTO dossier_history (dossier_id, status, at, origin)
-    SELECT up.id, up.status, up.source_updated_at, 'sync' FROM up
+    returning = "t.xmax = 0 AS inserted"
+    append = ""
+    if history is not None:
+        returning = "t.id, t.status, t.source_updated_at, " + returning
+        extra_columns = "".join(f", {c}" for c, _ in history.values)
+        extra_values = "".join(f", {v}" for _, v in history.values)
+        append = f""", hist AS (
+    INSERT INTO {history.table.name} ({history.record_id}, status, at{extra_columns})
+    SELECT up.id, up.status, up.source_updated_at{extra_values} FROM up
     WHERE up.inserted
-       OR up.status IS DISTINCT FROM (SELECT old.status FROM dossiers old WHERE old.id = up.id)
+       OR up.status IS DISTINCT FROM (SELECT old.status FROM {table} old WHERE old.id = up.id)
     ON CONFLICT DO NOTHING
-    RETURNING 1
-)
+)"""
+    return f"""
+WITH up AS (
+    INSERT INTO {table} AS t (source, {columns}, change_seq)
+    SELECT $1::text, {columns}, nextval('record_change_seq') FROM {up.stage}
+    ON CONFLICT ({", ".join(key)}) DO UPDATE SET
+        {assign}, change_seq = nextval('record_change_seq'), updated_at = now()
+    WHERE {" AND ".join(conditions)}
+    RETURNING {returning}
+){append}
 SELECT count(*) FILTER (WHERE inserted) AS inserted,
-       count(*) FILTER (WHERE NOT inserted) AS updated,
-       (SELECT count(*) FROM hist) AS history
+       count(*) FILTER (WHERE NOT inserted) AS updated
 FROM up
 """
 
 
-def _dossier_version(rec: DossierRecord) -> tuple[Any, int]:
-    return rec.source_updated_at, STATUS_RANK[rec.status - 1]
+async def _prepare_dossiers(
+    conn: asyncpg.Connection, source: str, records: list[DossierRecord], rejected: list[Rejection]
+) -> list[DossierRecord]:
+    """A dossier without `MaDonVi` placed by its fallbacks (or rejected); a finish or closing
+    the source does not date, dated when ioc first sees it (`ioc.collectors.dossier_facts`)."""
+    records = choose_units(records, await resolve_units(conn, unit_candidates(records)), rejected)
+    seen_at = datetime.now(UTC)
+    await infer_finished(conn, source, records, seen_at)
+    close_when_seen(records, seen_at)
+    return records
 
 
-async def store_dossiers(
+# Columns with a merge rule of their own (docs/collectors.md): the first closing is kept, a
+# dossier once accepted stays so, and a sync whose supplement list is empty keeps what the
+# progress steps recorded.
+_DOSSIER_MERGE = (
+    ("closed_at", "LEAST(t.closed_at, EXCLUDED.closed_at)"),
+    ("accepted", f"t.accepted OR EXCLUDED.status NOT IN {NOT_ACCEPTING}"),
+    *(
+        (c, f"CASE WHEN EXCLUDED.supplement_count > 0 THEN EXCLUDED.{c} ELSE t.{c} END")
+        for c in SUPPLEMENT_COLUMNS
+    ),
+)
+
+DOSSIERS: Upsert[DossierRecord] = Upsert(
+    "dossiers",
+    tables.dossiers,
+    key=("source", "source_id"),
+    unit_field="MaDonVi",
+    version=lambda r: (r.source_updated_at, STATUS_RANK[r.status - 1]),
+    newer=f"({{t}}.source_updated_at, ({STATUS_RANK_SQL})[{{t}}.status])",
+    changed=("raw", "status", "unit_code"),
+    history=History(tables.dossier_history, "dossier_id", (("origin", "'sync'"),)),
+    merge=_DOSSIER_MERGE,
+    prepare=_prepare_dossiers,
+)
+REPORTS: Upsert[ReportRecord] = Upsert(
+    "reports",
+    tables.reports,
+    key=("source", "source_id"),
+    unit_field="unit",
+    version=lambda r: (r.source_updated_at, REPORT_RANK[r.status]),
+    newer=f"({{t}}.source_updated_at, {REPORT_RANK_SQL.format(col='{t}.status')})",
+    changed=("raw", "unit_code"),
+    history=History(tables.report_history, "report_id"),
+)
+# A catalogue has no version of its own: the last entry received wins.
+PROCEDURES: Upsert[ProcedureRecord] = Upsert(
+    "procedures",
+    tables.procedures,
+    key=("source", "code", "unit_code"),
+    unit_field="MaDonVi",
+    version=lambda r: r.index,
+    changed=("raw",),
+)
+
+
+async def upsert(
     session: AsyncSession,
+    up: Upsert[R],
     source: str,
-    records: list[DossierRecord],
+    records: list[R],
     rejected: list[Rejection],
     scope: str | None = None,
 ) -> IngestResult:
-    """Upsert parsed dossiers; unknown units are added to `rejected`."""
+    """Store parsed records of one feed exactly once: place their units (unknown or
+    out-of-scope ones are added to `rejected`), keep the newest per key, COPY them into the
+    staging table, and upsert them under the ingest lock; NOTIFY when something changed."""
     conn = await raw_connection(session)
-    result = IngestResult("dossiers")
-    records = choose_units(records, await resolve_units(conn, unit_candidates(records)), rejected)
-    valid = await placed_records(conn, records, rejected, "MaDonVi", scope)
+    result = IngestResult(up.feed)
+    if up.prepare is not None:
+        records = await up.prepare(conn, source, records, rejected)
+    valid = await placed_records(conn, records, rejected, up.unit_field, scope)
     result.accepted = len(valid)
-    seen_at = datetime.now(UTC)
-    await infer_finished(conn, source, valid, seen_at)
-    rows = [
-        (
-            source,
-            r.source_id,
-            r.procedure_code,
-            r.procedure_name,
-            r.sector_code,
-            r.sector_name,
-            r.channel,
-            r.unit_code,
-            r.unit_ref,
-            r.received_at,
-            r.due_at,
-            r.finished_at,
-            r.returned_at,
-            r.status,
-            r.service_level,
-            r.digitized,
-            r.paid_online,
-            r.applicant_name,
-            r.applicant_phone,
-            r.applicant_email,
-            r.applicant_address,
-            r.source_updated_at,
-            *fact_values(r, seen_at),
-            r.raw,
-        )
-        for r in newest_per_key(valid, lambda r: r.source_id, _dossier_version)
-    ]
+    rows = [up.row(r) for r in newest_per_key(valid, up.key, up.version)]
     if rows:
-        await _stage(conn, "ioc_stage_dossiers", _DOSSIER_DDL, _DOSSIER_COLUMNS, rows)
+        await _stage(conn, up, rows)
         await conn.execute(LOCK_SQL)
-        counts = await conn.fetchrow(_UPSERT_DOSSIERS)
+        counts = await conn.fetchrow(up.sql, source)
         assert counts is not None
         result.inserted, result.updated = counts["inserted"], counts["updated"]
     result.unchanged = result.accepted - result.inserted - result.updated
     if result.inserted or result.updated:
-        await conn.execute("SELECT pg_notify($1, $2)", INGEST_CHANNEL, "dossiers")
+        await notify(conn, up.feed)
     return result
 
+
+async def _stage(conn: asyncpg.Connection, up: Upsert[Any], rows: list[tuple[Any, ...]]) -> None:
+    # One temp table per connection, reused across batches (no catalog churn per batch);
+    # emptied first because a transaction may ingest more than one batch (replay). JIT
+    # compilation costs more than it saves on statements of this size. One round trip.
+    await conn.execute(f"{up.stage_ddl}; DELETE FROM {up.stage}; SET LOCAL jit = off")
+    # Binary COPY (asyncpg encodes the tuples in C). No ANALYZE: the upsert reads the
+    # staging table once, start to end, and joins nothing to it (the old rows it needs are
+    # looked up by primary key), so no plan depends on the staging table's statistics.
+    await conn.copy_records_to_table(up.stage, records=rows, columns=up.columns)
+
+
+async def notify(conn: asyncpg.Connection, feed: str) -> None:
+    """Queue `NOTIFY ioc_ingest, '<feed>'`, sent when the transaction commits."""
+    await conn.execute("SELECT pg_notify($1, $2)", INGEST_CHANNEL, feed)
+
+
+# --- progress steps ---------------------------------------------------------------------
 
 _APPLY_STEPS = f"""
 WITH steps AS (
@@ -418,169 +514,5 @@ async def store_steps(
     result.updated = counts["history"]
     result.unchanged = result.accepted - result.updated
     if counts["moved"]:
-        await conn.execute("SELECT pg_notify($1, $2)", INGEST_CHANNEL, "dossiers")
-    return result
-
-
-# --- reports ----------------------------------------------------------------------------
-
-_REPORT_COLUMNS = [
-    "source", "source_id", "received_at", "channel", "category", "unit_code", "unit_ref",
-    "status", "assigned_to", "due_at", "first_response_at", "resolved_at", "title", "content",
-    "citizen_name", "citizen_phone", "lat", "lon", "source_updated_at", "rating",
-    "rejected_at", "raw",
-]  # fmt: skip
-_REPORT_DDL = """
-    source text, source_id text, received_at timestamptz, channel text, category text,
-    unit_code text, unit_ref text, status text, assigned_to text, due_at timestamptz,
-    first_response_at timestamptz, resolved_at timestamptz, title text, content text,
-    citizen_name text, citizen_phone text, lat float8, lon float8,
-    source_updated_at timestamptz, rating text, rejected_at timestamptz, raw text
-"""
-_REPORT_DATA = [c for c in _REPORT_COLUMNS if c not in ("source", "source_id", "raw")]
-# As `_UPSERT_DOSSIERS`: inserted = `xmax = 0`, the old status read from the snapshot.
-_UPSERT_REPORTS = f"""
-WITH up AS (
-    INSERT INTO reports AS r ({", ".join(_REPORT_COLUMNS)}, change_seq)
-    SELECT {", ".join(_REPORT_COLUMNS[:-1])}, raw::jsonb, nextval('record_change_seq')
-    FROM ioc_stage_reports
-    ON CONFLICT (source, source_id) DO UPDATE SET
-        {", ".join(f"{c} = EXCLUDED.{c}" for c in _REPORT_DATA)},
-        raw = EXCLUDED.raw, change_seq = nextval('record_change_seq'), updated_at = now()
-    WHERE (EXCLUDED.source_updated_at, {REPORT_RANK_SQL.format(col="EXCLUDED.status")})
-            >= (r.source_updated_at, {REPORT_RANK_SQL.format(col="r.status")})
-      AND (r.raw IS DISTINCT FROM EXCLUDED.raw OR r.unit_code IS DISTINCT FROM EXCLUDED.unit_code)
-    RETURNING r.id, r.status, r.source_updated_at, r.xmax = 0 AS inserted
-), hist AS (
-    INSERT INTO report_history (report_id, status, at)
-    SELECT up.id, up.status, up.source_updated_at FROM up
-    WHERE up.inserted
-       OR up.status IS DISTINCT FROM (SELECT old.status FROM reports old WHERE old.id = up.id)
-    ON CONFLICT DO NOTHING
-    RETURNING 1
-)
-SELECT count(*) FILTER (WHERE inserted) AS inserted,
-       count(*) FILTER (WHERE NOT inserted) AS updated,
-       (SELECT count(*) FROM hist) AS history
-FROM up
-"""
-
-
-def _report_version(rec: ReportRecord) -> tuple[Any, int]:
-    return rec.source_updated_at, REPORT_RANK[rec.status]
-
-
-async def store_reports(
-    session: AsyncSession,
-    source: str,
-    records: list[ReportRecord],
-    rejected: list[Rejection],
-    scope: str | None = None,
-) -> IngestResult:
-    """Upsert parsed reports; unknown units are added to `rejected`."""
-    conn = await raw_connection(session)
-    result = IngestResult("reports")
-    valid = await placed_records(conn, records, rejected, "unit", scope)
-    result.accepted = len(valid)
-    rows = [
-        (
-            source,
-            r.source_id,
-            r.received_at,
-            r.channel,
-            r.category,
-            r.unit_code,
-            r.unit_ref,
-            r.status,
-            r.assigned_to,
-            r.due_at,
-            r.first_response_at,
-            r.resolved_at,
-            r.title,
-            r.content,
-            r.citizen_name,
-            r.citizen_phone,
-            r.lat,
-            r.lon,
-            r.source_updated_at,
-            r.rating,
-            r.rejected_at,
-            r.raw,
-        )
-        for r in newest_per_key(valid, lambda r: r.source_id, _report_version)
-    ]
-    if rows:
-        await _stage(conn, "ioc_stage_reports", _REPORT_DDL, _REPORT_COLUMNS, rows)
-        await conn.execute(LOCK_SQL)
-        counts = await conn.fetchrow(_UPSERT_REPORTS)
-        assert counts is not None
-        result.inserted, result.updated = counts["inserted"], counts["updated"]
-    result.unchanged = result.accepted - result.inserted - result.updated
-    if result.inserted or result.updated:
-        await conn.execute("SELECT pg_notify($1, $2)", INGEST_CHANNEL, "reports")
-    return result
-
-
-# --- procedures -------------------------------------------------------------------------
-
-_PROCEDURE_COLUMNS = [
-    "source", "code", "unit_code", "name", "sector_code", "service_level", "online",
-    "legal_days", "raw",
-]  # fmt: skip
-_PROCEDURE_DDL = """
-    source text, code text, unit_code text, name text, sector_code text,
-    service_level smallint, online boolean, legal_days numeric, raw text
-"""
-_UPSERT_PROCEDURES = """
-WITH up AS (
-    INSERT INTO procedures AS p (source, code, unit_code, name, sector_code, service_level,
-                                 online, legal_days, raw, change_seq)
-    SELECT source, code, unit_code, name, sector_code, service_level, online, legal_days,
-           raw::jsonb, nextval('record_change_seq')
-    FROM ioc_stage_procedures
-    ON CONFLICT (source, code, unit_code) DO UPDATE SET
-        name = EXCLUDED.name, sector_code = EXCLUDED.sector_code,
-        service_level = EXCLUDED.service_level, online = EXCLUDED.online,
-        legal_days = EXCLUDED.legal_days, raw = EXCLUDED.raw,
-        change_seq = nextval('record_change_seq'), updated_at = now()
-    WHERE p.raw IS DISTINCT FROM EXCLUDED.raw
-    RETURNING (xmax = 0) AS inserted
-)
-SELECT count(*) FILTER (WHERE inserted) AS inserted,
-       count(*) FILTER (WHERE NOT inserted) AS updated
-FROM up
-"""
-
-
-def _procedure_row(source: str, r: ProcedureRecord) -> tuple[Any, ...]:
-    return (
-        source, r.code, r.unit_code, r.name, r.sector_code, r.service_level, r.online,
-        r.legal_days, r.raw,
-    )  # fmt: skip
-
-
-async def store_procedures(
-    session: AsyncSession,
-    source: str,
-    records: list[ProcedureRecord],
-    rejected: list[Rejection],
-    scope: str | None = None,
-) -> IngestResult:
-    """Upsert catalogue entries keyed by (source, code, unit). A catalogue has no version
-    of its own: the last one received wins."""
-    conn = await raw_connection(session)
-    result = IngestResult("procedures")
-    valid = await placed_records(conn, records, rejected, "MaDonVi", scope)
-    result.accepted = len(valid)
-    latest = newest_per_key(valid, lambda r: (r.code, r.unit_code), lambda r: r.index)
-    rows = [_procedure_row(source, r) for r in latest]
-    if rows:
-        await _stage(conn, "ioc_stage_procedures", _PROCEDURE_DDL, _PROCEDURE_COLUMNS, rows)
-        await conn.execute(LOCK_SQL)
-        counts = await conn.fetchrow(_UPSERT_PROCEDURES)
-        assert counts is not None
-        result.inserted, result.updated = counts["inserted"], counts["updated"]
-    result.unchanged = result.accepted - result.inserted - result.updated
-    if result.inserted or result.updated:
-        await conn.execute("SELECT pg_notify($1, $2)", INGEST_CHANNEL, "procedures")
+        await notify(conn, "dossiers")
     return result

@@ -1,5 +1,6 @@
 """Push endpoints (CONTRACT §2) and the dead-letter store, over HTTP. Thin: read the body
-within limits, call the service in one transaction, shape the answer."""
+within limits, call the service in the request's unit of work (`SessionDep`: committed
+when the route returns, before the response is sent), shape the answer."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import re
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
 from pydantic import BaseModel, Field
 
 from ioc import metrics
-from ioc.api import get_ctx, request_json
+from ioc.api import SessionDep, get_ctx, request_json
 from ioc.auth import Principal, authenticate, require
+from ioc.collectors.deadletters import list_dead_letters, read_dead_letter
 from ioc.collectors.edxml import TooLarge
+from ioc.collectors.records import IngestResult
 from ioc.collectors.service import (
     FEEDS,
     BadBody,
@@ -22,8 +25,6 @@ from ioc.collectors.service import (
     count,
     ingest_json,
     ingest_xml,
-    list_dead_letters,
-    read_dead_letter,
     replay_dead_letters,
 )
 from ioc.errors import IocError
@@ -91,13 +92,31 @@ MaDonViParam = Annotated[
 ]  # fmt: skip
 
 
+def _counted(
+    background: BackgroundTasks, feed: str, source: str, result: IngestResult, started: float
+) -> IngestResponse:
+    """The answer; the batch is counted in /metrics once committed. A background task runs
+    only after the response, and the response is sent only after the unit of work has
+    committed, so a batch whose commit fails counts nothing (as `count` requires)."""
+
+    def observe() -> None:
+        count(source, result)
+        metrics.INGEST_BATCH_DURATION.labels(feed).observe(time.perf_counter() - started)
+
+    background.add_task(observe)
+    return IngestResponse(**result.response())
+
+
 async def _ingest_json(
     request: Request,
+    session: SessionDep,
+    background: BackgroundTasks,
     feed: str,
     principal: Principal,
     source: str | None,
     madonvi: str | None = None,
 ) -> IngestResponse:
+    """A JSON body of `feed`, in the request's unit of work."""
     ctx = get_ctx(request)
     _media_type(request, JSON_TYPES)
     name = _source(principal, source)
@@ -110,15 +129,12 @@ async def _ingest_json(
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise BadBody(f"body is not JSON: {exc}") from None
     started = time.perf_counter()
-    async with ctx.db.session() as session:
-        result = await ingest_json(
-            session, feed, name, body,
-            max_records=ctx.settings.ingest_max_records, scope=principal.unit_code,
-            madonvi=madonvi,
-        )  # fmt: skip
-    count(name, result)
-    metrics.INGEST_BATCH_DURATION.labels(feed).observe(time.perf_counter() - started)
-    return IngestResponse(**result.response())
+    result = await ingest_json(
+        session, feed, name, body,
+        max_records=ctx.settings.ingest_max_records, scope=principal.unit_code,
+        madonvi=madonvi,
+    )  # fmt: skip
+    return _counted(background, feed, name, result, started)
 
 
 @router.post(
@@ -126,20 +142,24 @@ async def _ingest_json(
 )
 async def push_dossiers(
     request: Request,
+    session: SessionDep,
+    background: BackgroundTasks,
     source: SourceParam = None,
     madonvi: MaDonViParam = None,
     principal: Principal = Depends(require("collector")),
 ) -> IngestResponse:
-    return await _ingest_json(request, "dossiers", principal, source, madonvi)
+    return await _ingest_json(request, session, background, "dossiers", principal, source, madonvi)
 
 
 @router.post("/ingest/procedures", summary="Push the procedure catalogue (array)")
 async def push_procedures(
     request: Request,
+    session: SessionDep,
+    background: BackgroundTasks,
     source: SourceParam = None,
     principal: Principal = Depends(require("collector")),
 ) -> IngestResponse:
-    return await _ingest_json(request, "procedures", principal, source)
+    return await _ingest_json(request, session, background, "procedures", principal, source)
 
 
 @router.post(
@@ -147,16 +167,20 @@ async def push_procedures(
 )
 async def push_reports(
     request: Request,
+    session: SessionDep,
+    background: BackgroundTasks,
     source: SourceParam = None,
     madonvi: MaDonViParam = None,
     principal: Principal = Depends(require("collector")),
 ) -> IngestResponse:
-    return await _ingest_json(request, "reports", principal, source, madonvi)
+    return await _ingest_json(request, session, background, "reports", principal, source, madonvi)
 
 
 @router.post("/ingest/documents", summary="Push one edXML envelope or status message")
 async def push_document(
     request: Request,
+    session: SessionDep,
+    background: BackgroundTasks,
     source: SourceParam = None,
     principal: Principal = Depends(require("collector")),
 ) -> IngestResponse:
@@ -166,16 +190,13 @@ async def push_document(
     limits = XmlLimits(ctx.settings.xml_max_bytes, ctx.settings.xml_max_depth)
     raw = await _body(request, limits.max_bytes)
     started = time.perf_counter()
-    async with ctx.db.session() as session:
-        result = await ingest_xml(session, name, [raw], limits=limits, scope=principal.unit_code)
-    count(name, result)
-    metrics.INGEST_BATCH_DURATION.labels("documents").observe(time.perf_counter() - started)
-    return IngestResponse(**result.response())
+    result = await ingest_xml(session, name, [raw], limits=limits, scope=principal.unit_code)
+    return _counted(background, "documents", name, result, started)
 
 
 @router.get("/dead-letters", tags=["dead-letters"], summary="Rejected records (admin only)")
 async def get_dead_letters(
-    request: Request,
+    session: SessionDep,
     pending: bool = True,
     source: str | None = None,
     feed: Annotated[str | None, Query(pattern="^(" + "|".join(FEEDS) + ")$")] = None,
@@ -187,10 +208,9 @@ async def get_dead_letters(
     where it cannot be masked: edXML, non-JSON; see `payload_bytes`). The raw payload:
     `GET /api/v1/dead-letters/{id}/payload?reason=…` (logged). Page with `after_id` = the
     last id seen."""
-    async with get_ctx(request).db.session() as session:
-        letters = await list_dead_letters(
-            session, pending=pending, source=source, feed=feed, after_id=after_id, limit=limit
-        )
+    letters = await list_dead_letters(
+        session, pending=pending, source=source, feed=feed, after_id=after_id, limit=limit
+    )
     return {
         "items": [d.as_dict() for d in letters],
         "next_after_id": letters[-1].id if len(letters) == limit else None,
@@ -206,13 +226,13 @@ class ReplayRequest(BaseModel):
 @router.post("/dead-letters/replay", tags=["dead-letters"], summary="Replay dead-letters (admin)")
 async def post_replay(
     request: Request,
+    session: SessionDep,
     body: ReplayRequest,
     principal: Principal = Depends(require("admin")),
 ) -> dict[str, Any]:
     ctx = get_ctx(request)
     limits = XmlLimits(ctx.settings.xml_max_bytes, ctx.settings.xml_max_depth)
-    async with ctx.db.session() as session:
-        outcomes = await replay_dead_letters(session, body.ids, limits=limits)
+    outcomes = await replay_dead_letters(session, body.ids, limits=limits)
     return {
         "replayed": len(outcomes),
         "accepted": sum(o.accepted for o in outcomes),
@@ -228,6 +248,7 @@ async def post_replay(
 async def get_dead_letter_payload(
     dead_letter_id: int,
     request: Request,
+    session: SessionDep,
     reason: Annotated[
         str,
         Query(
@@ -238,12 +259,8 @@ async def get_dead_letter_payload(
     ],
     principal: Principal = Depends(require("admin")),
 ) -> dict[str, Any]:
-    async with get_ctx(request).db.session() as session:
-        letter = await read_dead_letter(
-            session,
-            principal,
-            dead_letter_id,
-            reason=reason,
-            route=f"{request.method} {request.url.path}",
-        )
+    letter = await read_dead_letter(
+        session, principal, dead_letter_id, reason=reason,
+        route=f"{request.method} {request.url.path}",
+    )  # fmt: skip
     return letter.as_dict(masked=False)

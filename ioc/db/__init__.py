@@ -1,6 +1,6 @@
 """Database access: metadata, engine, sessions, the embedded server and migrations."""
 
-from ioc.db.base import Base, metadata
+from ioc.db.base import NOW, TIMESTAMPTZ, PgChar, metadata
 from ioc.db.engine import (
     Database,
     asyncpg_dsn,
@@ -11,8 +11,10 @@ from ioc.db.engine import (
 from ioc.db.migrate import current_heads, downgrade, script_heads, upgrade
 
 __all__ = [
-    "Base",
+    "NOW",
+    "TIMESTAMPTZ",
     "Database",
+    "PgChar",
     "asyncpg_dsn",
     "current_heads",
     "downgrade",

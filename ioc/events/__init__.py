@@ -5,6 +5,7 @@ through `read_since()` (or, keeping up with whole rounds, `read_runs_since()`): 
 Every NOTIFY channel is named in `channels.py`; `Listener` fans them out in one process.
 """
 
+from ioc.events import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
 from ioc.events.channels import (
     ALERT_OUTBOX_CHANNEL,
     EVENTS_CHANNEL,

@@ -6,6 +6,7 @@ use `overlay_upstream()` (the screens' snapshot, `GET /api/v1/kpis`) and `UPSTRE
 `source` mark of a mirrored value); the app composes `router` and `register_cli`.
 """
 
+from ioc.federation import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
 from ioc.federation.cli import register_cli
 from ioc.federation.overlay import UPSTREAM, overlay_upstream
 from ioc.federation.views import router

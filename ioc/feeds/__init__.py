@@ -5,6 +5,7 @@ The app composes `router` and `build_services(ctx)`; the receiving side of a fee
 `ioc` mirroring this one) is `ioc.federation`.
 """
 
+from ioc.feeds import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
 from ioc.feeds.delivery import DeliveryService
 from ioc.feeds.loops import build_services
 from ioc.feeds.records import RecordEventsService

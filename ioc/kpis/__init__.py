@@ -2,6 +2,7 @@
 `/api/v1/kpis`. Other rooms use only what is exported here; the app composes `router`,
 `build_services(ctx)` and `register_cli`."""
 
+from ioc.kpis import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
 from ioc.kpis.catalogue import CATALOGUE, Kpi, status_of, window_days
 from ioc.kpis.cli import register_cli
 from ioc.kpis.compute import refresh

@@ -1,4 +1,8 @@
-"""Alembic environment: async, on the URL `ioc` gives it (never a hard-coded one)."""
+"""Alembic environment: async, on the URL `ioc` gives it (never a hard-coded one).
+
+`target_metadata` is every room's tables (`ioc.schema`), so `alembic check` and
+`alembic revision --autogenerate` compare the database with the tables in code, with the
+same options as `tests/foundation/test_schema_drift.py`."""
 
 from __future__ import annotations
 
@@ -9,12 +13,18 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ioc.db.engine import sqlalchemy_url
+from ioc.schema import COMPARE_OPTIONS, metadata
 
 config = context.config
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=None, transaction_per_migration=True)
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        transaction_per_migration=True,
+        **COMPARE_OPTIONS,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -5,6 +5,7 @@ docs/security.md for who sees what and why.
 Other rooms use the masking functions and `log_access`; the app composes `router`,
 `build_services(ctx)` and `register_cli`."""
 
+from ioc.privacy import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
 from ioc.privacy.cli import register_cli
 from ioc.privacy.loops import PrivacyPurge, build_services
 from ioc.privacy.masking import (

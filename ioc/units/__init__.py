@@ -5,6 +5,7 @@ fragments `subtree_sql`/`within_sql`, and `scoped_unit` for a route's scope chec
 loaders; the app composes `router` and `register_cli`. Only this room reads `unit_closure`.
 """
 
+from ioc.units import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
 from ioc.units.cli import register_cli
 from ioc.units.service import (
     DEMO_FILES,
