@@ -3,7 +3,8 @@
 Other rooms use the tree (`get_unit`, `subtree`, `subtree_set`, `is_within`, the SQL
 fragments `subtree_sql`/`within_sql`, the roll-up fragments `ancestors_join_sql` and
 `ancestor_rows_sql`, `closure_pairs`, `tree_fingerprint`, and `scoped_unit` for a route's
-scope check) and the loaders; the app composes `router` and `register_cli`. Only this room reads `unit_closure`.
+scope check) and the loaders; the app composes `router` and `register_cli`. Only this room
+reads `unit_closure`.
 """
 
 from ioc.units import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
