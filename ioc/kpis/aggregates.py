@@ -5,7 +5,7 @@ change_seq range (lo, hi]) the fold:
 1. takes each record's new *contribution* (`contributions.py`: local days, flags, open due
    time), derived from the raw row, or as the engine journaled it;
 2. reads its old contribution from the projection tables (`kpi_*_proj`);
-3. writes signed facts (-old, +new), expanded to every ancestor through `unit_closure`, into
+3. writes signed facts (-old, +new), expanded to every ancestor (`ancestors_join_sql`), into
    temporary tables, and adds them to the counters (`kpi_counts` by `COUNTERS`, `kpi_open`,
    service usage: `usage.py`);
 4. replaces the projection rows.
@@ -35,6 +35,7 @@ from ioc.kpis.contributions import (
     counters_by_day,
 )
 from ioc.kpis.usage import fold_service_days, fold_services
+from ioc.units import ancestors_join_sql
 
 _COLS = ", ".join(COUNT_COLUMNS)
 
@@ -99,7 +100,7 @@ async def _fold_counts(session: AsyncSession, feed: ProjectedFeed) -> None:
             FROM {feed.signed} x
             CROSS JOIN LATERAL (
                 SELECT DISTINCT c.ancestor_code FROM unnest(x.units) AS u(code)
-                JOIN unit_closure c ON c.descendant_code = u.code) a
+                {ancestors_join_sql("u.code", "c")}) a
             WHERE x.{day} IS NOT NULL
             GROUP BY 1, 2
             """
@@ -120,7 +121,7 @@ async def _fold_counts(session: AsyncSession, feed: ProjectedFeed) -> None:
         INSERT INTO kf (unit_code, day, {_COLS})
         SELECT c.ancestor_code, f.day, {", ".join("f." + c for c in COUNT_COLUMNS)}
         FROM ({per_day}) AS f(unit_code, day, {_COLS})
-        JOIN unit_closure c ON c.descendant_code = f.unit_code
+        {ancestors_join_sql("f.unit_code", "c")}
         """,
     )
 
@@ -135,7 +136,7 @@ async def _fold_open_dues(session: AsyncSession, feed: ProjectedFeed) -> None:
             FROM {feed.signed} x
             CROSS JOIN LATERAL (
                 SELECT DISTINCT c.ancestor_code FROM unnest(x.open_units) AS u(code)
-                JOIN unit_closure c ON c.descendant_code = u.code) a
+                {ancestors_join_sql("u.code", "c")}) a
             WHERE x.due_at IS NOT NULL
         """
         await _exec(session, sql, feed=feed.feed)
@@ -145,7 +146,7 @@ async def _fold_open_dues(session: AsyncSession, feed: ProjectedFeed) -> None:
             INSERT INTO ko (unit_code, feed, due_at, n)
             SELECT c.ancestor_code, :feed, x.due, x.s
             FROM (SELECT s, unit_code, {due} AS due FROM {feed.signed} y) x
-            JOIN unit_closure c ON c.descendant_code = x.unit_code
+            {ancestors_join_sql("x.unit_code", "c")}
             WHERE x.due IS NOT NULL
         """
         await _exec(session, sql, feed=open_feed)

@@ -32,6 +32,7 @@ from ioc.kpis.median import median
 from ioc.kpis.targets import config_of, targets_of
 from ioc.kpis.values import OVERDUE_TERMS, TERMS, Change, Floats, Judged, Raw, raws
 from ioc.localtime import WINDOWS, local_date
+from ioc.units import closure_pairs
 
 Key = tuple[str, str]  # (unit, window)
 
@@ -155,16 +156,7 @@ async def medians(
 ) -> dict[Key, tuple[float, int]]:
     """(unit, window) -> (median response seconds, how many) over the unit's subtree."""
     firsts = [window_days(w, today)[0] for w in windows]
-    closure = [
-        (str(a), str(d))
-        for a, d in await session.execute(
-            text(
-                "SELECT ancestor_code, descendant_code FROM unit_closure "
-                "WHERE ancestor_code = ANY(:u)"
-            ),
-            {"u": units},
-        )
-    ]
+    closure = await closure_pairs(session, units)
     filing = sorted({d for _, d in closure})
     lists: list[dict[str, list[float]]] = [{} for _ in windows]
     for unit, received, times in await response_times(session, min(firsts), today, filing):

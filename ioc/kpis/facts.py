@@ -95,13 +95,24 @@ def signed(pairs: Sequence[Pair]) -> Iterator[tuple[Row, int]]:
         yield new, 1
 
 
-def _opens_766(
-    facts: Facts, feed: str, unit: str, open766: bool, due: datetime | None, s: int
+def _record(
+    facts: Facts,
+    rows: FeedRows,
+    feed: str,
+    row: Row,
+    s: int,
+    opens: tuple[str, datetime | None, bool, datetime | None],
 ) -> None:
-    """The 766 open sets (`contributions.DOSSIERS.opens`…): every open record (`open766`) and
-    those with a 766 deadline (`open766_due`)."""
-    if due is not None:
-        facts.opens.append(OpenFact(unit, f"{feed}766", due, s, True))
+    """One signed dossier or report: its unit, its counters, and the open sets it is in
+    (`opens` = unit, open_due, open766, open766_due): open with a due date, and the 766 sets
+    (`contributions.DOSSIERS.opens`…) of every open record and those with a 766 deadline."""
+    unit, open_due, open766, due766 = opens
+    facts.units.add(unit)
+    rows.add(facts.counts, unit, row, s)
+    if open_due is not None:
+        facts.opens.append(OpenFact(unit, feed, open_due, s, True))
+    if due766 is not None:
+        facts.opens.append(OpenFact(unit, f"{feed}766", due766, s, True))
     if open766:
         facts.opens.append(OpenFact(unit, f"{feed}766_all", EPOCH, s, True))
 
@@ -109,29 +120,20 @@ def _opens_766(
 def dossier_facts(facts: Facts, rows: FeedRows, pairs: Sequence[Pair]) -> None:
     """Rows as in `kpi_dossier_proj` (`contributions.DOSSIERS`)."""
     fields = itemgetter(*(rows.at[c] for c in ("unit_code", "procedure_code", "recv_day")))
-    flags = itemgetter(*(rows.at[c] for c in ("online", "open_due", "open766", "open766_due")))
+    online_of = itemgetter(rows.at["online"])
+    opens = itemgetter(*(rows.at[c] for c in ("unit_code", "open_due", "open766", "open766_due")))
     for row, s in signed(pairs):
         unit, procedure, recv_day = fields(row)
-        online, open_due, open766, due766 = flags(row)
-        facts.units.add(unit)
-        rows.add(facts.counts, unit, row, s)
-        if open_due is not None:
-            facts.opens.append(OpenFact(unit, "dossiers", open_due, s, True))
-        _opens_766(facts, "dossiers", unit, open766, due766, s)
-        if online:
+        _record(facts, rows, "dossiers", row, s, opens(row))
+        if online_of(row):
             facts.online[(unit, procedure)][recv_day] += s
 
 
 def report_facts(facts: Facts, rows: FeedRows, pairs: Sequence[Pair]) -> None:
     """Rows as in `kpi_report_proj` (`contributions.REPORTS`)."""
-    fields = itemgetter(*(rows.at[c] for c in ("unit_code", "open_due", "open766", "open766_due")))
+    opens = itemgetter(*(rows.at[c] for c in ("unit_code", "open_due", "open766", "open766_due")))
     for row, s in signed(pairs):
-        unit, open_due, open766, due766 = fields(row)
-        facts.units.add(unit)
-        rows.add(facts.counts, unit, row, s)
-        if open_due is not None:
-            facts.opens.append(OpenFact(unit, "reports", open_due, s, True))
-        _opens_766(facts, "reports", unit, open766, due766, s)
+        _record(facts, rows, "reports", row, s, opens(row))
     response = itemgetter(*(rows.at[c] for c in ("unit_code", "recv_day", "resp_seconds")))
     for old, new in pairs:
         before = response(old) if old is not None else None

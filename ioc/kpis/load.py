@@ -24,6 +24,7 @@ from ioc.kpis.median import BINS, EDGES
 from ioc.kpis.memory import NEVER, EngineMemory, Responses
 from ioc.kpis.targets import Targets
 from ioc.localtime import WINDOWS
+from ioc.units import closure_pairs
 
 _EDGE_ARRAY = np.array(EDGES)
 
@@ -132,10 +133,7 @@ async def load_memory(
     `kpi_current`, for the windows of `today`, in the caller's transaction."""
     # the grouping below sorts or hashes a year of responses (spilled at the default 4 MB)
     await session.execute(text("SET LOCAL work_mem = '64MB'"))
-    closure = await _rows(
-        session, "SELECT ancestor_code, descendant_code FROM unit_closure ORDER BY depth"
-    )
-    tree = Tree([(str(a), str(d)) for a, d in closure])
+    tree = Tree(await closure_pairs(session))
     firsts = [window_days(w, today)[0].toordinal() for w in WINDOWS]
     counts = np.zeros((len(tree.units), len(WINDOWS), len(COUNT_COLUMNS)), dtype=np.int64)
     for (unit, window), values in (

@@ -35,6 +35,7 @@ from ioc.kpis.memory import EngineMemory
 from ioc.kpis.targets import config_of, targets_of
 from ioc.localtime import local_date
 from ioc.loops import lease_key
+from ioc.units import tree_fingerprint, tree_fingerprint_sql
 
 ENGINE_LOCK = lease_key("kpis.engine")
 # Records a round takes at most; the service wakes itself again when more wait.
@@ -42,10 +43,6 @@ BATCH_RECORDS = 50_000
 # For this transaction only: a rebuild sorts and groups millions of fact rows; the engine is
 # one leased process, so this is one session's memory.
 _WORK_MEM = "SET LOCAL work_mem = '64MB'"
-_CLOSURE_HASH = (
-    "SELECT md5(coalesce(string_agg(ancestor_code || '>' || descendant_code, ';' "
-    "ORDER BY ancestor_code, descendant_code), '')) FROM unit_closure"
-)
 
 
 @dataclass
@@ -119,7 +116,7 @@ async def _locked_state(session: AsyncSession) -> _State:
                 f"""
                 SELECT change_cursor, initialised, closure_hash, last_run_at, config_targets,
                        warn_margin, generation, EXISTS (SELECT 1 FROM kpi_journal),
-                       ({_CLOSURE_HASH})
+                       {tree_fingerprint_sql()}
                 FROM kpi_state FOR UPDATE
                 """
             )
@@ -340,7 +337,7 @@ async def rebuild(session: AsyncSession, *, now: datetime | None = None) -> Roun
     )
     units = [r[0] for r in await session.execute(text("SELECT code FROM units ORDER BY code"))]
     result.events = await refresh(session, units, moment, emit=initialised)
-    closure = str((await session.execute(text(_CLOSURE_HASH))).scalar_one())
+    closure = await tree_fingerprint(session)
     await session.execute(
         text(
             "UPDATE kpi_state SET initialised = true, closure_hash = :h, last_run_at = :at, "

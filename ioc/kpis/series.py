@@ -20,7 +20,7 @@ from ioc.kpis.models import KpiSeries, SeriesPoint
 from ioc.kpis.reads import folded
 from ioc.kpis.targets import check_kpi, config_of, targets_of
 from ioc.kpis.values import TERMS, Floats, raws
-from ioc.units import get_unit
+from ioc.units import get_unit, subtree, subtree_sql
 
 MAX_STEPS = 1000
 
@@ -112,12 +112,7 @@ async def _median_terms(
     terms: dict[str, Floats],
 ) -> None:
     """Each period's median of the response times received in it, over the unit's subtree."""
-    filing = [
-        r[0]
-        for r in await session.execute(
-            text("SELECT descendant_code FROM unit_closure WHERE ancestor_code = :u"), {"u": unit}
-        )
-    ]
+    filing = await subtree(session, unit)
     lists: dict[int, list[list[float]]] = {}
     for _, received, times in await response_times(session, periods[0], end, filing):
         days, inverse = np.unique(received, return_inverse=True)
@@ -156,11 +151,10 @@ async def _service_terms(
         text(
             f"""
             SELECT {bucket}, count(DISTINCT (s.unit_code, s.procedure_code))
-            FROM unit_closure c
-            JOIN kpi_service s ON s.unit_code = c.descendant_code AND s.offered
+            FROM kpi_service s
             JOIN kpi_service_day d ON d.unit_code = s.unit_code
                 AND d.procedure_code = s.procedure_code AND d.day BETWEEN :a AND :b
-            WHERE c.ancestor_code = :u
+            WHERE s.offered AND s.unit_code IN {subtree_sql(":u")}
             GROUP BY 1
             """
         ),

@@ -17,7 +17,7 @@ from ioc.kpis.catalogue import CATALOGUE, local_moment, status_of
 from ioc.kpis.current import CURRENT_LOCK, publish_changes, rewrite_texts
 from ioc.kpis.models import TargetOut
 from ioc.kpis.values import Change, Judged
-from ioc.units import get_unit
+from ioc.units import ancestor_rows_sql, get_unit, subtree
 
 # (unit, kpi) -> (target, where it comes from: unit, inherited:<code>, config, catalogue)
 Targets = dict[tuple[str, str], tuple[float | None, str]]
@@ -56,11 +56,11 @@ async def targets_of(session: AsyncSession, units: list[str], config: Config) ->
                 out[(unit, kpi.id)] = (kpi.target, "catalogue")
     rows = await session.execute(
         text(
-            """
+            f"""
             SELECT DISTINCT ON (c.descendant_code, t.kpi_id)
                    c.descendant_code, t.kpi_id, t.target, t.unit_code
-            FROM unit_closure c JOIN kpi_targets t ON t.unit_code = c.ancestor_code
-            WHERE c.descendant_code = ANY(:units)
+            FROM {ancestor_rows_sql(":units")} c
+            JOIN kpi_targets t ON t.unit_code = c.ancestor_code
             ORDER BY c.descendant_code, t.kpi_id, c.depth
             """
         ),
@@ -114,13 +114,7 @@ async def set_target(
             ),
             {"u": unit_code, "k": kpi_id, "t": target, "by": by},
         )
-    below = [
-        r[0]
-        for r in await session.execute(
-            text("SELECT descendant_code FROM unit_closure WHERE ancestor_code = :u"),
-            {"u": unit_code},
-        )
-    ]
+    below = await subtree(session, unit_code)
     await _rejudge(session, below, kpi_id, local_moment(now))
     found = await list_targets(session, unit_code)
     return next(t for t in found if t.kpi == kpi_id)

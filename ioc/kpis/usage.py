@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.kpis.contributions import EPOCH_SQL, ProjectedFeed
+from ioc.units import ancestors_join_sql
 
 
 async def _exec(session: AsyncSession, sql: str) -> None:
@@ -96,7 +97,7 @@ async def _roll_usage(session: AsyncSession) -> None:
     ancestor; store the new states."""
     await _exec(
         session,
-        """
+        f"""
         INSERT INTO kpi_service_usage AS u (unit_code, last_day, n)
         SELECT c.ancestor_code, f.last_day, sum(f.s)
         FROM (
@@ -105,7 +106,7 @@ async def _roll_usage(session: AsyncSession) -> None:
             UNION ALL
             SELECT unit_code, coalesce(old_last_day, '-infinity'), -1
             FROM ksv WHERE old_offered
-        ) f JOIN unit_closure c ON c.descendant_code = f.unit_code
+        ) f {ancestors_join_sql("f.unit_code", "c")}
         GROUP BY 1, 2 HAVING sum(f.s) <> 0
         ON CONFLICT (unit_code, last_day) DO UPDATE SET n = u.n + EXCLUDED.n
         """,
@@ -120,7 +121,7 @@ async def _roll_usage(session: AsyncSession) -> None:
         SELECT c.ancestor_code, 'catalogue', {EPOCH_SQL}, f.s
         FROM (SELECT unit_code, listed::int - old_listed::int AS s FROM ksv
               WHERE listed <> old_listed) f
-        JOIN unit_closure c ON c.descendant_code = f.unit_code
+        {ancestors_join_sql("f.unit_code", "c")}
         """,
     )
     await _exec(

@@ -1,8 +1,10 @@
 """Administrative units (GSO codes), their tree through reforms, and "every unit under X".
 
 Other rooms use the tree (`get_unit`, `subtree`, `subtree_set`, `is_within`, the SQL
-fragments `subtree_sql`/`within_sql`, and `scoped_unit` for a route's scope check) and the
-loaders; the app composes `router` and `register_cli`. Only this room reads `unit_closure`.
+fragments `subtree_sql`/`within_sql`, the roll-up fragments `ancestors_join_sql` and
+`ancestor_rows_sql`, `closure_pairs`, `tree_fingerprint`, and `scoped_unit` for a route's
+scope check) and the loaders; the app composes `router` and `register_cli`. Only this room
+reads `unit_closure`.
 """
 
 from ioc.units import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
@@ -18,8 +20,11 @@ from ioc.units.service import (
 from ioc.units.tree import (
     Scoped,
     Unit,
+    ancestor_rows_sql,
     ancestors,
+    ancestors_join_sql,
     children,
+    closure_pairs,
     get_unit,
     is_within,
     resolve_organ,
@@ -27,6 +32,8 @@ from ioc.units.tree import (
     subtree,
     subtree_set,
     subtree_sql,
+    tree_fingerprint,
+    tree_fingerprint_sql,
     within_sql,
 )
 from ioc.units.views import router
@@ -37,8 +44,11 @@ __all__ = [
     "Scoped",
     "Unit",
     "UnitsFileError",
+    "ancestor_rows_sql",
     "ancestors",
+    "ancestors_join_sql",
     "children",
+    "closure_pairs",
     "get_unit",
     "is_within",
     "load_organs_csv",
@@ -51,5 +61,7 @@ __all__ = [
     "subtree",
     "subtree_set",
     "subtree_sql",
+    "tree_fingerprint",
+    "tree_fingerprint_sql",
     "within_sql",
 ]

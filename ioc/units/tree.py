@@ -8,6 +8,9 @@ X" is one indexed lookup, offered three ways:
 - `subtree_sql(x)` / `within_sql(x, y)`: SQL fragments for a query that filters by subtree,
   `x` and `y` being a bind parameter (`:unit`, `$4`) or a column (`s.unit_code`);
 - `subtree(db, x)` (ordered list) and `subtree_set(db, x)`: the codes themselves;
+- for set-based roll-ups, `ancestors_join_sql(x, alias)` (fan a row out to every unit it
+  rolls up to), `ancestor_rows_sql(xs)` (with the depth), `closure_pairs(db)` (the whole
+  tree in memory) and `tree_fingerprint_sql()`/`tree_fingerprint(db)` (has the tree changed?);
 - `is_within(db, x, y)` and `scoped_unit(...)`: the checks routes make.
 """
 
@@ -52,6 +55,54 @@ def within_sql(ancestor: str, descendant: str) -> str:
         "EXISTS (SELECT 1 FROM unit_closure WHERE ancestor_code = "
         f"{ancestor} AND descendant_code = {descendant})"
     )
+
+
+def ancestors_join_sql(descendant: str, alias: str) -> str:
+    """A JOIN that repeats each row once per unit `descendant` rolls up to (itself included),
+    that unit being `{alias}.ancestor_code`: `... JOIN ... {ancestors_join_sql('f.unit_code',
+    'c')}` then `SELECT c.ancestor_code`. A plain join on the closure's descendant index, so a
+    set-based fan-out keeps its plan. `descendant` is SQL (a column), never a value."""
+    return f"JOIN unit_closure {alias} ON {alias}.descendant_code = {descendant}"
+
+
+def ancestor_rows_sql(descendants: str) -> str:
+    """A subquery of rows `(descendant_code, ancestor_code, depth)`: each unit of the array
+    `descendants` (SQL: a bind parameter such as `:units`) with every unit it rolls up to,
+    depth 0 being itself."""
+    return (
+        "(SELECT descendant_code, ancestor_code, depth FROM unit_closure "
+        f"WHERE descendant_code = ANY({descendants}))"
+    )
+
+
+def tree_fingerprint_sql() -> str:
+    """A scalar subquery: the md5 of every (ancestor, descendant) pair, which changes exactly
+    when the tree does (a reload, a reform)."""
+    return (
+        "(SELECT md5(coalesce(string_agg(ancestor_code || '>' || descendant_code, ';' "
+        "ORDER BY ancestor_code, descendant_code), '')) FROM unit_closure)"
+    )
+
+
+async def tree_fingerprint(db: Executor) -> str:
+    """The tree's fingerprint now (see `tree_fingerprint_sql`)."""
+    return str((await db.execute(text(f"SELECT {tree_fingerprint_sql()}"))).scalar_one())
+
+
+async def closure_pairs(
+    db: Executor, ancestors_of: list[str] | None = None
+) -> list[tuple[str, str]]:
+    """Every (ancestor, descendant) pair of the tree, itself included, nearest first (by
+    depth); with `ancestors_of`, only the pairs whose ancestor is one of those units."""
+    where = "" if ancestors_of is None else "WHERE ancestor_code = ANY(:u) "
+    rows = await db.execute(
+        text(
+            "SELECT ancestor_code, descendant_code FROM unit_closure "
+            f"{where}ORDER BY depth, ancestor_code, descendant_code"
+        ),
+        {"u": ancestors_of},
+    )
+    return [(str(a), str(d)) for a, d in rows]
 
 
 async def get_unit(db: Executor, code: str) -> Unit:
