@@ -30,7 +30,7 @@ class ConfigError(IocError):
 
 
 class CollectorSource(BaseModel):
-    """A source that `ioc` polls (CONTRACT §1.5)."""
+    """A source that `ioc` polls (docs/api.md §1.5)."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
     kind: Literal["dossiers", "procedures", "reports", "documents"]
@@ -40,7 +40,7 @@ class CollectorSource(BaseModel):
     timeout_seconds: float = Field(default=10.0, gt=0)
     auth_header: str | None = None
     enabled: bool = True
-    # The sending system's organ for records that name no unit (CONTRACT §1.1 `madonvi`;
+    # The sending system's organ for records that name no unit (docs/api.md §1.1 `madonvi`;
     # the organ a Hue-S export is requested for).
     madonvi: str | None = Field(default=None, max_length=200)
 

@@ -1,6 +1,6 @@
 """Standard Webhooks signing and verification, and target-URL validation (SSRF guard).
 
-Used by alert webhooks and feed deliveries (CONTRACT §6, §7). Spec:
+Used by alert webhooks and feed deliveries (docs/api.md §6, §7). Spec:
 https://www.standardwebhooks.com — `webhook-signature: v1,<base64 HMAC-SHA256>` over
 `{id}.{timestamp}.{body}`; secrets look like `whsec_<base64>`.
 """

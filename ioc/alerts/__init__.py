@@ -1,4 +1,4 @@
-"""Threshold alerts (CONTRACT §6): rules, evaluation, notifications, acknowledgements, silences.
+"""Threshold alerts (docs/api.md §6): rules, evaluation, notifications, acknowledgements, silences.
 
 Other rooms use `list_open_alerts(session, unit)` (screens' snapshots) and the `alert` events
 this room publishes to the event log on every state transition; the app composes `router`

@@ -1,4 +1,4 @@
-"""Vietnamese wording and number formats for alert messages (CONTRACT §6: emails in Vietnamese).
+"""Vietnamese wording and number formats for alert messages (docs/api.md §6: emails in Vietnamese).
 
 Numbers follow Vietnamese usage: decimal comma, dot for thousands (`91,03%`, `1.234`).
 Times are shown in Asia/Ho_Chi_Minh, the zone of every screen and calendar window.

@@ -1,4 +1,4 @@
-"""Request and response schemas of the alert API (CONTRACT §6)."""
+"""Request and response schemas of the alert API (docs/api.md §6)."""
 
 from __future__ import annotations
 

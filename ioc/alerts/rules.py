@@ -1,4 +1,4 @@
-"""Alert rules: the typed row, validation, and CRUD (CONTRACT §6). Scope: a rule belongs to
+"""Alert rules: the typed row, validation, and CRUD (docs/api.md §6). Scope: a rule belongs to
 its unit; callers check the principal's scope with `ioc.units.is_within`."""
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Rule:
         return Condition(self.op, self.threshold, clear, self.for_seconds, self.no_data_fires)
 
     def as_dict(self) -> dict[str, Any]:
-        """The rule as the API shows it (CONTRACT §6 field names)."""
+        """The rule as the API shows it (docs/api.md §6 field names)."""
         return {
             "id": self.id,
             "name": self.name,
@@ -106,7 +106,7 @@ async def _validate(
     *,
     allow_private: bool,
 ) -> None:
-    """A unit outside the token's subtree is refused first with 403 (CONTRACT §3: asking for
+    """A unit outside the token's subtree is refused first with 403 (docs/api.md §3: asking for
     another unit is an authorisation answer, whatever else is wrong with the rule). Then
     collect every field error (unknown KPI or unit, clear threshold on the wrong side, bad
     recipients) and raise one 422 naming them all."""

@@ -51,7 +51,7 @@ async def alert_dicts(
     order: str = "a.id",
     limit: int = 1000,
 ) -> list[dict[str, Any]]:
-    """Alerts (JSON-ready dicts, the `alert` object of CONTRACT §5) matching a WHERE clause."""
+    """Alerts (JSON-ready dicts, the `alert` object of docs/api.md §5) matching a WHERE clause."""
     sql = f"{ALERT_SELECT} WHERE {where} ORDER BY {order} LIMIT :limit"
     rows = await session.execute(
         text(sql), {"now": datetime.now().astimezone(), **params, "limit": limit}
@@ -206,7 +206,7 @@ async def acknowledge(
 
 
 async def alert_history(session: AsyncSession, alert_id: int) -> dict[str, Any]:
-    """An alert with every transition and every notification attempt (CONTRACT §6)."""
+    """An alert with every transition and every notification attempt (docs/api.md §6)."""
     alert = await get_alert(session, alert_id)
     transitions = await session.execute(
         text(

@@ -1,4 +1,4 @@
-"""HTTP routes of the alert room (CONTRACT §6). Thin: validate, check scope, call a service."""
+"""HTTP routes of the alert room (docs/api.md §6). Thin: validate, check scope, call a service."""
 
 from __future__ import annotations
 

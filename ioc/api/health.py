@@ -1,4 +1,4 @@
-"""Liveness, readiness and metrics: the only routes without a token (CONTRACT §0, §8)."""
+"""Liveness, readiness and metrics: the only routes without a token (docs/api.md §0, §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RFC 9457 problem details for every error (CONTRACT §0). Never a stack trace."""
+"""RFC 9457 problem details for every error (docs/api.md §0). Never a stack trace."""
 
 from __future__ import annotations
 

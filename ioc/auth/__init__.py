@@ -1,4 +1,4 @@
-"""API tokens, roles and unit scope (CONTRACT §3). The app composes `register_cli`."""
+"""API tokens, roles and unit scope (docs/api.md §3). The app composes `register_cli`."""
 
 from ioc.auth import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
 from ioc.auth.cli import register_cli

@@ -10,7 +10,7 @@ import typer
 from ioc.console import in_session, run_on_database
 
 token_app = typer.Typer(
-    help="API tokens: create, list, revoke (CONTRACT §3).", no_args_is_help=True
+    help="API tokens: create, list, revoke (docs/api.md §3).", no_args_is_help=True
 )
 
 

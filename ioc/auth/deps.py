@@ -15,7 +15,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 from ioc.auth.service import Principal, principal_for_token
 from ioc.errors import Forbidden, Unauthorized
 
-# Which roles may do what (CONTRACT §3). "read" = KPIs, alerts, screens.
+# Which roles may do what (docs/api.md §3). "read" = KPIs, alerts, screens.
 ROLE_IMPLIES: dict[str, set[str]] = {
     "admin": {"admin", "operator", "department_head", "district", "collector"},
     "department_head": {"department_head", "operator"},

@@ -58,7 +58,7 @@ def simulate(
         str | None, typer.Option(help="Collector token for --push (or IOC_SIM_TOKEN).")
     ] = None,
 ) -> None:
-    """Simulate Bình Phước's portal, 1022 hotline and document system (CONTRACT §1.5).
+    """Simulate Bình Phước's portal, 1022 hotline and document system (docs/api.md §1.5).
 
     Serves GET /dossiers, /procedures, /reports, /documents ?since=&limit= — or, with
     --push, posts the same records to the ingest endpoints of an ioc server."""

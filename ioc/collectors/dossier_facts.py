@@ -1,4 +1,4 @@
-"""What the 766 indicators need of a dossier, beyond its status and times (CONTRACT §4.1,
+"""What the 766 indicators need of a dossier, beyond its status and times (docs/api.md §4,
 the column contract in docs/collectors.md): placing a dossier that names no unit, the
 columns of its facts, and what progress steps add to them (closing, acceptance, supplement
 requests). Pure functions; `store` runs the SQL."""

@@ -1,4 +1,4 @@
-"""Parsers for the portal's dossiers (CONTRACT §1.1): plain arrays, the DVCQG sync envelope
+"""Parsers for the portal's dossiers (docs/api.md §1.1): plain arrays, the DVCQG sync envelope
 `DongBoHoSoMC`, and progress steps `CapNhatTienDoHoSoMC`.
 
 Version order (so an older copy never overwrites a newer one): a dossier's version is
@@ -63,7 +63,7 @@ def unwrap(body: Any) -> tuple[str, list[Any]]:
 
 def envelope_unit(body: Any) -> str | None:
     """The sending system's organ (`madonvi`) of a sync envelope, if it names one: the unit
-    of last resort for its dossiers (CONTRACT §1.1)."""
+    of last resort for its dossiers (docs/api.md §1.1)."""
     if isinstance(body, dict):
         value = body.get("madonvi")
         if isinstance(value, str) and value.strip() and len(value) <= MAX_ID:

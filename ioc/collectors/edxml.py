@@ -157,7 +157,7 @@ def kind_of(root: ET.Element) -> str:
 
 
 def build_document_id(organ: str | None, day: str | None, code: str | None) -> str | None:
-    """`OrganId,yyyy/MM/dd,number/notation` from its parts (CONTRACT §1.4), when all exist."""
+    """`OrganId,yyyy/MM/dd,number/notation` from its parts (docs/api.md §1.4), when all exist."""
     if not (organ and day and code):
         return None
     try:

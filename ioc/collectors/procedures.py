@@ -1,4 +1,4 @@
-"""Parser for the procedure catalogue (CONTRACT §1.2): which procedures a unit offers online."""
+"""Parser for the procedure catalogue (docs/api.md §1.2): which procedures a unit offers online."""
 
 from __future__ import annotations
 

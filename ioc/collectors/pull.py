@@ -1,4 +1,4 @@
-"""Pull collectors (CONTRACT §1.5): poll `GET {url}?since={cursor}&limit={n}` per source.
+"""Pull collectors (docs/api.md §1.5): poll `GET {url}?since={cursor}&limit={n}` per source.
 
 Guarantees:
 - The cursor is committed in the same transaction as the page's records, with a guard that

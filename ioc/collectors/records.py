@@ -50,7 +50,7 @@ class DossierRecord:
     source_updated_at: datetime
     raw: str
     unit_code: str | None = None
-    # Where the unit may come from when `MaDonVi` is absent, in order (CONTRACT §1.1): the
+    # Where the unit may come from when `MaDonVi` is absent, in order (docs/api.md §1.1): the
     # organ code prefixing `MaHoSo`, then the sync envelope's `madonvi`.
     unit_given: bool = True  # MaDonVi was sent (else `unit_ref` is the first fallback)
     unit_fallbacks: tuple[str, ...] = ()
@@ -228,7 +228,7 @@ class IngestResult:
     rejected: list[Rejection] = field(default_factory=list)
 
     def response(self) -> dict[str, Any]:
-        """The CONTRACT §2 response body."""
+        """The docs/api.md §2 response body."""
         return {
             "accepted": self.accepted,
             "rejected": [

@@ -1,5 +1,5 @@
-"""Parsers for citizen reports: the neutral format (CONTRACT §1.3) and adapters for two
-provinces' exports, Đà Nẵng's *Góp ý* (DOMAIN.md §4) and Huế's Hue-S field reports
+"""Parsers for citizen reports: the neutral format (docs/api.md §1.3) and adapters for two
+provinces' exports, Đà Nẵng's *Góp ý* (docs/api.md §1.3) and Huế's Hue-S field reports
 (*phản ánh hiện trường*).
 
 Version order: a report's version is (`source_updated_at`, status rank) where
@@ -44,7 +44,7 @@ STATUS_RANK_SQL = (
 def parse_report(
     index: int, obj: object, places: Mapping[str, str] | None = None, organ: str | None = None
 ) -> ReportRecord | Rejection:
-    """One CONTRACT §1.3 report (or a Góp ý or Hue-S record, placed by `places`, see
+    """One docs/api.md §1.3 report (or a Góp ý or Hue-S record, placed by `places`, see
     `unit_places`; `organ` is the organ a Hue-S export was requested for) → a record, or a
     rejection listing every reason."""
     if not isinstance(obj, Mapping):

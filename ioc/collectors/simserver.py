@@ -1,5 +1,5 @@
-"""`ioc simulate`: serve the simulated province's feeds over HTTP (CONTRACT §1.5), or push
-them to an `ioc` server's ingest endpoints (CONTRACT §2)."""
+"""`ioc simulate`: serve the simulated province's feeds over HTTP (docs/api.md §1.5), or push
+them to an `ioc` server's ingest endpoints (docs/api.md §2)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A simulated province: the portal, the 1022 hotline and the document system of Bình Phước
-(70), as append-only feeds of record versions served per CONTRACT §1.5.
+(70), as append-only feeds of record versions served per docs/api.md §1.5.
 
 Deterministic: the same seed, start time and clock give the same items in the same order.
 The world starts with `backfill_days` of history (every version a real system would have
@@ -265,7 +265,7 @@ class World:
         return f"{r.choice(FAMILY)} {r.choice(MIDDLE)} {r.choice(GIVEN)}"
 
     def _new_dossier(self, at: datetime) -> None:
-        """A dossier as real one-stop systems sync it (DOMAIN.md §3): every value a string,
+        """A dossier as real one-stop systems sync it (docs/api.md §1.1): every value a string,
         the channel left out for some desk dossiers (absent = in person), the unit left out
         for some district dossiers (their MaHoSo's organ prefix names it), digitised files,
         fees and how they were paid; later versions add supplement requests and results."""

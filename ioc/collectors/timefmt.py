@@ -1,6 +1,6 @@
 """Strict parsing of the time and date formats the sources use.
 
-Source local times carry no offset; CONTRACT §0 says they are Asia/Ho_Chi_Minh (UTC+7, no
+Source local times carry no offset; docs/api.md §0 says they are Asia/Ho_Chi_Minh (UTC+7, no
 daylight saving), so a fixed offset is exact and needs no tz database.
 """
 
@@ -36,7 +36,7 @@ def compact_local(field: str, value: object) -> datetime:
 
 
 def iso(field: str, value: object) -> datetime:
-    """ISO 8601 → aware datetime; a time without offset is read as UTC+7 (CONTRACT §0)."""
+    """ISO 8601 → aware datetime; a time without offset is read as UTC+7 (docs/api.md §0)."""
     if not isinstance(value, str):
         raise BadValue(f"{field}: {value!r} is not an ISO 8601 time string")
     try:

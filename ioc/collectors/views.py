@@ -1,4 +1,4 @@
-"""Push endpoints (CONTRACT §2) and the dead-letter store, over HTTP. Thin: read the body
+"""Push endpoints (docs/api.md §2) and the dead-letter store, over HTTP. Thin: read the body
 within limits, call the service in the request's unit of work (`SessionDep`: committed
 when the route returns, before the response is sent), shape the answer."""
 
@@ -86,7 +86,7 @@ SourceParam = Annotated[
 MaDonViParam = Annotated[
     str | None,
     Query(description="The sending system's organ id (or unit code), for senders that post a "
-          "plain array: the unit of last resort for dossiers that name none (CONTRACT §1.1), "
+          "plain array: the unit of last resort for dossiers that name none (docs/api.md §1.1), "
           "as a sync envelope's `madonvi`; for Hue-S reports, the organ the export was "
           "requested for."),
 ]  # fmt: skip
@@ -163,7 +163,7 @@ async def push_procedures(
 
 
 @router.post(
-    "/ingest/reports", summary="Push citizen reports (CONTRACT §1.3, Góp ý or Hue-S shape)"
+    "/ingest/reports", summary="Push citizen reports (docs/api.md §1.3, Góp ý or Hue-S shape)"
 )
 async def push_reports(
     request: Request,

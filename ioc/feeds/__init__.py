@@ -1,4 +1,4 @@
-"""Feeds for district IOCs (CONTRACT §7): subscriptions, signed ordered webhook delivery, and
+"""Feeds for district IOCs (docs/api.md §7): subscriptions, signed ordered webhook delivery, and
 record events for the `dossier`/`report`/`document` topics.
 
 The app composes `router` and `build_services(ctx)`; the receiving side of a feed (another

@@ -1,6 +1,6 @@
 """Feed delivery: one leader process, one worker task per active subscription.
 
-Guarantees (CONTRACT §7):
+Guarantees (docs/api.md §7):
 - **Ordered, at-least-once per subscription.** A worker sends its events one at a time, in
   seq order, and moves the subscription's `cursor_seq` only past events answered with a
   2xx (recorded in small batches, so a crash re-sends a few events — with the same

@@ -41,7 +41,7 @@ def webhook_id(sub_id: uuid.UUID, seq: int, epoch: int) -> str:
 
 
 def body_of(event: FeedEvent) -> bytes:
-    """`{"type", "seq", "unit", "data"}` (CONTRACT §7), the payload embedded as stored."""
+    """`{"type", "seq", "unit", "data"}` (docs/api.md §7), the payload embedded as stored."""
     if event.body is None:
         head = json.dumps(
             {"type": event.type, "seq": event.seq, "unit": event.unit_code}, ensure_ascii=False

@@ -1,4 +1,4 @@
-"""Routes of the feeds room: subscriptions (CONTRACT §7), their deliveries and replays."""
+"""Routes of the feeds room: subscriptions (docs/api.md §7), their deliveries and replays."""
 
 from __future__ import annotations
 

@@ -224,7 +224,7 @@ CATALOGUE: dict[str, Kpi] = {
             0.0,
             terms=("overdue_documents",),
         ),
-        # Decision 766/QĐ-TTg (CONTRACT §4.1; formulas and choices: docs/indicators-766.md);
+        # Decision 766/QĐ-TTg (docs/api.md §4; formulas and choices: docs/indicators-766.md);
         # default targets = the indicators' thresholds.
         Kpi(
             "i766_2_1",

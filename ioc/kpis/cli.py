@@ -30,7 +30,7 @@ def kpis_show(
     unit: Annotated[str, typer.Option(help="GSO code of the unit.")],
     window: Annotated[str, typer.Option(help="today, 7d, month, quarter or year.")] = "today",
 ) -> None:
-    """Print every KPI of UNIT for WINDOW as JSON (CONTRACT §4)."""
+    """Print every KPI of UNIT for WINDOW as JSON (docs/api.md §4)."""
     from ioc.kpis.reads import snapshot
 
     snap = run_on_database(lambda url: in_session(url, lambda s: snapshot(s, unit, window)))

@@ -1,4 +1,4 @@
-"""`/api/v1/kpis` (CONTRACT §4) and per-unit target management. Thin: scope, call, shape."""
+"""`/api/v1/kpis` (docs/api.md §4) and per-unit target management. Thin: scope, call, shape."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Live screens (CONTRACT §5): `/ws`, the per-process fan-out hub, and a Python client.
+"""Live screens (docs/api.md §5): `/ws`, the per-process fan-out hub, and a Python client.
 
 The app composes `router`, `build_services(ctx)` (the hub, kept in `ctx.handles`, and its
 loops) and `register_cli` (`ioc watch`). The typed client is `ioc.live.client`: a program

@@ -1,4 +1,4 @@
-"""A small typed client of `/ws` (CONTRACT §5), used by `ioc watch`, the tests and benchmarks.
+"""A small typed client of `/ws` (docs/api.md §5), used by `ioc watch`, the tests and benchmarks.
 
 It follows the reconnect policy documented in docs/live.md:
 - after a drop (1001, 1006, 1011, 1012, 1013…) reconnect after a random delay in

@@ -1,4 +1,4 @@
-"""The `/ws` wire protocol (CONTRACT §5): message shapes, close codes, and event → message.
+"""The `/ws` wire protocol (docs/api.md §5): message shapes, close codes, and event → message.
 
 Every message is one JSON object with a `type`. Server messages are serialised once per
 event (not once per screen): a `Wire` holds the text, and builds its UTF-8 bytes and its

@@ -46,7 +46,7 @@ async def _deny(websocket: WebSocket, error: IocError) -> None:
 
 @router.websocket("/ws")
 async def live_socket(websocket: WebSocket) -> None:
-    """Live screens (CONTRACT §5): subscribe to a unit, get a snapshot, then its events."""
+    """Live screens (docs/api.md §5): subscribe to a unit, get a snapshot, then its events."""
     ctx: AppContext = websocket.app.state.ctx
     hub = ctx.handles.get(Hub)
     settings = ctx.settings

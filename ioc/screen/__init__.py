@@ -1,4 +1,4 @@
-"""The wall screen: a static page (ioc/static/screen) fed by /api/v1 and /ws (CONTRACT §8)."""
+"""The wall screen: a static page (ioc/static/screen) fed by /api/v1 and /ws (docs/api.md §8)."""
 
 from ioc.screen.views import router
 

@@ -57,7 +57,7 @@ def upgrade() -> None:
         updated_at timestamptz NOT NULL DEFAULT now()
     );
     """)
-    # --- API tokens (CONTRACT §3): only a SHA-256 of the token is stored.
+    # --- API tokens (docs/api.md §3): only a SHA-256 of the token is stored.
     run_script("""
     CREATE TABLE api_tokens (
         id uuid PRIMARY KEY,

@@ -16,7 +16,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # --- subscriptions (CONTRACT §7). The secret is kept in clear because signing needs it
+    # --- subscriptions (docs/api.md §7). The secret is kept in clear because signing needs it
     # (HMAC); it is shown once by the API and never listed. cursor_seq is the last event seq
     # delivered with a 2xx (or skipped as not matching): delivery resumes after it.
     run_script("""

@@ -1,4 +1,4 @@
-// The websocket of CONTRACT §5, kept open forever: subscribe (with `since` after the first
+// The websocket of docs/api.md §5, kept open forever: subscribe (with `since` after the first
 // time), hand every message on, and when the socket closes or falls silent, reconnect after
 // an exponentially growing, fully jittered delay — so a hundred screens that lose the same
 // server do not all come back in the same second.

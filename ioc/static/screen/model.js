@@ -1,4 +1,4 @@
-// The screen's state and the pure functions that feed it. Messages follow CONTRACT §4/§5;
+// The screen's state and the pure functions that feed it. Messages follow docs/api.md §4/§5;
 // the readers below accept the shapes the REST API and the websocket use for the same data
 // (a list of {unit, kpis} or a map unit → kpis or unit → window → kpis), so one screen works
 // against both.
