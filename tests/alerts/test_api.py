@@ -40,7 +40,7 @@ async def test_rule_validation_answers_422_with_field_errors(
         assert bad.headers["content-type"] == "application/problem+json"
         fields = sorted(e["field"] for e in bad.json()["errors"])
         assert fields == ["clear_threshold", "kpi"]
-        # another unit is an authorisation answer (CONTRACT §3), even with other bad fields
+        # another unit is an authorisation answer (docs/api.md §3), even with other bad fields
         outside = await http.post(
             "/api/v1/alert-rules",
             json={**RULE, "kpi": "dossier_happiness", "unit": "688", "clear_threshold": 0.90},

@@ -61,7 +61,7 @@ async def test_email_and_webhook_in_vietnamese_with_correct_figures(
 
     assert len(receiver.received) == 1
     headers, raw = receiver.received[0]
-    verify(secret, headers, raw)  # signed like CONTRACT §7
+    verify(secret, headers, raw)  # signed like docs/api.md §7
     payload = json.loads(raw)
     assert payload["type"] == "alert_notification"
     assert headers["webhook-id"] == payload["id"]

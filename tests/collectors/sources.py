@@ -1,4 +1,4 @@
-"""A real HTTP source (CONTRACT §1.5) on a local socket, with scripted failures."""
+"""A real HTTP source (docs/api.md §1.5) on a local socket, with scripted failures."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Push endpoints (CONTRACT §2) over a real server: per-record results, limits, hostile XML."""
+"""Push endpoints (docs/api.md §2) over a real server: per-record results, limits, hostile XML."""
 
 from __future__ import annotations
 

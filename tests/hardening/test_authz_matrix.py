@@ -6,7 +6,7 @@ without one FAILS this test — adding a route without deciding who may call it,
 unit, breaks CI. For each row:
 
 - no token → 401 (unless the row is public);
-- each role (CONTRACT §3) on unit A's object (689, Thành phố Đồng Xoài) → 403 when the role
+- each role (docs/api.md §3) on unit A's object (689, Thành phố Đồng Xoài) → 403 when the role
   may not do it, anything but 401/403 when it may;
 - tokens of unit A on unit B's object (688) → 403 or 404, and lists seen by unit A never
   contain unit B's objects.
@@ -246,7 +246,7 @@ later = (NOW + timedelta(days=2)).isoformat()
 
 # (method, path) → who may call it, and how to ask it about a unit's object.
 MATRIX: dict[tuple[str, str], Spec] = {
-    # health: public by design (CONTRACT §0); /metrics public unless IOC_METRICS_TOKEN is set
+    # health: public by design (docs/api.md §0); /metrics public unless IOC_METRICS_TOKEN is set
     ("GET", "/healthz"): Spec(EVERYONE, fixed("GET", "/healthz"), scoped=False, public=True),
     ("GET", "/readyz"): Spec(EVERYONE, fixed("GET", "/readyz"), scoped=False, public=True),
     ("GET", "/metrics"): Spec(EVERYONE, fixed("GET", "/metrics"), scoped=False, public=True),
@@ -267,7 +267,7 @@ MATRIX: dict[tuple[str, str], Spec] = {
     ("GET", "/redoc"): Spec(EVERYONE, fixed("GET", "/redoc"), scoped=False, public=True),
     # units
     ("GET", "/api/v1/units/{code}"): Spec(READ, in_path("GET", "/api/v1/units/{unit}")),
-    # ingest (CONTRACT §2): collector only; a record of another unit is rejected, not stored
+    # ingest (docs/api.md §2): collector only; a record of another unit is rejected, not stored
     ("POST", "/api/v1/ingest/dossiers"): Spec(INGEST, ingest("dossiers")),
     ("POST", "/api/v1/ingest/procedures"): Spec(INGEST, ingest("procedures")),
     ("POST", "/api/v1/ingest/reports"): Spec(INGEST, ingest("reports")),
@@ -278,7 +278,7 @@ MATRIX: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/dead-letters/replay"): Spec(
         ADMIN, fixed("POST", "/api/v1/dead-letters/replay", json={"ids": [0]}), scoped=False
     ),
-    # KPIs (CONTRACT §4)
+    # KPIs (docs/api.md §4)
     ("GET", "/api/v1/kpis"): Spec(READ, with_unit("GET", "/api/v1/kpis", window="today")),
     ("GET", "/api/v1/kpis/catalogue"): Spec(READ, fixed("GET", "/api/v1/kpis/catalogue"), False),
     ("GET", "/api/v1/kpis/targets"): Spec(READ, with_unit("GET", "/api/v1/kpis/targets")),
@@ -289,7 +289,7 @@ MATRIX: dict[tuple[str, str], Spec] = {
     ("GET", "/api/v1/kpis/{kpi_id}/series"): Spec(
         READ, with_unit("GET", "/api/v1/kpis/dossier_received/series")
     ),
-    # alert rules (CONTRACT §6): read by readers, managed by department heads
+    # alert rules (docs/api.md §6): read by readers, managed by department heads
     ("POST", "/api/v1/alert-rules"): Spec(
         MANAGE_ALERTS,
         in_body(
@@ -326,7 +326,7 @@ MATRIX: dict[tuple[str, str], Spec] = {
     ("DELETE", "/api/v1/silences/{silence_id}"): Spec(
         MANAGE_ALERTS, by_id("DELETE", "/api/v1/silences/{id}", "silence", fresh=True)
     ),
-    # feed subscriptions (CONTRACT §7): districts manage their own
+    # feed subscriptions (docs/api.md §7): districts manage their own
     ("POST", "/api/v1/subscriptions"): Spec(
         SUBSCRIBE,
         in_body(

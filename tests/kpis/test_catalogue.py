@@ -1,4 +1,4 @@
-"""Every KPI of CONTRACT §4 on a small hand-counted fixture, at commune, district, province.
+"""Every KPI of docs/api.md §4 on a small hand-counted fixture, at commune, district, province.
 
 Now is 2026-03-15 10:00 local. Communes 25195 and 25198 are in district 689, 25320 in 690.
 """

@@ -336,7 +336,7 @@ def hue_s() -> dict[str, Any]:
 
 
 def reports() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Đà Nẵng-shaped (Góp ý) exports and CONTRACT §1.3 records. 15 working days:
+    """Đà Nẵng-shaped (Góp ý) exports and docs/api.md §1.3 records. 15 working days:
     R1 Thu 5 Feb → end of Thu 5 Mar; R2 Wed 28 Jan → Jan 29, 30, Feb 2–6, 9–13, 23, 24, 25 →
     end of Wed 25 Feb (ignoring Tết: 18 Feb); R3 Mon 5 Jan → end of Mon 26 Jan; R5 Fri 30
     Jan → end of Fri 27 Feb. 2 working days: R6 Tue 10 Feb → end of Thu 12 Feb; R7 Thu 12 Feb
