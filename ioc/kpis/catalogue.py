@@ -106,7 +106,9 @@ CATALOGUE: dict[str, Kpi] = {
             "count",
             "overdue",
             "dossiers",
-            "dossiers neither finished nor closed (status 3, 7, 8) with NgayHenTra < now",
+            "dossiers neither finished nor closed (status 3, 7, 8) nor waiting for the citizen's "
+            "supplement (5), past their due moment now (the latest NgayHenTraMoi, else NgayHenTra "
+            "plus completed supplement pauses)",
             "lower",
             0.0,
             terms=("overdue_dossiers",),
@@ -118,7 +120,8 @@ CATALOGUE: dict[str, Kpi] = {
             "ratio",
             "rate",
             "dossiers",
-            "DaSoHoa / all, among dossiers received in the window",
+            "HoSoCoThanhPhanSoHoa = 1 (or a digitised TaiLieuNop file) / all, among dossiers "
+            "received in the window",
             "higher",
             1.00,
             terms=("d_digitized", "d_received"),
@@ -130,7 +133,7 @@ CATALOGUE: dict[str, Kpi] = {
             "ratio",
             "rate",
             "dossiers",
-            "ThanhToanTrucTuyen / online, among online dossiers received in the window",
+            "DuocThanhToanTrucTuyen 1 or 2 / online, among online dossiers received in the window",
             "higher",
             None,
             terms=("d_paid", "d_online"),
