@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import tempfile
 import uuid
@@ -23,7 +24,7 @@ import uvicorn
 from ioc.app import create_app
 from ioc.auth import create_token
 from ioc.db import Database, upgrade
-from ioc.db.engine import asyncpg_dsn, start_embedded, with_database
+from ioc.db.engine import asyncpg_dsn, start_embedded, stop_embedded, with_database
 from ioc.live import WS_IMPLEMENTATION
 from ioc.settings import Settings
 from ioc.units import DEMO_FILES, DEMO_ORGANS, load_organs_csv, load_units_csv
@@ -32,17 +33,22 @@ SERVER_URL_ENV = "IOC_DATABASE_URL"
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """URL of a PostgreSQL server's maintenance database."""
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a PostgreSQL server's maintenance database; an embedded one is stopped and its
+    directory removed at the end of the run."""
     url = os.environ.get(SERVER_URL_ENV)
     if url:
-        return with_database(url, "postgres")
+        yield with_database(url, "postgres")
+        return
     # Not under pytest's 0700 temp dirs: as root, the embedded server runs as its own user,
     # which must be able to reach its data directory.
     data_dir = Path(tempfile.mkdtemp(prefix="ioc-test-pg-"))
     data_dir.chmod(0o755)
-    embedded = start_embedded(data_dir)
-    return with_database(embedded, "postgres")
+    try:
+        yield with_database(start_embedded(data_dir), "postgres")
+    finally:
+        stop_embedded()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 class DatabaseFactory:

