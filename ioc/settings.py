@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("var"), description="Where the embedded database lives.")
     db_pool_size: int = Field(default=10, ge=1, le=200)
     migrate_on_start: bool = Field(default=True, description="Apply migrations at `serve` start.")
+    gc_freeze_on_start: bool = Field(
+        default=True,
+        description=(
+            "Once started, move every object built so far (modules, catalogue, caches) out of "
+            "the cyclic garbage collector's view (`gc.freeze()`), so its full passes stay short."
+        ),
+    )
 
     # --- HTTP
     host: str = "127.0.0.1"
