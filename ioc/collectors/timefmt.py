@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from ioc.localtime import LOCAL_TZ
+from ioc.localtime import FIRST_YEAR, LAST_YEAR, LOCAL_TZ
 
 _YMD = re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})$")
 _DMY = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4})$")
@@ -19,11 +19,8 @@ class BadValue(ValueError):
     """A value that cannot be read; the message is the precise reason for a dead-letter."""
 
 
-# Years a record's time may fall in. Outside them a time is a source's placeholder
-# (`00010101000000`, `01/01/0001`) or garbage; year 1 or 9999 with an offset also cannot be
-# converted to UTC (OverflowError), so they are refused here, with the record's reason.
-FIRST_YEAR = 1900
-LAST_YEAR = 2199
+# Year 1 or 9999 with an offset cannot even be converted to UTC (OverflowError): times
+# outside FIRST_YEAR–LAST_YEAR are refused here, with the record's reason.
 
 
 class OutOfRange(BadValue):

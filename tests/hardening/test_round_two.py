@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import statistics
+import time
 
 import httpx
 import pytest
@@ -58,3 +61,55 @@ def test_models_refuse_non_finite_numbers_whatever_the_caller() -> None:
             TargetIn(target=bad)
         with pytest.raises(ValidationError):
             RuleIn(name="r", kpi="dossier_ontime_rate", unit="689", op="<", threshold=bad)
+
+
+# --- 3. series bounds before work ----------------------------------------------------------
+
+
+async def test_series_bounds_are_checked_before_any_work(
+    make_server: ServerMaker, make_token: TokenMaker
+) -> None:
+    """`from=0001-01-01&to=9999-12-31` once built 3.6 million periods (6–10 s, 128 MB) and
+    /healthz waited meanwhile; it is now refused before anything is built."""
+    server = await make_server()
+    operator = {"Authorization": f"Bearer {await make_token('operator', '70')}"}
+    worst = {"unit": "70", "from": "0001-01-01", "to": "9999-12-31"}
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+        for params, needle in (
+            (worst, "outside the years 1900–2199"),
+            ({**worst, "step": "month"}, "outside the years 1900–2199"),
+            ({"unit": "70", "from": "1900-01-01", "to": "2199-12-31"}, "109573 steps asked"),
+            ({"unit": "70", "from": "2199-12-01", "to": "9999-12-31"}, "9999-12-31 is outside"),
+        ):
+            answer = await http.get(
+                "/api/v1/kpis/dossier_online_rate/series", params=params, headers=operator
+            )
+            assert answer.status_code == 422, answer.text
+            assert answer.headers["content-type"] == PROBLEM
+            assert needle in answer.json()["detail"]
+
+        async def series_storm() -> None:
+            for _ in range(10):
+                await http.get(
+                    "/api/v1/kpis/report_response_p50_hours/series", params=worst, headers=operator
+                )
+                await http.get(  # the largest series allowed: 1,000 days of the province
+                    "/api/v1/kpis/report_response_p50_hours/series",
+                    params={"unit": "70", "from": "2024-01-01", "to": "2026-09-26"},
+                    headers=operator,
+                )
+
+        async def health() -> list[float]:
+            waits: list[float] = []
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as probe:
+                for _ in range(20):
+                    started = time.perf_counter()
+                    assert (await probe.get("/healthz")).status_code == 200
+                    waits.append(time.perf_counter() - started)
+                    await asyncio.sleep(0.01)
+            return waits
+
+        storm = asyncio.create_task(series_storm())
+        waits = await health()
+        await storm
+    assert statistics.median(waits) < 0.1, waits
