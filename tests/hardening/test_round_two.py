@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import statistics
 import time
 
 import httpx
 import pytest
+import websockets
 from pydantic import ValidationError
+from websockets.exceptions import ConnectionClosed
 
 from ioc.alerts.models import RuleIn
 from ioc.kpis.models import TargetIn
@@ -113,3 +116,38 @@ async def test_series_bounds_are_checked_before_any_work(
         waits = await health()
         await storm
     assert statistics.median(waits) < 0.1, waits
+
+
+# --- 5. deeply nested websocket messages ---------------------------------------------------
+
+
+async def test_a_deeply_nested_message_is_closed_with_a_reason(
+    make_server: ServerMaker, make_token: TokenMaker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`"["*2000 + "]"*2000` (4 KB) raised RecursionError: the socket dropped without a close
+    frame and the log took 170 KB. Now: an error message, a 1008 close with a reason, a
+    short log, and the server goes on serving."""
+    server = await make_server()
+    token = await make_token("operator", "70")
+    url = server.url.replace("http", "ws", 1) + "/ws"
+    headers = {"Authorization": f"Bearer {token}"}
+    caplog.set_level(logging.INFO)
+    for hostile in ("[" * 2000 + "]" * 2000, '{"type": "subscribe", "x": ' + "{" * 40 + "}" * 41):
+        async with websockets.connect(url, additional_headers=headers, open_timeout=10) as ws:
+            await ws.send(hostile)
+            error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert error["type"] == "error"
+            assert "nested deeper than 16 levels" in json.dumps(error)
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1008
+            assert "nested deeper" in closed.value.rcvd.reason
+    assert len(caplog.text) < 20_000
+    async with websockets.connect(url, additional_headers=headers, open_timeout=10) as ws:
+        await ws.send(json.dumps({"type": "subscribe", "unit": "70", "windows": ["today"]}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "snapshot"
+    # brackets inside strings are text, not nesting
+    async with websockets.connect(url, additional_headers=headers, open_timeout=10) as ws:
+        await ws.send(json.dumps({"type": "ping", "note": "[" * 100}))
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
