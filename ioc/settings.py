@@ -19,7 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from ioc.errors import IocError
+from ioc.errors import Invalid, IocError
+from ioc.webhooks import check_secret
 
 
 class ConfigError(IocError):
@@ -275,6 +276,16 @@ class Settings(BaseSettings):
         if not value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
             raise ValueError("must be a postgresql:// URL, e.g. postgresql://user@127.0.0.1/ioc")
         return value
+
+    @field_validator("federation_secret")
+    @classmethod
+    def _verifiable_secret(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            return check_secret(value)
+        except Invalid as exc:
+            raise ValueError(str(exc)) from None
 
     @classmethod
     def settings_customise_sources(

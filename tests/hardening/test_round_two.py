@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import statistics
@@ -15,8 +16,11 @@ from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed
 
 from ioc.alerts.models import RuleIn
+from ioc.errors import Invalid
 from ioc.kpis.models import TargetIn
-from tests.conftest import ServerMaker, TokenMaker
+from ioc.webhooks import check_secret, signature_headers
+from tests.conftest import ServerMaker, TokenMaker, test_settings
+from tests.webhooks_reference import verify as reference_verify
 
 PROBLEM = "application/problem+json"
 
@@ -151,3 +155,42 @@ async def test_a_deeply_nested_message_is_closed_with_a_reason(
     async with websockets.connect(url, additional_headers=headers, open_timeout=10) as ws:
         await ws.send(json.dumps({"type": "ping", "note": "[" * 100}))
         assert json.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "pong"
+
+
+# --- 4. feed secrets every receiver can verify ---------------------------------------------
+
+
+def _whsec(size: int) -> str:
+    return "whsec_" + base64.b64encode(bytes(range(size))).decode()
+
+
+async def test_only_standard_webhooks_secrets_are_accepted(
+    make_server: ServerMaker, make_token: TokenMaker
+) -> None:
+    """A brought secret that matched `whsec_[A-Za-z0-9+/=]{32,}` but was not base64 was
+    accepted and signed with its raw text: the reference library could verify none of those
+    deliveries. Only base64 of 24–64 bytes is accepted now; what is accepted verifies."""
+    server = await make_server(feeds_enabled=False)
+    district = {"Authorization": f"Bearer {await make_token('district', '689')}"}
+    body = {"url": "http://127.0.0.1:9/hook", "unit": "689", "topics": ["kpi"]}
+    refused = {
+        "whsec_" + "A" * 33: "not valid base64",  # not a multiple of 4
+        "whsec_QUJD=REVGR0hJSktMTU5PUFFSU1RVVldYWVo=": "not valid base64",  # padding inside
+        _whsec(80): "80 bytes",
+    }
+    async with httpx.AsyncClient(base_url=server.url, headers=district, timeout=10) as http:
+        for secret, why in refused.items():
+            answer = await http.post("/api/v1/subscriptions", json={**body, "secret": secret})
+            assert answer.status_code == 422, (secret, answer.text)
+            assert why in answer.text
+        for size in (24, 32, 64):
+            answer = await http.post("/api/v1/subscriptions", json={**body, "secret": _whsec(size)})
+            assert answer.status_code == 201, answer.text
+            payload = b'{"type": "kpi", "seq": 1}'
+            headers = signature_headers([_whsec(size)], "msg_1", payload)
+            reference_verify(_whsec(size), headers, payload)  # ioc's and the library's
+    for secret in refused:
+        with pytest.raises(ValidationError):
+            test_settings(federation_secret=secret)
+        with pytest.raises(Invalid):
+            check_secret(secret)
