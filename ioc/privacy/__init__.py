@@ -17,6 +17,7 @@ from ioc.privacy.masking import (
     mask_value,
 )
 from ioc.privacy.redact import install as install_log_redaction
+from ioc.privacy.redact import redact as redact_secrets
 from ioc.privacy.service import log_access
 from ioc.privacy.views import router
 
@@ -31,6 +32,7 @@ __all__ = [
     "mask_phone",
     "mask_record",
     "mask_value",
+    "redact_secrets",
     "register_cli",
     "router",
 ]

@@ -8,16 +8,20 @@ import json
 import logging
 import statistics
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
+import structlog
 import websockets
+from fastapi import Request
 from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed
 
 from ioc.alerts.models import RuleIn
 from ioc.errors import Invalid
 from ioc.kpis.models import TargetIn
+from ioc.logs import configure
 from ioc.webhooks import check_secret, signature_headers
 from tests.conftest import ServerMaker, TokenMaker, test_settings
 from tests.webhooks_reference import verify as reference_verify
@@ -194,3 +198,63 @@ async def test_only_standard_webhooks_secrets_are_accepted(
             test_settings(federation_secret=secret)
         with pytest.raises(Invalid):
             check_secret(secret)
+
+
+# --- 1 and 8. an unexpected error: no secret in any log format, a short log, the connection
+# kept ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
+
+
+@pytest.mark.parametrize("json_lines", [False, True], ids=["console", "json"])
+async def test_an_unexpected_error_logs_no_secret_and_keeps_the_connection(
+    make_server: ServerMaker,
+    make_token: TokenMaker,
+    capfd: pytest.CaptureFixture[str],
+    restore_logging: None,
+    json_lines: bool,
+) -> None:
+    """A bug inside a request used to be logged by the console renderer as a rich traceback
+    whose locals held the request's headers: the bearer token 20 times and 632 KB for one
+    request. Then Starlette re-raised it, and the server closed the keep-alive connection
+    under the client's next request."""
+    server = await make_server()
+    token = await make_token("operator", "70")
+
+    async def broken(request: Request) -> None:
+        headers = list(request.headers.items()) * 50  # what a rich traceback would print
+        rows = list(range(20_000))
+        raise RuntimeError(f"a bug, holding {len(headers)} headers and {len(rows)} rows")
+
+    server.app.add_api_route("/api/v1/test-broken", broken, methods=["GET"])
+    configure("info", json=json_lines)
+    capfd.readouterr()
+    transport = httpx.AsyncHTTPTransport(retries=0)
+    async with httpx.AsyncClient(
+        base_url=server.url,
+        headers={"Authorization": f"Bearer {token}"},
+        transport=transport,
+        timeout=10,
+    ) as http:
+        answer = await http.get("/api/v1/test-broken")
+        assert answer.status_code == 500
+        assert answer.headers["content-type"] == PROBLEM
+        assert "error id" in answer.json()["detail"]
+        assert answer.headers.get("connection") != "close"
+        again = await http.get("/api/v1/units/70")  # the same connection (one in the pool)
+        assert again.status_code == 200
+        assert again.extensions["network_stream"] is answer.extensions["network_stream"]
+    log = capfd.readouterr().err
+    assert "a bug, holding" in log  # the error is logged, with its traceback
+    assert "Traceback" in log
+    assert token not in log and token[4:20] not in log
+    assert log.count("unexpected error") == 1
+    assert len(log) < 20_000, len(log)
