@@ -23,7 +23,8 @@ from ioc.errors import Invalid
 from ioc.kpis.models import TargetIn
 from ioc.logs import configure
 from ioc.webhooks import check_secret, signature_headers
-from tests.conftest import ServerMaker, TokenMaker, test_settings
+from tests.conftest import ServerMaker, TokenMaker
+from tests.conftest import test_settings as settings_for_tests
 from tests.webhooks_reference import verify as reference_verify
 
 PROBLEM = "application/problem+json"
@@ -195,7 +196,7 @@ async def test_only_standard_webhooks_secrets_are_accepted(
             reference_verify(_whsec(size), headers, payload)  # ioc's and the library's
     for secret in refused:
         with pytest.raises(ValidationError):
-            test_settings(federation_secret=secret)
+            settings_for_tests(federation_secret=secret)
         with pytest.raises(Invalid):
             check_secret(secret)
 
