@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jsonschema
@@ -30,6 +31,7 @@ import websockets
 import yaml
 from prometheus_client import REGISTRY
 
+from ioc.app import create_app
 from ioc.settings import Settings
 from tests.conftest import ServerMaker, TokenMaker, free_port
 from tests.tools import missing, require_tool
@@ -281,6 +283,24 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "ExecStart=" in unit and "User=ioc" in unit
+
+
+def test_systemd_documentation_points_at_what_an_install_has() -> None:
+    """`Documentation=` once named /opt/ioc/deploy/README.md, which the wheel does not
+    install; every link must be something an installed ioc has: a page it serves."""
+    unit = (DEPLOY / "systemd" / "ioc.service").read_text()
+    links = [
+        link
+        for line in unit.splitlines()
+        if line.startswith("Documentation=")
+        for link in line.split("=", 1)[1].split()
+    ]
+    assert links
+    served = {getattr(route, "path", None) for route in create_app(Settings()).routes}
+    for link in links:
+        parts = urlsplit(link)
+        assert parts.scheme == "http" and parts.hostname == "127.0.0.1", link
+        assert parts.path in served, link
 
 
 # --- Prometheus and Grafana
