@@ -32,6 +32,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 from ioc.app import create_app
+from ioc.kpis import CATALOGUE
 from ioc.settings import Settings
 from tests.conftest import ServerMaker, TokenMaker, free_port
 from tests.tools import missing, require_tool
@@ -370,6 +371,28 @@ def test_grafana_dashboard_is_provisioned_and_queries_exposed_metrics() -> None:
     assert all(p["datasource"]["uid"] == uid for p in dashboard["panels"] if p["type"] != "row")
     assert unknown_metrics(queries) == []
     assert any("ioc_kpi_value" in q for q in queries)
+
+
+def test_grafana_kpi_panels_keep_one_kind_of_number_per_axis() -> None:
+    """Counts (received, overdue), ratios and hours once shared one `short` axis, so every
+    rate sat flat at the bottom beside the counts. Each KPI of the catalogue is drawn by
+    exactly one KPI panel, whose axis unit is the KPI's own."""
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "ioc.json").read_text())
+    grafana_unit = {"ratio": "percentunit", "count": "short", "hours": "h"}
+    panels = [
+        (re.search(r'kpi=~"([^"]+)"', t["expr"]), p["fieldConfig"]["defaults"]["unit"], p["type"])
+        for p in dashboard["panels"]
+        for t in p.get("targets", [])
+        if "ioc_kpi_value" in t["expr"]
+    ]
+    assert all(found for found, _, _ in panels), "every KPI panel selects its KPIs by kind"
+    for kpi in CATALOGUE.values():
+        units = {
+            unit
+            for found, unit, kind in panels
+            if found and kind == "timeseries" and re.fullmatch(found[1], kpi.id)
+        }
+        assert units == {grafana_unit[kpi.unit]}, (kpi.id, kpi.unit, units)
 
 
 # --- Caddy in front of two real servers
