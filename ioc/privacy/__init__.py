@@ -11,6 +11,7 @@ from ioc.privacy.loops import PrivacyPurge, build_services
 from ioc.privacy.masking import (
     PERSONAL_FIELDS,
     mask_email,
+    mask_free_text,
     mask_name,
     mask_phone,
     mask_record,
@@ -28,6 +29,7 @@ __all__ = [
     "install_log_redaction",
     "log_access",
     "mask_email",
+    "mask_free_text",
     "mask_name",
     "mask_phone",
     "mask_record",
