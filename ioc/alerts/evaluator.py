@@ -20,24 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
 from ioc.alerts.readings import current_value, is_time_based, known_kpis
-from ioc.alerts.rules import RULE_COLUMNS, Rule, rule_from_row
+from ioc.alerts.rules import RULE_COLUMNS, RULE_TARGETS_SQL, Rule, rule_from_row
 from ioc.alerts.service import SILENCED_SQL, alert_dicts, alert_event
 from ioc.alerts.state import ACTIVE, decide
 from ioc.events import ALERT_OUTBOX_CHANNEL, NewEvent, last_seq, latest, publish, read_since
 
 log = logging.getLogger("ioc.alerts.evaluator")
 
-# Rules with the units they are evaluated for: the rule's unit, or each current direct child.
+# Rules with the units they are evaluated for (see `rules.RULE_TARGETS_SQL`).
 RULE_UNITS_SQL = f"""
 SELECT {", ".join("r." + c.strip() for c in RULE_COLUMNS.split(","))}, t.target_unit
 FROM alert_rules r
-CROSS JOIN LATERAL (
-    SELECT r.unit_code AS target_unit WHERE NOT r.each_child
-    UNION ALL
-    SELECT u.code FROM units u
-    WHERE r.each_child AND u.parent_code = r.unit_code
-      AND (u.valid_to IS NULL OR u.valid_to >= current_date)
-) t
+CROSS JOIN LATERAL ({RULE_TARGETS_SQL}) t
 WHERE r.deleted_at IS NULL
 """
 
