@@ -1,9 +1,10 @@
-"""Collectors: parse the portal's dossiers, the 1022 hotline's reports and edXML documents,
-store them exactly once, keep what cannot be taken in as dead-letters, and poll sources.
+"""Collectors: parse the portal's dossiers, the 1022 hotline's reports, edXML documents and
+the reporting system's reports of agencies, store them exactly once, keep what cannot be
+taken in as dead-letters, and poll sources.
 
 Other rooms use: `ingest_json`, `ingest_xml` (one transaction, the caller's session),
-dead-letter listing/replay, `overdue_agency_reports` (a unit's overdue reports of agencies). The app composes `router`, `build_services(ctx)` and
-`register_cli`; `ioc demo` uses `prepare_demo` and `start_demo_sources` (the simulated
+dead-letter listing/replay, `overdue_agency_reports` (a unit's overdue reports of
+agencies). The app composes `router`, `build_services(ctx)` and `register_cli`; `ioc demo` uses `prepare_demo` and `start_demo_sources` (the simulated
 province and collectors pulling from it).
 """
 

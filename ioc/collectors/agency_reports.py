@@ -214,6 +214,6 @@ async def overdue_agency_reports(
             requested_at=r[7],
             due_at=r[8],
             overdue_days=int((moment - r[8]).total_seconds() // 86400),
-        )  # fmt: skip
+        )
         for r in rows
     ]

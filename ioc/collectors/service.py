@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
 from ioc.collectors import deadletters, store
-from ioc.collectors.agency_reports import AGENCY_REPORT, AGENCY_REPORTS, parse_agency_report
 from ioc.collectors import documents as docstore
+from ioc.collectors.agency_reports import AGENCY_REPORT, AGENCY_REPORTS, parse_agency_report
 from ioc.collectors.deadletters import DeadLetter
 from ioc.collectors.dossiers import (
     DOSSIER,
