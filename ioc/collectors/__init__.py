@@ -4,8 +4,9 @@ taken in as dead-letters, and poll sources.
 
 Other rooms use: `ingest_json`, `ingest_xml` (one transaction, the caller's session),
 dead-letter listing/replay, `overdue_agency_reports` (a unit's overdue reports of
-agencies). The app composes `router`, `build_services(ctx)` and `register_cli`; `ioc demo` uses `prepare_demo` and `start_demo_sources` (the simulated
-province and collectors pulling from it).
+agencies). The app composes `router`, `build_services(ctx)` and `register_cli`; `ioc demo`
+uses `prepare_demo` and `start_demo_sources` (the simulated province and collectors pulling
+from it).
 """
 
 from ioc.collectors import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)

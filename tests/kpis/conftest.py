@@ -230,7 +230,7 @@ async def add_agency_report(
             "status": status,
             "filed_at": filed_at,
             "channel": channel,
-        },  # fmt: skip
+        },
     )
     return int(result.scalar_one())
 
