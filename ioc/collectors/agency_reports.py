@@ -86,7 +86,7 @@ def parse_agency_report(index: int, obj: object) -> AgencyReportRecord | Rejecti
     updated = r.time("updated_at", iso, required=False)
     channel = _channel(r)
     if status in ("filed", "accepted"):
-        if filed is None and "filed_at" not in obj:
+        if filed is None and not obj.get("filed_at"):  # absent or empty (a bad one: above)
             r.fail(f"status {status} needs filed_at (when the report was sent)")
         if channel is None and not obj.get("channel"):
             r.fail(f"status {status} needs channel (online or paper)")
