@@ -38,10 +38,10 @@ FEED = "agency_reports"
 STATUSES = ("requested", "filed", "accepted", "cancelled")
 STATUS_RANK = {"requested": 0, "filed": 1, "accepted": 2, "cancelled": 2}
 STATUS_RANK_SQL = "CASE {col} WHEN 'requested' THEN 0 WHEN 'filed' THEN 1 ELSE 2 END"
-# Decree 09/2019/NĐ-CP, art. 9–10: periodic reports (weekly is the provinces' own practice,
-# e.g. the IOC's weekly progress reports), thematic and ad-hoc ones.
+# Decree 09/2019/NĐ-CP: periodic reports (weekly is the provinces' own practice, e.g. the
+# IOC's weekly progress reports), thematic and ad-hoc ones.
 FREQUENCIES = ("weekly", "monthly", "quarterly", "half_year", "yearly", "thematic", "ad_hoc")
-# How a report was sent (Decree 09/2019, art. 13: a paper report or an electronic one).
+# How a report was sent (Decree 09/2019: a paper report or an electronic one).
 CHANNELS = {
     "online": "online",
     "electronic": "online",
