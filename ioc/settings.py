@@ -34,7 +34,7 @@ class CollectorSource(BaseModel):
     """A source that `ioc` polls (docs/api.md §1.5)."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
-    kind: Literal["dossiers", "procedures", "reports", "documents"]
+    kind: Literal["dossiers", "procedures", "reports", "documents", "agency_reports"]
     url: str = Field(pattern=r"^https?://")
     interval_seconds: float = Field(default=10.0, gt=0)
     page_size: int = Field(default=500, ge=1, le=10_000)

@@ -1,13 +1,16 @@
-"""Collectors: parse the portal's dossiers, the 1022 hotline's reports and edXML documents,
-store them exactly once, keep what cannot be taken in as dead-letters, and poll sources.
+"""Collectors: parse the portal's dossiers, the 1022 hotline's reports, edXML documents and
+the reporting system's reports of agencies, store them exactly once, keep what cannot be
+taken in as dead-letters, and poll sources.
 
 Other rooms use: `ingest_json`, `ingest_xml` (one transaction, the caller's session),
-dead-letter listing/replay. The app composes `router`, `build_services(ctx)` and
-`register_cli`; `ioc demo` uses `prepare_demo` and `start_demo_sources` (the simulated
-province and collectors pulling from it).
+dead-letter listing/replay, `overdue_agency_reports` (a unit's overdue reports of
+agencies). The app composes `router`, `build_services(ctx)` and `register_cli`; `ioc demo`
+uses `prepare_demo` and `start_demo_sources` (the simulated province and collectors pulling
+from it).
 """
 
 from ioc.collectors import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
+from ioc.collectors.agency_reports import OverdueAgencyReport, overdue_agency_reports
 from ioc.collectors.cli import register_cli
 from ioc.collectors.deadletters import DeadLetter, list_dead_letters
 from ioc.collectors.demo import prepare_demo, start_demo_sources
@@ -28,6 +31,7 @@ __all__ = [
     "FEEDS",
     "DeadLetter",
     "IngestResult",
+    "OverdueAgencyReport",
     "Rejection",
     "ReplayOutcome",
     "XmlLimits",
@@ -37,6 +41,7 @@ __all__ = [
     "ingest_json",
     "ingest_xml",
     "list_dead_letters",
+    "overdue_agency_reports",
     "prepare_demo",
     "register_cli",
     "replay_dead_letters",

@@ -58,10 +58,11 @@ def simulate(
         str | None, typer.Option(help="Collector token for --push (or IOC_SIM_TOKEN).")
     ] = None,
 ) -> None:
-    """Simulate Bình Phước's portal, 1022 hotline and document system (docs/api.md §1.5).
+    """Simulate Bình Phước's portal, 1022 hotline, document and reporting systems (docs/api.md
+    §1.5).
 
-    Serves GET /dossiers, /procedures, /reports, /documents ?since=&limit= — or, with
-    --push, posts the same records to the ingest endpoints of an ioc server."""
+    Serves GET /dossiers, /procedures, /reports, /documents, /agency_reports ?since=&limit= —
+    or, with --push, posts the same records to the ingest endpoints of an ioc server."""
     import os
 
     import uvicorn
@@ -81,7 +82,7 @@ def simulate(
         asyncio.run(push_forever(world, push.rstrip("/"), secret))
         return
     typer.echo(f"simulating ({sizes}); serving http://{host}:{port}/{{dossiers,procedures,"
-               "reports,documents}}")  # fmt: skip
+               "reports,documents,agency_reports}}")  # fmt: skip
     uvicorn.run(create_sim_app(world), host=host, port=port, log_config=None)
 
 
@@ -90,7 +91,7 @@ def dead_letters_list(
     all_: Annotated[bool, typer.Option("--all", help="Include replayed ones.")] = False,
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
     feed: Annotated[
-        str | None, typer.Option(help="dossiers, procedures, reports, documents.")
+        str | None, typer.Option(help="dossiers, procedures, reports, documents, agency_reports.")
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
     payload: Annotated[

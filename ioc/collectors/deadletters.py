@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.auth import Principal
+from ioc.collectors.agency_reports import AGENCY_REPORT
 from ioc.collectors.dossiers import DOSSIER, PROGRESS
 from ioc.collectors.edxml import EDXML
 from ioc.collectors.procedures import PROCEDURE
@@ -34,6 +35,7 @@ FEED_OF = {
     DANANG: "reports",
     HUE_S: "reports",
     EDXML: "documents",
+    AGENCY_REPORT: "agency_reports",
 }
 
 

@@ -176,6 +176,30 @@ class ReportRecord:
 
 
 @dataclass(slots=True)
+class AgencyReportRecord:
+    """A report of an agency (*báo cáo*) requested of a unit for one period
+    (`ioc.collectors.agency_reports`); not the hotline's citizen reports (`ReportRecord`)."""
+
+    index: int
+    source_id: str
+    unit_ref: str
+    regime: str | None
+    title: str | None
+    period: str | None
+    frequency: str | None
+    receiver: str | None
+    requested_at: datetime
+    due_at: datetime
+    status: str
+    filed_at: datetime | None
+    channel: str | None
+    source_updated_at: datetime
+    raw: str
+    format: str = "agency_report"
+    unit_code: str | None = None
+
+
+@dataclass(slots=True)
 class Attachment:
     name: str
     content_type: str | None

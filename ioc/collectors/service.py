@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ioc import metrics
 from ioc.collectors import deadletters, store
 from ioc.collectors import documents as docstore
+from ioc.collectors.agency_reports import AGENCY_REPORT, AGENCY_REPORTS, parse_agency_report
 from ioc.collectors.deadletters import DeadLetter
 from ioc.collectors.dossiers import (
     DOSSIER,
@@ -37,6 +38,7 @@ from ioc.collectors.edxml import (
 )
 from ioc.collectors.procedures import PROCEDURE, parse_procedure
 from ioc.collectors.records import (
+    AgencyReportRecord,
     DossierRecord,
     IngestResult,
     ProcedureRecord,
@@ -55,9 +57,9 @@ from ioc.collectors.reports import (
 )
 from ioc.errors import Invalid
 
-FEEDS = ("dossiers", "procedures", "reports", "documents")
+FEEDS = ("dossiers", "procedures", "reports", "documents", "agency_reports")
 # Replay order: what others refer to first (a step needs its dossier).
-REPLAY_ORDER = (PROCEDURE, DOSSIER, PROGRESS, REPORT, DANANG, HUE_S, EDXML)
+REPLAY_ORDER = (PROCEDURE, DOSSIER, PROGRESS, REPORT, DANANG, HUE_S, EDXML, AGENCY_REPORT)
 
 
 class BadBody(Invalid):
@@ -88,6 +90,8 @@ def split_body(feed: str, body: Any) -> tuple[str, list[Any]]:
         return REPORT, body["data"]  # a page of a province's API as it answers (Hue-S)
     if not isinstance(body, list):
         raise BadBody(f"expected a JSON array of {feed}")
+    if feed == "agency_reports":
+        return AGENCY_REPORT, body
     return (PROCEDURE if feed == "procedures" else REPORT), body
 
 
@@ -134,6 +138,12 @@ async def ingest_items(
             p4 = parse_report(i, obj, places, organ)
             (rejected if isinstance(p4, Rejection) else reports).append(p4)  # type: ignore[arg-type]
         result = await store.upsert(session, store.REPORTS, source, reports, rejected, scope)
+    elif fmt == AGENCY_REPORT:
+        agency: list[AgencyReportRecord] = []
+        for i, obj in enumerate(items):
+            p5 = parse_agency_report(i, obj)
+            (rejected if isinstance(p5, Rejection) else agency).append(p5)  # type: ignore[arg-type]
+        result = await store.upsert(session, AGENCY_REPORTS, source, agency, rejected, scope)
     else:
         raise Invalid(f"unknown record format {fmt!r}")
     rejected.sort(key=lambda r: r.index)

@@ -25,7 +25,7 @@ MAX_LIMIT = 10_000
 
 
 def create_sim_app(world: World) -> Starlette:
-    """An ASGI app serving `GET /{feed}?since=&limit=` for the four feeds."""
+    """An ASGI app serving `GET /{feed}?since=&limit=` for the five feeds."""
 
     async def feed(request: Request) -> JSONResponse:
         name = request.path_params["feed"]
@@ -124,7 +124,8 @@ async def _push_feed(
             step = 1
         else:
             chunk = items[offset : offset + batch]
-            response = await client.post(f"/api/v1/ingest/{feed}", params=source, json=chunk)
+            path = f"/api/v1/ingest/{feed.replace('_', '-')}"  # agency_reports: agency-reports
+            response = await client.post(path, params=source, json=chunk)
             step = len(chunk)
         if response.status_code != 200:
             raise PushRefused(f"{feed}: HTTP {response.status_code} {response.text[:200]}")

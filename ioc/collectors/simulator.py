@@ -1,5 +1,6 @@
-"""A simulated province: the portal, the 1022 hotline and the document system of Bình Phước
-(70), as append-only feeds of record versions served per docs/api.md §1.5.
+"""A simulated province: the portal, the 1022 hotline, the document system and the reporting
+system (reports of agencies, `agency_sim`) of Bình Phước (70), as append-only feeds of record
+versions served per docs/api.md §1.5.
 
 Deterministic: the same seed, start time and clock give the same items in the same order.
 The world starts with `backfill_days` of history (every version a real system would have
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from ioc.collectors.agency_sim import AgencyReportDesk
 from ioc.localtime import LOCAL_TZ
 from ioc.units import DEMO_FILES
 
-FEED_NAMES = ("procedures", "dossiers", "reports", "documents")
+FEED_NAMES = ("procedures", "dossiers", "reports", "documents", "agency_reports")
 PROVINCE_ORGAN = "000.00.00.H10"
 
 
@@ -182,6 +184,11 @@ class World:
         self._seq = 0
         self._counter = 0
         self._catalogue()
+        # the reporting system's calendar of requests (`agency_sim`): its own random numbers
+        self.agency = AgencyReportDesk(
+            seed, self.districts, self.communes, self._schedule, self._emit
+        )
+        self.agency.start(self.now - timedelta(days=backfill_days))
         self._backfill(backfill_days, backfill_per_day)
         self._last = self.now
 

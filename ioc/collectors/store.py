@@ -44,6 +44,7 @@ from ioc.collectors.dossier_facts import (
 )
 from ioc.collectors.dossiers import STATUS_RANK, STATUS_RANK_SQL
 from ioc.collectors.records import (
+    AgencyReportRecord,
     DossierRecord,
     IngestResult,
     ProcedureRecord,
@@ -59,7 +60,7 @@ from ioc.units import subtree_sql
 
 LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtext('ioc.ingest'))"
 
-R = TypeVar("R", DossierRecord, ReportRecord, ProcedureRecord)
+R = TypeVar("R", DossierRecord, ReportRecord, ProcedureRecord, AgencyReportRecord)
 # Completes records before placement: (connection, source, records, rejected) → records kept.
 Prepare = Callable[[asyncpg.Connection, str, list[R], list[Rejection]], Awaitable[list[R]]]
 
@@ -116,7 +117,11 @@ def place_units(
         elif allowed is not None and code not in allowed:
             reason = f"{field}: unit {code} is outside this collector token's unit"
         if reason is not None:
-            fmt = rec.format if isinstance(rec, ReportRecord) else _format_of(rec)
+            fmt = (
+                rec.format
+                if isinstance(rec, ReportRecord | AgencyReportRecord)
+                else _format_of(rec)
+            )
             rejected.append(
                 Rejection(rec.index, _record_id(rec), [reason], rec.raw, fmt, rec.unit_ref)
             )
@@ -140,7 +145,9 @@ async def placed_records(
     return place_units(records, units, rejected, field, allowed)
 
 
-def _record_id(rec: DossierRecord | ReportRecord | ProcedureRecord) -> str:
+def _record_id(
+    rec: DossierRecord | ReportRecord | ProcedureRecord | AgencyReportRecord,
+) -> str:
     return rec.code if isinstance(rec, ProcedureRecord) else rec.source_id
 
 

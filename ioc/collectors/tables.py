@@ -172,6 +172,55 @@ report_history = Table(
     PrimaryKeyConstraint("report_id", "at", "status", name="pk_report_history"),
 )
 
+# Reports of agencies (*báo cáo*, migration 0021): one row per report requested of a unit
+# for one period, with its deadline and when and how it was filed (docs/collectors.md).
+agency_reports = Table(
+    "agency_reports",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("source_id", Text, nullable=False),
+    Column("unit_code", Text, nullable=False),
+    Column("unit_ref", Text, nullable=False),
+    Column("regime", Text),
+    Column("title", Text),
+    Column("period", Text),
+    Column("frequency", Text),
+    Column("receiver", Text),
+    Column("requested_at", TIMESTAMPTZ, nullable=False),
+    Column("due_at", TIMESTAMPTZ, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("filed_at", TIMESTAMPTZ),
+    Column("channel", Text),
+    Column("source_updated_at", TIMESTAMPTZ, nullable=False),
+    Column("raw", JSONB, nullable=False),
+    Column("change_seq", BigInteger, nullable=False),
+    Column("created_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
+    Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
+    CheckConstraint(
+        "status IN ('requested', 'filed', 'accepted', 'cancelled')", name="status"
+    ),
+    CheckConstraint("channel IN ('online', 'paper')", name="channel"),
+    UniqueConstraint("source", "source_id", name="uq_agency_reports_source_id"),
+    Index("ix_agency_reports_change_seq", "change_seq"),
+    # the overdue ones of a unit's subtree (`overdue_agency_reports`)
+    Index(
+        "ix_agency_reports_unfiled_due", "due_at",
+        postgresql_where=text("filed_at IS NULL AND status <> 'cancelled'"),
+    ),
+)  # fmt: skip
+
+agency_report_history = Table(
+    "agency_report_history",
+    metadata,
+    Column("agency_report_id", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("at", TIMESTAMPTZ, nullable=False),
+    PrimaryKeyConstraint(
+        "agency_report_id", "at", "status", name="pk_agency_report_history"
+    ),
+)  # fmt: skip
+
 documents = Table(
     "documents",
     metadata,

@@ -176,6 +176,23 @@ async def push_reports(
     return await _ingest_json(request, session, background, "reports", principal, source, madonvi)
 
 
+@router.post(
+    "/ingest/agency-reports",
+    summary="Push reports of agencies (báo cáo: requested, due, filed online or on paper)",
+)
+async def push_agency_reports(
+    request: Request,
+    session: SessionDep,
+    background: BackgroundTasks,
+    source: SourceParam = None,
+    principal: Principal = Depends(require("collector")),
+) -> IngestResponse:
+    """An array of agency reports (docs/collectors.md, "Reports of agencies"); each record
+    is stored once per (source, id), a record that is not valid is dead-lettered with its
+    reasons and the others are stored."""
+    return await _ingest_json(request, session, background, "agency_reports", principal, source)
+
+
 @router.post("/ingest/documents", summary="Push one edXML envelope or status message")
 async def push_document(
     request: Request,

@@ -296,6 +296,6 @@ async def clear(session: AsyncSession) -> None:
     """Empty every aggregate and projection (the first step of a rebuild)."""
     await _exec(
         session,
-        "TRUNCATE kpi_dossier_proj, kpi_report_proj, kpi_document_proj, kpi_counts, kpi_open, "
-        "kpi_service_day, kpi_service, kpi_service_usage, kpi_journal",
+        "TRUNCATE kpi_dossier_proj, kpi_report_proj, kpi_document_proj, kpi_agency_report_proj, "
+        "kpi_counts, kpi_open, kpi_service_day, kpi_service, kpi_service_usage, kpi_journal",
     )

@@ -40,7 +40,7 @@ class Kpi:
     name_en: str
     unit: Literal["count", "ratio", "hours"]
     kind: Kind
-    feed: Literal["dossiers", "reports", "documents", "procedures"]
+    feed: Literal["dossiers", "reports", "documents", "procedures", "agency_reports"]
     formula: str
     direction: Direction
     target: float | None
@@ -226,6 +226,46 @@ CATALOGUE: dict[str, Kpi] = {
             "lower",
             0.0,
             terms=("overdue_documents",),
+        ),
+        # Reports of agencies (báo cáo) to the provincial reporting system (docs/kpis.md).
+        Kpi(
+            "agency_report_online_rate",
+            "Tỷ lệ báo cáo gửi trực tuyến",
+            "Agency reports filed online",
+            "ratio",
+            "rate",
+            "agency_reports",
+            "reports of agencies filed online (through the reporting system) / all filed, "
+            "among reports filed in the window (cancelled requests not counted)",
+            "higher",
+            0.50,
+            terms=("ar_online", "ar_filed"),
+        ),
+        Kpi(
+            "agency_report_ontime_rate",
+            "Tỷ lệ báo cáo gửi đúng hạn",
+            "Agency reports filed on time",
+            "ratio",
+            "rate",
+            "agency_reports",
+            "reports of agencies filed by their deadline / all due, among reports whose "
+            "deadline falls in the window (one due later today and not filed yet counts as "
+            "not on time; cancelled requests not counted)",
+            "higher",
+            0.90,
+            terms=("ar_ontime", "ar_due"),
+        ),
+        Kpi(
+            "agency_report_overdue_open",
+            "Báo cáo quá hạn chưa gửi",
+            "Agency reports overdue",
+            "count",
+            "overdue",
+            "agency_reports",
+            "reports of agencies neither filed nor cancelled whose deadline has passed now",
+            "lower",
+            0.0,
+            terms=("overdue_agency_reports",),
         ),
         # Decision 766/QĐ-TTg (docs/api.md §4; formulas and choices: docs/indicators-766.md);
         # default targets = the indicators' thresholds.

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.kpis.contributions import (
+    AGENCY_REPORTS,
     CHANGED_PROCEDURES,
     DOCUMENTS,
     DOSSIER_RELEGAL,
@@ -25,6 +26,7 @@ from ioc.kpis.facts import (
     Facts,
     FeedRows,
     OpenFact,
+    agency_report_facts,
     document_facts,
     dossier_facts,
     report_facts,
@@ -94,6 +96,8 @@ async def read_changes(
             dossier_facts(changes.facts, rows, known)
         elif feed is DOCUMENTS:
             document_facts(changes.facts, rows, known, ancestors)
+        elif feed is AGENCY_REPORTS:
+            agency_report_facts(changes.facts, rows, known)
         else:
             report_facts(changes.facts, rows, known)
     if procedures:

@@ -60,6 +60,12 @@ COUNTERS: tuple[Counter, ...] = (
     Counter("ir_ended", "reports", "end_day"),
     Counter("ir_ontime", "reports", "end_day", "ir_ontime"),
     Counter("ir_satisfied", "reports", "recv_day", "ir_satisfied"),
+    # reports of agencies (báo cáo): filed (online) on the day filed, due (on time) on the
+    # day due; a cancelled request counts nowhere
+    Counter("ar_filed", "agency_reports", "filed_day"),
+    Counter("ar_online", "agency_reports", "filed_day", "online"),
+    Counter("ar_due", "agency_reports", "due_day"),
+    Counter("ar_ontime", "agency_reports", "due_day", "ontime"),
 )
 # The columns of `kpi_counts` (and of every counter array), in this order.
 COUNT_COLUMNS: tuple[str, ...] = tuple(c.name for c in COUNTERS)
@@ -180,6 +186,19 @@ SELECT d.id AS document_pk,
        ((d.due_on + 1)::timestamp AT TIME ZONE '{TZ}') AS due_at
 FROM documents d WHERE d.change_seq > :lo AND d.change_seq <= :hi
 """
+# Reports of agencies: filed on time = filed by the deadline; open = neither filed nor
+# cancelled (overdue once `due_at` has passed).
+AGENCY_REPORT_CONTRIBUTION = f"""
+SELECT a.id AS agency_report_id, a.unit_code,
+       CASE WHEN a.status <> 'cancelled' AND a.filed_at IS NOT NULL
+            THEN (a.filed_at AT TIME ZONE '{TZ}')::date END AS filed_day,
+       coalesce(a.channel = 'online', false) AS online,
+       CASE WHEN a.status <> 'cancelled' THEN (a.due_at AT TIME ZONE '{TZ}')::date END
+           AS due_day,
+       coalesce(a.filed_at <= a.due_at, false) AS ontime,
+       CASE WHEN a.status <> 'cancelled' AND a.filed_at IS NULL THEN a.due_at END AS open_due
+FROM agency_reports a WHERE a.change_seq > :lo AND a.change_seq <= :hi
+"""
 CHANGED_PROCEDURES = """
 SELECT DISTINCT unit_code, code FROM procedures WHERE change_seq > :lo AND change_seq <= :hi
 """
@@ -257,9 +276,25 @@ DOCUMENTS = ProjectedFeed(
     "kdoc",
     (("documents", "due_at"),),
 )
-PROJECTED_FEEDS: tuple[ProjectedFeed, ...] = (DOSSIERS, REPORTS, DOCUMENTS)
+AGENCY_REPORTS = ProjectedFeed(
+    "agency_reports",
+    AGENCY_REPORT_CONTRIBUTION,
+    "kpi_agency_report_proj",
+    "agency_report_id",
+    "agency_report_id bigint, unit_code text, filed_day date, online boolean, due_day date, "
+    "ontime boolean, open_due timestamptz",
+    "kar",
+    (("agency_reports", "open_due"),),
+)
+PROJECTED_FEEDS: tuple[ProjectedFeed, ...] = (DOSSIERS, REPORTS, DOCUMENTS, AGENCY_REPORTS)
 # Every source table the engine tails by change_seq (procedures: the online-service catalogue).
-SOURCE_TABLES: tuple[str, ...] = ("dossiers", "reports", "documents", "procedures")
+SOURCE_TABLES: tuple[str, ...] = (
+    "dossiers",
+    "reports",
+    "documents",
+    "procedures",
+    "agency_reports",
+)
 # The feeds with open records and due moments (`kpi_open`, the overdue counts), in this order:
 # the plain ones, the 766 open sets judged by the 766 deadlines and "every open one" (at
 # `EPOCH`), and the catalogue's listed services (at `EPOCH`: its count is the number listed).
@@ -272,6 +307,7 @@ OPEN_FEEDS: tuple[str, ...] = (
     "reports766",
     "reports766_all",
     "catalogue",
+    "agency_reports",
 )
 
 

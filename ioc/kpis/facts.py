@@ -163,3 +163,15 @@ def document_facts(
         if due_at is not None:
             for a in {a for u in open_units for a in ancestors.get(u, ())}:
                 facts.opens.append(OpenFact(a, "documents", due_at, s, False))
+
+
+def agency_report_facts(facts: Facts, rows: FeedRows, pairs: Sequence[Pair]) -> None:
+    """Rows as in `kpi_agency_report_proj` (`contributions.AGENCY_REPORTS`): counters at the
+    reporting unit, and the open set `agency_reports` while neither filed nor cancelled."""
+    fields = itemgetter(rows.at["unit_code"], rows.at["open_due"])
+    for row, s in signed(pairs):
+        unit, open_due = fields(row)
+        facts.units.add(unit)
+        rows.add(facts.counts, unit, row, s)
+        if open_due is not None:
+            facts.opens.append(OpenFact(unit, "agency_reports", open_due, s, True))

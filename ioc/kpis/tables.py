@@ -49,6 +49,7 @@ kpi_journal = Table(
     Column("documents", Text),
     Column("procedures", Text),
     Column("created_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
+    Column("agency_reports", Text),  # 0022
 )
 
 # Per dossier, does it count for each Decision 766 indicator (0017).
@@ -111,6 +112,19 @@ kpi_document_proj = Table(
     Column("due_at", TIMESTAMPTZ),
 )
 
+# What each report of an agency contributes (0022; `contributions.AGENCY_REPORTS`).
+kpi_agency_report_proj = Table(
+    "kpi_agency_report_proj",
+    metadata,
+    Column("agency_report_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("unit_code", Text, nullable=False),
+    Column("filed_day", Date),
+    Column("online", Boolean, nullable=False),
+    Column("due_day", Date),
+    Column("ontime", Boolean, nullable=False),
+    Column("open_due", TIMESTAMPTZ),
+)
+
 _COUNTS = (
     "d_received", "d_online", "d_digitized", "d_paid", "d_finished", "d_ontime",
     "r_received", "r_resolved", "r_ontime", "doc_sent", "doc_electronic",
@@ -120,6 +134,8 @@ _I766_COUNTS = (
     "i_online", "i_fee", "i_paid", "i_digit", "i_reuse", "i_popdb", "i_result", "i_eresult",
     "i_ended", "i_ontime", "ir_ended", "ir_ontime", "ir_satisfied",
 )  # fmt: skip
+# The reports of agencies' counters (0022).
+_AGENCY_COUNTS = ("ar_filed", "ar_online", "ar_due", "ar_ontime")
 
 kpi_counts = Table(
     "kpi_counts",
@@ -129,7 +145,7 @@ kpi_counts = Table(
     Column("period", Date, nullable=False),
     *(
         Column(c, BigInteger, nullable=False, server_default=text("0"))
-        for c in (*_COUNTS, *_I766_COUNTS)
+        for c in (*_COUNTS, *_I766_COUNTS, *_AGENCY_COUNTS)
     ),
     CheckConstraint("grain IN ('d', 'm')", name="grain"),
     PrimaryKeyConstraint("unit_code", "grain", "period", name="pk_kpi_counts"),
@@ -149,7 +165,7 @@ kpi_open = Table(
     Column("n", BigInteger, nullable=False),
     CheckConstraint(
         "feed IN ('dossiers', 'reports', 'documents', 'dossiers766', 'dossiers766_all',"
-        " 'reports766', 'reports766_all', 'catalogue')",
+        " 'reports766', 'reports766_all', 'catalogue', 'agency_reports')",
         name="feed",
     ),
     PrimaryKeyConstraint("unit_code", "feed", "due_at", name="pk_kpi_open"),

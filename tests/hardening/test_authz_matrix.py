@@ -145,6 +145,9 @@ def ingest(feed: str) -> Build:
             "procedures": [{"MaTTHC": "1.000001", "TenTTHC": "Thủ tục", "MaLinhVuc": "G1",
                             "MucDo": 4, "TrucTuyen": True, "MaDonVi": unit}],
             "reports": [report(f"RX-{unit}-{len(world.ids)}", unit)],
+            "agency-reports": [{"id": f"AX-{unit}-{len(world.ids)}", "unit": unit,
+                                "requested_at": "2026-03-01T08:00:00+07:00",
+                                "due_at": "2026-03-10", "status": "requested"}],
         }[feed]  # fmt: skip
         world.ids[f"n:{len(world.ids)}"] = 1  # make the next ids unique
         return Req("POST", f"/api/v1/ingest/{feed}", json=body)
@@ -272,6 +275,7 @@ MATRIX: dict[tuple[str, str], Spec] = {
     ("POST", "/api/v1/ingest/procedures"): Spec(INGEST, ingest("procedures")),
     ("POST", "/api/v1/ingest/reports"): Spec(INGEST, ingest("reports")),
     ("POST", "/api/v1/ingest/documents"): Spec(INGEST, ingest("documents")),
+    ("POST", "/api/v1/ingest/agency-reports"): Spec(INGEST, ingest("agency-reports")),
     # dead letters hold raw payloads (personal data): admin only
     ("GET", "/api/v1/dead-letters"): Spec(ADMIN, fixed("GET", "/api/v1/dead-letters"), False),
     ("GET", "/api/v1/dead-letters/{dead_letter_id}/payload"): Spec(ADMIN, dead_letter_payload),

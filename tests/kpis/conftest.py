@@ -201,6 +201,51 @@ async def complete_recipient(s: AsyncSession, pk: int, unit: str, done: datetime
     )
 
 
+async def add_agency_report(
+    s: AsyncSession,
+    unit: str,
+    requested_at: datetime,
+    due_at: datetime,
+    *,
+    status: str = "requested",
+    filed_at: datetime | None = None,
+    channel: str | None = None,
+) -> int:
+    """A report of an agency (`agency_reports`) requested of `unit`."""
+    result = await s.execute(
+        text(
+            """
+            INSERT INTO agency_reports (source, source_id, unit_code, unit_ref, requested_at,
+                due_at, status, filed_at, channel, source_updated_at, raw, change_seq)
+            VALUES ('t', :sid, :unit, :unit, :requested_at, :due_at, :status, :filed_at,
+                :channel, now(), '{}', nextval('record_change_seq'))
+            RETURNING id
+            """
+        ),
+        {
+            "sid": f"ar{_RUN}-{next(_ids)}",
+            "unit": unit,
+            "requested_at": requested_at,
+            "due_at": due_at,
+            "status": status,
+            "filed_at": filed_at,
+            "channel": channel,
+        },
+    )
+    return int(result.scalar_one())
+
+
+async def update_agency_report(s: AsyncSession, report_id: int, **fields: Any) -> None:
+    sets = ", ".join(f"{k} = :{k}" for k in fields)
+    await s.execute(
+        text(
+            f"UPDATE agency_reports SET {sets}, change_seq = nextval('record_change_seq') "
+            "WHERE id = :id"
+        ),
+        {"id": report_id, **fields},
+    )
+
+
 async def add_procedure(
     s: AsyncSession, unit: str, code: str, online: bool, legal_days: float | None = None
 ) -> None:

@@ -27,7 +27,8 @@ def _rate(n: int, d: int) -> Raw:
 async def naive_values(
     session: AsyncSession, units: list[str], window: str, now: datetime
 ) -> dict[str, dict[str, Raw]]:
-    """unit → kpi id → value, straight from dossiers, reports, documents and procedures."""
+    """unit → kpi id → value, straight from dossiers, reports, documents, procedures and
+    reports of agencies."""
     lo, hi = window_days(window, local_date(now))
     p = {"units": units, "lo": lo, "hi": hi, "now": now}
     day = f"AT TIME ZONE '{TZ}')::date BETWEEN :lo AND :hi"
@@ -144,6 +145,26 @@ async def naive_values(
             p,
         )
     }
+    agency = {
+        r[0]: r[1:]
+        for r in await session.execute(
+            text(
+                f"""
+                SELECT c.ancestor_code,
+                  count(*) FILTER (WHERE a.filed_at IS NOT NULL AND (a.filed_at {day}),
+                  count(*) FILTER (WHERE a.filed_at IS NOT NULL AND (a.filed_at {day}
+                                   AND a.channel = 'online'),
+                  count(*) FILTER (WHERE (a.due_at {day}),
+                  count(*) FILTER (WHERE (a.due_at {day} AND a.filed_at <= a.due_at),
+                  count(*) FILTER (WHERE a.filed_at IS NULL AND a.due_at < :now)
+                FROM agency_reports a JOIN unit_closure c ON c.descendant_code = a.unit_code
+                WHERE c.ancestor_code = ANY(:units) AND a.status <> 'cancelled'
+                GROUP BY 1
+                """
+            ),
+            p,
+        )
+    }
     i766 = await _naive_766(session, units, day, p)
     out: dict[str, dict[str, Raw]] = {}
     for unit in units:
@@ -151,6 +172,7 @@ async def naive_values(
         r = reports.get(unit, (0, 0, 0, 0, None, 0))
         doc = documents.get(unit, (0, 0, 0))
         sv = services.get(unit, (0, 0))
+        ar = agency.get(unit, (0,) * 5)
         values = {
             "dossier_received": Raw(float(d[0]), float(d[0]), None),
             "dossier_online_rate": _rate(d[1], d[0]),
@@ -167,6 +189,9 @@ async def naive_values(
             ),
             "document_electronic_rate": _rate(doc[1], doc[0]),
             "document_overdue_open": Raw(float(doc[2]), float(doc[2]), None),
+            "agency_report_online_rate": _rate(ar[1], ar[0]),
+            "agency_report_ontime_rate": _rate(ar[3], ar[2]),
+            "agency_report_overdue_open": Raw(float(ar[4]), float(ar[4]), None),
         }
         values.update(i766[unit])
         values["i766_3_2"] = _rate(sv[0], sv[1])

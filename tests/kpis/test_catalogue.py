@@ -130,11 +130,12 @@ async def loaded(kdb: Database) -> Database:
 
 
 def fractions(kpis: list) -> dict[str, tuple]:
-    """The plain KPIs' fractions (the Decision 766 indicators: test_i766.py)."""
+    """The plain KPIs' fractions (the Decision 766 indicators: test_i766.py; the reports of
+    agencies: tests/agency_reports/test_kpis.py)."""
     return {
         k.id: (k.numerator, k.denominator) if k.denominator is not None else k.value
         for k in kpis
-        if not k.id.startswith("i766_")
+        if not k.id.startswith(("i766_", "agency_report_"))
     }
 
 

@@ -27,6 +27,7 @@ from ioc.kpis.targets import set_target
 from ioc.localtime import WINDOWS, local_date
 
 from .conftest import (
+    add_agency_report,
     add_document,
     add_dossier,
     add_procedure,
@@ -34,6 +35,7 @@ from .conftest import (
     at,
     complete_recipient,
     engine_round,
+    update_agency_report,
     update_dossier,
     update_report,
 )
@@ -123,6 +125,24 @@ document = st.fixed_dictionaries(
         "completed_at": maybe,
     }
 )
+# A report of an agency: due after it is requested; filed (online or on paper) or not.
+agency_report = st.fixed_dictionaries(
+    {
+        "unit": unit,
+        "requested_at": moments,
+        "due_at": moments,
+        "status": st.sampled_from(["requested", "filed", "accepted", "cancelled"]),
+        "filed_at": maybe,
+        "channel": st.sampled_from(["online", "paper"]),
+    }
+).map(
+    lambda a: {
+        **a,
+        "due_at": max(a["due_at"], a["requested_at"]),
+        "filed_at": None if a["status"] == "requested" else a["filed_at"],
+        "channel": None if a["status"] == "requested" or a["filed_at"] is None else a["channel"],
+    }
+)
 operation = st.one_of(
     st.tuples(st.just("dossier"), dossier),
     st.tuples(st.just("update_dossier"), st.integers(0, 50), dossier),
@@ -130,6 +150,8 @@ operation = st.one_of(
     st.tuples(st.just("update_report"), st.integers(0, 50), report),
     st.tuples(st.just("document"), document),
     st.tuples(st.just("complete"), st.integers(0, 50), maybe),
+    st.tuples(st.just("agency_report"), agency_report),
+    st.tuples(st.just("update_agency_report"), st.integers(0, 50), agency_report),
     st.tuples(
         st.just("procedure"),
         unit,
@@ -144,7 +166,7 @@ operation = st.one_of(
     st.tuples(st.just("round"), moments),
 )
 
-RAW_TABLES = "dossiers, reports, documents, document_recipients, procedures"
+RAW_TABLES = "dossiers, reports, documents, document_recipients, procedures, agency_reports"
 AGGREGATES = [
     "kpi_counts",
     "kpi_open",
@@ -154,6 +176,7 @@ AGGREGATES = [
     "kpi_dossier_proj",
     "kpi_report_proj",
     "kpi_document_proj",
+    "kpi_agency_report_proj",
 ]
 
 
@@ -195,6 +218,7 @@ async def _apply(db: Database, ops: list[tuple[Any, ...]]) -> None:
     dossiers: list[int] = []
     reports: list[int] = []
     documents: list[tuple[int, list[str]]] = []
+    agency: list[int] = []
     for op in ops:
         async with db.session() as s:
             kind = op[0]
@@ -228,6 +252,18 @@ async def _apply(db: Database, ops: list[tuple[Any, ...]]) -> None:
                 pk, units = documents[op[1] % len(documents)]
                 if units and op[2] is not None:
                     await complete_recipient(s, pk, units[op[1] % len(units)], op[2])
+            elif kind == "agency_report":
+                fields = dict(op[1])
+                unit_code = fields.pop("unit")
+                agency.append(
+                    await add_agency_report(
+                        s, unit_code, fields.pop("requested_at"), fields.pop("due_at"), **fields
+                    )
+                )
+            elif kind == "update_agency_report" and agency:
+                fields = dict(op[2])
+                fields["unit_code"] = fields.pop("unit")
+                await update_agency_report(s, agency[op[1] % len(agency)], **fields)
             elif kind == "procedure":
                 await add_procedure(s, op[1], op[2], op[3], *op[4:])
         if op[0] == "round":
