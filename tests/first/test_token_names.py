@@ -26,9 +26,7 @@ async def test_vietnamese_named_token_pushes(
     client: httpx.AsyncClient, make_token: TokenMaker, db: Database
 ) -> None:
     token = await make_token("collector", "70", name="Cổng dịch vụ công tỉnh")
-    r = await client.post(
-        "/api/v1/ingest/dossiers", json=[dossier("TN-1")], headers=auth(token)
-    )
+    r = await client.post("/api/v1/ingest/dossiers", json=[dossier("TN-1")], headers=auth(token))
     assert r.status_code == 200, r.text
     assert r.json() == {"accepted": 1, "rejected": []}
     assert (
