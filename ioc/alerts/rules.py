@@ -115,7 +115,8 @@ async def _validate(
         errors.append(
             {
                 "field": "kpi",
-                "message": f"unknown KPI {data['kpi']!r}; GET /api/v1/kpis/catalogue lists the KPI ids",
+                "message": f"unknown KPI {data['kpi']!r}; "
+                "GET /api/v1/kpis/catalogue lists the KPI ids",
             }
         )
     if data["window"] not in WINDOWS:
