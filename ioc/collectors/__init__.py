@@ -3,14 +3,21 @@ store them exactly once, keep what cannot be taken in as dead-letters, and poll 
 
 Other rooms use: `ingest_json`, `ingest_xml` (one transaction, the caller's session),
 dead-letter listing/replay. The app composes `router`, `build_services(ctx)` and
-`register_cli`; `ioc demo` uses `prepare_demo` and `start_demo_sources` (the simulated
-province and collectors pulling from it).
+`register_cli`; `ioc demo` uses `prepare_demo` (its kept tokens: `demo_token`),
+`screen_base_url` and `start_demo_sources` (the simulated province and collectors pulling
+from it).
 """
 
 from ioc.collectors import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
 from ioc.collectors.cli import register_cli
 from ioc.collectors.deadletters import DeadLetter, list_dead_letters
-from ioc.collectors.demo import prepare_demo, start_demo_sources
+from ioc.collectors.demo import (
+    DemoTokens,
+    demo_token,
+    prepare_demo,
+    screen_base_url,
+    start_demo_sources,
+)
 from ioc.collectors.pull import build_services
 from ioc.collectors.records import IngestResult, Rejection
 from ioc.collectors.service import (
@@ -27,11 +34,13 @@ from ioc.collectors.views import router
 __all__ = [
     "FEEDS",
     "DeadLetter",
+    "DemoTokens",
     "IngestResult",
     "Rejection",
     "ReplayOutcome",
     "XmlLimits",
     "build_services",
+    "demo_token",
     "ingest_items",
     "ingest_json",
     "ingest_xml",
@@ -40,5 +49,6 @@ __all__ = [
     "register_cli",
     "replay_dead_letters",
     "router",
+    "screen_base_url",
     "start_demo_sources",
 ]
