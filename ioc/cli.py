@@ -113,19 +113,24 @@ def demo(
 ) -> None:
     """`serve` with the demo province (Bình Phước, 70) loaded and its sources simulated.
 
-    Prints an admin token and the wall-screen address before starting."""
+    Prints the wall-screen address with the demo's operator token (read-only, province 70;
+    `ioc watch` uses it too) and an admin token for the API. Both are kept under IOC_DATA_DIR
+    and reused by the next run (renewed after 30 days). With IOC_HOST=0.0.0.0 the addresses
+    printed are the machine's LAN address, for a TV on the network."""
     overrides: dict[str, object] = {"demo": True}
     if host:
         overrides["host"] = host
     if port:
         overrides["port"] = port
     settings = settings_or_exit(**overrides)
-    token = run_on_database(lambda url: collectors.prepare_demo(url, settings), settings)
+    tokens = run_on_database(lambda url: collectors.prepare_demo(url, settings), settings)
     settings = collectors.start_demo_sources(settings)
+    base = collectors.screen_base_url(settings)
     typer.echo("\nioc demo: Bình Phước (70), simulated portal, 1022 hotline and documents")
-    typer.echo(f"  admin token : {token}")
-    typer.echo(f"  API docs    : {settings.public_url}/docs")
-    typer.echo(f"  wall screen : {settings.public_url}/screen?unit=70#token={token}\n")
+    typer.echo(f"  wall screen : {base}/screen?unit=70#token={tokens.operator}")
+    typer.echo(f"  API docs    : {base}/docs")
+    typer.echo(f"  admin token : {tokens.admin}")
+    typer.echo("  terminal    : ioc watch --unit 689   (uses the demo's operator token)\n")
     _serve(settings)
 
 

@@ -1,13 +1,22 @@
 """Threshold alerts (docs/api.md §6): rules, evaluation, notifications, acknowledgements, silences.
 
 Other rooms use `list_open_alerts(session, unit)` (screens' snapshots) and the `alert` events
-this room publishes to the event log on every state transition; the app composes `router`
+this room publishes to the event log on every state transition, and `format_value` (a KPI
+value in Vietnamese number format, as e-mails show it); the app composes `router`
 and `build_services(ctx)`.
 """
 
 from ioc.alerts import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
+from ioc.alerts.format import format_value
 from ioc.alerts.loops import build_services
 from ioc.alerts.service import get_alert, list_alerts, list_open_alerts
 from ioc.alerts.views import router
 
-__all__ = ["build_services", "get_alert", "list_alerts", "list_open_alerts", "router"]
+__all__ = [
+    "build_services",
+    "format_value",
+    "get_alert",
+    "list_alerts",
+    "list_open_alerts",
+    "router",
+]

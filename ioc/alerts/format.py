@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ioc.kpis import CATALOGUE
 from ioc.localtime import LOCAL_TZ
 
 WINDOW_NAMES: dict[str, str] = {
@@ -36,13 +37,16 @@ def vi_number(value: float, decimals: int = 2) -> str:
     return f"{whole},{frac}" if frac else whole
 
 
-def format_value(kpi: str, value: float | None) -> str:
-    """A KPI value as shown to people: rates in percent, hours with the unit, counts whole."""
+def format_value(kpi: str, value: float | None, *, missing: str = "không có dữ liệu") -> str:
+    """A KPI value as shown to people: ratios in percent (`88,9%`), hours with the unit,
+    counts whole; the catalogue's `unit` decides (the 766 rates too)."""
     if value is None:
-        return "không có dữ liệu"
-    if kpi.endswith("_rate"):
+        return missing
+    known = CATALOGUE.get(kpi)
+    unit = known.unit if known else ("ratio" if kpi.endswith("_rate") else "count")
+    if unit == "ratio":
         return vi_number(value * 100) + "%"
-    if kpi.endswith("_hours"):
+    if unit == "hours":
         return vi_number(value, 1) + " giờ"
     return vi_number(value, 2)
 

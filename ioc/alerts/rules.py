@@ -133,7 +133,11 @@ async def _validate(
     errors: list[dict[str, object]] = []
     if data["kpi"] not in known_kpis():
         errors.append(
-            {"field": "kpi", "message": f"unknown KPI {data['kpi']!r}; see GET /api/v1/kpis"}
+            {
+                "field": "kpi",
+                "message": f"unknown KPI {data['kpi']!r}; "
+                "GET /api/v1/kpis/catalogue lists the KPI ids",
+            }
         )
     if data["window"] not in WINDOWS:
         errors.append({"field": "window", "message": f"window must be one of {WINDOWS}"})

@@ -4,8 +4,9 @@ Why middleware and not per-route code: a limit must hold for every route, presen
 future, before a byte reaches a parser that could be made to allocate without bound.
 
 - Body size: `Content-Length` over the limit answers 413 at once; a chunked body is counted
-  as it streams and cut off at the limit (413), never read to the end first. XML bodies
-  have their own, smaller limit (`xml_max_bytes`).
+  as it streams and cut off at the limit (413), never read to the end first. The rest of
+  the body is then read and dropped (up to the keep-alive timeout) so that the client can
+  read the 413. XML bodies have their own, smaller limit (`xml_max_bytes`).
 - JSON bodies (`application/json`, `*+json`) are parsed once here (the C parser, with
   `NaN`/`Infinity` refused because PostgreSQL's jsonb refuses them) and walked iteratively:
   nesting depth, array length, object size, string length, and the two strings PostgreSQL
@@ -296,10 +297,12 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, exc: LimitExceeded) -> None:
         metrics.HARDENING_REJECTED.labels(exc.reason).inc()
-        # Tell the client not to keep sending on this connection: the rest of its body is
-        # left unread.
-        headers = {"Connection": "close"} if exc.status == 413 else None
-        response = problem(exc.status, exc.title, exc.detail, slug=exc.reason, headers=headers)
+        # No `Connection: close`: closing a socket with the client's body still arriving
+        # makes the kernel send a reset, which discards the 413 from the client's buffer
+        # before it reads it. Kept open, uvicorn reads and drops the rest of the body (a
+        # lingering close bounded by its keep-alive timeout, 5 s, after which it closes),
+        # so a source system that writes its whole batch before reading still learns why.
+        response = problem(exc.status, exc.title, exc.detail, slug=exc.reason)
         await response(scope, receive, send)
 
 

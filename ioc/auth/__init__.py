@@ -5,6 +5,7 @@ from ioc.auth.cli import register_cli
 from ioc.auth.deps import authenticate, bearer_token, require, require_role
 from ioc.auth.service import (
     ROLES,
+    SOURCE_PATTERN,
     Principal,
     TokenInfo,
     create_token,
@@ -12,10 +13,12 @@ from ioc.auth.service import (
     list_tokens,
     principal_for_token,
     revoke_token,
+    source_name,
 )
 
 __all__ = [
     "ROLES",
+    "SOURCE_PATTERN",
     "Principal",
     "TokenInfo",
     "authenticate",
@@ -28,4 +31,5 @@ __all__ = [
     "require",
     "require_role",
     "revoke_token",
+    "source_name",
 ]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +22,20 @@ Executor = AsyncSession | AsyncConnection
 
 ROLES = ("admin", "operator", "department_head", "district", "collector")
 TOKEN_PREFIX = "ioc_"
+SOURCE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+
+
+def source_name(token_name: str) -> str:
+    """The push source a token of this name writes by default: the name itself when it is a
+    valid source (1-64 ASCII letters, digits, '.', '_', ':' or '-'), else its ASCII slug
+    ("Cổng dịch vụ công tỉnh" → "cong-dich-vu-cong-tinh"); "" when nothing of it is left."""
+    name = token_name.strip()
+    if SOURCE_PATTERN.match(name):
+        return name
+    ascii_ = unicodedata.normalize("NFKD", name.replace("đ", "d").replace("Đ", "D"))
+    ascii_ = ascii_.encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9_.:]+", "-", ascii_).strip("-_.:")
+    return slug[:64].rstrip("-_.:")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +81,15 @@ async def create_token(
         raise Invalid(f"a {role} token needs a unit (--unit CODE); only admin may have none")
     if not name.strip():
         raise Invalid("the token needs a name saying who or what uses it")
+    if len(name.strip()) > 200:
+        raise Invalid("the token's name is longer than 200 characters")
+    if role == "collector" and not source_name(name):
+        # A collector pushes under its name by default: a name with no letter or digit
+        # to keep would be a token that cannot push.
+        raise Invalid(
+            f"a collector token's name must contain letters or digits (it names the push "
+            f"source); {name!r} has none"
+        )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token_id = uuid.uuid4()
     row = (

@@ -4,8 +4,10 @@ taken in as dead-letters, and poll sources.
 
 Other rooms use: `ingest_json`, `ingest_xml` (one transaction, the caller's session),
 dead-letter listing/replay, `overdue_agency_reports` (a unit's overdue reports of
-agencies). The app composes `router`, `build_services(ctx)` and `register_cli`; `ioc demo`
-uses `prepare_demo` and `start_demo_sources` (the simulated province and collectors pulling
+agencies), `failing_feeds` (feeds whose pulled sources are all down). The app composes
+`router`, `build_services(ctx)` and `register_cli`; `ioc demo` uses `prepare_demo` (its kept
+tokens: `demo_token`), `screen_base_url` and `start_demo_sources` (the simulated province
+and collectors pulling
 from it).
 """
 
@@ -13,7 +15,13 @@ from ioc.collectors import tables as _tables  # noqa: F401  (puts the room's tab
 from ioc.collectors.agency_reports import OverdueAgencyReport, overdue_agency_reports
 from ioc.collectors.cli import register_cli
 from ioc.collectors.deadletters import DeadLetter, list_dead_letters
-from ioc.collectors.demo import prepare_demo, start_demo_sources
+from ioc.collectors.demo import (
+    DemoTokens,
+    demo_token,
+    prepare_demo,
+    screen_base_url,
+    start_demo_sources,
+)
 from ioc.collectors.pull import build_services, failing_feeds
 from ioc.collectors.records import IngestResult, Rejection
 from ioc.collectors.service import (
@@ -30,12 +38,14 @@ from ioc.collectors.views import router
 __all__ = [
     "FEEDS",
     "DeadLetter",
+    "DemoTokens",
     "IngestResult",
     "OverdueAgencyReport",
     "Rejection",
     "ReplayOutcome",
     "XmlLimits",
     "build_services",
+    "demo_token",
     "failing_feeds",
     "ingest_items",
     "ingest_json",
@@ -46,5 +56,6 @@ __all__ = [
     "register_cli",
     "replay_dead_letters",
     "router",
+    "screen_base_url",
     "start_demo_sources",
 ]

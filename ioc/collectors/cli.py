@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ioc.console import in_session, run_on_database, settings_or_exit
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from ioc.collectors.deadletters import DeadLetter
 
 dead_letters_app = typer.Typer(
     help="Records the collectors could not take in: list them, replay them after a fix.",
@@ -104,14 +109,16 @@ def dead_letters_list(
     ] = False,
 ) -> None:
     """List dead-letters, oldest first: id, source, record id, reasons."""
-    from ioc.collectors.deadletters import list_dead_letters, masked_payload
+    from ioc.collectors.deadletters import count_dead_letters, list_dead_letters, masked_payload
 
-    letters = run_on_database(
-        lambda url: in_session(
-            url,
-            lambda s: list_dead_letters(s, pending=not all_, source=source, feed=feed, limit=limit),
+    async def read(session: AsyncSession) -> tuple[list[DeadLetter], int]:
+        letters = await list_dead_letters(
+            session, pending=not all_, source=source, feed=feed, limit=limit
         )
-    )
+        total = await count_dead_letters(session, pending=not all_, source=source, feed=feed)
+        return letters, total
+
+    letters, total = run_on_database(lambda url: in_session(url, read))
     for d in letters:
         state = "replayed" if d.replayed_at else "pending"
         typer.echo(
@@ -124,7 +131,13 @@ def dead_letters_list(
             if masked is None:
                 shown += f"{len(d.payload.encode('utf-8'))} bytes; may hold personal data)"
             typer.echo(f"\t{shown}")
-    typer.echo(f"{len(letters)} dead-letter(s)", err=True)
+    if len(letters) < total:
+        typer.echo(
+            f"{len(letters)} of {total} dead-letter(s) shown (the oldest; --limit N for more)",
+            err=True,
+        )
+    else:
+        typer.echo(f"{total} dead-letter(s)", err=True)
 
 
 @dead_letters_app.command("replay")

@@ -206,6 +206,28 @@ async def list_dead_letters(
     return [_dead_letter(r) for r in rows]
 
 
+async def count_dead_letters(
+    session: AsyncSession,
+    *,
+    pending: bool = True,
+    source: str | None = None,
+    feed: str | None = None,
+) -> int:
+    """How many dead-letters `list_dead_letters` would page through with these filters."""
+    conn = await raw_connection(session)
+    total: int = await conn.fetchval(
+        """
+        SELECT count(*) FROM dead_letters
+        WHERE ($1::text IS NULL OR source = $1) AND ($2::text IS NULL OR feed = $2)
+          AND (NOT $3 OR replayed_at IS NULL)
+        """,
+        source,
+        feed,
+        pending,
+    )
+    return total
+
+
 async def read_dead_letter(
     session: AsyncSession, principal: Principal, letter_id: int, *, reason: str, route: str
 ) -> DeadLetter:

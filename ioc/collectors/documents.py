@@ -64,7 +64,15 @@ async def store_document(
         ]
     allowed = await scope_units(conn, scope)
     if allowed is not None and not allowed.intersection(units.values()):
-        return "rejected", ["neither sender nor recipients are within this collector's unit"]
+        unmapped = [o for o in dict.fromkeys(organs) if o not in units]
+        reason = "neither sender nor recipients are within this collector's unit " + str(scope)
+        if unmapped:  # the likelier cause: an organ of the collector's unit not yet mapped
+            reason += (
+                f"; organ id(s) {', '.join(unmapped)} are not mapped to any unit: add them to "
+                "the organs file (organ_id,unit_code,name) and `ioc organs load FILE.csv`, "
+                "then replay"
+            )
+        return "rejected", [reason]
     await conn.execute(LOCK_SQL)
     row = await conn.fetchrow(
         _UPSERT_DOCUMENT,
@@ -153,9 +161,16 @@ async def apply_status(
     allowed = await scope_units(conn, scope)
     if allowed is not None:
         unit = (await resolve_units(conn, [status.organ_id])).get(status.organ_id)
+        if unit is None:
+            return "rejected", [
+                f"From/OrganId: organ id {status.organ_id} is not mapped to any unit: add it "
+                "to the organs file (organ_id,unit_code,name) and `ioc organs load FILE.csv`, "
+                "then replay"
+            ]
         if unit not in allowed:
             return "rejected", [
-                f"From/OrganId: {status.organ_id} is not a unit within this collector's unit"
+                f"From/OrganId: {status.organ_id} is unit {unit}, not within this collector's "
+                f"unit {scope}"
             ]
     document_pk = await conn.fetchval(
         "SELECT id FROM documents WHERE document_id = $1 ORDER BY (source = $2) DESC, id LIMIT 1",

@@ -5,7 +5,6 @@ when the route returns, before the response is sent), shape the answer."""
 from __future__ import annotations
 
 import json
-import re
 import time
 from typing import Annotated, Any
 
@@ -14,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from ioc import metrics
 from ioc.api import SessionDep, get_ctx, request_json
-from ioc.auth import Principal, authenticate, require
+from ioc.auth import SOURCE_PATTERN, Principal, authenticate, require, source_name
 from ioc.collectors.deadletters import list_dead_letters, read_dead_letter
 from ioc.collectors.edxml import TooLarge
 from ioc.collectors.records import IngestResult
@@ -31,7 +30,6 @@ from ioc.errors import IocError
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"], dependencies=[Depends(authenticate)])
 
-_SOURCE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 JSON_TYPES = ("application/json",)
 XML_TYPES = ("application/xml", "text/xml", "application/soap+xml")
 
@@ -50,8 +48,9 @@ class IngestResponse(BaseModel):
 
 
 def _source(principal: Principal, source: str | None) -> str:
-    name = source or principal.name
-    if not _SOURCE.match(name):
+    """`?source=` as given, else the token's name as a source (its ASCII slug)."""
+    name = source or source_name(principal.name)
+    if not SOURCE_PATTERN.match(name):
         raise BadBody(f"source {name!r}: use 1-64 letters, digits, '.', '_', ':' or '-'")
     return name
 
@@ -79,7 +78,8 @@ async def _body(request: Request, limit: int) -> bytes:
 SourceParam = Annotated[
     str | None,
     Query(description="Source system name (records are keyed by source + id); default: the "
-          "token's name."),
+          "token's name, as an ASCII slug when it has other characters "
+          "('Cổng dịch vụ công tỉnh' → 'cong-dich-vu-cong-tinh')."),
 ]  # fmt: skip
 
 

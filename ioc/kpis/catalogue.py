@@ -115,7 +115,7 @@ CATALOGUE: dict[str, Kpi] = {
         ),
         Kpi(
             "dossier_digitized_rate",
-            "Tỷ lệ số hoá hồ sơ",
+            "Tỷ lệ số hóa hồ sơ",
             "Digitised dossier rate",
             "ratio",
             "rate",
@@ -128,7 +128,7 @@ CATALOGUE: dict[str, Kpi] = {
         ),
         Kpi(
             "dossier_online_payment_rate",
-            "Tỷ lệ thanh toán trực tuyến",
+            "Tỷ lệ hồ sơ thanh toán trực tuyến (trên hồ sơ trực tuyến)",
             "Online payment rate",
             "ratio",
             "rate",
@@ -140,7 +140,7 @@ CATALOGUE: dict[str, Kpi] = {
         ),
         Kpi(
             "online_service_usage_rate",
-            "Tỷ lệ DVC trực tuyến phát sinh hồ sơ",
+            "Tỷ lệ dịch vụ công trực tuyến phát sinh hồ sơ trực tuyến",
             "Online services used",
             "ratio",
             "rate",

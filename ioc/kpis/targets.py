@@ -41,7 +41,10 @@ async def config_of(session: AsyncSession) -> Config:
 
 def check_kpi(kpi_id: str) -> None:
     if kpi_id not in CATALOGUE:
-        raise NotFound(f"unknown KPI {kpi_id!r}; known: {', '.join(CATALOGUE)}")
+        raise NotFound(
+            f"unknown KPI {kpi_id!r}; GET /api/v1/kpis/catalogue lists the KPI ids: "
+            + ", ".join(CATALOGUE)
+        )
 
 
 async def targets_of(session: AsyncSession, units: list[str], config: Config) -> Targets:

@@ -90,15 +90,16 @@ async def test_ioc_watch_prints_the_table(live_server: ServerMaker, live_db: Dat
         "--url",
         server.ws_url,
         "--once",
-        env={**os.environ, "IOC_TOKEN": token},
+        env={**os.environ, "IOC_TOKEN": token, "COLUMNS": "160"},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()
     text = out.decode()
-    assert text.startswith("unit 689   seq ")
-    assert "dossier_received" in text and "report_overdue_open" in text
-    assert "children (today): bad / warn / ok" in text
-    assert "25195  Phường Tân Phú" in text
-    assert "open alerts: 0" in text
+    assert text.startswith("Đơn vị 689   cập nhật ")
+    assert "Hồ sơ tiếp nhận" in text and "Phản ánh quá hạn chưa xử lý" in text
+    assert "Hôm nay" in text and "Tháng" in text and "Chú giải: ✓ đạt mục tiêu" in text
+    assert "Đơn vị trực thuộc (Hôm nay)" in text
+    assert "25195 │ Phường Tân Phú" in text
+    assert "Cảnh báo đang mở: 0" in text
