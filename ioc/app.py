@@ -26,6 +26,7 @@ from ioc import (
     privacy,
     screen,
     units,
+    webconsole,
 )
 from ioc.context import AppContext
 from ioc.db import Database, asyncpg_dsn, resolve_database_url, upgrade
@@ -48,6 +49,7 @@ def _routers() -> list[APIRouter]:
         privacy.router,
         live.router,
         alerts.router,
+        webconsole.router,
     ]
 
 
@@ -59,6 +61,7 @@ def _services(ctx: AppContext) -> list[LoopService]:
         *privacy.build_services(ctx),
         *live.build_services(ctx),
         *alerts.build_services(ctx),
+        *webconsole.build_services(ctx),
     ]
 
 
