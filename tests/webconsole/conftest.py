@@ -12,7 +12,7 @@ import asyncio
 import re
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -187,9 +187,9 @@ async def page(context: BrowserContext) -> AsyncIterator[Page]:
     assert errors == [], f"errors in the page: {errors}"
 
 
-@pytest.fixture
-def smtp_texts(console: Console) -> Iterator[SmtpSink]:
-    yield console.smtp
+async def csrf_of(page: Page) -> str:
+    """The session's CSRF secret, as the page's forms carry it."""
+    return await page.locator("input[name=csrf]").first.get_attribute("value") or ""
 
 
 async def sign_in(page: Page, console: Console, token: str, path: str = "/console/alerts") -> None:
