@@ -27,6 +27,7 @@ from ioc import (
     privacy,
     screen,
     units,
+    webconsole,
 )
 from ioc.context import AppContext
 from ioc.db import Database, asyncpg_dsn, resolve_database_url, upgrade
@@ -49,6 +50,7 @@ def _routers() -> list[APIRouter]:
         privacy.router,
         live.router,
         alerts.router,
+        webconsole.router,
     ]
 
 
@@ -60,6 +62,7 @@ def _services(ctx: AppContext) -> list[LoopService]:
         *privacy.build_services(ctx),
         *live.build_services(ctx),
         *alerts.build_services(ctx),
+        *webconsole.build_services(ctx),
     ]
 
 

@@ -24,6 +24,7 @@ import ioc.feeds
 import ioc.kpis
 import ioc.privacy
 import ioc.units
+import ioc.webconsole
 from ioc.db import PgChar, metadata
 
 # The rooms with tables: importing a room puts its tables (`ioc/<room>/tables.py`) on the

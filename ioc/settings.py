@@ -254,6 +254,37 @@ class Settings(BaseSettings):
     dead_letter_retention_days: int = Field(default=90, ge=1)
     access_log_retention_days: int = Field(default=730, ge=30)
 
+    # --- web console (docs/console.md)
+    console_secret_key: str | None = Field(
+        default=None,
+        min_length=32,
+        description="Key signing the console's cookies; unset → a random key per process "
+        "(sessions end at restart; set the same key on every replica).",
+    )
+    console_session_hours: float = Field(default=8.0, gt=0, le=24 * 7)
+    console_cookie_secure: bool = Field(
+        default=True, description="Mark the console's cookies Secure (https, or localhost)."
+    )
+    console_oidc_issuer: str | None = Field(
+        default=None, description="OpenID Connect issuer URL; unset → no single sign-on."
+    )
+    console_oidc_client_id: str = "ioc-console"
+    console_oidc_client_secret: str | None = None
+    console_oidc_scopes: str = "openid profile email"
+    console_oidc_role_claim: str = Field(
+        default="groups", description="Claim holding the identity's groups or roles."
+    )
+    console_oidc_roles: dict[str, str] = Field(
+        default_factory=dict,
+        description="Claim value → ioc role, first match in this order wins (JSON object).",
+    )
+    console_oidc_unit_claim: str = Field(
+        default="ioc_unit", description="Claim holding the identity's unit (a GSO code)."
+    )
+    console_oidc_default_unit: str | None = Field(
+        default=None, description="Unit for identities whose token has no unit claim."
+    )
+
     # --- demo
     demo: bool = Field(default=False, description="Load the demo province and simulate sources.")
     simulate_rate: float = Field(default=5.0, ge=0, description="Demo records per second.")

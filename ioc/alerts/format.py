@@ -58,3 +58,9 @@ def format_time(moment: datetime | str | None) -> str:
     if isinstance(moment, str):
         moment = datetime.fromisoformat(moment)
     return moment.astimezone(LOCAL_TZ).strftime("%H:%M %d/%m/%Y")
+
+
+def console_url(public_url: str, alert_id: int) -> str:
+    """The web console's page of one alert (history, deliveries, acknowledge): the link an
+    alert e-mail and webhook carry (docs/console.md)."""
+    return f"{public_url.rstrip('/')}/console/alerts/{alert_id}"

@@ -22,6 +22,7 @@ from ioc.alerts.format import (
     OP_WORDS,
     SEVERITY_NAMES,
     WINDOW_NAMES,
+    console_url,
     format_time,
     format_value,
 )
@@ -117,6 +118,8 @@ def _block(note: Notification, public_url: str) -> str:
     lines.append(f"  Cảnh báo từ: {format_time(a.get('fired_at'))} (giờ Việt Nam)")
     if note.kind == "resolved":
         lines.append(f"  Đã khắc phục lúc: {format_time(a.get('resolved_at'))}")
+    if note.kind != "resolved":
+        lines.append(f"  Xác nhận (acknowledge): {console_url(public_url, a['id'])}")
     lines.append(f"  Xem trên màn hình điều hành: {screen_url(public_url, a)}")
     return "\n".join(lines)
 
@@ -132,8 +135,8 @@ def compose_email(message: Message, settings: Settings) -> MIMEText:
     blocks = "\n\n".join(_block(n, settings.public_url) for n in message.notifications)
     outro = (
         "\n\nĐể xác nhận đã nắm thông tin và dừng nhắc lại, hãy xác nhận (acknowledge) cảnh "
-        "báo trên hệ thống IOC.\n\nTrung tâm Điều hành thông minh (IOC) — thư tự động, "
-        "vui lòng không trả lời.\n"
+        "báo theo đường dẫn « Xác nhận » ở trên.\n\nTrung tâm Điều hành thông minh (IOC) — "
+        "thư tự động, vui lòng không trả lời.\n"
     )
     email = MIMEText(intro + "\n" + blocks + outro, "plain", "utf-8")
     email["From"] = settings.smtp_from
@@ -155,7 +158,11 @@ def webhook_body(message: Message, public_url: str) -> bytes:
                 {
                     "id": n.notification_id,
                     "kind": n.kind,
-                    "alert": {**n.alert, "screen_url": screen_url(public_url, n.alert)},
+                    "alert": {
+                        **n.alert,
+                        "screen_url": screen_url(public_url, n.alert),
+                        "console_url": console_url(public_url, n.alert["id"]),
+                    },
                 }
                 for n in message.notifications
             ],
