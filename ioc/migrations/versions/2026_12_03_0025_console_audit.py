@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from ioc.db.script import run_script
 
 revision: str = "0025_console_audit"
-down_revision: str | Sequence[str] | None = "0017_kpis_766"
+down_revision: str | Sequence[str] | None = "0022_kpis_agency_reports"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
