@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
+from ioc.alerts import ensure_demo_rules
 from ioc.auth import create_token
 from ioc.db import Database, upgrade
 from ioc.settings import Settings
@@ -40,6 +41,8 @@ async def prepare_demo(url: str, settings: Settings) -> str:
                 ),
                 {"o": json.dumps(organs)},
             )
+            # The province's alert rules, so the wall's ticker shows real alerts (created once).
+            await ensure_demo_rules(session)
             secret, _ = await create_token(session, name="demo-admin", role="admin", unit_code="70")
         return secret
     finally:

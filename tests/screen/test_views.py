@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import Page, Route, expect
 
+from ioc.alerts import DEMO_RULES, ensure_demo_rules
 from ioc.auth import create_token
 from ioc.db import Database
 from ioc.localtime import LOCAL_TZ
@@ -106,9 +107,7 @@ async def test_map_shows_every_child_with_its_status_and_follows_a_record_live(
     assert await page.locator("#map-unplaced li[data-unit]").count() == 0
     # The colour of each is the status the API gives the child for that KPI.
     rest = await site.kpis(server, unit="70")
-    figures = {
-        c["unit"]: {k["id"]: k for k in c["kpis"]} for c in rest["children"]
-    }
+    figures = {c["unit"]: {k["id"]: k for k in c["kpis"]} for c in rest["children"]}
     expected = {}
     for code in codes:
         kpi = figures.get(code, {}).get("dossier_ontime_rate")
@@ -185,9 +184,12 @@ async def test_playlist_cycles_and_keys_switch_views(
     for _ in range(5):
         await expect(body).not_to_have_attribute("data-view", seen[-1] if seen else "-")
         seen.append(await body.get_attribute("data-view"))
-    assert seen[:4] == ["overview", "map", "trends", "scorecard"][: len(seen[:4])] or set(
-        seen
-    ) == {"overview", "map", "trends", "scorecard"}, seen
+    assert seen[:4] == ["overview", "map", "trends", "scorecard"][: len(seen[:4])] or set(seen) == {
+        "overview",
+        "map",
+        "trends",
+        "scorecard",
+    }, seen
     assert set(seen) == {"overview", "map", "trends", "scorecard"}
     # Only the shown view is visible.
     for name in ["overview", "map", "trends", "scorecard"]:
@@ -203,3 +205,58 @@ async def test_playlist_cycles_and_keys_switch_views(
     await expect(body).to_have_attribute("data-view", "overview")
     await page.keyboard.press("ArrowLeft")
     await expect(body).to_have_attribute("data-view", "scorecard")
+
+
+async def test_demo_rules_fill_the_ticker_critical_band_and_acknowledged_look(
+    page: Page, site: Site, server: RunningServer, offline: list[str], output_dir: Path
+) -> None:
+    db = Database(site.url, pool_size=1)
+    try:
+        async with db.session() as session:
+            assert await ensure_demo_rules(session) == len(DEMO_RULES) == 5
+        async with db.session() as session:  # once: never again on this database
+            assert await ensure_demo_rules(session) == 0
+    finally:
+        await db.close()
+    rules = await site.call(server, "GET", "/api/v1/alert-rules", site.admin)
+    assert sorted(r["name"] for r in rules if r["created_by"] == "demo") == sorted(
+        r.name for r in DEMO_RULES
+    )
+    # Five overdue dossiers in a commune of Bình Long (690): its district passes the
+    # critical "overdue" rule (≥ 5).
+    overdue = [
+        dossier(
+            f"OD-{i}",
+            "25320",
+            channel=1,
+            NgayHenTra=local(datetime.now(LOCAL_TZ) - timedelta(seconds=5)),
+        )
+        for i in range(5)
+    ]
+    await site.ingest(server, *overdue)
+    await page.goto(f"{server.url}/screen?unit=70&view=map#token={site.province}")
+    band = page.locator("#critical")
+    await expect(band).to_be_visible(timeout=LIVE_MS)
+    await expect(band).to_contain_text("Hồ sơ quá hạn chưa giải quyết (cấp huyện)")
+    await expect(band).to_contain_text("Thị xã Bình Long")
+    # Big and red, at the top, in every view: readable from 3 m on a 55" TV.
+    box = await band.bounding_box()
+    assert box is not None and box["y"] < 150 and box["height"] >= 40
+    size = await band.evaluate("b => parseFloat(getComputedStyle(b).fontSize)")
+    assert size >= 32
+    firing = page.locator("#alerts .alert.sev-critical.state-firing")
+    await expect(firing).to_have_count(1)
+    await page.screenshot(path=str(output_dir / "screen-critical.png"))
+
+    alerts = await site.call(
+        server, "GET", "/api/v1/alerts", site.admin, params={"unit": "70", "state": "firing"}
+    )
+    items = alerts["items"] if isinstance(alerts, dict) else alerts
+    critical = next(a for a in items if a["severity"] == "critical")
+    await site.call(server, "POST", f"/api/v1/alerts/{critical['id']}/ack", site.admin)
+    acked = page.locator(f'#alerts .alert[data-alert="{critical["id"]}"]')
+    await expect(acked).to_have_class(re.compile(r"\back-yes\b"), timeout=LIVE_MS)
+    await expect(acked).to_contain_text("đã xác nhận")
+    await expect(band).to_be_hidden()
+    opacity = await acked.evaluate("a => getComputedStyle(a).opacity")
+    assert float(opacity) < 1
