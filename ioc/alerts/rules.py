@@ -28,6 +28,26 @@ RULE_COLUMNS = (
 )
 
 
+# The units a rule `r` is evaluated for: its own unit, or (each_child) every current direct
+# child. A unit whose children all ended in a reform (a district after the 2025 reform,
+# which abolished districts) has none: its rules follow what the former children became —
+# the child itself where its code was kept, else its successor — instead of falling silent.
+_CURRENT = "({u}.valid_to IS NULL OR {u}.valid_to >= current_date)"
+RULE_TARGETS_SQL = f"""
+    SELECT r.unit_code AS target_unit WHERE NOT r.each_child
+    UNION ALL
+    SELECT u.code FROM units u
+    WHERE r.each_child AND u.parent_code = r.unit_code AND {_CURRENT.format(u="u")}
+    UNION
+    SELECT CASE WHEN {_CURRENT.format(u="c")} THEN c.code ELSE c.successor_code END
+    FROM unit_links l JOIN units c ON c.code = l.child_code
+    WHERE r.each_child AND l.kind = 'parent' AND l.parent_code = r.unit_code
+      AND ({_CURRENT.format(u="c")} OR c.successor_code IS NOT NULL)
+      AND NOT EXISTS (
+          SELECT 1 FROM units k WHERE k.parent_code = r.unit_code AND {_CURRENT.format(u="k")})
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     id: int
@@ -184,6 +204,40 @@ async def create_rule(
         )
     ).one()
     return rule_from_row(row), secret
+
+
+async def rule_targets(session: AsyncSession, rule: Rule) -> tuple[list[str], list[str]]:
+    """The units `rule` is evaluated for now, and notes saying why when that is not plain
+    (an each_child rule whose unit has no current children)."""
+    rows = await session.execute(
+        text(
+            f"SELECT t.target_unit FROM alert_rules r CROSS JOIN LATERAL ({RULE_TARGETS_SQL}) t "
+            "WHERE r.id = :id ORDER BY 1"
+        ),
+        {"id": rule.id},
+    )
+    units = [row.target_unit for row in rows]
+    if not rule.each_child:
+        return units, []
+    current = await session.execute(
+        text(
+            "SELECT 1 FROM units k WHERE k.parent_code = :unit AND "
+            f"{_CURRENT.format(u='k')} LIMIT 1"
+        ),
+        {"unit": rule.unit_code},
+    )
+    if current.first() is not None:
+        return units, []
+    if units:
+        return units, [
+            f"{rule.unit_code} has no current child units (they ended in a reform): the rule "
+            f"follows what they became, {len(units)} unit(s): {', '.join(units[:20])}"
+            + ("…" if len(units) > 20 else "")
+        ]
+    return units, [
+        f"{rule.unit_code} has no child units, now or before a reform: this each_child rule "
+        "evaluates nothing; set each_child to false to watch the unit itself"
+    ]
 
 
 async def get_rule(session: AsyncSession, rule_id: int, *, for_update: bool = False) -> Rule:

@@ -6,11 +6,19 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ioc.alerts import service, silences
 from ioc.alerts.models import AckIn, RuleIn, RulePatch, SilenceIn
-from ioc.alerts.rules import Rule, create_rule, delete_rule, get_rule, list_rules, update_rule
+from ioc.alerts.rules import (
+    Rule,
+    create_rule,
+    delete_rule,
+    get_rule,
+    list_rules,
+    rule_targets,
+    update_rule,
+)
 from ioc.api import SessionDep, get_ctx
 from ioc.auth import Principal, authenticate, require
 from ioc.errors import OutOfScope
@@ -28,6 +36,12 @@ StateName = Literal[
 class RuleCreated(BaseModel):
     rule: dict[str, Any]
     webhook_secret: str
+    evaluated_for: list[str] = Field(description="The units the rule is evaluated for now.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What is not plain about the rule (e.g. a unit whose children ended in a "
+        "reform: the successors it follows instead).",
+    )
 
 
 async def _rule_in_scope(session: SessionDep, principal: Principal, rule_id: int) -> Rule:
@@ -69,7 +83,8 @@ async def post_rule(
         created_by=principal.name,
         allow_private=request_ctx.settings.webhooks_allow_private,
     )
-    return RuleCreated(rule=rule.as_dict(), webhook_secret=secret)
+    units, notes = await rule_targets(session, rule)
+    return RuleCreated(rule=rule.as_dict(), webhook_secret=secret, evaluated_for=units, notes=notes)
 
 
 @router.get("/alert-rules", summary="Rules of units in your subtree")
@@ -82,7 +97,9 @@ async def get_rules(
 
 @router.get("/alert-rules/{rule_id}", summary="One rule")
 async def get_one_rule(rule_id: int, session: SessionDep, principal: Reader) -> dict[str, Any]:
-    return (await _rule_in_scope(session, principal, rule_id)).as_dict()
+    rule = await _rule_in_scope(session, principal, rule_id)
+    units, notes = await rule_targets(session, rule)
+    return {**rule.as_dict(), "evaluated_for": units, "notes": notes}
 
 
 @router.patch("/alert-rules/{rule_id}", summary="Change some fields of a rule")

@@ -16,6 +16,7 @@ future, before a byte reaches a parser that could be made to allocate without bo
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -58,10 +59,24 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+class _NonFinite(ValueError):
+    pass
+
+
+def _finite_float(literal: str) -> float:
+    # `1e400` is valid JSON that Python reads as Infinity: refused here, once, for every body.
+    number = float(literal)
+    if not math.isfinite(number):
+        raise _NonFinite(f"{literal} is too large to be a number ioc can store")
+    return number
+
+
 def parse_json(body: bytes, settings: Settings) -> Any:
     """Parse and check a JSON body against the settings' limits, or raise `LimitExceeded`."""
     try:
-        value = json.loads(body, parse_constant=_refuse_constant)
+        value = json.loads(body, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except _NonFinite as exc:
+        raise LimitExceeded(422, "Number out of range", str(exc), "json_non_finite") from None
     except RecursionError:
         raise LimitExceeded(
             422,

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from ioc.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from ioc.errors import IocError
 
 log = logging.getLogger("ioc.api")
@@ -109,22 +110,56 @@ def install(app: FastAPI) -> None:
                 "9223372036854775807); check the path and query parameters",
                 slug="invalid",
             )
-        return await _unexpected(request, exc)
+        return _unexpected(request, exc)
 
     for error_class in DATABASE_ERRORS:
         app.add_exception_handler(error_class, _database_error)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        error_id = uuid.uuid4().hex[:12]
-        method = request.scope.get("method", "WEBSOCKET")
-        log.exception("unexpected error %s on %s %s", error_id, method, request.url.path)
-        return problem(
-            500,
-            "Internal error",
-            f"an unexpected error occurred; quote error id {error_id} to the operators",
-            slug="internal",
-        )
+    app.add_middleware(UnexpectedErrors)
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    error_id = uuid.uuid4().hex[:12]
+    method = request.scope.get("method", "WEBSOCKET")
+    log.error("unexpected error %s on %s %s", error_id, method, request.url.path, exc_info=exc)
+    return problem(
+        500,
+        "Internal error",
+        f"an unexpected error occurred; quote error id {error_id} to the operators",
+        slug="internal",
+    )
+
+
+class UnexpectedErrors:
+    """A bug's answer: one 500 problem and one log line, and the connection stays usable.
+
+    Not Starlette's `exception_handler(Exception)`: that one answers from the outermost
+    middleware and then re-raises, so the server logs the error again (with its own
+    traceback renderer) and closes the keep-alive connection under the client's next
+    request. Installed inside the app's own middlewares, so they see the 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # half an answer is out: only closing the connection can end it
+                raise
+            response = _unexpected(Request(scope), exc)
+            await response(scope, receive, send)
 
 
 # Errors that may mean "the database is down or restarting"; `database_unavailable` decides.

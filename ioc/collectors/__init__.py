@@ -11,7 +11,7 @@ from ioc.collectors import tables as _tables  # noqa: F401  (puts the room's tab
 from ioc.collectors.cli import register_cli
 from ioc.collectors.deadletters import DeadLetter, list_dead_letters
 from ioc.collectors.demo import prepare_demo, start_demo_sources
-from ioc.collectors.pull import build_services
+from ioc.collectors.pull import build_services, failing_feeds
 from ioc.collectors.records import IngestResult, Rejection
 from ioc.collectors.service import (
     FEEDS,
@@ -32,6 +32,7 @@ __all__ = [
     "ReplayOutcome",
     "XmlLimits",
     "build_services",
+    "failing_feeds",
     "ingest_items",
     "ingest_json",
     "ingest_xml",

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
@@ -261,6 +262,36 @@ class PullCollector(LoopService):
         await super().stop()
         if self._client is not None:
             await self._client.aclose()
+
+
+# Failures in a row after which a pulled source counts as down for what depends on it.
+SOURCE_DOWN_FAILURES = 3
+
+
+async def failing_feeds(
+    session: AsyncSession, *, min_failures: int = SOURCE_DOWN_FAILURES
+) -> dict[str, str]:
+    """Feeds whose every pulled source is failing (`min_failures` in a row): feed → why, in
+    words. What is computed from such a feed cannot be evaluated now (the alerts' error
+    state); a feed with one healthy source, or only pushed to, is not in it."""
+    rows = await session.execute(
+        text(
+            """
+            SELECT feed, string_agg(source, ', ' ORDER BY source) AS sources,
+                   min(last_success_at) AS since
+            FROM source_cursors GROUP BY feed
+            HAVING bool_and(consecutive_failures >= :n)
+            """
+        ),
+        {"n": min_failures},
+    )
+    return {
+        row.feed: (
+            f"error: source {row.sources} failing"
+            + (f" since {row.since.isoformat(timespec='seconds')}" if row.since else "")
+        )
+        for row in rows
+    }
 
 
 async def source_health(db: Database, sources: list[CollectorSource]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 
-from ioc.localtime import LOCAL_TZ
+from ioc.localtime import FIRST_YEAR, LAST_YEAR, LOCAL_TZ
 
 _YMD = re.compile(r"^(\d{4})[/-](\d{1,2})[/-](\d{1,2})$")
 _DMY = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4})$")
@@ -17,6 +17,23 @@ _DMY = re.compile(r"^(\d{1,2})[/-](\d{1,2})[/-](\d{4})$")
 
 class BadValue(ValueError):
     """A value that cannot be read; the message is the precise reason for a dead-letter."""
+
+
+# Year 1 or 9999 with an offset cannot even be converted to UTC (OverflowError): times
+# outside FIRST_YEAR–LAST_YEAR are refused here, with the record's reason.
+
+
+class OutOfRange(BadValue):
+    """A well-formed time outside FIRST_YEAR–LAST_YEAR."""
+
+
+def _in_range(field: str, value: object, moment: datetime) -> datetime:
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise OutOfRange(
+            f"{field}: {value!r} is outside the years {FIRST_YEAR}–{LAST_YEAR} "
+            "(a placeholder, not a time)"
+        )
+    return moment
 
 
 def compact_local(field: str, value: object) -> datetime:
@@ -30,9 +47,10 @@ def compact_local(field: str, value: object) -> datetime:
     if text[8:10] > "23":
         raise BadValue(f"{field}: {value!r} is not a valid calendar time")
     try:
-        return datetime.fromisoformat(f"{text[0:8]}T{text[8:14]}+07:00")
+        moment = datetime.fromisoformat(f"{text[0:8]}T{text[8:14]}+07:00")
     except ValueError:
         raise BadValue(f"{field}: {value!r} is not a valid calendar time") from None
+    return _in_range(field, value, moment)
 
 
 def iso(field: str, value: object) -> datetime:
@@ -43,7 +61,7 @@ def iso(field: str, value: object) -> datetime:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         raise BadValue(f"{field}: {value!r} is not an ISO 8601 time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL_TZ)
+    return _in_range(field, value, parsed if parsed.tzinfo else parsed.replace(tzinfo=LOCAL_TZ))
 
 
 def slash_date(field: str, value: str) -> date:
@@ -51,12 +69,21 @@ def slash_date(field: str, value: str) -> date:
     text = value.strip()
     try:
         if m := _YMD.match(text):
-            return date(int(m[1]), int(m[2]), int(m[3]))
-        if m := _DMY.match(text):
-            return date(int(m[3]), int(m[2]), int(m[1]))
-    except ValueError:
+            day = date(int(m[1]), int(m[2]), int(m[3]))
+        elif m := _DMY.match(text):
+            day = date(int(m[3]), int(m[2]), int(m[1]))
+        else:
+            raise BadValue(f"{field}: {value!r} is neither yyyy/MM/dd nor dd/MM/yyyy")
+    except ValueError as exc:
+        if isinstance(exc, BadValue):
+            raise
         raise BadValue(f"{field}: {value!r} is not a valid calendar date") from None
-    raise BadValue(f"{field}: {value!r} is neither yyyy/MM/dd nor dd/MM/yyyy")
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise OutOfRange(
+            f"{field}: {value!r} is outside the years {FIRST_YEAR}–{LAST_YEAR} "
+            "(a placeholder, not a date)"
+        )
+    return day
 
 
 def slash_time(field: str, value: str) -> datetime:
@@ -89,10 +116,14 @@ def any_local(field: str, value: object) -> datetime:
     if "/" in text:
         try:
             return slash_time(field, text.replace("T", " "))
+        except OutOfRange:
+            raise
         except BadValue:
             raise BadValue(f"{field}: {value!r} is not a valid dd/MM/yyyy HH:mm time") from None
     try:
         return iso(field, text)
+    except OutOfRange:
+        raise
     except BadValue:
         raise BadValue(
             f"{field}: {value!r} is neither yyyyMMddHHmmss, ISO 8601 nor dd/MM/yyyy HH:mm"

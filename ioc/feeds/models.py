@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ioc.errors import Invalid
+from ioc.webhooks import check_secret
 
 Topic = Literal["kpi", "alert", "dossier", "report", "document"]
 Severity = Literal["info", "warning", "critical"]
@@ -36,12 +39,21 @@ class SubscriptionCreate(BaseModel):
     secret: str | None = Field(
         default=None,
         pattern=r"^whsec_[A-Za-z0-9+/=]{32,}$",
-        description="Bring your own whsec_ secret (e.g. the one a federated ioc is configured "
-        "with); omitted → one is generated and returned once.",
+        description="Bring your own whsec_ secret (base64 of 24–64 bytes, as Standard Webhooks "
+        "defines; e.g. the one a federated ioc is configured with); omitted → one is generated "
+        "and returned once.",
     )
     since: int | None = Field(
         default=None, ge=0, description="Start after this event seq; omitted → from now on."
     )
+
+    @field_validator("secret")
+    @classmethod
+    def _verifiable(cls, secret: str | None) -> str | None:
+        try:
+            return None if secret is None else check_secret(secret)
+        except Invalid as exc:
+            raise ValueError(str(exc)) from None
 
 
 class SubscriptionUpdate(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, FiniteFloat
 
 from ioc.kpis.catalogue import Status
 
@@ -60,7 +60,7 @@ class KpiSeries(BaseModel):
 class TargetIn(BaseModel):
     """Set (number) or remove (null) a unit's own target for a KPI."""
 
-    target: float | None
+    target: FiniteFloat | None
 
 
 class TargetOut(BaseModel):

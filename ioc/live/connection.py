@@ -77,6 +77,36 @@ def direct_writer(scope: Mapping[str, Any]) -> tuple[Sink | None, Callable[[], N
     return extension.get("write"), extension.get("abort")
 
 
+# A client message is a flat object (`subscribe`, `ping`): a few levels are plenty.
+MAX_MESSAGE_DEPTH = 16
+
+
+def nested_deeper_than(data: str, limit: int) -> bool:
+    """Whether the JSON text `data` opens more than `limit` arrays/objects at once, read
+    without parsing (brackets inside strings do not count)."""
+    if data.count("[") + data.count("{") <= limit:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for char in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
 class ScreenConnection:
     """One screen's socket: subscribed, or about to subscribe."""
 
@@ -234,9 +264,19 @@ class ScreenConnection:
             await self._handle(data)
 
     async def _handle(self, data: str) -> None:
+        if nested_deeper_than(data, MAX_MESSAGE_DEPTH):
+            # json.loads would recurse ~1,000 levels deep and raise RecursionError, which
+            # once dropped the socket without a close frame and stalled the loop.
+            self._refuse(
+                400,
+                "Message too deep",
+                f"the message is nested deeper than {MAX_MESSAGE_DEPTH} levels",
+                "too_deep",
+            )
+            return
         try:
             obj = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             obj = None
         kind = obj.get("type") if isinstance(obj, dict) else None
         if kind == "ping":

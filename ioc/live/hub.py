@@ -54,6 +54,7 @@ SnapshotBuilder = Callable[[Any, str, list[str]], Awaitable[dict[str, Any]]]
 # Stored runs per tail read (`read_runs_since`): a run holds one unit's events, so one
 # read covers a province-wide round (~123 runs); at most 500 events a run.
 _READ_ROWS = 128
+_STATUS_KEY = ("status",)
 _UNIT_CACHE_SECONDS = 300.0
 _SNAPSHOT_CACHE_SECONDS = 60.0
 _PRINCIPAL_CACHE_SECONDS = 5.0
@@ -125,6 +126,9 @@ class Hub:
         self._wake: Callable[[], None] = lambda: None
         self._build = snapshot_builder or build_snapshot
         self._sent = {t: metrics.LIVE_MESSAGES_SENT.labels(t) for t in ("kpi", "alert")}
+        # Since when the event log cannot be read (database unreachable): screens are told,
+        # because their socket to this server stays open and its pings would say "live".
+        self.database_down_since: datetime | None = None
 
     # --- the tail: LISTEN wake-ups → read the log → dispatch
 
@@ -396,6 +400,35 @@ class Hub:
             messages.append(entry.wire)
         return messages
 
+    # --- the database's state, as screens need to know it
+
+    def status_message(self) -> Wire:
+        """`{"type": "status", "database": "down"|"up", ...}` for the current state."""
+        body: dict[str, object] = {"type": "status", "seq": self.cursor}
+        if self.database_down_since is None:
+            body["database"] = "up"
+        else:
+            body |= {
+                "database": "down",
+                "since": self.database_down_since.isoformat(),
+                "detail": "the server cannot read its database: the figures shown are not current",
+            }
+        return Wire(dumps(body))
+
+    def database_state(self, *, ok: bool, detail: str = "") -> None:
+        """Record whether the log could be read; on a change, tell every screen."""
+        if ok == (self.database_down_since is None):
+            return
+        if ok:
+            log.info("live hub: the database is back; screens told")
+            self.database_down_since = None
+        else:
+            log.warning("live hub: the database cannot be read (%s); screens told", detail)
+            self.database_down_since = datetime.now(UTC)
+        wire = self.status_message()
+        for conn in list(self.connections):
+            conn.offer(_STATUS_KEY, wire)
+
     # --- housekeeping (called by `LiveTicker`)
 
     def tick(self) -> None:
@@ -420,7 +453,10 @@ class Hub:
             elif conn.principal.expires_at is not None and conn.principal.expires_at <= wall:
                 conn.kill(1008, "the token has expired", "token")
             elif now - conn.last_tx >= s.ws_ping_seconds:
-                conn.ping(self.cursor)
+                if self.database_down_since is not None:
+                    conn.offer(_STATUS_KEY, self.status_message())  # instead of a ping
+                else:
+                    conn.ping(self.cursor)
 
     async def recheck_tokens(self) -> None:
         """Close the screens whose token was revoked or expired since they connected."""

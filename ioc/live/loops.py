@@ -33,7 +33,14 @@ class LiveTail(LoopService):
         hub.set_waker(self.wake)
 
     async def run_once(self) -> None:
-        await self.hub.catch_up()
+        try:
+            await self.hub.catch_up()
+        except Exception as exc:
+            # The log cannot be read: the figures on every screen stop being current, and
+            # the screens are told so (the loop service logs and retries the error itself).
+            self.hub.database_state(ok=False, detail=type(exc).__name__)
+            raise
+        self.hub.database_state(ok=True)
 
     async def stop(self) -> None:
         await super().stop()

@@ -11,12 +11,14 @@ from ioc.privacy.loops import PrivacyPurge, build_services
 from ioc.privacy.masking import (
     PERSONAL_FIELDS,
     mask_email,
+    mask_free_text,
     mask_name,
     mask_phone,
     mask_record,
     mask_value,
 )
 from ioc.privacy.redact import install as install_log_redaction
+from ioc.privacy.redact import redact as redact_secrets
 from ioc.privacy.service import log_access
 from ioc.privacy.views import router
 
@@ -27,10 +29,12 @@ __all__ = [
     "install_log_redaction",
     "log_access",
     "mask_email",
+    "mask_free_text",
     "mask_name",
     "mask_phone",
     "mask_record",
     "mask_value",
+    "redact_secrets",
     "register_cli",
     "router",
 ]

@@ -23,6 +23,14 @@ PERSONAL_FIELDS = frozenset(
 
 _PHONE = re.compile(r"\d")
 
+# Inside free text (a report's content, a dossier's note): what identifies a citizen by
+# pattern. Phones: Vietnamese numbers, 0 or +84/84 then 9 digits, written with spaces, dots
+# or dashes between digit groups; national ids: 12 digits (CCCD) or 9 (CMND), whole numbers
+# only (never part of a longer run of digits, such as a yyyyMMddHHmmss time).
+_TEXT_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_TEXT_PHONE = re.compile(r"(?<![\w+])(?:\+84|84|0)(?:[ .-]?\d){9}(?!\d)")
+_TEXT_ID = re.compile(r"(?<!\d)(?:\d{12}|\d{9})(?!\d)")
+
 
 def mask_name(name: str | None) -> str | None:
     """`Nguyễn Thị Hồng Nhung` → `N*** T*** H*** N***`."""
@@ -48,10 +56,22 @@ def mask_email(email: str | None) -> str | None:
     return (local[:1] or "") + "***@" + domain
 
 
+def mask_free_text(text: str) -> str:
+    """`text` with the e-mail addresses, phone numbers and national id numbers inside it
+    masked (`Gọi 0903 111 222` → `Gọi ******1222`). Only text with a space in it is free
+    text; a bare value (a record id, a code) is left as it is."""
+    if " " not in text:
+        return text
+    text = _TEXT_EMAIL.sub(lambda m: mask_email(m[0]) or "***", text)
+    text = _TEXT_PHONE.sub(lambda m: mask_phone(m[0]) or "***", text)
+    return _TEXT_ID.sub(lambda m: "*" * (len(m[0]) - 3) + m[0][-3:], text)
+
+
 def mask_value(key: str, value: Any) -> Any:
-    """Mask `value` if `key` names personal data; otherwise return it unchanged."""
+    """Mask `value` if `key` names personal data, and the personal data inside free text;
+    otherwise return it unchanged."""
     if key not in PERSONAL_FIELDS or value is None:
-        return value
+        return mask_free_text(value) if isinstance(value, str) else value
     lowered = key.lower()
     if "phone" in lowered or "dienthoai" in lowered:
         return mask_phone(str(value))
@@ -71,7 +91,14 @@ def mask_record(record: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, dict):
             out[key] = mask_record(value)
         elif isinstance(value, list) and key not in PERSONAL_FIELDS:
-            out[key] = [mask_record(v) if isinstance(v, dict) else v for v in value]
+            out[key] = [
+                mask_record(v)
+                if isinstance(v, dict)
+                else mask_free_text(v)
+                if isinstance(v, str)
+                else v
+                for v in value
+            ]
         else:
             out[key] = mask_value(key, value)
     return out

@@ -12,7 +12,6 @@ from ioc.alerts.models import SilenceIn
 from ioc.alerts.service import acknowledge
 from ioc.alerts.silences import create_silence, expire_silence
 from ioc.db import Database
-from ioc.webhooks import verify
 from tests.alerts.conftest import (
     SmtpSink,
     WebhookReceiver,
@@ -22,6 +21,7 @@ from tests.alerts.conftest import (
     publish_kpi,
     send_now,
 )
+from tests.webhooks_reference import verify
 
 BOSS = "truongphong@binhphuoc.gov.vn"
 

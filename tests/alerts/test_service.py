@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import text
 
 from ioc.db import Database
-from ioc.webhooks import verify
 from tests.alerts.conftest import (
     SmtpSink,
     WebhookReceiver,
@@ -28,6 +27,7 @@ from tests.alerts.conftest import (
     token,
 )
 from tests.conftest import ServerMaker, free_port
+from tests.webhooks_reference import verify
 
 FIRINGS = "SELECT count(*) FROM alert_transitions WHERE to_state = 'firing'"
 RULE: dict[str, Any] = {

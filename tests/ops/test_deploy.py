@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jsonschema
@@ -30,6 +31,8 @@ import websockets
 import yaml
 from prometheus_client import REGISTRY
 
+from ioc.app import create_app
+from ioc.kpis import CATALOGUE
 from ioc.settings import Settings
 from tests.conftest import ServerMaker, TokenMaker, free_port
 from tests.tools import missing, require_tool
@@ -283,6 +286,24 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     assert "ExecStart=" in unit and "User=ioc" in unit
 
 
+def test_systemd_documentation_points_at_what_an_install_has() -> None:
+    """`Documentation=` once named /opt/ioc/deploy/README.md, which the wheel does not
+    install; every link must be something an installed ioc has: a page it serves."""
+    unit = (DEPLOY / "systemd" / "ioc.service").read_text()
+    links = [
+        link
+        for line in unit.splitlines()
+        if line.startswith("Documentation=")
+        for link in line.split("=", 1)[1].split()
+    ]
+    assert links
+    served = {getattr(route, "path", None) for route in create_app(Settings()).routes}
+    for link in links:
+        parts = urlsplit(link)
+        assert parts.scheme == "http" and parts.hostname == "127.0.0.1", link
+        assert parts.path in served, link
+
+
 # --- Prometheus and Grafana
 
 
@@ -350,6 +371,28 @@ def test_grafana_dashboard_is_provisioned_and_queries_exposed_metrics() -> None:
     assert all(p["datasource"]["uid"] == uid for p in dashboard["panels"] if p["type"] != "row")
     assert unknown_metrics(queries) == []
     assert any("ioc_kpi_value" in q for q in queries)
+
+
+def test_grafana_kpi_panels_keep_one_kind_of_number_per_axis() -> None:
+    """Counts (received, overdue), ratios and hours once shared one `short` axis, so every
+    rate sat flat at the bottom beside the counts. Each KPI of the catalogue is drawn by
+    exactly one KPI panel, whose axis unit is the KPI's own."""
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "ioc.json").read_text())
+    grafana_unit = {"ratio": "percentunit", "count": "short", "hours": "h"}
+    panels = [
+        (re.search(r'kpi=~"([^"]+)"', t["expr"]), p["fieldConfig"]["defaults"]["unit"], p["type"])
+        for p in dashboard["panels"]
+        for t in p.get("targets", [])
+        if "ioc_kpi_value" in t["expr"]
+    ]
+    assert all(found for found, _, _ in panels), "every KPI panel selects its KPIs by kind"
+    for kpi in CATALOGUE.values():
+        units = {
+            unit
+            for found, unit, kind in panels
+            if found and kind == "timeseries" and re.fullmatch(found[1], kpi.id)
+        }
+        assert units == {grafana_unit[kpi.unit]}, (kpi.id, kpi.unit, units)
 
 
 # --- Caddy in front of two real servers

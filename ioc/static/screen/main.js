@@ -70,6 +70,7 @@ class Screen {
     this.seriesAt = 0;
     this.noSeries = new Set(); // KPIs the series endpoint refused (422): not asked again
     this.lastHeard = null; // when the server last confirmed the figures are current
+    this.databaseDown = null; // since when the server says its database cannot be read
     this.conn = { state: 'connecting' };
     this.views = views.views;
     this.every = views.every;
@@ -164,7 +165,12 @@ class Screen {
   }
 
   onMessage(msg) {
-    if (msg.type === 'snapshot') {
+    if (msg.type === 'status') {
+      // The server cannot read its database: the socket is fine, the figures are not.
+      this.databaseDown = msg.database === 'down' ? new Date(msg.since || Date.now()) : null;
+      this.renderHeader();
+    } else if (msg.type === 'snapshot') {
+      this.databaseDown = null;
       this.state.applySnapshot(msg);
       this.heard();
       if (msg.children === undefined) this.loadChildren();
@@ -179,7 +185,7 @@ class Screen {
       }
       this.heard();
     } else if (msg.type === 'ping' || msg.type === 'pong') {
-      this.heard();
+      if (!this.databaseDown) this.heard(); // a ping during an outage proves nothing current
       this.renderHeader();
     } else if (msg.type === 'error' && (msg.status === 401 || msg.status === 403)) {
       // The server closes the socket after this; retrying with the same token cannot help.
@@ -305,12 +311,14 @@ class Screen {
     $('children-title').textContent = t(lang, 'children');
     $('alerts-title').textContent = t(lang, 'alerts');
     for (const th of document.querySelectorAll('[data-i18n]')) th.textContent = t(lang, th.dataset.i18n);
-    const live = this.conn.state === 'live';
-    document.body.dataset.conn = this.conn.state;
+    const outage = this.conn.state === 'live' && this.databaseDown !== null;
+    const live = this.conn.state === 'live' && !outage;
+    document.body.dataset.conn = outage ? 'stale' : this.conn.state;
     document.body.classList.toggle('stale', !live);
     const heard = this.lastHeard ? fmt.dateTime(this.lastHeard) : null;
     $('updated').textContent = heard ? t(lang, 'updated', { t: heard }) : t(lang, 'updated.never');
     let text = t(lang, `conn.${this.conn.state === 'fatal' ? this.conn.reason : this.conn.state}`);
+    if (outage) text = t(lang, 'conn.stale', { t: fmt.dateTime(this.databaseDown) });
     if (this.conn.state === 'down' && this.conn.retryAt !== undefined) {
       const seconds = Math.max(0, Math.ceil((this.conn.retryAt - Date.now()) / 1000));
       text = t(lang, 'conn.retry', { s: seconds, n: this.conn.attempt });
@@ -318,7 +326,7 @@ class Screen {
     $('conn-text').textContent = text;
     const banner = $('stale-banner');
     banner.hidden = live || !heard;
-    banner.textContent = heard ? t(lang, 'stale', { t: heard }) : '';
+    banner.textContent = heard ? t(lang, outage ? 'stale.database' : 'stale', { t: heard }) : '';
   }
 
   showLogin(message) {
