@@ -7,13 +7,19 @@ in the browser's localStorage, and sends it itself to `/api/v1/*` and `/ws`.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, Response
+from pydantic import BaseModel
 
+from ioc.api import SessionDep
+from ioc.auth import Principal, authenticate, require
 from ioc.errors import NotFound
 from ioc.screen.files import ASSETS, INDEX, MEDIA_TYPES
+from ioc.screen.positions import placed_children
+from ioc.units import scoped_unit
 
 router = APIRouter(tags=["screen"], include_in_schema=False)
 
@@ -58,3 +64,31 @@ async def screen_asset(request: Request, name: str) -> Response:
     if path is None:
         raise NotFound(f"no screen asset named {name!r}")
     return _file(request, path, COMMON_HEADERS)
+
+
+class PlacedOut(BaseModel):
+    code: str
+    name: str
+    level: str
+    lat: float | None
+    lon: float | None
+    source: str | None
+
+
+class MapOut(BaseModel):
+    unit: PlacedOut
+    children: list[PlacedOut]
+
+
+@router.get(
+    "/api/v1/screen/map/{code}",
+    response_model=MapOut,
+    dependencies=[Depends(authenticate)],
+    summary="A unit's children with their map positions (for the wall's map view)",
+)
+async def screen_map(
+    code: str, session: SessionDep, principal: Principal = Depends(require("operator"))
+) -> MapOut:
+    await scoped_unit(session, principal, code)
+    unit, kids = await placed_children(session, code)
+    return MapOut(unit=PlacedOut(**asdict(unit)), children=[PlacedOut(**asdict(k)) for k in kids])

@@ -202,8 +202,11 @@ async def sign_in(page: Page, console: Console, token: str, path: str = "/consol
 
 
 async def axe_serious(
-    browser: Browser, console: Console, cookies: list[Any], path: str
-) -> list[str]:  # noqa: F811
+    browser: Browser,  # noqa: F811  (the fixture's value, passed on by the tests)
+    console: Console,
+    cookies: list[Any],
+    path: str,
+) -> list[str]:
     """axe-core's serious and critical violations of one page, in a profile with the same
     session (CSP bypassed only to inject axe itself)."""
     ctx = await browser.new_context(bypass_csp=True, locale="vi-VN")

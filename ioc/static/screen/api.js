@@ -56,6 +56,11 @@ export class Api {
     return this.get(`api/v1/kpis/${encodeURIComponent(id)}/series`, { unit, from, to, step });
   }
 
+  /** The unit and its children with their map positions (or null when none is known). */
+  map(code) {
+    return this.get(`api/v1/screen/map/${encodeURIComponent(code)}`);
+  }
+
   /** The KPI catalogue of the KPI engine: [{id, name_vi, name_en, unit, direction, target}]. */
   catalogue() {
     return this.get('api/v1/kpis/catalogue');

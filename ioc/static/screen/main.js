@@ -7,7 +7,9 @@ import { formatter, isoDay } from './format.js';
 import { LANGS, t } from './i18n.js';
 import { LiveConnection } from './live.js';
 import { ScreenState, WINDOWS, normCatalogue, seriesPoints } from './model.js';
-import { fitValues, renderAlerts, renderChildren, renderTiles } from './render.js';
+import { fitValues, renderAlerts, renderChildren, renderCritical, renderTiles } from './render.js';
+import { MapView } from './map.js';
+import { TREND_DAYS, TrendsView } from './trends.js';
 
 const TOKEN_KEY = 'ioc.screen.token';
 const LANG_KEY = 'ioc.screen.lang';
@@ -17,6 +19,21 @@ const MAX_CHILD_ROWS = 12;
 const RENDER_BATCH_MS = 40;
 
 const $ = (id) => document.getElementById(id);
+
+export const VIEWS = ['overview', 'map', 'trends', 'scorecard'];
+const MIN_EVERY_S = 2;
+const MAX_CHARTS = 8; // 4 × 2 charts at 1920×1080: axes readable from across the room
+
+/** `view=map` (one view) or `views=overview,map&every=30` (a playlist); unknown names dropped. */
+function readViews(params) {
+  const list = (params.get('views') ?? params.get('view') ?? 'overview')
+    .split(',').map((v) => v.trim()).filter((v) => VIEWS.includes(v));
+  const views = list.length ? list : ['overview'];
+  const every = Math.max(MIN_EVERY_S, Number(params.get('every')) || 30);
+  const days = TREND_DAYS.includes(Number(params.get('days'))) ? Number(params.get('days')) : 30;
+  const kpis = (params.get('kpis') ?? '').split(',').map((k) => k.trim()).filter(Boolean);
+  return { views, every, kpi: params.get('kpi'), days, kpis };
+}
 
 /** Kept per unit as well: one PC driving a video wall may show several units, each with
  * its own district token, in windows that share this origin's storage. */
@@ -43,7 +60,7 @@ function readLang(params) {
 }
 
 class Screen {
-  constructor({ unit, window, token, lang }) {
+  constructor({ unit, window, token, lang, views }) {
     this.api = new Api(document.baseURI, token);
     this.state = new ScreenState(unit, window);
     this.lang = lang;
@@ -55,10 +72,70 @@ class Screen {
     this.lastHeard = null; // when the server last confirmed the figures are current
     this.databaseDown = null; // since when the server says its database cannot be read
     this.conn = { state: 'connecting' };
+    this.views = views.views;
+    this.every = views.every;
+    this.mapKpi = views.kpi;
+    this.days = views.days;
+    this.trendKpis = views.kpis;
+    this.viewIndex = 0;
+    this.mapView = new MapView($('map'), {
+      kpi: $('map-kpi'), legend: $('map-legend'), unplacedTitle: $('map-unplaced-title'),
+      unplaced: $('map-unplaced'), source: $('map-source'),
+    });
+    this.trends = new TrendsView($('charts'), this.api);
+  }
+
+  get view() {
+    return this.views[this.viewIndex];
+  }
+
+  /** Show view number `i` of the playlist (or of every view when a key asks for one that is
+   * not in it); the playlist's timer restarts, so a view chosen by hand stays `every` s. */
+  showView(i, list = this.views) {
+    if (list !== this.views) this.views = list;
+    this.viewIndex = ((i % this.views.length) + this.views.length) % this.views.length;
+    for (const name of VIEWS) $(`view-${name}`).hidden = name !== this.view;
+    document.body.dataset.view = this.view;
+    clearTimeout(this.playTimer);
+    if (this.views.length > 1) {
+      this.playTimer = setTimeout(() => this.showView(this.viewIndex + 1), this.every * 1000);
+    }
+    this.render();
+  }
+
+  /** Remote-friendly keys: ←/→ (and PageUp/PageDown) step through the playlist, 1–4 pick a
+   * view, T cycles 30/90/365 days, L switches the language. */
+  onKey(ev) {
+    if (ev.target instanceof HTMLInputElement || !$('login').hidden) return;
+    const k = ev.key;
+    if (k === 'ArrowRight' || k === 'PageDown') this.showView(this.viewIndex + 1);
+    else if (k === 'ArrowLeft' || k === 'PageUp') this.showView(this.viewIndex - 1);
+    else if (/^[1-4]$/.test(k)) {
+      const name = VIEWS[Number(k) - 1];
+      const at = this.views.indexOf(name);
+      if (at >= 0) this.showView(at);
+      else this.showView(0, [name]);
+    } else if (k === 't' || k === 'T') {
+      this.days = TREND_DAYS[(TREND_DAYS.indexOf(this.days) + 1) % TREND_DAYS.length];
+      this.render();
+    } else if (k === 'l' || k === 'L') this.setLang(this.lang === 'vi' ? 'en' : 'vi');
+    else return;
+    ev.preventDefault();
+  }
+
+  async loadMap() {
+    try {
+      this.mapView.setLayout(await this.api.map(this.state.unit));
+      this.render();
+    } catch {
+      // The map waits for the next connection's check.
+    }
   }
 
   async start() {
     $('lang').addEventListener('click', () => this.setLang(this.lang === 'vi' ? 'en' : 'vi'));
+    document.addEventListener('keydown', (ev) => this.onKey(ev));
+    window.addEventListener('resize', () => this.trends.resize());
     setInterval(() => this.renderHeader(), 1000);
     setInterval(() => this.refreshSeries(true), SERIES_REFRESH_MS);
     this.live = new LiveConnection({
@@ -72,7 +149,7 @@ class Screen {
       onMessage: (msg) => this.onMessage(msg),
       onState: (s) => this.onConnState(s),
     });
-    this.render();
+    this.showView(0);
     this.live.start();
   }
 
@@ -84,6 +161,7 @@ class Screen {
       // Names, kinds and target directions; without them tiles show ids and guessed formats.
       this.catalogue = normCatalogue(await this.api.catalogue());
     }
+    if (!this.mapView.layout) this.loadMap();
   }
 
   onMessage(msg) {
@@ -99,7 +177,12 @@ class Screen {
       this.refreshSeries(false);
       this.render();
     } else if (msg.type === 'kpi' || msg.type === 'alert') {
-      if (this.state.applyEvent(msg)) this.scheduleRender();
+      if (this.state.applyEvent(msg)) {
+        this.scheduleRender();
+        if (msg.type === 'kpi' && String(msg.unit ?? this.state.unit) === this.state.unit) {
+          this.trends.changed(msg.kpi?.id);
+        }
+      }
       this.heard();
     } else if (msg.type === 'ping' || msg.type === 'pong') {
       if (!this.databaseDown) this.heard(); // a ping during an outage proves nothing current
@@ -179,10 +262,25 @@ class Screen {
       unitNames: new Map([...this.state.children].map(([code, c]) => [code, c.name ?? code])),
     };
     ctx.unitNames.set(this.state.unit, this.state.unitName ?? this.state.unit);
-    renderTiles($('tiles'), ctx);
-    fitValues($('tiles'));
-    renderChildren($('children'), $('children-more'), ctx);
+    if (this.view === 'overview') {
+      renderTiles($('tiles'), ctx);
+      fitValues($('tiles'));
+      renderChildren($('children'), $('children-more'), ctx);
+    } else if (this.view === 'map') {
+      this.mapView.render({ ...ctx, kpi: MapView.chooseKpi(this.mapKpi, this.state) });
+    } else if (this.view === 'trends') {
+      $('trends-title').textContent = t(this.lang, 'trends.days', { n: this.days });
+      // `&kpis=a,b` charts those; else the first 8 with a history, in catalogue order.
+      const ids = this.trendKpis.length ? this.trendKpis.slice(0, MAX_CHARTS)
+        : [...this.catalogue.keys()].filter((id) => this.catalogue.get(id).charted
+          && this.state.kpis.has(id) && !this.noSeries.has(id)).slice(0, MAX_CHARTS);
+      if (this.state.kpis.size) this.trends.show(ctx, ids, this.days);
+    } else if (this.view === 'scorecard') {
+      $('scorecard-title').textContent = t(this.lang, 'view.scorecard');
+      $('scorecard-none').textContent = t(this.lang, 'scorecard.none');
+    }
     renderAlerts($('alerts'), ctx);
+    renderCritical($('critical'), ctx);
     this.scrollTicker();
     this.renderHeader();
   }
@@ -204,6 +302,12 @@ class Screen {
     $('window-label').textContent = t(lang, `window.${this.state.window}`);
     $('clock').textContent = fmt.dateTime(new Date());
     $('lang').textContent = t(lang, 'lang');
+    $('views').replaceChildren(...this.views.map((name, i) => {
+      const item = document.createElement('span');
+      item.textContent = `${VIEWS.indexOf(name) + 1} ${t(lang, `view.${name}`)}`;
+      if (i === this.viewIndex) item.className = 'on';
+      return item;
+    }));
     $('children-title').textContent = t(lang, 'children');
     $('alerts-title').textContent = t(lang, 'alerts');
     for (const th of document.querySelectorAll('[data-i18n]')) th.textContent = t(lang, th.dataset.i18n);
@@ -265,7 +369,7 @@ function main() {
     showLogin(unit, '', lang);
     return;
   }
-  const screen = new Screen({ unit, window: win, token, lang });
+  const screen = new Screen({ unit, window: win, token, lang, views: readViews(params) });
   screen.start();
 }
 

@@ -158,15 +158,16 @@ function currentValue(state, alert, unitCode, kpiId) {
 /** The open alerts ticker: severity, rule, unit, KPI and value — nothing personal. */
 export function renderAlerts(root, { state, catalogue, unitNames, lang, fmt }) {
   const alerts = [...state.alerts.values()];
-  const order = { critical: 0, warning: 1, info: 2 };
-  alerts.sort((a, b) => (order[a.severity] ?? 3) - (order[b.severity] ?? 3));
+  alerts.sort(alertOrder);
   if (alerts.length === 0) {
     root.replaceChildren(el('span', 'alert none', t(lang, 'alerts.none')));
     return;
   }
   root.replaceChildren(...alerts.map((a) => {
     const severity = ['critical', 'warning', 'info'].includes(a.severity) ? a.severity : 'warning';
-    const item = el('span', `alert sev-${severity}`);
+    const acked = Boolean(a.acknowledged_at || a.acknowledged || a.state === 'acknowledged');
+    const item = el('span', `alert sev-${severity} state-${a.state ?? 'firing'} ack-${acked ? 'yes' : 'no'}`);
+    item.dataset.state = String(a.state ?? '');
     item.dataset.alert = String(a.id ?? '');
     item.append(el('b', 'sev', t(lang, `severity.${severity}`)));
     const rule = a.rule_name ?? a.name ?? a.rule?.name ?? '';
@@ -180,9 +181,42 @@ export function renderAlerts(root, { state, catalogue, unitNames, lang, fmt }) {
       parts.push(`${kpiName(lang, kpiId, catalogue)}${shown}`);
     }
     item.append(el('span', 'text', parts.filter(Boolean).join(' · ')));
-    if (a.acknowledged_at || a.acknowledged || a.state === 'acknowledged') {
+    if (acked) {
       item.append(el('i', 'ack', t(lang, 'alert.acknowledged')));
     }
+    return item;
+  }));
+}
+
+const SEVERITY_ORDER = { critical: 0, warning: 1, info: 2 };
+
+function isAcked(a) {
+  return Boolean(a.acknowledged_at || a.acknowledged || a.state === 'acknowledged');
+}
+
+/** Most severe first; within a severity, unacknowledged before acknowledged. */
+function alertOrder(a, b) {
+  return (SEVERITY_ORDER[a.severity] ?? 3) - (SEVERITY_ORDER[b.severity] ?? 3)
+    || Number(isAcked(a)) - Number(isAcked(b));
+}
+
+/** Firing critical alerts nobody has acknowledged: a red band under the header, in every
+ * view, large enough to read from 3 m. Hidden when there is none. */
+export function renderCritical(root, { state, unitNames, lang }) {
+  const firing = [...state.alerts.values()].filter((a) => a.severity === 'critical'
+    && (a.state ?? 'firing') === 'firing' && !isAcked(a));
+  root.hidden = firing.length === 0;
+  root.dataset.count = String(firing.length);
+  if (firing.length === 0) {
+    root.replaceChildren();
+    return;
+  }
+  const head = el('span', 'sev', `⚠ ${t(lang, 'critical.firing')}`);
+  root.replaceChildren(head, ...firing.slice(0, 3).map((a) => {
+    const unitCode = String(a.unit ?? a.unit_code ?? '');
+    const item = el('span', 'item', [a.rule_name ?? a.name ?? '', a.unit_name ?? unitNames.get(unitCode) ?? unitCode]
+      .filter(Boolean).join(' · '));
+    item.dataset.alert = String(a.id ?? '');
     return item;
   }));
 }
