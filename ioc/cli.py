@@ -10,8 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ioc import __version__, auth, collectors, federation, kpis, live, ops, privacy, units
-from ioc.console import run_on_database, settings_or_exit
+from ioc import __version__, alerts, auth, collectors, federation, kpis, live, ops, privacy, units
+from ioc.console import in_session, run_on_database, settings_or_exit
 from ioc.errors import IocError
 from ioc.settings import Settings
 
@@ -124,6 +124,9 @@ def demo(
         overrides["port"] = port
     settings = settings_or_exit(**overrides)
     tokens = run_on_database(lambda url: collectors.prepare_demo(url, settings), settings)
+    # The province's alert rules, so the wall's ticker shows real alerts (created once). Here,
+    # not in the collectors' demo: the alerts room reads the collectors' source health.
+    run_on_database(lambda url: in_session(url, alerts.ensure_demo_rules), settings)
     settings = collectors.start_demo_sources(settings)
     base = collectors.screen_base_url(settings)
     typer.echo("\nioc demo: Bình Phước (70), simulated portal, 1022 hotline and documents")

@@ -15,7 +15,6 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc.alerts import ensure_demo_rules
 from ioc.auth import create_token, principal_for_token
 from ioc.db import Database, upgrade
 from ioc.errors import Unauthorized
@@ -137,8 +136,6 @@ async def prepare_demo(url: str, settings: Settings) -> DemoTokens:
                 ),
                 {"o": json.dumps(organs)},
             )
-            # The province's alert rules, so the wall's ticker shows real alerts (created once).
-            await ensure_demo_rules(session)
             return await _demo_tokens(session, settings)
     finally:
         await db.close()
