@@ -25,6 +25,13 @@ lint: install
 	$(BIN)/ruff format --check ioc tests benchmarks
 	$(BIN)/mypy ioc
 
+# The console's sign-in tests run a real OpenID Connect provider (panva/oidc-provider) and
+# axe-core under Node; npm installs exactly the versions of the lock file.
+OIDC := tests/webconsole/oidc
+$(OIDC)/node_modules/.installed: $(OIDC)/package.json $(OIDC)/package-lock.json
+	cd $(OIDC) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## test: install, lint, then the whole suite against a real PostgreSQL
-test: lint
+test: lint $(OIDC)/node_modules/.installed
 	$(BIN)/python -m pytest -q

@@ -33,9 +33,13 @@ async def test_every_referenced_asset_is_served_with_its_type(
         "icon.svg",
         "live.js",
         "main.js",
+        "map.js",
         "model.js",
         "render.js",
         "screen.css",
+        "trends.js",
+        "uplot.esm.js",
+        "uplot.min.css",
     ]
     types = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
     for name in ASSETS:

@@ -3,7 +3,7 @@ a real OpenID Connect provider (panva/oidc-provider under Node), axe-core from n
 
 Every page runs in a context that aborts, and records, any request to a host other than the
 server or the provider: the console must not need the network. The provider and axe-core
-come from `tests/webconsole/oidc` (`npm ci` there; `.ci/run` does it).
+come from `tests/webconsole/oidc` (`npm ci` there; `make test` does it).
 """
 
 from __future__ import annotations
@@ -58,7 +58,10 @@ class Provider:
         if node is None:
             missing("no Node.js: install Debian's `nodejs` to run the OpenID provider")
         if not (PROVIDER_DIR / "node_modules" / "oidc-provider").exists():
-            missing("the OpenID provider is not installed: run `npm ci` in tests/webconsole/oidc")
+            missing(
+                "the OpenID provider is not installed: run `npm ci` in tests/webconsole/oidc"
+                " (`make test` does it)"
+            )
         self.process = subprocess.Popen(
             [node, "provider.mjs", str(self.port), redirect_uri, CLIENT_SECRET],
             cwd=PROVIDER_DIR,
