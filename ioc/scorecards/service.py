@@ -422,7 +422,23 @@ async def enter_value(
         .mappings()
         .one()
     )
+    await _recompute_closed(session, body.unit, period, by=f"{by} entered {body.indicator}")
     return _value_out(row)
+
+
+async def _recompute_closed(session: AsyncSession, unit: str, entered: Period, by: str) -> None:
+    """A value entered for a closed period is an explicit change: the stored scorecards of
+    the unit within that period are recomputed (a new version saying what changed)."""
+    rows = await session.execute(
+        select(scorecards_closed.c.period)
+        .distinct()
+        .where(scorecards_closed.c.scorecard == SCORECARD)
+        .where(scorecards_closed.c.unit_code == unit)
+    )
+    for (name,) in rows.all():
+        stored = period_of(name)
+        if entered.start <= stored.start and stored.end <= entered.end:
+            await recompute(session, unit, name, by=by)
 
 
 def _value_out(row: Any) -> IndicatorValueOut:

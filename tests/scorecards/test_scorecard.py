@@ -235,3 +235,18 @@ async def test_an_entered_value_must_be_valid(sdb: Database) -> None:
         async with sdb.session() as s:
             with pytest.raises(Exception, match=reason):
                 await enter_value(s, IndicatorValueIn(**body), by="t", source="api")
+
+
+async def test_a_value_entered_for_a_closed_month_recomputes_it(sdb: Database) -> None:
+    before = await card(sdb, C2, "2026-02")
+    async with sdb.session() as s:
+        await enter_value(
+            s,
+            IndicatorValueIn(indicator="i766_4_4", unit=C2, period="2026-02", value=1.0),
+            by="Sở Nội vụ",
+            source="api",
+        )
+    after = await card(sdb, C2, "2026-02")
+    assert after.version == (before.version or 0) + 1
+    assert after.total == pytest.approx(before.total + 4)
+    assert indicators(after)["i766_4_4"].source == "entered"

@@ -12,7 +12,7 @@ from ioc.db.script import run_script
 revision: str = "0026_scorecards"
 down_revision: str | Sequence[str] | None = "0025_console_audit"
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = "0006"  # feed_subscriptions (the feeds branch)
+depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
@@ -45,20 +45,11 @@ def upgrade() -> None:
         CONSTRAINT scorecards_closed_pkey PRIMARY KEY (id),
         CONSTRAINT uq_scorecards_closed UNIQUE (scorecard, unit_code, period, version)
     );
-    -- district feeds may subscribe to the scorecard's changes
-    ALTER TABLE feed_subscriptions DROP CONSTRAINT feed_subscriptions_topics_check;
-    ALTER TABLE feed_subscriptions ADD CONSTRAINT feed_subscriptions_topics_check CHECK (
-        cardinality(topics) > 0
-        AND topics <@ ARRAY['kpi', 'alert', 'dossier', 'report', 'document', 'scorecard']);
     """)
 
 
 def downgrade() -> None:
     run_script("""
-    ALTER TABLE feed_subscriptions DROP CONSTRAINT feed_subscriptions_topics_check;
-    ALTER TABLE feed_subscriptions ADD CONSTRAINT feed_subscriptions_topics_check CHECK (
-        cardinality(topics) > 0
-        AND topics <@ ARRAY['kpi', 'alert', 'dossier', 'report', 'document']);
     DROP TABLE scorecards_closed;
     DROP TABLE indicator_values;
     """)
