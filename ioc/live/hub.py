@@ -127,7 +127,9 @@ class Hub:
         self._principals: dict[bytes, tuple[float, Principal]] = {}
         self._wake: Callable[[], None] = lambda: None
         self._build = snapshot_builder or build_snapshot
-        self._sent = {t: metrics.LIVE_MESSAGES_SENT.labels(t) for t in ("kpi", "alert", "scorecard")}
+        self._sent = {
+            t: metrics.LIVE_MESSAGES_SENT.labels(t) for t in ("kpi", "alert", "scorecard")
+        }
         # Since when the event log cannot be read (database unreachable): screens are told,
         # because their socket to this server stays open and its pings would say "live".
         self.database_down_since: datetime | None = None

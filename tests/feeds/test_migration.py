@@ -1,4 +1,4 @@
-"""Migrations 0006 and 0029 (the feeds branch) are reversible: downgrade drops exactly what upgrade created."""
+"""Migrations 0006 and 0029 (the feeds branch) are reversible: downgrade drops what they made."""
 
 from __future__ import annotations
 

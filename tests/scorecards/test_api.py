@@ -95,9 +95,7 @@ async def test_http_roles_units_and_entered_values(make_server: ServerMaker, api
         again = (await http.get(
             "/api/v1/scorecards/766", params={"unit": "70", "period": "2026-02"},
             headers=auth(operator))).json()  # fmt: skip
-        entered = next(
-            i for g in again["groups"] for i in g["indicators"] if i["id"] == "i766_1_2"
-        )
+        entered = next(i for g in again["groups"] for i in g["indicators"] if i["id"] == "i766_1_2")
         assert entered["source"] == "entered" and entered["score"] == pytest.approx(3.0)
         assert entered["entered"]["note"] == "Theo Cổng DVCQG"
         assert again["version"] == body["version"] + 1  # the closed month was recomputed
@@ -166,7 +164,7 @@ async def test_command_line_load_show_recompute(api_url: str, tmp_path: Path) ->
     good = tmp_path / "chi-so-2025.csv"
     good.write_text(
         "indicator,unit,period,value,note\n"
-        "dti,70,2025,\"0,61\",Bộ TT&TT công bố\n"
+        'dti,70,2025,"0,61",Bộ TT&TT công bố\n'
         "par_index,70,2025,0.87,\n"
         "pci,70,2025,66.4,VCCI\n",
         encoding="utf-8",

@@ -58,9 +58,7 @@ async def sdb(databases: DatabaseFactory) -> AsyncIterator[Database]:
         )  # fmt: skip
         # Reports of C1: r1 resolved in 3 days (on time); r2 refused after 5 working days
         # (late: 2 allowed); r3 resolved on time but rated dissatisfied.
-        await add_report(
-            s, C1, at(2026, 2, 2, 9), status="resolved", resolved_at=at(2026, 2, 5, 9)
-        )
+        await add_report(s, C1, at(2026, 2, 2, 9), status="resolved", resolved_at=at(2026, 2, 5, 9))
         await add_report(
             s, C1, at(2026, 2, 3, 9), status="rejected", rejected_at=at(2026, 2, 10, 9)
         )
@@ -208,8 +206,9 @@ async def test_entered_value_appears_with_its_source(sdb: Database) -> None:
         for value in (0.5, 1.0):
             await enter_value(
                 s,
-                IndicatorValueIn(indicator="i766_1_4", unit=PROVINCE, period="2026", value=value,
-                                 note="DVCQG"),  # fmt: skip
+                IndicatorValueIn(
+                    indicator="i766_1_4", unit=PROVINCE, period="2026", value=value, note="DVCQG"
+                ),
                 by="Sở Nội vụ",
                 source="api",
             )
