@@ -25,6 +25,7 @@ from ioc import (
     live,
     metrics,
     privacy,
+    scorecards,
     screen,
     units,
     webconsole,
@@ -44,6 +45,7 @@ def _routers() -> list[APIRouter]:
         units.router,
         collectors.router,
         kpis.router,
+        scorecards.router,
         screen.router,
         feeds.router,
         federation.router,
@@ -58,6 +60,7 @@ def _services(ctx: AppContext) -> list[LoopService]:
     return [
         *collectors.build_services(ctx),
         *kpis.build_services(ctx),
+        *scorecards.build_services(ctx),
         *feeds.build_services(ctx),
         *privacy.build_services(ctx),
         *live.build_services(ctx),

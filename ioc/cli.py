@@ -10,7 +10,19 @@ from typing import Annotated, Any
 
 import typer
 
-from ioc import __version__, alerts, auth, collectors, federation, kpis, live, ops, privacy, units
+from ioc import (
+    __version__,
+    alerts,
+    auth,
+    collectors,
+    federation,
+    kpis,
+    live,
+    ops,
+    privacy,
+    scorecards,
+    units,
+)
 from ioc.console import in_session, run_on_database, settings_or_exit
 from ioc.errors import IocError
 from ioc.settings import Settings
@@ -173,6 +185,7 @@ units.register_cli(app)
 auth.register_cli(app)
 privacy.register_cli(app)
 kpis.register_cli(app)
+scorecards.register_cli(app)
 collectors.register_cli(app)
 live.register_cli(app)
 federation.register_cli(app)

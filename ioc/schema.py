@@ -23,6 +23,7 @@ import ioc.federation
 import ioc.feeds
 import ioc.kpis
 import ioc.privacy
+import ioc.scorecards
 import ioc.units
 import ioc.webconsole
 from ioc.db import PgChar, metadata
@@ -31,7 +32,7 @@ from ioc.db import PgChar, metadata
 # one `MetaData`.
 ROOMS = (
     ioc.units, ioc.auth, ioc.collectors, ioc.events, ioc.calendar, ioc.kpis, ioc.alerts,
-    ioc.feeds, ioc.federation, ioc.privacy,
+    ioc.feeds, ioc.federation, ioc.privacy, ioc.scorecards,
 )  # fmt: skip
 
 # What a `Table` cannot say, so a comparison must not look for it: the `event_log` view

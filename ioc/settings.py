@@ -20,6 +20,7 @@ from pydantic_settings import (
 )
 
 from ioc.errors import Invalid, IocError
+from ioc.localtime import LOCAL_TZ_NAME
 from ioc.webhooks import check_secret
 
 
@@ -177,6 +178,19 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
     smtp_timeout_seconds: float = Field(default=15.0, gt=0)
+    # --- scorecards (Decision 766; see docs/scorecards.md)
+    scorecard_live_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the current month's scorecards of units whose 766 indicators "
+        "changed are recomputed and sent to screens and feeds as `scorecard` events.",
+    )
+    scorecard_close_cron: str = Field(
+        default="15 0 1 * *",
+        description="When the month just over is closed (its scorecards stored for good), as a "
+        "crontab line in Asia/Ho_Chi_Minh: minute hour day month weekday.",
+    )
+
     # --- alerts (evaluation and delivery; see docs/alerts.md)
     alerts_enabled: bool = Field(default=True, description="Run the alert evaluator and sender.")
     alerts_eval_seconds: float = Field(
@@ -306,6 +320,17 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("postgresql://", "postgres://", "postgresql+asyncpg://")):
             raise ValueError("must be a postgresql:// URL, e.g. postgresql://user@127.0.0.1/ioc")
+        return value
+
+    @field_validator("scorecard_close_cron")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value, timezone=LOCAL_TZ_NAME)
+        except ValueError as exc:
+            raise ValueError(f"not a crontab line (minute hour day month weekday): {exc}") from None
         return value
 
     @field_validator("federation_secret")

@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ioc.errors import Invalid
 from ioc.webhooks import check_secret
 
-Topic = Literal["kpi", "alert", "dossier", "report", "document"]
+Topic = Literal["kpi", "alert", "dossier", "report", "document", "scorecard"]
 Severity = Literal["info", "warning", "critical"]
 Status = Literal["active", "paused", "failing"]
-TOPICS: tuple[str, ...] = ("kpi", "alert", "dossier", "report", "document")
+TOPICS: tuple[str, ...] = ("kpi", "alert", "dossier", "report", "document", "scorecard")
 
 
 class Filters(BaseModel):

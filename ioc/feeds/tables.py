@@ -48,7 +48,7 @@ feed_subscriptions = Table(
     Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=NOW),
     CheckConstraint(
         "cardinality(topics) > 0"
-        " AND topics <@ ARRAY['kpi', 'alert', 'dossier', 'report', 'document']",
+        " AND topics <@ ARRAY['kpi', 'alert', 'dossier', 'report', 'document', 'scorecard']",
         name="topics",
     ),
     CheckConstraint("status IN ('active', 'paused', 'failing')", name="status"),

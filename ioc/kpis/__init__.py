@@ -10,7 +10,8 @@ from ioc.kpis.engine import KpiEngine, build_services
 from ioc.kpis.models import KpiChild, KpiSeries, KpiSnapshot, KpiValue
 from ioc.kpis.reads import kpi_value, snapshot
 from ioc.kpis.rounds import rebuild, run_round
-from ioc.kpis.series import series
+from ioc.kpis.series import period_values, series
+from ioc.kpis.values import Raw
 from ioc.kpis.views import router
 
 __all__ = [
@@ -21,8 +22,10 @@ __all__ = [
     "KpiSeries",
     "KpiSnapshot",
     "KpiValue",
+    "Raw",
     "build_services",
     "kpi_value",
+    "period_values",
     "rebuild",
     "refresh",
     "register_cli",

@@ -1,5 +1,6 @@
 """A KPI over each local day (or calendar month) alone: `series`, from the day and month
-rows of the aggregates. The same terms and the same formula (`values.kpi_values`) as the
+rows of the aggregates; every KPI over a closed period (`period_values`, for scorecards).
+The same terms and the same formula (`values.kpi_values`) as the
 windows' values, per period instead of per window.
 """
 
@@ -19,7 +20,7 @@ from ioc.kpis.median import median
 from ioc.kpis.models import KpiSeries, SeriesPoint
 from ioc.kpis.reads import folded
 from ioc.kpis.targets import check_kpi, config_of, targets_of
-from ioc.kpis.values import TERMS, Floats, raws
+from ioc.kpis.values import TERMS, Floats, Raw, raws
 from ioc.localtime import FIRST_YEAR, LAST_YEAR
 from ioc.units import get_unit, subtree, subtree_sql
 
@@ -159,7 +160,10 @@ async def _service_terms(
             {"u": unit},
         )
     ).scalar_one()
-    bucket = "d.day" if step == "day" else "date_trunc('month', d.day)::date"
+    bucket = {"day": "d.day", "month": "date_trunc('month', d.day)::date"}.get(
+        step,
+        "CAST(:a AS date)",  # "period": the whole range is one bucket
+    )
     rows = await session.execute(
         text(
             f"""
@@ -177,3 +181,46 @@ async def _service_terms(
     at = {p: i for i, p in enumerate(periods)}
     for period, n in rows:
         terms["services_used"][at[period]] = int(n)
+
+
+async def period_values(
+    session: AsyncSession, unit_codes: list[str], start: date, end: date
+) -> dict[str, dict[str, Raw]]:
+    """Every KPI of each unit (its subtree) over the whole months from `start` to `end` as one
+    period, as a closed period sees it: the records counted in it, nothing open now (the open
+    part of 2.1/5.2/5.4 is a figure of now, not of the past — as in `series`). KPIs that are
+    figures of now (`windowed` false) are None."""
+    await folded(session)
+    codes = sorted(set(unit_codes))
+    at = {u: i for i, u in enumerate(codes)}
+    terms = {t: np.zeros(len(codes)) for t in TERMS}
+    rows = await session.execute(
+        text(
+            f"SELECT unit_code, {', '.join(f'sum({c})' for c in COUNT_COLUMNS)} FROM kpi_counts "
+            "WHERE unit_code = ANY(:units) AND grain = 'm' AND period BETWEEN :a AND :b "
+            "GROUP BY unit_code"
+        ),
+        {"units": codes, "a": start.replace(day=1), "b": end},
+    )
+    for unit, *counts in rows:
+        for c, n in zip(COUNT_COLUMNS, counts, strict=True):
+            terms[c][at[unit]] = n
+    for unit in codes:  # distinct services over the whole period, not a sum of months
+        used = np.zeros(1)
+        offered = np.zeros(1)
+        await _service_terms(
+            session,
+            unit,
+            [start],
+            end,
+            "period",
+            {"services_used": used, "services_offered": offered},
+        )
+        terms["services_used"][at[unit]] = used[0]
+        terms["services_offered"][at[unit]] = offered[0]
+    found = raws(terms, codes)
+    nothing = Raw(None, None, None)
+    return {
+        unit: {k: (raw if CATALOGUE[k].windowed else nothing) for k, raw in found[unit].items()}
+        for unit in codes
+    }

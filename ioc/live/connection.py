@@ -47,7 +47,7 @@ log = logging.getLogger("ioc.live")
 
 _SENT = {
     t: metrics.LIVE_MESSAGES_SENT.labels(t)
-    for t in ("kpi", "alert", "snapshot", "ping", "pong", "error")
+    for t in ("kpi", "alert", "scorecard", "snapshot", "ping", "pong", "error")
 }
 _COALESCED = metrics.LIVE_EVENTS_DROPPED.labels("coalesced")
 _OVERFLOW = metrics.LIVE_EVENTS_DROPPED.labels("overflow")

@@ -83,6 +83,8 @@ class Topic:
     def wants(self, event: Event) -> bool:
         if event.type == "kpi":
             return event.unit_code in self.kpi_units and event.time_window in self.windows
+        if event.type == "scorecard":  # the current month's, whatever windows it shows
+            return event.unit_code in self.kpi_units
         return event.type == "alert" and event.unit_code in self.alert_units
 
 
@@ -102,7 +104,7 @@ class _UnitScope:
 
 
 class Hub:
-    """Routes kpi/alert events from the log to the screens of this process."""
+    """Routes kpi/alert/scorecard events from the log to the screens of this process."""
 
     def __init__(
         self, db: Database, settings: Settings, *, snapshot_builder: SnapshotBuilder | None = None
@@ -125,7 +127,9 @@ class Hub:
         self._principals: dict[bytes, tuple[float, Principal]] = {}
         self._wake: Callable[[], None] = lambda: None
         self._build = snapshot_builder or build_snapshot
-        self._sent = {t: metrics.LIVE_MESSAGES_SENT.labels(t) for t in ("kpi", "alert")}
+        self._sent = {
+            t: metrics.LIVE_MESSAGES_SENT.labels(t) for t in ("kpi", "alert", "scorecard")
+        }
         # Since when the event log cannot be read (database unreachable): screens are told,
         # because their socket to this server stays open and its pings would say "live".
         self.database_down_since: datetime | None = None
@@ -202,7 +206,7 @@ class Hub:
                 self._recent_floor = recent.popleft().event.seq
             metrics.LIVE_EVENTS_READ.inc()
             metrics.LIVE_FANOUT_DELAY.observe(max(0.0, (now - event.created_at).total_seconds()))
-            index = self._kpi_index if event.type == "kpi" else self._alert_index
+            index = self._alert_index if event.type == "alert" else self._kpi_index
             topics = index.get(event.unit_code or "")
             if not topics:
                 continue

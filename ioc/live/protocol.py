@@ -17,7 +17,7 @@ from websockets.frames import Frame, Opcode
 from ioc.events import Event
 
 Window = Literal["today", "7d", "month", "quarter", "year"]
-LIVE_EVENT_TYPES = ["kpi", "alert"]
+LIVE_EVENT_TYPES = ["kpi", "alert", "scorecard"]
 
 # Close codes. Clients reconnect (with backoff and `since`) after 1001, 1006, 1011, 1012 and
 # 1013; 1008 and 1009 mean "this will fail again": fix the token, the unit or the client.
@@ -86,7 +86,7 @@ def error_message(status: int, title: str, detail: str) -> Wire:
 
 
 def event_message(event: Event, *, coalesce: bool) -> tuple[Hashable, Wire] | None:
-    """The queue key and wire text of a kpi/alert event (None for other types).
+    """The queue key and wire text of a kpi/alert/scorecard event (None for other types).
 
     KPI events of the same (unit, window, kpi) share a key when `coalesce` is on, so a value
     still waiting in a slow screen's queue is replaced by the newer one (state, not history)."""
@@ -105,6 +105,20 @@ def event_message(event: Event, *, coalesce: bool) -> tuple[Hashable, Wire] | No
                     "window": event.time_window,
                     "as_of": payload.get("as_of"),
                     "kpi": kpi,
+                }
+            )
+        )
+    if event.type == "scorecard":
+        # State, not history: a newer scorecard of the unit replaces one still queued.
+        key = ("scorecard", event.unit_code) if coalesce else event.seq
+        return key, Wire(
+            dumps(
+                {
+                    "type": "scorecard",
+                    "seq": event.seq,
+                    "unit": event.unit_code,
+                    "period": event.time_window,
+                    "scorecard": payload.get("scorecard"),
                 }
             )
         )

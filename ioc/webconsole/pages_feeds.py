@@ -12,7 +12,7 @@ from ioc.webconsole.page import Page, console_page
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 
-TOPICS = ("kpi", "alert", "dossier", "report", "document")
+TOPICS = ("kpi", "alert", "dossier", "report", "document", "scorecard")
 
 
 @router.get("/feeds")

@@ -1,4 +1,4 @@
-"""Migration 0006 is reversible: downgrade drops exactly what upgrade created."""
+"""Migrations 0006 and 0029 (the feeds branch) are reversible: downgrade drops what they made."""
 
 from __future__ import annotations
 
@@ -32,10 +32,10 @@ async def _tables(url: str) -> list[str]:
 
 async def test_feeds_migration_round_trip(databases: DatabaseFactory) -> None:
     url = await databases.create(demo_units=False)
-    assert "0006" in await current_heads(url)
+    assert "0029_feeds_scorecard_topic" in await current_heads(url)  # the feeds branch's head
     assert await _tables(url) == TABLES
-    await downgrade(url, "0006@-1")
-    assert "0006" not in await current_heads(url)
+    await downgrade(url, "0029_feeds_scorecard_topic@-2")
+    assert not {"0006", "0029_feeds_scorecard_topic"} & await current_heads(url)
     assert await _tables(url) == []
     await upgrade(url)
     assert await _tables(url) == TABLES

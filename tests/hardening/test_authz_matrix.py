@@ -291,6 +291,18 @@ MATRIX: dict[tuple[str, str], Spec] = {
         ADMIN,
         in_path("PUT", "/api/v1/kpis/targets/{unit}/dossier_online_rate", json={"target": 0.6}),
     ),
+    # the 766 scorecard and the indicators entered from elsewhere (docs/scorecards.md)
+    ("GET", "/api/v1/scorecards/766"): Spec(READ, with_unit("GET", "/api/v1/scorecards/766")),
+    ("GET", "/api/v1/indicators"): Spec(READ, fixed("GET", "/api/v1/indicators"), False),
+    ("GET", "/api/v1/indicator-values"): Spec(READ, with_unit("GET", "/api/v1/indicator-values")),
+    ("POST", "/api/v1/indicator-values"): Spec(
+        ADMIN,
+        in_body(
+            "POST",
+            "/api/v1/indicator-values",
+            {"indicator": "i766_1_1", "period": "2026-02", "value": 0.5},
+        ),
+    ),
     ("GET", "/api/v1/kpis/{kpi_id}/series"): Spec(
         READ, with_unit("GET", "/api/v1/kpis/dossier_received/series")
     ),
