@@ -249,3 +249,28 @@ async def test_a_value_entered_for_a_closed_month_recomputes_it(sdb: Database) -
     assert after.version == (before.version or 0) + 1
     assert after.total == pytest.approx(before.total + 4)
     assert indicators(after)["i766_4_4"].source == "entered"
+
+
+def test_the_month_closes_at_its_cron_moment() -> None:
+    from ioc.scorecards.loops import MonthCloser
+    from tests.conftest import test_settings
+
+    nowhere = Database("postgresql://x@127.0.0.1/x")  # never connected: the schedule alone
+    closer = MonthCloser(nowhere, test_settings())
+    # Default 00:15 on the 1st, Asia/Ho_Chi_Minh: February closes on 1 March at 00:15 local.
+    assert closer.due(at(2026, 3, 1, 0, 14)) is None
+    due = closer.due(at(2026, 3, 1, 0, 15))
+    assert due is not None and due.name == "2026-02"
+    assert closer.due(at(2026, 3, 20, 9)).name == "2026-02"  # type: ignore[union-attr]
+    closer.closed = "2026-02"
+    assert closer.due(at(2026, 3, 20, 9)) is None
+    other = MonthCloser(nowhere, test_settings(scorecard_close_cron="0 6 2 * *"))
+    assert other.due(at(2026, 3, 2, 5, 59)) is None
+    assert other.due(at(2026, 3, 2, 6)).name == "2026-02"  # type: ignore[union-attr]
+
+
+def test_a_wrong_close_schedule_is_refused() -> None:
+    from ioc.settings import Settings
+
+    with pytest.raises(Exception, match="crontab"):
+        Settings(scorecard_close_cron="every month")
