@@ -139,6 +139,8 @@ def demo(
     # The province's alert rules, so the wall's ticker shows real alerts (created once). Here,
     # not in the collectors' demo: the alerts room reads the collectors' source health.
     run_on_database(lambda url: in_session(url, alerts.ensure_demo_rules), settings)
+    # What the province's staff would have entered (766 group 1, DTI…), marked as simulated.
+    run_on_database(lambda url: in_session(url, scorecards.ensure_demo_values), settings)
     settings = collectors.start_demo_sources(settings)
     base = collectors.screen_base_url(settings)
     typer.echo("\nioc demo: Bình Phước (70), simulated portal, 1022 hotline and documents")

@@ -274,3 +274,24 @@ def test_a_wrong_close_schedule_is_refused() -> None:
 
     with pytest.raises(Exception, match="crontab"):
         Settings(scorecard_close_cron="every month")
+
+
+async def test_the_demo_enters_its_values_once(databases: DatabaseFactory) -> None:
+    from ioc.scorecards import ensure_demo_values
+
+    url = await databases.create()
+    db = Database(url, pool_size=1)
+    try:
+        async with db.session() as s:
+            first = await ensure_demo_values(s)
+        async with db.session() as s:
+            assert await ensure_demo_values(s) == 0
+            sc = await read_scorecard(s, PROVINCE, "month")
+            ranked = await read_scorecard(s, DISTRICT, "month")
+    finally:
+        await db.close()
+    assert first > 20
+    group_1 = next(g for g in sc.groups if g.id == "1")
+    assert all(i.source == "entered" for i in group_1.indicators)
+    assert group_1.indicators[0].entered.note.startswith("Số liệu mô phỏng")  # type: ignore[union-attr]
+    assert next(g for g in ranked.groups if g.id == "1").score > 0
