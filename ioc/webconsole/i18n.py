@@ -133,6 +133,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "attempt": ("Lần thử", "Attempt"),
     "sso_failed": ("Đăng nhập một lần không thành công", "Single sign-on failed"),
     "bad_token": ("Mã truy cập không hợp lệ", "The token was refused"),
+    "collector_token": (
+        "Đây là mã của hệ thống nguồn (thu thập dữ liệu), không dùng để đăng nhập bảng điều khiển",
+        "This is a source system's (collector) token; it does not sign in to the console",
+    ),
     "csrf": (
         "Biểu mẫu đã hết hạn; hãy tải lại trang và thử lại.",
         "The form has expired; reload the page and try again.",

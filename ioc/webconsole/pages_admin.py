@@ -98,7 +98,7 @@ def _groups(letters: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups[(reason, d["source"])].append(d)
     return [
         {"reason": r, "source": s, "count": len(items), "ids": [i["id"] for i in items],
-         "items": items[:20]}
+         "letters": items[:20]}
         for (r, s), items in sorted(groups.items(), key=lambda kv: -len(kv[1]))
     ]  # fmt: skip
 
@@ -182,7 +182,7 @@ async def targets_page(page: Page, unit: str | None = None, done: str | None = N
     catalogue = await page.api("GET", "/api/v1/kpis/catalogue")
     async with page.ctx.db.sessionmaker() as db:
         changes = await audit.recent(db, "target.set")
-    names = {k["id"]: k["name"] for k in catalogue}
+    names = {k["id"]: k["name_vi" if page.lang == "vi" else "name_en"] for k in catalogue}
     return page.show(
         "targets.html",
         targets=targets,

@@ -15,6 +15,7 @@ from ioc.auth import create_token, principal_for_token, revoke_token
 from ioc.context import AppContext
 from ioc.errors import IocError, NotFound, Unauthorized
 from ioc.webconsole import oidc
+from ioc.webconsole.i18n import t
 from ioc.webconsole.page import safe_next
 from ioc.webconsole.render import HEADERS, render
 from ioc.webconsole.session import (
@@ -99,9 +100,15 @@ async def sign_in(request: Request) -> Response:
     token = str(form.get("token") or "").strip()
     try:
         async with _ctx(request).db.sessionmaker() as db:
-            await principal_for_token(db, token)
+            principal = await principal_for_token(db, token)
     except Unauthorized as exc:
         return _sign_in_page(request, session, next_url, error=str(exc), status=401)
+    if principal.role == "collector":
+        # A source system's key: nothing in the console is for it, and a person holding it
+        # should not be shown pages that all answer "refused".
+        return _sign_in_page(
+            request, session, next_url, error=t(session.lang, "collector_token"), status=403
+        )
     response = RedirectResponse(next_url, status_code=303)
     write_session(request, response, session.signed_in(token))
     return response
