@@ -33,6 +33,7 @@ DOCUMENT = f"""<?xml version="1.0" encoding="utf-8"?>
 ADMIN_PAGES = [
     "/console/alerts", "/console/rules", "/console/rules/new", "/console/silences",
     "/console/targets?unit=689", "/console/feeds", "/console/data-quality", "/console/tokens",
+    "/console/lang/en?next=/console/rules",  # the English pages too
 ]  # fmt: skip
 
 
@@ -101,7 +102,11 @@ async def test_admin_replays_a_dead_letter_after_loading_the_organ_mapping(
     assert {p: v for p, v in found.items() if v} == {}
 
 
-async def test_each_role_is_refused_what_it_may_not_do(page: Page, console: Console) -> None:
+async def test_each_role_is_refused_what_it_may_not_do(
+    page: Page, console: Console, browser: Browser
+) -> None:
+    # The sign-in page, before anyone signs in.
+    assert await axe_serious(browser, console, [], "/console/sign-in") == []
     # A department head: no tokens, no data quality, no targets of its own to set.
     head = await console.token("department_head", "689", "Trưởng phòng 689")
     await sign_in(page, console, head, "/console/alerts")

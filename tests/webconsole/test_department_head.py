@@ -5,18 +5,19 @@ the e-mail's link and acknowledges it with a note; and signs in through single s
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.alerts.conftest import eventually
-from tests.webconsole.conftest import Console, sign_in
+from tests.webconsole.conftest import Console, axe_serious, sign_in
 
 pytestmark = pytest.mark.browser
 
 
 async def test_rule_by_form_fires_and_is_acknowledged_from_the_email_link(
-    page: Page, console: Console
+    page: Page, console: Console, browser: Browser
 ) -> None:
     token = await console.token("department_head", "689", "Trưởng phòng Nội vụ 689")
     await sign_in(page, console, token, "/console/rules")
@@ -78,6 +79,11 @@ async def test_rule_by_form_fires_and_is_acknowledged_from_the_email_link(
     # The history and the deliveries of the alert are on the page.
     await expect(page.locator("table").first).to_contain_text("Đã xác nhận")
     await expect(page.locator("table").nth(1)).to_contain_text("truongphong@binhphuoc.gov.vn")
+    # Accessibility of what a department head opens (axe-core: no serious violation).
+    cookies = await page.context.cookies()
+    paths = [urlsplit(url).path, "/console/alerts", "/console/rules", "/console/silences"]
+    found = {path: await axe_serious(browser, console, cookies, path) for path in paths}
+    assert {path: v for path, v in found.items() if v} == {}
 
 
 async def test_single_sign_on_maps_claims_to_role_and_unit(page: Page, console: Console) -> None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.alerts.conftest import WebhookReceiver
-from tests.webconsole.conftest import Console, sign_in
+from tests.webconsole.conftest import Console, axe_serious, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +26,7 @@ async def receiver() -> AsyncIterator[WebhookReceiver]:
 
 
 async def test_district_manages_its_subscription(
-    page: Page, console: Console, receiver: WebhookReceiver
+    page: Page, console: Console, receiver: WebhookReceiver, browser: Browser
 ) -> None:
     token = await console.token("district", "689", "IOC huyện 689")
     await sign_in(page, console, token, "/console/feeds")
@@ -67,6 +68,11 @@ async def test_district_manages_its_subscription(
     await expect(page.locator("#sub-status")).to_contain_text("paused")
     await page.get_by_role("button", name="Tiếp tục").click()
     await expect(page.locator("#sub-status")).to_contain_text("active")
+    # Accessibility of the district's pages (axe-core: no serious violation).
+    cookies = await page.context.cookies()
+    paths = ["/console/feeds", urlsplit(page.url).path, "/console/alerts"]
+    found = {path: await axe_serious(browser, console, cookies, path) for path in paths}
+    assert {path: v for path, v in found.items() if v} == {}
 
     await page.get_by_role("link", name="Kênh dữ liệu").click()
     await expect(page.locator("table.list")).to_contain_text(receiver.url)
