@@ -178,6 +178,22 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
     smtp_timeout_seconds: float = Field(default=15.0, gt=0)
+    # --- open data (docs/api.md, open data)
+    open_data_public: bool = Field(
+        default=False,
+        description="Serve /api/v1/open-data/kpis.csv|json without a token (for the "
+        "province's open-data portal); otherwise a reading token is needed.",
+    )
+    open_data_unit: str | None = Field(
+        default=None, description="The unit exported when a request names none (e.g. 70)."
+    )
+    open_data_licence: str = Field(
+        default="Giấy phép CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/) — "
+        "nguồn: Trung tâm Điều hành thông minh (IOC) của tỉnh; số liệu tổng hợp, không chứa "
+        "dữ liệu cá nhân",
+        description="The licence line of the open-data exports.",
+    )
+
     # --- scorecards (Decision 766; see docs/scorecards.md)
     scorecard_live_seconds: float = Field(
         default=30.0,

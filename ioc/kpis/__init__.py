@@ -10,12 +10,13 @@ from ioc.kpis.engine import KpiEngine, build_services
 from ioc.kpis.models import KpiChild, KpiSeries, KpiSnapshot, KpiValue
 from ioc.kpis.reads import kpi_value, snapshot
 from ioc.kpis.rounds import rebuild, run_round
-from ioc.kpis.series import period_values, series
+from ioc.kpis.series import COUNTER_KPIS, monthly_values, period_values, series
 from ioc.kpis.values import Raw
 from ioc.kpis.views import router
 
 __all__ = [
     "CATALOGUE",
+    "COUNTER_KPIS",
     "Kpi",
     "KpiChild",
     "KpiEngine",
@@ -25,6 +26,7 @@ __all__ = [
     "Raw",
     "build_services",
     "kpi_value",
+    "monthly_values",
     "period_values",
     "rebuild",
     "refresh",

@@ -224,3 +224,39 @@ async def period_values(
         unit: {k: (raw if CATALOGUE[k].windowed else nothing) for k, raw in found[unit].items()}
         for unit in codes
     }
+
+
+# KPIs made of counters alone: their monthly values come straight from the month rows.
+COUNTER_KPIS: tuple[str, ...] = tuple(
+    k.id for k in CATALOGUE.values() if k.windowed and all(t in COUNT_COLUMNS for t in k.terms)
+)
+
+
+async def monthly_values(
+    session: AsyncSession, unit_codes: list[str], first: date, last: date
+) -> list[tuple[str, date, dict[str, Raw]]]:
+    """(unit, month, {kpi: Raw}) for every unit and month from `first` to `last` that has
+    any counted record, for the `COUNTER_KPIS` — one query over the month rows."""
+    months = _periods(first, last, "month")
+    await folded(session)
+    rows = (
+        await session.execute(
+            text(
+                f"SELECT unit_code, period, {', '.join(COUNT_COLUMNS)} FROM kpi_counts "
+                "WHERE unit_code = ANY(:units) AND grain = 'm' AND period BETWEEN :a AND :b "
+                "ORDER BY unit_code, period"
+            ),
+            {"units": sorted(set(unit_codes)), "a": months[0], "b": months[-1]},
+        )
+    ).all()
+    if not rows:
+        return []
+    terms = {t: np.zeros(len(rows)) for t in TERMS}
+    for i, (_, _, *counts) in enumerate(rows):
+        for c, n in zip(COUNT_COLUMNS, counts, strict=True):
+            terms[c][i] = n
+    found = raws(terms, list(range(len(rows))))
+    return [
+        (unit, period, {k: found[i][k] for k in COUNTER_KPIS})
+        for i, (unit, period, *_) in enumerate(rows)
+    ]

@@ -291,6 +291,13 @@ MATRIX: dict[tuple[str, str], Spec] = {
         ADMIN,
         in_path("PUT", "/api/v1/kpis/targets/{unit}/dossier_online_rate", json={"target": 0.6}),
     ),
+    # open data: a reading token unless IOC_OPEN_DATA_PUBLIC (off here), for its subtree
+    ("GET", "/api/v1/open-data/kpis.csv"): Spec(
+        READ, with_unit("GET", "/api/v1/open-data/kpis.csv")
+    ),
+    ("GET", "/api/v1/open-data/kpis.json"): Spec(
+        READ, with_unit("GET", "/api/v1/open-data/kpis.json")
+    ),
     # the 766 scorecard and the indicators entered from elsewhere (docs/scorecards.md)
     ("GET", "/api/v1/scorecards/766"): Spec(READ, with_unit("GET", "/api/v1/scorecards/766")),
     ("GET", "/api/v1/indicators"): Spec(READ, fixed("GET", "/api/v1/indicators"), False),
