@@ -275,3 +275,37 @@ async def test_delivery_log_of_a_deleted_subscription_does_not_block_the_others(
         await pool.close()
     assert [(r["subscription_id"], r["webhook_id"]) for r in logged] == [(kept_id, "msg_kept_1")]
     assert cursor == 1
+
+
+async def test_scorecard_changes_reach_a_district_subscribed_to_them(
+    db: Database, database_url: str, make_server: ServerMaker, receivers: Any
+) -> None:
+    from ioc.scorecards.loops import scorecard_event
+
+    server = await make_server(url=database_url, **FAST)
+    receiver: Receiver = await receivers()
+    bearer = await token(db, "district", "689")
+    sub = await subscribe(server.url, bearer, receiver.url, topics=["scorecard"])
+    marker = unique_kpi()  # the payload's mark: other tests' scorecards may flow too
+    seqs = await publish_events(
+        db,
+        [
+            scorecard_event({"unit": "688", "total": 40.0, "mark": marker}, "688"),  # not 689's
+            kpi_event("689", marker, 0.5),  # not a subscribed topic
+            scorecard_event({"unit": "25195", "total": 61.5, "mark": marker}, "25195"),
+        ],
+    )
+
+    async def arrived() -> bool:
+        return any(r.json["seq"] == seqs[2] for r in receiver.received)
+
+    await eventually(arrived, what="the commune's scorecard")
+    mine = [r for r in receiver.received if r.json["data"]["scorecard"].get("mark") == marker]
+    assert [r.json["seq"] for r in mine] == [seqs[2]]
+    assert mine[0].json == {
+        "type": "scorecard",
+        "seq": seqs[2],
+        "unit": "25195",
+        "data": {"scorecard": {"unit": "25195", "total": 61.5, "mark": marker}},
+    }
+    verify(sub["secret"], mine[0].headers, mine[0].body)
