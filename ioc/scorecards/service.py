@@ -1,177 +1,34 @@
-"""Scorecards: each indicator's value (computed, entered or missing), its score, the groups'
-subtotals, the total, and the children ranked; closed periods stored once.
-
-Scoring (CONTRACT §4.1, docs/scorecards.md): full points at or above the threshold, else
-`value × points / threshold`. Choices the decision leaves open are written in the docs."""
+"""Scorecards per unit and period: the current period's computed live, a closed period's
+stored once (and recomputed only explicitly), the children ranked by total. Scoring is
+`scoring.py`; entered values `entered.py`; the choices are in docs/scorecards.md."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc.errors import Invalid, NotFound
+from ioc.errors import Invalid
 from ioc.kpis import Raw, period_values, snapshot
 from ioc.localtime import local_date
-from ioc.scorecards.definition import DECISION_766, Definition, Indicator, entered_ids
+from ioc.scorecards.definition import DECISION_766
+from ioc.scorecards.entered import entered_values, insert_value
 from ioc.scorecards.models import (
-    EnteredOut,
-    GroupScore,
-    IndicatorScore,
     IndicatorValueIn,
     IndicatorValueOut,
     RankedChild,
     RecomputeOut,
     Scorecard,
-    Source,
 )
 from ioc.scorecards.periods import Period, period_of
-from ioc.scorecards.tables import indicator_values, scorecards_closed
+from ioc.scorecards.scoring import Entered, score_unit
+from ioc.scorecards.tables import scorecards_closed
 from ioc.units import Unit, children, get_unit
 
 SCORECARD = DECISION_766.id
-
-
-@dataclass(frozen=True)
-class Entered:
-    value: float
-    period: str
-    by: str
-    at: datetime
-    note: str | None
-    source: str
-
-
-def score_of(value: float | None, points: float, threshold: float) -> float | None:
-    """Full points at or above the threshold, else value × points / threshold."""
-    if value is None:
-        return None
-    return points if value >= threshold else value * points / threshold
-
-
-def score_unit(
-    definition: Definition,
-    unit: Unit,
-    computed: dict[str, Raw],
-    entered: dict[str, Entered],
-) -> tuple[float, float, list[GroupScore]]:
-    """(total, max, groups) of one unit from its computed KPI values and entered values."""
-    indicators = definition.indicators
-    below_province = unit.level != "province"
-
-    def has_value(ind: Indicator) -> bool:
-        if ind.id in entered:
-            return True
-        return (
-            ind.kpi is not None and computed.get(ind.kpi, Raw(None, None, None)).value is not None
-        )
-
-    # A computed indicator with nothing to judge gives its points to others where the
-    # METRICS table says so (5.3 without reports: to 5.2 and 5.4), else they leave `max`.
-    points = {i.id: i.points for i in indicators.values()}
-    for ind in indicators.values():
-        if ind.share_when_no_data and ind.kpi is not None and not has_value(ind):
-            for other in ind.share_when_no_data:
-                points[other] += ind.points / len(ind.share_when_no_data)
-            points[ind.id] = 0.0
-    groups: list[GroupScore] = []
-    for group in definition.groups:
-        scored: list[IndicatorScore] = []
-        for ind in group.indicators:
-            raw = computed.get(ind.kpi, Raw(None, None, None)) if ind.kpi else Raw(None, None, None)
-            given = entered.get(ind.id)
-            value, numerator, denominator = raw.value, raw.numerator, raw.denominator
-            source: Source
-            if given is not None:
-                value, numerator, denominator, source = given.value, None, None, "entered"
-            elif ind.kpi is not None:
-                source = "computed"
-            else:
-                source = "missing"
-            if below_province and ind.scope == "province":
-                score: float | None = points[ind.id]  # METRICS: commune not applicable → max
-                source = "not_applicable"
-            elif source == "missing":
-                score = 0.0  # awaited: counts against the unit until entered
-            else:
-                score = score_of(value, points[ind.id], ind.threshold)
-            scored.append(
-                IndicatorScore(
-                    id=ind.id,
-                    name=ind.name,
-                    name_en=ind.name_en,
-                    kpi=ind.kpi,
-                    value=value,
-                    numerator=numerator,
-                    denominator=denominator,
-                    points=points[ind.id],
-                    threshold=ind.threshold,
-                    score=score,
-                    source=source,
-                    entered=(
-                        EnteredOut(
-                            period=given.period,
-                            by=given.by,
-                            at=given.at,
-                            note=given.note,
-                            source=given.source,
-                        )
-                        if given is not None
-                        else None
-                    ),
-                )
-            )
-        groups.append(
-            GroupScore(
-                id=group.id,
-                name=group.name,
-                name_en=group.name_en,
-                score=sum(s.score or 0.0 for s in scored),
-                max=sum(s.points for s in scored if s.score is not None),
-                indicators=scored,
-            )
-        )
-    return sum(g.score for g in groups), sum(g.max for g in groups), groups
-
-
-async def entered_values(
-    session: AsyncSession, units: Iterable[str], period: Period
-) -> dict[str, dict[str, Entered]]:
-    """The newest entered value per unit and indicator for `period`, else for the quarter or
-    year that holds it (a yearly figure applies to its months)."""
-    names = [period.name, *period.enclosing()]
-    newest = (
-        select(
-            indicator_values,
-            func.row_number()
-            .over(
-                partition_by=(
-                    indicator_values.c.unit_code,
-                    indicator_values.c.indicator,
-                    indicator_values.c.period,
-                ),
-                order_by=indicator_values.c.id.desc(),
-            )
-            .label("n"),
-        )
-        .where(indicator_values.c.unit_code.in_(list(units)))
-        .where(indicator_values.c.period.in_(names))
-        .subquery()
-    )
-    rows = (await session.execute(select(newest).where(newest.c.n == 1))).mappings().all()
-    found: dict[str, dict[str, Entered]] = {}
-    rank = {name: i for i, name in enumerate(names)}
-    for row in sorted(rows, key=lambda r: rank[r["period"]], reverse=True):
-        found.setdefault(row["unit_code"], {})[row["indicator"]] = Entered(
-            row["value"], row["period"], row["entered_by"], row["entered_at"], row["note"],
-            row["source"],
-        )  # fmt: skip
-    return found
 
 
 async def _computed_now(
@@ -379,51 +236,11 @@ def _differences(old: Scorecard | None, new: Scorecard) -> list[dict[str, Any]]:
 async def enter_value(
     session: AsyncSession, body: IndicatorValueIn, *, by: str, source: str
 ) -> IndicatorValueOut:
-    """Record an entered value (history: nothing is overwritten; the newest counts)."""
-    kinds = entered_ids()
-    if body.indicator not in kinds:
-        raise NotFound(
-            f"no indicator {body.indicator!r} takes entered values; GET /api/v1/indicators "
-            "lists them"
-        )
-    period = period_of(body.period)
-    scored = DECISION_766.indicators.get(body.indicator)
-    other = next((o for o in DECISION_766.others if o.id == body.indicator), None)
-    limit = (
-        1.0
-        if scored is not None or (other and other.scale == "fraction")
-        else (other.max if other else 1.0)
-    )
-    if body.value > limit:
-        raise Invalid(
-            f"{body.indicator} is "
-            + ("a fraction (0–1: 0.85 for 85 %)" if limit == 1.0 else f"at most {limit:g}")
-            + f"; got {body.value:g}"
-        )
-    if other is not None and other.period == "year" and period.kind != "year":
-        raise Invalid(f"{body.indicator} is given per year: period must be like 2026")
-    await get_unit(session, body.unit)
-    row = (
-        (
-            await session.execute(
-                insert(indicator_values)
-                .values(
-                    indicator=body.indicator,
-                    unit_code=body.unit,
-                    period=period.name,
-                    value=body.value,
-                    note=body.note,
-                    source=source,
-                    entered_by=by,
-                )
-                .returning(indicator_values)
-            )
-        )
-        .mappings()
-        .one()
-    )
+    """Record an entered value; a closed period's stored scorecards it falls in are
+    recomputed (the entry is an explicit change, named as the reason)."""
+    entered, period = await insert_value(session, body, by=by, source=source)
     await _recompute_closed(session, body.unit, period, by=f"{by} entered {body.indicator}")
-    return _value_out(row)
+    return entered
 
 
 async def _recompute_closed(session: AsyncSession, unit: str, entered: Period, by: str) -> None:
@@ -439,32 +256,3 @@ async def _recompute_closed(session: AsyncSession, unit: str, entered: Period, b
         stored = period_of(name)
         if entered.start <= stored.start and stored.end <= entered.end:
             await recompute(session, unit, name, by=by)
-
-
-def _value_out(row: Any) -> IndicatorValueOut:
-    return IndicatorValueOut(
-        id=row["id"],
-        indicator=row["indicator"],
-        unit=row["unit_code"],
-        period=row["period"],
-        value=row["value"],
-        note=row["note"],
-        source=row["source"],
-        entered_by=row["entered_by"],
-        entered_at=row["entered_at"],
-    )
-
-
-async def value_history(
-    session: AsyncSession,
-    units: list[str],
-    *,
-    indicator: str | None = None,
-    limit: int = 500,
-) -> list[IndicatorValueOut]:
-    """Entered values of `units`, newest first (the history: superseded ones included)."""
-    query = select(indicator_values).where(indicator_values.c.unit_code.in_(units))
-    if indicator is not None:
-        query = query.where(indicator_values.c.indicator == indicator)
-    rows = await session.execute(query.order_by(indicator_values.c.id.desc()).limit(limit))
-    return [_value_out(r) for r in rows.mappings()]

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Query
 from ioc.api import SessionDep
 from ioc.auth import Principal, authenticate, require
 from ioc.scorecards.definition import DECISION_766
+from ioc.scorecards.entered import value_history
 from ioc.scorecards.models import IndicatorOut, IndicatorValueIn, IndicatorValueOut, Scorecard
-from ioc.scorecards.service import enter_value, read_scorecard, value_history
+from ioc.scorecards.service import enter_value, read_scorecard
 from ioc.units import scoped_unit, subtree
 
 router = APIRouter(tags=["scorecards"], dependencies=[Depends(authenticate)])

@@ -174,7 +174,7 @@ async def test_command_line_load_show_recompute(api_url: str, tmp_path: Path) ->
     db = Database(api_url, pool_size=1)
     try:
         async with db.session() as s:
-            from ioc.scorecards.service import value_history
+            from ioc.scorecards.entered import value_history
 
             values = {v.indicator: v for v in await value_history(s, ["70"])}
     finally:

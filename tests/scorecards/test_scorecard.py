@@ -16,7 +16,8 @@ from ioc.db import Database
 from ioc.scorecards import read_scorecard
 from ioc.scorecards.models import IndicatorValueIn, Scorecard
 from ioc.scorecards.periods import period_of
-from ioc.scorecards.service import enter_value, recompute, score_of
+from ioc.scorecards.scoring import score_of
+from ioc.scorecards.service import enter_value, recompute
 from tests.conftest import DatabaseFactory
 from tests.kpis.conftest import add_dossier, add_report, at, engine_round
 
