@@ -40,6 +40,8 @@ LEASED = {
     "kpis",
     "live.retention",
     "privacy-purge",
+    "scorecards.closer",
+    "scorecards.publisher",
 }
 
 
