@@ -36,6 +36,7 @@ async def test_every_referenced_asset_is_served_with_its_type(
         "map.js",
         "model.js",
         "render.js",
+        "scorecard.js",
         "screen.css",
         "trends.js",
         "uplot.esm.js",

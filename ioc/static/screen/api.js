@@ -61,6 +61,11 @@ export class Api {
     return this.get(`api/v1/screen/map/${encodeURIComponent(code)}`);
   }
 
+  /** The unit's Decision 766 scorecard for the current month, its children ranked. */
+  scorecard(unit) {
+    return this.get('api/v1/scorecards/766', { unit, period: 'month' });
+  }
+
   /** The KPI catalogue of the KPI engine: [{id, name_vi, name_en, unit, direction, target}]. */
   catalogue() {
     return this.get('api/v1/kpis/catalogue');

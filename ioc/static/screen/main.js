@@ -10,6 +10,7 @@ import { ScreenState, WINDOWS, normCatalogue, seriesPoints } from './model.js';
 import { fitValues, renderAlerts, renderChildren, renderCritical, renderTiles } from './render.js';
 import { MapView } from './map.js';
 import { TREND_DAYS, TrendsView } from './trends.js';
+import { ScorecardView } from './scorecard.js';
 
 const TOKEN_KEY = 'ioc.screen.token';
 const LANG_KEY = 'ioc.screen.lang';
@@ -83,6 +84,7 @@ class Screen {
       unplaced: $('map-unplaced'), source: $('map-source'),
     });
     this.trends = new TrendsView($('charts'), this.api);
+    this.scorecard = new ScorecardView($('view-scorecard'), this.api);
   }
 
   get view() {
@@ -176,6 +178,9 @@ class Screen {
       if (msg.children === undefined) this.loadChildren();
       this.refreshSeries(false);
       this.render();
+    } else if (msg.type === 'scorecard') {
+      if (this.scorecard.apply(msg) && this.view === 'scorecard') this.scheduleRender();
+      this.heard();
     } else if (msg.type === 'kpi' || msg.type === 'alert') {
       if (this.state.applyEvent(msg)) {
         this.scheduleRender();
@@ -276,8 +281,10 @@ class Screen {
           && this.state.kpis.has(id) && !this.noSeries.has(id)).slice(0, MAX_CHARTS);
       if (this.state.kpis.size) this.trends.show(ctx, ids, this.days);
     } else if (this.view === 'scorecard') {
-      $('scorecard-title').textContent = t(this.lang, 'view.scorecard');
-      $('scorecard-none').textContent = t(this.lang, 'scorecard.none');
+      this.scorecard.render(this.lang, this.fmt);
+      this.scorecard.load(this.state.unit).then((loaded) => {
+        if (loaded && this.view === 'scorecard') this.scorecard.render(this.lang, this.fmt);
+      });
     }
     renderAlerts($('alerts'), ctx);
     renderCritical($('critical'), ctx);
