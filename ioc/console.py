@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc.db import Database, resolve_database_url, upgrade
 from ioc.errors import IocError
 from ioc.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
 
@@ -36,6 +37,8 @@ def run_on_database(
 ) -> T:
     """Run `coro_fn(database_url)` against the configured (or embedded) database; exit 1
     with the error's message on a domain error or when the database cannot be reached."""
+    from ioc.db import resolve_database_url
+
     settings = settings or settings_or_exit()
     try:
         url = resolve_database_url(settings)
@@ -53,6 +56,8 @@ def run_on_database(
 async def in_session(url: str, fn: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """`fn(session)` in one unit of work on the database at `url` (migrated to head first):
     committed when `fn` returns, rolled back when it raises."""
+    from ioc.db import Database, upgrade
+
     await upgrade(url)
     db = Database(url, pool_size=1)
     try:
