@@ -24,10 +24,9 @@ from ioc.alerts.format import (
     WINDOW_NAMES,
     console_url,
     format_time,
-    format_value,
 )
-from ioc.alerts.readings import kpi_name
 from ioc.errors import Invalid
+from ioc.kpis import format_value, kpi_name
 from ioc.settings import Settings
 from ioc.smtp import send_mail
 from ioc.webhooks import signature_headers, validate_target_url

@@ -29,9 +29,20 @@ def kpis_rebuild() -> None:
 def kpis_show(
     unit: Annotated[str, typer.Option(help="GSO code of the unit.")],
     window: Annotated[str, typer.Option(help="today, 7d, month, quarter or year.")] = "today",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the snapshot as JSON (docs/api.md §4).")
+    ] = False,
 ) -> None:
-    """Print every KPI of UNIT for WINDOW as JSON (docs/api.md §4)."""
+    """Print every KPI of UNIT for WINDOW: a table of Vietnamese names and values coloured by
+    status, its child units' counts of statuses and a legend; --json for scripts."""
     from ioc.kpis.reads import snapshot
 
     snap = run_on_database(lambda url: in_session(url, lambda s: snapshot(s, unit, window)))
-    typer.echo(snap.model_dump_json(indent=2))
+    if as_json:
+        typer.echo(snap.model_dump_json(indent=2))
+        return
+    from rich.console import Console
+
+    from ioc.kpis.terminal import render_snapshot
+
+    Console().print(render_snapshot(snap))
