@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from email.header import Header
 from email.mime.text import MIMEText
@@ -39,6 +40,29 @@ class DeliveryError(Exception):
         super().__init__(detail)
         self.detail = detail
         self.permanent = permanent
+
+
+SMTP_UNSET = (
+    "e-mail is not sent while IOC_SMTP_HOST is unset: set IOC_SMTP_HOST (and IOC_SMTP_PORT, "
+    "IOC_SMTP_FROM, IOC_SMTP_TLS as the mail server needs) and restart ioc; until then "
+    "notifications to e-mail recipients are retried and end as failed"
+)
+
+
+class SmtpUnset(DeliveryError):
+    """An e-mail message while no SMTP server is configured (retried like any error, but
+    logged once by the sender service, not at every attempt)."""
+
+    def __init__(self) -> None:
+        super().__init__("SMTP is not configured: set IOC_SMTP_HOST")
+
+
+def email_warnings(settings: Settings, channels: Collection[str]) -> list[str]:
+    """What to tell whoever sets up e-mail recipients (`channels` of a rule's recipients)
+    when e-mail cannot be sent: [] when it can."""
+    if "email" in channels and not settings.smtp_host:
+        return [SMTP_UNSET]
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +197,7 @@ def webhook_body(message: Message, public_url: str) -> bytes:
 
 async def send_email(message: Message, settings: Settings) -> str:
     if not settings.smtp_host:
-        raise DeliveryError("SMTP is not configured: set IOC_SMTP_HOST")
+        raise SmtpUnset()
     email = compose_email(message, settings)
     try:
         reply = await send_mail(email, settings, timeout=settings.smtp_timeout_seconds)
