@@ -8,6 +8,8 @@ Times are shown in Asia/Ho_Chi_Minh, the zone of every screen and calendar windo
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
 
 from ioc.localtime import LOCAL_TZ
 
@@ -41,3 +43,9 @@ def console_url(public_url: str, alert_id: int) -> str:
     """The web console's page of one alert (history, deliveries, acknowledge): the link an
     alert e-mail and webhook carry (docs/console.md)."""
     return f"{public_url.rstrip('/')}/console/alerts/{alert_id}"
+
+
+def screen_url(public_url: str, alert: dict[str, Any]) -> str:
+    """The wall screen of the alert's unit and window: the link e-mails and webhooks carry."""
+    query = urlencode({"unit": alert["unit"], "window": alert["window"]})
+    return f"{public_url.rstrip('/')}/screen?{query}"
