@@ -272,7 +272,8 @@ def main() -> None:
     signals would kill the process and leave the server running). `serve` lets uvicorn
     handle them while it runs, which then re-raises them here."""
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _exit_on_signal)
+        if signal.getsignal(signum) is signal.SIG_DFL:  # not when ignored (nohup)
+            signal.signal(signum, _exit_on_signal)
     try:
         app()
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from ioc.kpis import format_value
 def run(url: str, *args: str) -> str:
     result = CliRunner().invoke(app, ["kpis", *args], env={"IOC_DATABASE_URL": url})
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout  # progress goes to stderr
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
