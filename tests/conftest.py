@@ -48,7 +48,20 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield with_database(start_embedded(data_dir), "postgres")
     finally:
         stop_embedded()
+        left = embedded_postgres_left(data_dir)
         shutil.rmtree(data_dir, ignore_errors=True)
+    assert left == [], f"the run left its embedded PostgreSQL running: {left}"
+
+
+def embedded_postgres_left(data_dir: Path) -> list[int]:
+    """Ids of postgres processes still running on a data directory under `data_dir`."""
+    import psutil
+
+    return [
+        proc.pid
+        for proc in psutil.process_iter(attrs=["name", "cmdline"])
+        if proc.info["name"] == "postgres" and str(data_dir) in " ".join(proc.info["cmdline"] or [])
+    ]
 
 
 class DatabaseFactory:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -11,12 +12,16 @@ import httpx
 
 from ioc import metrics
 from ioc.alerts.evaluator import evaluate_round, outbox_health, state_counts
+from ioc.alerts.notify import SMTP_UNSET
+from ioc.alerts.rules import count_email_rules
 from ioc.alerts.sender import SendRound, send_round
 from ioc.context import AppContext
 from ioc.db import Database, asyncpg_dsn
 from ioc.events import ALERT_OUTBOX_CHANNEL, EVENTS_CHANNEL
 from ioc.loops import LoopService
 from ioc.settings import Settings
+
+log = logging.getLogger("ioc.alerts.sender")
 
 STATES = ("ok", "pending", "firing", "acknowledged", "resolved", "no_data", "closed")
 
@@ -62,11 +67,15 @@ class AlertSender(LoopService):
         self.settings = settings
         self._client: httpx.AsyncClient | None = None
         self.last_round: SendRound | None = None
+        self.told_smtp_unset = False
 
     async def run_once(self) -> None:
         if self._client is None:
             self._client = httpx.AsyncClient(follow_redirects=False)
         self.last_round = await send_round(self.db, self.settings, self._client, datetime.now(UTC))
+        if self.last_round.smtp_unset and not self.told_smtp_unset:
+            log.warning("alert e-mails are waiting: %s", SMTP_UNSET)  # once per process
+            self.told_smtp_unset = True
 
     async def stop(self) -> None:
         await super().stop()
@@ -91,5 +100,14 @@ def build_services(ctx: AppContext) -> list[LoopService]:
         async with ctx.db.session() as session:
             return {"ok": True, **await outbox_health(session)}
 
+    async def email_readiness() -> dict[str, Any]:
+        # Never fatal: without a mail server the rest of ioc works; say what is missing.
+        if ctx.settings.smtp_host:
+            return {"ok": True, "smtp": f"{ctx.settings.smtp_host}:{ctx.settings.smtp_port}"}
+        async with ctx.db.session() as session:
+            rules = await count_email_rules(session)
+        return {"ok": True, "smtp": None, "email_rules": rules, "warning": SMTP_UNSET}
+
     ctx.readiness["alerts"] = readiness
+    ctx.readiness["email"] = email_readiness
     return [evaluator, sender]

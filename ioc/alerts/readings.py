@@ -1,5 +1,5 @@
 """Readings: the alert room's view of the KPI engine — which KPIs exist, their names, and
-their values now.
+their values now (names and formats: `ioc.kpis.kpi_name`, `format_value`).
 
 Reached only through the `ioc.kpis` package (`CATALOGUE`, `kpi_value`): the catalogue is the
 one source of KPI ids, Vietnamese names and kinds.
@@ -13,18 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.kpis import CATALOGUE, kpi_value
 
-__all__ = ["current_value", "is_time_based", "known_kpis", "kpi_name"]
+__all__ = ["current_value", "is_time_based", "known_kpis"]
 
 
 def known_kpis() -> dict[str, str]:
     """KPI id → Vietnamese name."""
     return {kid: k.name_vi for kid, k in CATALOGUE.items()}
-
-
-def kpi_name(kpi: str) -> str:
-    """The KPI's Vietnamese name (the engine's catalogue wording)."""
-    found = CATALOGUE.get(kpi)
-    return found.name_vi if found is not None else kpi
 
 
 def is_time_based(kpi: str) -> bool:

@@ -210,6 +210,17 @@ async def create_rule(
     return rule_from_row(row), secret
 
 
+async def count_email_rules(session: AsyncSession) -> int:
+    """How many rules (not deleted) have at least one e-mail recipient."""
+    found = await session.execute(
+        text(
+            "SELECT count(*) FROM alert_rules WHERE deleted_at IS NULL "
+            """AND recipients @> '[{"channel": "email"}]'"""
+        )
+    )
+    return int(found.scalar_one())
+
+
 async def rule_targets(session: AsyncSession, rule: Rule) -> tuple[list[str], list[str]]:
     """The units `rule` is evaluated for now, and notes saying why when that is not plain
     (an each_child rule whose unit has no current children)."""

@@ -30,7 +30,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc import metrics
-from ioc.alerts.notify import DeliveryError, Message, Notification, send
+from ioc.alerts.notify import DeliveryError, Message, Notification, SmtpUnset, send
 from ioc.db import Database
 from ioc.settings import Settings
 from ioc.units import within_sql
@@ -69,6 +69,7 @@ class SendRound:
     failed: int = 0
     skipped: int = 0
     deferred: int = 0
+    smtp_unset: int = 0  # e-mail messages not sent because IOC_SMTP_HOST is unset
     messages: list[str] = field(default_factory=list)
 
 
@@ -281,6 +282,9 @@ async def send_round(
         try:
             detail, seconds = await send(message, settings, client)
             metrics.ALERT_DELIVERY_SECONDS.labels(message.channel).observe(seconds)
+        except SmtpUnset as exc:  # the sender service says so once, not per message
+            error, detail, seconds = exc, exc.detail, 0.0
+            out.smtp_unset += 1
         except DeliveryError as exc:
             error, detail, seconds = exc, exc.detail, 0.0
             log.warning(

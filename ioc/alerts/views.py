@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from ioc.alerts import service, silences
 from ioc.alerts.models import AckIn, RuleIn, RulePatch, SilenceIn
+from ioc.alerts.notify import email_warnings
 from ioc.alerts.rules import (
     Rule,
     create_rule,
@@ -41,6 +42,11 @@ class RuleCreated(BaseModel):
         default_factory=list,
         description="What is not plain about the rule (e.g. a unit whose children ended in a "
         "reform: the successors it follows instead).",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What will not work as the rule asks until the server is configured "
+        "(e-mail recipients while IOC_SMTP_HOST is unset).",
     )
 
 
@@ -84,7 +90,14 @@ async def post_rule(
         allow_private=request_ctx.settings.webhooks_allow_private,
     )
     units, notes = await rule_targets(session, rule)
-    return RuleCreated(rule=rule.as_dict(), webhook_secret=secret, evaluated_for=units, notes=notes)
+    channels = [r.channel for r in body.recipients]
+    return RuleCreated(
+        rule=rule.as_dict(),
+        webhook_secret=secret,
+        evaluated_for=units,
+        notes=notes,
+        warnings=email_warnings(request_ctx.settings, channels),
+    )
 
 
 @router.get("/alert-rules", summary="Rules of units in your subtree")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ioc.console import in_session, run_on_database, settings_or_exit
+from ioc.console import in_session, progress_reporter, run_on_database, settings_or_exit
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
@@ -67,7 +67,8 @@ def simulate(
     §1.5).
 
     Serves GET /dossiers, /procedures, /reports, /documents, /agency_reports ?since=&limit= —
-    or, with --push, posts the same records to the ingest endpoints of an ioc server."""
+    or, with --push, posts the same records to the ingest endpoints of an ioc server, showing
+    its progress on stderr (the backfill, then a count of new records)."""
     import os
 
     import uvicorn
@@ -84,7 +85,8 @@ def simulate(
             typer.echo("ioc: --push needs --token (a collector token)", err=True)
             raise typer.Exit(2)
         typer.echo(f"simulating ({sizes}); pushing to {push}")
-        asyncio.run(push_forever(world, push.rstrip("/"), secret))
+        with progress_reporter("simulate") as progress:
+            asyncio.run(push_forever(world, push.rstrip("/"), secret, progress=progress))
         return
     typer.echo(f"simulating ({sizes}); serving http://{host}:{port}/{{dossiers,procedures,"
                "reports,documents,agency_reports}}")  # fmt: skip

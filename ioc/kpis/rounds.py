@@ -16,6 +16,7 @@ round that fails drops the memory, which is then rebuilt from the aggregates.
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc.kpis import aggregates
 from ioc.kpis.catalogue import local_moment
-from ioc.kpis.changes import Changes, next_hi, read_changes, service_inputs
+from ioc.kpis.changes import Changes, count_records, next_hi, read_changes, service_inputs
 from ioc.kpis.compute import refresh
 from ioc.kpis.contributions import SOURCE_TABLES
 from ioc.kpis.current import CURRENT_LOCK, current_of, store_changes
@@ -38,6 +39,12 @@ from ioc.loops import lease_key
 from ioc.units import tree_fingerprint, tree_fingerprint_sql
 
 ENGINE_LOCK = lease_key("kpis.engine")
+# A rebuild folds this many records per statement batch and computes this many units at a
+# time: bounded temp tables, and progress to report on the way.
+REBUILD_CHUNK = 200_000
+REFRESH_UNITS = 200
+# `progress(step, done, total)`, as `ioc.console.progress_reporter` gives one
+Progress = Callable[[str, int, int | None], None]
 # Records a round takes at most; the service wakes itself again when more wait.
 BATCH_RECORDS = 50_000
 # For this transaction only: a rebuild sorts and groups millions of fact rows; the engine is
@@ -76,14 +83,24 @@ class _State:
     closure: str
 
 
-async def rebuild_aggregates(session: AsyncSession) -> int:
-    """Empty the aggregates (and any journal) and fold every raw record in again; return how
+async def rebuild_aggregates(
+    session: AsyncSession, *, progress: Progress | None = None, chunk: int = REBUILD_CHUNK
+) -> int:
+    """Empty the aggregates (and any journal) and fold every raw record in again, `chunk`
+    records at a time (as rounds fold them: each record once, in change order); return how
     many. Bumps the generation, so a running engine reloads its memory."""
     await aggregates.clear(session)
-    hi = await next_hi(session, 0, 2**62)
-    records = await aggregates.apply_changes(session, aggregates.Source(0, hi))
+    total = await count_records(session) if progress else None
+    records = lo = 0
+    while (hi := await next_hi(session, lo, chunk)) > lo:
+        records += await aggregates.apply_changes(session, aggregates.Source(lo, hi))
+        lo = hi
+        if progress:
+            progress("folding records", records, max(total or 0, records))
+    if progress:
+        progress("folding records", records, records)
     await session.execute(
-        text("UPDATE kpi_state SET change_cursor = :hi, generation = generation + 1"), {"hi": hi}
+        text("UPDATE kpi_state SET change_cursor = :hi, generation = generation + 1"), {"hi": lo}
     )
     return records
 
@@ -324,19 +341,26 @@ async def run_round(
     return result
 
 
-async def rebuild(session: AsyncSession, *, now: datetime | None = None) -> RoundResult:
+async def rebuild(
+    session: AsyncSession, *, now: datetime | None = None, progress: Progress | None = None
+) -> RoundResult:
     """Recompute every aggregate from the raw records, then emit what (if anything) differs
-    from the values last emitted — nothing, when the incremental path was right."""
+    from the values last emitted — nothing, when the incremental path was right. `progress`
+    hears of each chunk of records folded and each batch of units computed."""
     moment = local_moment(now)
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ENGINE_LOCK})
     await session.execute(text(_WORK_MEM))
     result = RoundResult(rebuilt=True)
-    result.records = await rebuild_aggregates(session)
+    result.records = await rebuild_aggregates(session, progress=progress)
     initialised = bool(
         (await session.execute(text("SELECT initialised FROM kpi_state"))).scalar_one()
     )
     units = [r[0] for r in await session.execute(text("SELECT code FROM units ORDER BY code"))]
-    result.events = await refresh(session, units, moment, emit=initialised)
+    for start in range(0, len(units), REFRESH_UNITS):
+        batch = units[start : start + REFRESH_UNITS]
+        result.events += await refresh(session, batch, moment, emit=initialised)
+        if progress:
+            progress("computing KPIs of units", start + len(batch), len(units))
     closure = await tree_fingerprint(session)
     await session.execute(
         text(

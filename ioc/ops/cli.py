@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ioc.console import run_on_database
+from ioc.console import progress_reporter, run_on_database
 
 
 def register_cli(app: typer.Typer) -> None:
@@ -39,9 +39,14 @@ def import_config(
     ] = False,
 ) -> None:
     """Merge an `ioc export` into the database (migrating it first): rows in the files are
-    created or overwritten, others are kept; all or nothing."""
+    created or overwritten, others are kept; all or nothing.
+
+    Shows its progress on stderr (a bar on a terminal, plain lines otherwise)."""
     from ioc.ops.service import import_from
 
-    counts = run_on_database(lambda url: import_from(url, directory, verify=not allow_edited))
+    with progress_reporter("import") as progress:
+        counts = run_on_database(
+            lambda url: import_from(url, directory, verify=not allow_edited, progress=progress)
+        )
     for kind, n in counts.items():
         typer.echo(f"{kind:<16} {n:>7} rows imported")

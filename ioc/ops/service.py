@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,20 @@ async def export_to(url: str, directory: Path) -> dict[str, Any]:
     return write_bundle(bundle, directory)
 
 
-async def import_from(url: str, directory: Path, *, verify: bool = True) -> dict[str, int]:
-    """Migrate the database at `url`, then merge the bundle in `directory` (all or nothing)."""
+async def import_from(
+    url: str,
+    directory: Path,
+    *,
+    verify: bool = True,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> dict[str, int]:
+    """Migrate the database at `url`, then merge the bundle in `directory` (all or nothing);
+    `progress(step, rows done, rows)` hears of each kind merged."""
     bundle = read_bundle(directory, verify=verify)
     await upgrade(url)
     db = Database(url, pool_size=1)
     try:
         async with db.session() as session:
-            return await load(session, bundle)
+            return await load(session, bundle, progress=progress)
     finally:
         await db.close()

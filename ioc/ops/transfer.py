@@ -168,9 +168,14 @@ async def dump(session: AsyncSession, kinds: tuple[Kind, ...] = KINDS) -> Bundle
 
 
 async def load(
-    session: AsyncSession, bundle: Bundle, kinds: tuple[Kind, ...] = KINDS
+    session: AsyncSession,
+    bundle: Bundle,
+    kinds: tuple[Kind, ...] = KINDS,
+    *,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> dict[str, int]:
     """Merge the bundle into the database in the caller's transaction; rows per kind.
+    `progress("importing", rows done, rows)` hears of each kind merged.
 
     Raises `BundleError` (before or instead of writing) when a kind is unknown, its table is
     missing, or its rows carry columns this database does not have."""
@@ -208,8 +213,13 @@ async def load(
             errors=errors,
         )
     counts: dict[str, int] = {}
+    total = sum(len(bundle.rows[kind.name]) for kind, _, _ in plan)
+    done = 0
     for kind, used, cols in plan:
         counts[kind.name] = await _upsert(session, kind, used, cols, bundle.rows[kind.name])
+        done += len(bundle.rows[kind.name])
+        if progress:
+            progress("importing", done, total)
     if any(name in _UNIT_KINDS for name in counts):
         from ioc.units import rebuild_closure
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ioc.console import in_session, run_on_database
+from ioc.console import in_session, progress_reporter, run_on_database
 
 units_app = typer.Typer(help="Administrative units (GSO codes) and reforms.", no_args_is_help=True)
 organs_app = typer.Typer(
@@ -41,13 +41,18 @@ def units_load(
         ),
     ] = None,
 ) -> None:
-    """Load units (or a reform mapping) from FILE; all or nothing, bad lines are named."""
+    """Load units (or a reform mapping) from FILE; all or nothing, bad lines are named.
+
+    Shows its progress on stderr (a bar on a terminal, plain lines otherwise)."""
     from ioc.units.service import load_units_csv
 
     vf = date.fromisoformat(valid_from) if valid_from else None
-    n = run_on_database(
-        lambda url: in_session(url, lambda s: load_units_csv(s, file, valid_from=vf))
-    )
+    with progress_reporter("units load") as progress:
+        n = run_on_database(
+            lambda url: in_session(
+                url, lambda s: load_units_csv(s, file, valid_from=vf, progress=progress)
+            )
+        )
     typer.echo(f"loaded {n} rows from {file}")
 
 

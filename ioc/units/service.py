@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Callable
 from datetime import date
 from importlib import resources
 from pathlib import Path
@@ -30,6 +31,7 @@ DEMO_ORGANS = str(_DATA / "organs-70.csv")
 UNIT_COLUMNS = ["code", "name", "level", "parent_code", "lat", "lon"]
 MAPPING_COLUMNS = ["old_code", "new_code", "is_default"]
 LEVEL_DIGITS = {"province": 2, "district": 3, "commune": 5}
+LOAD_STEPS = 4  # a units file: read and parsed, parents checked, written, tree rebuilt
 
 
 class UnitsFileError(Invalid):
@@ -122,19 +124,36 @@ async def _check_parents(db: Executor, path: Path, parsed: list[dict[str, Any]])
         )
 
 
-async def load_units_csv(db: Executor, path: Path, *, valid_from: date | None = None) -> int:
+async def load_units_csv(
+    db: Executor,
+    path: Path,
+    *,
+    valid_from: date | None = None,
+    progress: Callable[[str, int, int | None], None] | None = None,
+) -> int:
     """Load a units file or a reform mapping file (detected by its header), in the caller's
-    transaction. Any bad line raises `UnitsFileError` before anything is written."""
+    transaction. Any bad line raises `UnitsFileError` before anything is written.
+    `progress(step, done, total)` hears of each of the load's steps."""
+
+    def step(done: int) -> None:  # read, checked, written, tree rebuilt
+        if progress:
+            progress(f"loading {path.name}", done, LOAD_STEPS)
+
+    step(0)
     header, rows = _read_csv(path)
     if header[: len(MAPPING_COLUMNS)] == MAPPING_COLUMNS:
-        return await _load_mapping(db, path, rows, valid_from or date(2025, 7, 1))
+        loaded = await _load_mapping(db, path, rows, valid_from or date(2025, 7, 1))
+        step(LOAD_STEPS)
+        return loaded
     if header[: len(UNIT_COLUMNS)] != UNIT_COLUMNS:
         raise UnitsFileError(
             f"{path}: header must start with {','.join(UNIT_COLUMNS)} (units) or "
             f"{','.join(MAPPING_COLUMNS)} (reform mapping); got {','.join(header)}"
         )
     parsed = _parse_units(path, rows)
+    step(1)
     await _check_parents(db, path, parsed)
+    step(2)
     for unit in parsed:
         unit["valid_from"] = valid_from
     # A code that already exists under another parent (a code kept through a reform) keeps
@@ -180,7 +199,9 @@ async def load_units_csv(db: Executor, path: Path, *, valid_from: date | None = 
         ),
         {"units": _json(parsed)},
     )
+    step(3)
     await rebuild_closure(db)
+    step(LOAD_STEPS)
     return len(parsed)
 
 

@@ -151,6 +151,15 @@ class SmtpSink:
             out.append((str(m["Subject"]), body.get_content()))
         return out
 
+    def htmls(self) -> list[str]:
+        """The HTML part of every message received."""
+        out = []
+        for m in self.messages:
+            body = m.get_body(preferencelist=("html",))
+            assert body is not None and body.get_content_type() == "text/html"
+            out.append(body.get_content())
+        return out
+
 
 @pytest.fixture
 def smtp() -> Iterator[SmtpSink]:

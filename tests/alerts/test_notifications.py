@@ -54,7 +54,7 @@ async def test_email_and_webhook_in_vietnamese_with_correct_figures(
     assert "Chỉ tiêu: Tỷ lệ hồ sơ giải quyết đúng hạn — kỳ tháng này" in body
     assert "Giá trị: 91,03% (9.103/10.000)" in body
     assert "Ngưỡng cảnh báo: < 95%" in body
-    assert "Hết cảnh báo khi vượt: 97%" in body
+    assert "Hết cảnh báo khi giá trị trở lại từ 97% trở lên" in body
     assert "Mục tiêu: 95%" in body
     assert re.search(r"Cảnh báo từ: \d\d:\d\d \d\d/\d\d/20\d\d \(giờ Việt Nam\)", body)
     assert "https://ioc.binhphuoc.gov.vn/screen?unit=689&window=month" in body
@@ -71,6 +71,45 @@ async def test_email_and_webhook_in_vietnamese_with_correct_figures(
     assert note["alert"]["value"] == 0.9103
     assert note["alert"]["unit_name"] == "Thành phố Đồng Xoài"
     assert note["alert"]["screen_url"].endswith("/screen?unit=689&window=month")
+
+
+async def test_email_is_html_with_a_plain_part_and_says_how_a_rule_clears(
+    adb: Database, smtp: SmtpSink
+) -> None:
+    """Issue 19: plain text only, "Hết cảnh báo khi vượt: 2" for a `>` rule, and a window
+    for KPIs that have none."""
+    settings = alert_settings(smtp)
+    await make_rule(
+        adb,
+        name="Quá hạn <nhiều>",
+        kpi="dossier_overdue_open",
+        op=">",
+        threshold=10,
+        clear_threshold=2,
+        window="today",
+        severity="warning",
+    )
+    await publish_kpi(adb, "dossier_overdue_open", "689", 12, window="today", target=0)
+    await evaluate(adb)
+    assert (await send_now(adb, settings)).sent == 1
+    [message] = smtp.messages
+    assert message.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
+    [(_, plain)] = smtp.texts()
+    assert "■ ĐANG CẢNH BÁO: Quá hạn <nhiều>" in plain
+    assert "Chỉ tiêu: Hồ sơ quá hạn chưa giải quyết\n" in plain  # no window: a "now" figure
+    assert "Giá trị: 12\n" in plain
+    assert "Ngưỡng cảnh báo: > 10" in plain
+    assert "Hết cảnh báo khi giá trị giảm trở lại còn 2 trở xuống" in plain
+    assert "vượt" not in plain
+    html = smtp.htmls()[0]
+    assert html.startswith("<!DOCTYPE html>") and '<html lang="vi">' in html
+    assert "ĐANG CẢNH BÁO: Quá hạn &lt;nhiều&gt;" in html  # escaped
+    assert "Hồ sơ quá hạn chưa giải quyết</td>" in html and "kỳ hôm nay" not in html
+    assert "<strong" in html and ">12</strong>" in html
+    assert "khi giá trị giảm trở lại còn 2 trở xuống" in html
+    assert 'href="https://ioc.binhphuoc.gov.vn/console/alerts/' in html
+    assert 'href="https://ioc.binhphuoc.gov.vn/screen?unit=689&amp;window=today"' in html
 
 
 async def test_resolved_notice_sent_once(adb: Database, smtp: SmtpSink) -> None:
@@ -117,7 +156,8 @@ async def test_rules_firing_together_are_grouped_per_recipient(
     [(subject, body)] = smtp.texts()
     assert subject == "[IOC] 2 thông báo cảnh báo (2 đang cảnh báo): Thành phố Đồng Xoài"
     assert "Giá trị: 80%" in body
-    assert "Chỉ tiêu: Hồ sơ quá hạn chưa giải quyết — kỳ hôm nay" in body
+    # a "now" figure: the window does not change it, so the e-mail names none
+    assert "Chỉ tiêu: Hồ sơ quá hạn chưa giải quyết\n" in body
     assert "Giá trị: 12" in body
 
 

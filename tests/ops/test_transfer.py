@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import date
@@ -201,6 +202,8 @@ async def test_cli_export_and_import(
     back = ioc("import", str(tmp_path / "b"), url=target)
     assert back.returncode == 0, back.stderr
     assert "organs" in back.stdout
+    # progress on stderr, as plain lines when not on a terminal (issue 19)
+    assert re.search(r"^import: importing \d+/\d+ \(100%\)$", back.stderr, re.M), back.stderr
     assert await snapshot(target) == await snapshot(source)
     (tmp_path / "b" / "organs.json").write_text("[]\n")
     refused = ioc("import", str(tmp_path / "b"), url=target)
