@@ -41,6 +41,7 @@ log = logging.getLogger("ioc.api")
 def _routers() -> list[APIRouter]:
     return [
         api.health_router,
+        api.docs_router,
         units.router,
         collectors.router,
         kpis.router,
@@ -111,7 +112,10 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
             "/metrics needs `Authorization: Bearer <token>` (`ioc token create`)."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from the package by `api.docs_router`, never from a CDN
+        redoc_url=None,
     )
+    api.install_openapi(app)
     api.install_problems(app)
     # Input and rate limits run before routing, for every route (docs/security.md).
     api.install_limits(app, settings)
