@@ -7,9 +7,10 @@ themselves, so a new route is described like the others without anyone rememberi
 - the bearer scheme is declared by `ioc.auth.authenticate` (Swagger's *Authorize*); here
   each operation also says who may call it, from its `require(...)` roles;
 - every error an operation can answer, as `application/problem+json` with the `Problem`
-  schema: 401/403 where a token is needed, 404 where the path names an object, 413 where a
-  body is read, 422 where anything is validated (FastAPI's own `HTTPValidationError` schema
-  is replaced), 429 where the rate limiter applies, 500, and 503 where the database is used;
+  schema: 401/403 where a token is needed, 404 where the path names an object, 400 and 413
+  where a body is read (malformed JSON, too large), 422 where anything is validated
+  (FastAPI's own `HTTPValidationError` schema is replaced), 429 where the rate limiter
+  applies, 500, and 503 where the database is used;
   statuses a route declares itself (`responses={409: {...}}`) get the same content.
 """
 
@@ -128,8 +129,8 @@ def _complete(path: str, method: str, operation: dict[str, Any], roles: set[str]
         statuses.add(422)
     if any(p.get("in") == "path" for p in parameters):
         statuses.add(404)
-    if method in _BODY_METHODS:
-        statuses.add(413)
+    if method in _BODY_METHODS:  # the input limits read every body (ioc.api.limits)
+        statuses |= {400, 413}
     if limit_class(path) is not None:
         statuses.add(429)
     if path not in _NO_DATABASE:
