@@ -28,6 +28,7 @@ class ConfigError(IocError):
 
     status = 500
     title = "Invalid configuration"
+    type_slug = "internal"  # an operator's fault, reported at start; a client cannot fix it
 
 
 class CollectorSource(BaseModel):

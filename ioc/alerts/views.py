@@ -264,6 +264,7 @@ async def ack_alert(
         "Mutes the notifications of a rule, of a unit's alerts, or both, until a time (the alerts "
         "stay visible on screens). Department heads within their unit, and administrators."
     ),
+    responses={404: {"description": "The `rule` does not exist (`/problems/not-found`)."}},
 )
 async def post_silence(body: SilenceIn, session: SessionDep, principal: Manager) -> dict[str, Any]:
     if body.unit is not None:

@@ -9,6 +9,7 @@ without Internet access."""
 from __future__ import annotations
 
 import html
+from functools import cache
 from importlib.resources import files
 
 from fastapi import APIRouter, Request
@@ -78,8 +79,21 @@ async def asset(name: str) -> Response:
     media_type = _ASSET_TYPES.get(name)
     if media_type is None:
         raise NotFound(f"no documentation asset {name!r}")
+    return Response(_asset(name), media_type=media_type, headers={"Cache-Control": _CACHE})
+
+
+# ReDoc's sidebar shows Redocly's logo from their CDN (hidden when it fails to load): served
+# as an inline image instead, so the page asks no other host for anything.
+_REDOCLY_LOGO = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+_INLINE_LOGO = (
+    b"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' width='16' height='16'/%3E"
+)
+
+
+@cache
+def _asset(name: str) -> bytes:
     content = (_BUNDLE / name).read_bytes()
-    return Response(content, media_type=media_type, headers={"Cache-Control": _CACHE})
+    return content.replace(_REDOCLY_LOGO, _INLINE_LOGO)
 
 
 @router.get("/problems")

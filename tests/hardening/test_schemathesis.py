@@ -30,7 +30,7 @@ from tests.hardening.test_process import Served, _tokens, start_serve
 
 pytestmark = pytest.mark.slow
 
-EXAMPLES_PER_OPERATION = 5
+EXAMPLES_PER_OPERATION = 10
 # Failures found by this test in other rooms, reported to their owners: (method, path).
 KNOWN_FAILURES: dict[tuple[str, str], str] = {}
 
@@ -101,6 +101,7 @@ def _run_operation(operation: Any, base_url: str, headers: dict[str, str]) -> li
         max_examples=EXAMPLES_PER_OPERATION,
         deadline=None,
         database=None,
+        derandomize=True,  # the same cases on every run: CI fails on the code, not on luck
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
