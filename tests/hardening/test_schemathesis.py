@@ -22,8 +22,8 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.core.parameters import ParameterLocation
 from schemathesis.checks import CHECKS, load_all_checks, positive_data_acceptance
+from schemathesis.core.parameters import ParameterLocation
 
 from tests.conftest import DatabaseFactory
 from tests.hardening.test_process import Served, _tokens, start_serve
