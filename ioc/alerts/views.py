@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -19,7 +18,7 @@ from ioc.alerts.rules import (
     rule_targets,
     update_rule,
 )
-from ioc.api import SessionDep, get_ctx
+from ioc.api import Instant, SessionDep, get_ctx
 from ioc.auth import Principal, authenticate, require
 from ioc.errors import OutOfScope
 from ioc.units import is_within, scoped_unit
@@ -180,8 +179,8 @@ async def get_alerts(
     unit: str | None = None,
     severity: Literal["info", "warning", "critical"] | None = None,
     rule: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[dict[str, Any]]:
     scope = principal.unit_code if unit is None else await scoped_unit(session, principal, unit)
@@ -214,8 +213,8 @@ async def get_history(
     session: SessionDep,
     principal: Reader,
     unit: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[dict[str, Any]]:
     code = principal.unit_code if unit is None else await scoped_unit(session, principal, unit)

@@ -11,10 +11,12 @@ from ioc.api.health import router as health_router
 from ioc.api.limits import install as install_limits
 from ioc.api.limits import request_json
 from ioc.api.openapi import install as install_openapi
+from ioc.api.params import Instant
 from ioc.api.problems import install as install_problems
 from ioc.api.problems import problem
 
 __all__ = [
+    "Instant",
     "SessionDep",
     "docs_router",
     "get_ctx",

@@ -36,7 +36,8 @@ _ASSET_TYPES = {
 }
 _CACHE = "public, max-age=86400"
 # Swagger UI sends specifications to an online validator by default: not from here.
-_SWAGGER_PARAMETERS = {"validatorUrl": None, "persistAuthorization": True, "tryItOutEnabled": False}
+# The token given to *Authorize* stays in the page, never in the browser's storage.
+_SWAGGER_PARAMETERS = {"validatorUrl": None, "persistAuthorization": False}
 
 
 def _root(request: Request) -> str:

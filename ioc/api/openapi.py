@@ -55,8 +55,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 # Why an operation may answer each status (the problem types say more).
 ERRORS: dict[int, str] = {
-    400: "Not the format of this endpoint at all (`/problems/bad-body`, `/problems/bad-xml`, "
-    "`/problems/json-malformed`).",
+    400: "The body is not valid JSON (`/problems/json-malformed`) or not this endpoint's format "
+    "at all (`/problems/bad-body`).",
     401: "No token, or an unknown, revoked or expired one (`/problems/unauthorized`).",
     403: "The token's role may not do this (`/problems/forbidden`), or the unit or object is "
     "outside the token's unit (`/problems/out-of-scope`).",

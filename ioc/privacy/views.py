@@ -9,7 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from ioc.api import SessionDep
+from ioc.api import Instant, SessionDep
 from ioc.auth import Principal, authenticate, require
 from ioc.privacy.service import list_access_log, read_personal
 
@@ -124,7 +124,7 @@ async def report_personal_data(
 )
 async def access_log(
     session: SessionDep,
-    since: datetime | None = None,
+    since: Instant | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
     principal: Principal = Depends(require("admin")),
 ) -> list[AccessLogOut]:
