@@ -101,10 +101,13 @@ def describe(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title,
         version=app.version,
+        openapi_version=app.openapi_version,
         summary=app.summary,
         description=app.description,
         routes=app.routes,
         tags=app.openapi_tags,
+        servers=app.servers,
+        separate_input_output_schemas=app.separate_input_output_schemas,
     )
     roles = dict(_route_roles(app))
     for path, operations in schema.get("paths", {}).items():
