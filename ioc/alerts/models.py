@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
-from ioc.api.params import Instant
+from ioc.api import Instant
 
 Op = Literal["<", "<=", ">", ">="]
 Severity = Literal["info", "warning", "critical"]
