@@ -43,6 +43,7 @@ log = logging.getLogger("ioc.api")
 def _routers() -> list[APIRouter]:
     return [
         api.health_router,
+        api.docs_router,
         units.router,
         collectors.router,
         kpis.router,
@@ -112,11 +113,16 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         description=(
             "Collect dossiers (portal), citizen reports (1022 hotline) and e-documents (edXML); "
             "compute the government's indicators per unit; stream them to screens; alert "
-            "department heads; feed district IOCs. Every route but /healthz, /readyz and "
-            "/metrics needs `Authorization: Bearer <token>` (`ioc token create`)."
+            "department heads; feed district IOCs. Every operation marked with a lock needs "
+            "`Authorization: Bearer <token>` (`ioc token create`; *Authorize* here). Every "
+            "error is an RFC 9457 problem detail whose `type` (`/problems/<name>`) opens a page "
+            "saying what it means and what to do; the interfaces in full: docs/api.md."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from the package by `api.docs_router`, never from a CDN
+        redoc_url=None,
     )
+    api.install_openapi(app)
     api.install_problems(app)
     # Input and rate limits run before routing, for every route (docs/security.md).
     api.install_limits(app, settings)

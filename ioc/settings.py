@@ -29,6 +29,7 @@ class ConfigError(IocError):
 
     status = 500
     title = "Invalid configuration"
+    type_slug = "internal"  # an operator's fault, reported at start; a client cannot fix it
 
 
 class CollectorSource(BaseModel):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, model_validator
 
+from ioc.api import Instant
+
 Op = Literal["<", "<=", ">", ">="]
 Severity = Literal["info", "warning", "critical"]
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# ASCII whitespace spelled out: `\s` means other characters in Python, Rust (pydantic) and
+# ECMAScript (the OpenAPI description's readers), so a schema-valid address could be refused.
+EMAIL_PATTERN = r"^[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+$"
 
 
 class Recipient(BaseModel):
@@ -85,7 +88,7 @@ class SilenceIn(BaseModel):
 
     rule: int | None = None
     unit: str | None = None
-    until: datetime
+    until: Instant
     reason: str = Field(min_length=1, max_length=2000)
 
     @model_validator(mode="after")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -20,7 +19,7 @@ from ioc.alerts.rules import (
     rule_targets,
     update_rule,
 )
-from ioc.api import SessionDep, get_ctx
+from ioc.api import Instant, SessionDep, get_ctx
 from ioc.auth import Principal, authenticate, require
 from ioc.errors import OutOfScope
 from ioc.units import is_within, scoped_unit
@@ -78,6 +77,11 @@ async def _alert_in_scope(
     status_code=201,
     response_model=RuleCreated,
     summary="Create a rule; the webhook signing secret is shown only here",
+    description=(
+        "Creates an alert rule: when a unit's KPI crosses a threshold for long enough, its "
+        "recipients are told by e-mail or webhook. Department heads within their unit, and "
+        "administrators."
+    ),
 )
 async def post_rule(
     body: RuleIn, session: SessionDep, principal: Manager, request_ctx: Any = Depends(get_ctx)
@@ -100,7 +104,14 @@ async def post_rule(
     )
 
 
-@router.get("/alert-rules", summary="Rules of units in your subtree")
+@router.get(
+    "/alert-rules",
+    summary="Rules of units in your subtree",
+    description=(
+        "The alert rules of the token's unit and the units below it (or of one of them). Any "
+        "reading role."
+    ),
+)
 async def get_rules(
     session: SessionDep, principal: Reader, unit: str | None = None
 ) -> list[dict[str, Any]]:
@@ -108,14 +119,28 @@ async def get_rules(
     return [r.as_dict() for r in await list_rules(session, scope)]
 
 
-@router.get("/alert-rules/{rule_id}", summary="One rule")
+@router.get(
+    "/alert-rules/{rule_id}",
+    summary="One rule",
+    description=(
+        "One alert rule, with the units it is evaluated for. Any reading role, within its token's "
+        "unit."
+    ),
+)
 async def get_one_rule(rule_id: int, session: SessionDep, principal: Reader) -> dict[str, Any]:
     rule = await _rule_in_scope(session, principal, rule_id)
     units, notes = await rule_targets(session, rule)
     return {**rule.as_dict(), "evaluated_for": units, "notes": notes}
 
 
-@router.patch("/alert-rules/{rule_id}", summary="Change some fields of a rule")
+@router.patch(
+    "/alert-rules/{rule_id}",
+    summary="Change some fields of a rule",
+    description=(
+        "Changes some fields of an alert rule; the rule is checked again as a whole. Department "
+        "heads within their unit, and administrators."
+    ),
+)
 async def patch_rule(
     rule_id: int,
     body: RulePatch,
@@ -134,7 +159,15 @@ async def patch_rule(
     return rule.as_dict()
 
 
-@router.delete("/alert-rules/{rule_id}", status_code=204, summary="Delete a rule")
+@router.delete(
+    "/alert-rules/{rule_id}",
+    status_code=204,
+    summary="Delete a rule",
+    description=(
+        "Deletes an alert rule; its open alerts are closed and their history kept. Department heads"
+        " within their unit, and administrators."
+    ),
+)
 async def remove_rule(rule_id: int, session: SessionDep, principal: Manager) -> Response:
     await _rule_in_scope(session, principal, rule_id)
     await delete_rule(session, rule_id, by=principal.name)
@@ -144,7 +177,14 @@ async def remove_rule(rule_id: int, session: SessionDep, principal: Manager) -> 
 # --- alerts
 
 
-@router.get("/alerts", summary="Alerts in your subtree, filtered")
+@router.get(
+    "/alerts",
+    summary="Alerts in your subtree, filtered",
+    description=(
+        "The alerts of the token's unit and the units below it, most severe first, filtered by "
+        "state, unit, severity, rule or time. Any reading role."
+    ),
+)
 async def get_alerts(
     session: SessionDep,
     principal: Reader,
@@ -152,8 +192,8 @@ async def get_alerts(
     unit: str | None = None,
     severity: Literal["info", "warning", "critical"] | None = None,
     rule: int | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[dict[str, Any]]:
     scope = principal.unit_code if unit is None else await scoped_unit(session, principal, unit)
@@ -174,26 +214,49 @@ async def get_alerts(
     )
 
 
-@router.get("/alerts/history", summary="Every transition of alerts in a unit's subtree")
+@router.get(
+    "/alerts/history",
+    summary="Every transition of alerts in a unit's subtree",
+    description=(
+        "Every change of state of the alerts of a unit and the units below it over a period. Any "
+        "reading role, within its token's unit."
+    ),
+)
 async def get_history(
     session: SessionDep,
     principal: Reader,
     unit: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> list[dict[str, Any]]:
     code = principal.unit_code if unit is None else await scoped_unit(session, principal, unit)
     return await service.unit_history(session, code, since=since, until=until, limit=limit)
 
 
-@router.get("/alerts/{alert_id}", summary="One alert with its transitions and deliveries")
+@router.get(
+    "/alerts/{alert_id}",
+    summary="One alert with its transitions and deliveries",
+    description=(
+        "One alert with every change of state and every notification sent. Any reading role, within"
+        " its token's unit."
+    ),
+)
 async def get_one_alert(alert_id: int, session: SessionDep, principal: Reader) -> dict[str, Any]:
     await _alert_in_scope(session, principal, alert_id)
     return await service.alert_history(session, alert_id)
 
 
-@router.post("/alerts/{alert_id}/ack", summary="Acknowledge a firing alert: reminders stop")
+@router.post(
+    "/alerts/{alert_id}/ack",
+    summary="Acknowledge a firing alert: reminders stop",
+    description=(
+        "A department head takes charge of a firing alert: it is marked acknowledged (who, when, "
+        "comment) and reminders stop. Answers 409 if the alert is not firing. Department heads "
+        "within their unit, and administrators."
+    ),
+    responses={409: {"description": "The alert is not firing (`/problems/conflict`)."}},
+)
 async def ack_alert(
     alert_id: int, session: SessionDep, principal: Manager, body: AckIn | None = None
 ) -> dict[str, Any]:
@@ -205,7 +268,16 @@ async def ack_alert(
 # --- silences
 
 
-@router.post("/silences", status_code=201, summary="Silence a rule and/or a unit until a time")
+@router.post(
+    "/silences",
+    status_code=201,
+    summary="Silence a rule and/or a unit until a time",
+    description=(
+        "Mutes the notifications of a rule, of a unit's alerts, or both, until a time (the alerts "
+        "stay visible on screens). Department heads within their unit, and administrators."
+    ),
+    responses={404: {"description": "The `rule` does not exist (`/problems/not-found`)."}},
+)
 async def post_silence(body: SilenceIn, session: SessionDep, principal: Manager) -> dict[str, Any]:
     if body.unit is not None:
         await scoped_unit(session, principal, body.unit)
@@ -216,14 +288,28 @@ async def post_silence(body: SilenceIn, session: SessionDep, principal: Manager)
     return await silences.create_silence(session, body, by=principal.name)
 
 
-@router.get("/silences", summary="Silences in your subtree (active ones unless all=true)")
+@router.get(
+    "/silences",
+    summary="Silences in your subtree (active ones unless all=true)",
+    description=(
+        "The active silences (or all of them) of the token's unit and the units below it. Any "
+        "reading role."
+    ),
+)
 async def get_silences(
     session: SessionDep, principal: Reader, all: bool = False
 ) -> list[dict[str, Any]]:
     return await silences.list_silences(session, principal.unit_code, include_expired=all)
 
 
-@router.delete("/silences/{silence_id}", summary="Expire a silence now (kept in the list)")
+@router.delete(
+    "/silences/{silence_id}",
+    summary="Expire a silence now (kept in the list)",
+    description=(
+        "Ends a silence now; it stays in the list as expired. Department heads within their unit, "
+        "and administrators."
+    ),
+)
 async def expire_silence(
     silence_id: int, session: SessionDep, principal: Manager
 ) -> dict[str, Any]:

@@ -16,14 +16,43 @@ from ioc.db import current_heads, script_heads
 from ioc.errors import Unauthorized
 
 router = APIRouter(tags=["health"])
+READINESS = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"enum": ["ready", "not_ready"]},
+        "checks": {"type": "object", "description": "Each check's report; `ok` false fails."},
+    },
+}
 
 
-@router.get("/healthz", summary="The process is alive")
+@router.get(
+    "/healthz",
+    summary="The process is alive",
+    description=(
+        "Answers while the ioc process runs; for load balancers and orchestrators. No token."
+    ),
+)
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Database reachable, migrations at head, collectors healthy")
+@router.get(
+    "/readyz",
+    summary="Database reachable, migrations at head, collectors healthy",
+    description=(
+        "Whether this replica can serve: database reachable, migrations applied, and each part's "
+        "own check; 503 with the same report when not. No token."
+    ),
+    responses={
+        200: {"content": {"application/json": {"schema": READINESS}}},
+        503: {
+            "description": "Not ready: the same report, `status` `not_ready` (a report for "
+            "orchestrators, not a problem detail).",
+            "content": {"application/json": {"schema": READINESS}},
+        },
+    },
+)
 async def readyz(request: Request) -> JSONResponse:
     ctx = get_ctx(request)
     checks: dict[str, Any] = {}
@@ -60,7 +89,19 @@ async def readyz(request: Request) -> JSONResponse:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description=(
+        "Counters and gauges for Prometheus: ingest counts, collector lag, websocket clients, alert"
+        " states, KPI values. No token, unless `IOC_METRICS_TOKEN` is set."
+    ),
+    response_class=Response,
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+        401: {"description": "`IOC_METRICS_TOKEN` is set and the request did not send it."},
+    },
+)
 async def prometheus_metrics(request: Request) -> Response:
     ctx = get_ctx(request)
     expected = ctx.settings.metrics_token

@@ -302,8 +302,21 @@ class BodyLimitMiddleware:
         # before it reads it. Kept open, uvicorn reads and drops the rest of the body (a
         # lingering close bounded by its keep-alive timeout, 5 s, after which it closes),
         # so a source system that writes its whole batch before reading still learns why.
-        response = problem(exc.status, exc.title, exc.detail, slug=exc.reason)
+        response = problem(exc.status, exc.title, exc.detail, slug=_TYPES[exc.reason])
         await response(scope, receive, send)
+
+
+# The problem type (ioc.api.problem_types) of each limit; the reason itself labels the metric.
+_TYPES = {
+    "body_too_large": "too-large",
+    "json_malformed": "json-malformed",
+    "json_non_finite": "number-out-of-range",
+    "json_depth": "json-too-deep",
+    "json_array": "json-array-too-long",
+    "json_keys": "json-object-too-large",
+    "json_string": "json-string-too-long",
+    "json_text": "invalid-text",
+}
 
 
 def _too_large(limit: int) -> LimitExceeded:

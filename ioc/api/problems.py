@@ -14,11 +14,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ioc.api.asgi import ASGIApp, Message, Receive, Scope, Send
+from ioc.api.problem_types import for_status, problem_type
 from ioc.errors import IocError
 
 log = logging.getLogger("ioc.api")
 PROBLEM = "application/problem+json"
-TYPE_BASE = "https://ioc.example/problems/"
 
 
 def problem(
@@ -30,8 +30,11 @@ def problem(
     errors: list[Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    """A problem+json answer; `slug` names its type in `ioc.api.problem_types` (else the
+    status's general type)."""
+    kind = problem_type(slug) if slug else for_status(status)
     body: dict[str, Any] = {
-        "type": TYPE_BASE + (slug or str(status)),
+        "type": kind.uri,
         "title": title,
         "status": status,
         "detail": detail,

@@ -31,7 +31,9 @@ from ioc.errors import IocError
 from ioc.settings import Settings
 
 # Probes, metrics and static pages are not rate limited: orchestrators poll them.
-EXEMPT_PREFIXES = ("/healthz", "/readyz", "/metrics", "/static", "/screen", "/docs", "/redoc")
+EXEMPT_PREFIXES = (
+    "/healthz", "/readyz", "/metrics", "/static", "/screen", "/docs", "/redoc", "/problems",
+)  # fmt: skip
 EXEMPT_PATHS = frozenset({"/openapi.json", "/favicon.ico"})
 INGEST_PREFIX = "/api/v1/ingest"
 

@@ -2,7 +2,7 @@
 
 from ioc.auth import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
 from ioc.auth.cli import register_cli
-from ioc.auth.deps import authenticate, bearer_token, require, require_role
+from ioc.auth.deps import ROLE_IMPLIES, authenticate, bearer_token, require, require_role
 from ioc.auth.service import (
     ROLES,
     SOURCE_PATTERN,
@@ -18,6 +18,7 @@ from ioc.auth.service import (
 
 __all__ = [
     "ROLES",
+    "ROLE_IMPLIES",
     "SOURCE_PATTERN",
     "Principal",
     "TokenInfo",

@@ -8,8 +8,10 @@ Every router is built with `dependencies=[Depends(authenticate)]`, and each rout
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.security.utils import get_authorization_scheme_param
 
 from ioc.auth.service import Principal, principal_for_token
@@ -25,6 +27,16 @@ ROLE_IMPLIES: dict[str, set[str]] = {
 }
 
 
+# Declares the bearer scheme in the OpenAPI description (Swagger's *Authorize*) on every route
+# that depends on `authenticate`; it refuses nothing itself (`authenticate` does, as 401).
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="A token printed by `ioc token create --role ROLE --unit CODE --name NAME`, "
+    "sent as `Authorization: Bearer <token>`.",
+    auto_error=False,
+)
+
+
 def bearer_token(request: Request) -> str | None:
     scheme, value = get_authorization_scheme_param(request.headers.get("authorization"))
     if scheme.lower() == "bearer" and value:
@@ -32,7 +44,10 @@ def bearer_token(request: Request) -> str | None:
     return None
 
 
-async def authenticate(request: Request) -> Principal:
+async def authenticate(
+    request: Request,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)] = None,
+) -> Principal:
     """Resolve the request's bearer token once per request (cached on `request.state`)."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):

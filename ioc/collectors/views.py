@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from ioc import metrics
 from ioc.api import SessionDep, get_ctx, request_json
 from ioc.auth import SOURCE_PATTERN, Principal, authenticate, require, source_name
+from ioc.collectors import bodies
 from ioc.collectors.deadletters import list_dead_letters, read_dead_letter
 from ioc.collectors.edxml import TooLarge
 from ioc.collectors.records import IngestResult
@@ -77,7 +78,8 @@ async def _body(request: Request, limit: int) -> bytes:
 
 SourceParam = Annotated[
     str | None,
-    Query(description="Source system name (records are keyed by source + id); default: the "
+    Query(pattern=SOURCE_PATTERN.pattern,
+          description="Source system name (records are keyed by source + id); default: the "
           "token's name, as an ASCII slug when it has other characters "
           "('Cổng dịch vụ công tỉnh' → 'cong-dich-vu-cong-tinh')."),
 ]  # fmt: skip
@@ -137,8 +139,25 @@ async def _ingest_json(
     return _counted(background, feed, name, result, started)
 
 
+# What an ingest route may answer besides the errors every route may (ioc.api.openapi).
+INGEST_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Not the format of this endpoint at all, or a bad `source`: nothing "
+          "was stored (`/problems/bad-body`, `/problems/bad-xml`, `/problems/json-malformed`)."},
+    415: {"description": "Wrong `Content-Type` (`/problems/unsupported-media-type`)."},
+    422: {"description": "More than 10,000 records (`/problems/json-array-too-long`) or another "
+          "JSON limit passed; nothing was stored."},
+}  # fmt: skip
+
+
 @router.post(
-    "/ingest/dossiers", summary="Push dossiers (array, DongBoHoSoMC or CapNhatTienDoHoSoMC)"
+    "/ingest/dossiers",
+    summary="Push dossiers (array, DongBoHoSoMC or CapNhatTienDoHoSoMC)",
+    description="A one-stop (public-service) system sends its dossiers here, as it syncs them "
+    "to the National Public Service Portal: the records of its units are stored and counted "
+    "in the KPIs; each invalid record is listed in `rejected` and kept as a dead-letter. "
+    "Sending the same batch again changes nothing.",
+    responses=INGEST_ERRORS,
+    openapi_extra=bodies.dossiers(),
 )
 async def push_dossiers(
     request: Request,
@@ -151,7 +170,15 @@ async def push_dossiers(
     return await _ingest_json(request, session, background, "dossiers", principal, source, madonvi)
 
 
-@router.post("/ingest/procedures", summary="Push the procedure catalogue (array)")
+@router.post(
+    "/ingest/procedures",
+    summary="Push the procedure catalogue (array)",
+    description="The provincial one-stop system sends which administrative procedures each "
+    "unit offers, and which are online public services (for the online-service usage KPI). "
+    "The last record received for a procedure and unit wins.",
+    responses=INGEST_ERRORS,
+    openapi_extra=bodies.procedures(),
+)
 async def push_procedures(
     request: Request,
     session: SessionDep,
@@ -163,7 +190,13 @@ async def push_procedures(
 
 
 @router.post(
-    "/ingest/reports", summary="Push citizen reports (docs/api.md §1.3, Góp ý or Hue-S shape)"
+    "/ingest/reports",
+    summary="Push citizen reports (docs/api.md §1.3, Góp ý or Hue-S shape)",
+    description="The citizen hotline (1022) or a province's feedback system sends its reports "
+    "here; each report is stored and updated by its id, and its status changes are kept. "
+    "Invalid records are listed in `rejected` and kept as dead-letters.",
+    responses=INGEST_ERRORS,
+    openapi_extra=bodies.reports(),
 )
 async def push_reports(
     request: Request,
@@ -179,6 +212,11 @@ async def push_reports(
 @router.post(
     "/ingest/agency-reports",
     summary="Push reports of agencies (báo cáo: requested, due, filed online or on paper)",
+    description="The provincial reporting system sends the reports it requested of each "
+    "unit, their deadlines and when and how they were filed; each is stored and updated by "
+    "its id. Invalid records are listed in `rejected` and kept as dead-letters.",
+    responses=INGEST_ERRORS,
+    openapi_extra=bodies.agency_reports(),
 )
 async def push_agency_reports(
     request: Request,
@@ -193,7 +231,15 @@ async def push_agency_reports(
     return await _ingest_json(request, session, background, "agency_reports", principal, source)
 
 
-@router.post("/ingest/documents", summary="Push one edXML envelope or status message")
+@router.post(
+    "/ingest/documents",
+    summary="Push one edXML envelope or status message",
+    description="The e-document exchange system sends one edXML document or one status "
+    "message (received, assigned, completed…) per request, as XML. Its organs are mapped to "
+    "units through the organ mapping; a document of no known organ is dead-lettered.",
+    responses=INGEST_ERRORS,
+    openapi_extra=bodies.documents(),
+)
 async def push_document(
     request: Request,
     session: SessionDep,
@@ -211,7 +257,15 @@ async def push_document(
     return _counted(background, "documents", name, result, started)
 
 
-@router.get("/dead-letters", tags=["dead-letters"], summary="Rejected records (admin only)")
+@router.get(
+    "/dead-letters",
+    tags=["dead-letters"],
+    summary="Rejected records (admin only)",
+    description=(
+        "The records source systems sent that were rejected, with the reasons, personal data "
+        "masked; page through with `after_id`. Administrators only."
+    ),
+)
 async def get_dead_letters(
     session: SessionDep,
     pending: bool = True,
@@ -240,7 +294,20 @@ class ReplayRequest(BaseModel):
     )
 
 
-@router.post("/dead-letters/replay", tags=["dead-letters"], summary="Replay dead-letters (admin)")
+@router.post(
+    "/dead-letters/replay",
+    tags=["dead-letters"],
+    summary="Replay dead-letters (admin)",
+    description=(
+        "Runs rejected records through ingestion again, e.g. after loading missing units or organs;"
+        " all pending ones when no ids are given. Administrators only."
+    ),
+    responses={
+        404: {
+            "description": "An id does not exist or was already replayed (`/problems/not-found`)."
+        }
+    },
+)
 async def post_replay(
     request: Request,
     session: SessionDep,
@@ -261,6 +328,10 @@ async def post_replay(
     "/dead-letters/{dead_letter_id}/payload",
     tags=["dead-letters"],
     summary="One dead-letter with its raw payload unmasked (admin; logged with the reason)",
+    description=(
+        "One rejected record exactly as it was sent, personal data included, for a stated reason "
+        "that is logged. Administrators only."
+    ),
 )
 async def get_dead_letter_payload(
     dead_letter_id: int,

@@ -25,7 +25,13 @@ federation_router = APIRouter(
 
 
 @federation_router.get(
-    "/kpis", response_model=FederatedKpis, summary="The upstream ioc's latest KPI values for a unit"
+    "/kpis",
+    response_model=FederatedKpis,
+    summary="The upstream ioc's latest KPI values for a unit",
+    description=(
+        "The KPI values this ioc received from the provincial (upstream) ioc for a unit. Any "
+        "reading role, for units within its token's unit."
+    ),
 )
 async def federated_kpis(
     session: SessionDep,
@@ -43,7 +49,25 @@ inbox_router = APIRouter(prefix="/api/v1/federation", tags=["federation"])
 
 
 @inbox_router.post(
-    "/inbox", response_model=InboxOut, summary="Receive a signed delivery from the upstream ioc"
+    "/inbox",
+    response_model=InboxOut,
+    summary="Receive a signed delivery from the upstream ioc",
+    description=(
+        "The provincial ioc delivers events here to a district's ioc. No bearer token: each "
+        "delivery is signed (Standard Webhooks) with the shared `IOC_FEDERATION_SECRET`, and a "
+        "wrong signature or an old timestamp is refused with 401."
+    ),
+    responses={
+        401: {
+            "description": "Missing or wrong signature, or a timestamp outside ±5 min "
+            "(`/problems/unauthorized`)."
+        },
+        413: {"description": "A body over 1 MiB (`/problems/too-large`)."},
+        503: {
+            "description": "`IOC_FEDERATION_SECRET` is not set on this ioc, or the database "
+            "is unreachable (`/problems/unavailable`)."
+        },
+    },
 )
 async def inbox(request: Request, session: SessionDep) -> JSONResponse:
     length = request.headers.get("content-length")

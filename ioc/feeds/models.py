@@ -34,7 +34,9 @@ class SubscriptionCreate(BaseModel):
     unit: str = Field(pattern=r"^[0-9]{2}([0-9]|[0-9]{3})?$")
     topics: list[Topic] = Field(min_length=1, max_length=5)
     filters: Filters = Field(default_factory=Filters)
-    contact_email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    contact_email: str | None = Field(
+        default=None, max_length=320, pattern=r"^[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+$"
+    )
     description: str | None = Field(default=None, max_length=500)
     secret: str | None = Field(
         default=None,
@@ -64,7 +66,9 @@ class SubscriptionUpdate(BaseModel):
     url: str | None = Field(default=None, min_length=8, max_length=2000)
     topics: list[Topic] | None = Field(default=None, min_length=1, max_length=5)
     filters: Filters | None = None
-    contact_email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    contact_email: str | None = Field(
+        default=None, max_length=320, pattern=r"^[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+$"
+    )
     description: str | None = Field(default=None, max_length=500)
     status: Literal["active", "paused"] | None = None
 

@@ -29,6 +29,11 @@ router = APIRouter(
     status_code=201,
     response_model=SubscriptionWithSecret,
     summary="Subscribe a URL to a unit's events (the secret is shown only here)",
+    description=(
+        "A district IOC (or another system) registers a web address to receive a unit's events "
+        "(KPIs, alerts, records) as signed webhooks; the signing secret is shown only in this "
+        "answer. District tokens within their unit, and administrators."
+    ),
 )
 async def create_subscription(
     body: SubscriptionCreate,
@@ -43,7 +48,15 @@ async def create_subscription(
     )
 
 
-@router.get("", response_model=list[SubscriptionOut], summary="Subscriptions within your unit")
+@router.get(
+    "",
+    response_model=list[SubscriptionOut],
+    summary="Subscriptions within your unit",
+    description=(
+        "The feed subscriptions of the token's unit and the units below it, with their delivery "
+        "status. District tokens and administrators."
+    ),
+)
 async def list_subscriptions(
     session: SessionDep, principal: Principal = Depends(require("district"))
 ) -> list[SubscriptionOut]:
@@ -54,6 +67,10 @@ async def list_subscriptions(
     "/{sub_id}",
     response_model=SubscriptionOut,
     summary="One subscription: status, why it is failing, cursor, retry clock",
+    description=(
+        "One feed subscription: whether deliveries succeed, why they fail, and where delivery has "
+        "reached. District tokens within their unit, and administrators."
+    ),
 )
 async def read_subscription(
     sub_id: uuid.UUID, session: SessionDep, principal: Principal = Depends(require("district"))
@@ -65,6 +82,10 @@ async def read_subscription(
     "/{sub_id}",
     response_model=SubscriptionOut,
     summary="Change URL, topics, filters, contact; pause or resume",
+    description=(
+        "Changes a feed subscription's address, topics, filters or contact, or pauses and resumes "
+        "it. District tokens within their unit, and administrators."
+    ),
 )
 async def update_subscription(
     sub_id: uuid.UUID,
@@ -84,6 +105,10 @@ async def update_subscription(
     status_code=204,
     response_class=Response,
     summary="Delete a subscription and its delivery log",
+    description=(
+        "Stops a feed subscription for good and deletes its delivery log. District tokens within "
+        "their unit, and administrators."
+    ),
 )
 async def delete_subscription(
     sub_id: uuid.UUID, session: SessionDep, principal: Principal = Depends(require("district"))
@@ -96,6 +121,11 @@ async def delete_subscription(
     "/{sub_id}/rotate-secret",
     response_model=SubscriptionWithSecret,
     summary="New secret (shown once); the old one also signs during the grace period",
+    description=(
+        "Issues a new signing secret for a subscription (shown once); the old one keeps signing for"
+        " the grace period so the receiver can switch. District tokens within their unit, and "
+        "administrators."
+    ),
 )
 async def rotate_secret(
     sub_id: uuid.UUID,
@@ -115,6 +145,10 @@ async def rotate_secret(
     status_code=202,
     response_model=ReplayOut,
     summary="Re-send every matching event after seq `since`, in order",
+    description=(
+        "Sends again, in order, every event after a sequence number, e.g. after the receiver lost "
+        "data. District tokens within their unit, and administrators."
+    ),
 )
 async def replay(
     sub_id: uuid.UUID,
@@ -129,6 +163,10 @@ async def replay(
     "/{sub_id}/deliveries",
     response_model=list[DeliveryOut],
     summary="Delivery log, newest first: one row per attempt",
+    description=(
+        "Each delivery attempt of a subscription with its HTTP status, error and latency, newest "
+        "first. District tokens within their unit, and administrators."
+    ),
 )
 async def list_deliveries(
     sub_id: uuid.UUID,

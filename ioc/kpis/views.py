@@ -21,7 +21,16 @@ from ioc.units import scoped_unit
 router = APIRouter(prefix="/api/v1/kpis", tags=["kpis"], dependencies=[Depends(authenticate)])
 
 
-@router.get("", response_model=KpiSnapshot, summary="Every KPI of a unit for a window")
+@router.get(
+    "",
+    response_model=KpiSnapshot,
+    summary="Every KPI of a unit for a window",
+    description=(
+        "Every KPI of a unit for a period (today, 7 days, month, quarter, year) with its value, "
+        "target and status, optionally for each of its direct children too. Any reading role, for "
+        "units within its token's unit."
+    ),
+)
 async def read_kpis(
     request: Request,
     session: SessionDep,
@@ -44,7 +53,14 @@ async def read_kpis(
     return Response(found.model_dump_json(), media_type="application/json")
 
 
-@router.get("/catalogue", summary="The KPI catalogue: ids, names, formulas, default targets")
+@router.get(
+    "/catalogue",
+    summary="The KPI catalogue: ids, names, formulas, default targets",
+    description=(
+        "The list of KPIs ioc computes: their ids, Vietnamese names, formulas and default targets. "
+        "Any reading role."
+    ),
+)
 async def read_catalogue(
     principal: Principal = Depends(require("operator")),
 ) -> list[dict[str, object]]:
@@ -65,7 +81,15 @@ def _describe(k: Kpi) -> dict[str, object]:
     }
 
 
-@router.get("/targets", response_model=list[TargetOut], summary="Targets in force at a unit")
+@router.get(
+    "/targets",
+    response_model=list[TargetOut],
+    summary="Targets in force at a unit",
+    description=(
+        "The target of each KPI at a unit, its own or inherited from the unit above or the default."
+        " Any reading role, for units within its token's unit."
+    ),
+)
 async def read_targets(
     session: SessionDep,
     unit: str | None = Query(default=None),
@@ -79,6 +103,10 @@ async def read_targets(
     "/targets/{unit}/{kpi_id}",
     response_model=TargetOut,
     summary="Set (or with null, remove) a unit's own target for a KPI (admins)",
+    description=(
+        "Sets the target a unit must reach for one KPI (the units below inherit it), or removes it "
+        "with `null`. Administrators only."
+    ),
 )
 async def write_target(
     unit: str,
@@ -91,7 +119,15 @@ async def write_target(
     return await set_target(session, code, kpi_id, body.target, by=principal.name)
 
 
-@router.get("/{kpi_id}/series", response_model=KpiSeries, summary="A KPI per day or month")
+@router.get(
+    "/{kpi_id}/series",
+    response_model=KpiSeries,
+    summary="A KPI per day or month",
+    description=(
+        "The values of one KPI for a unit over a period, one per day or month, for trend charts. "
+        "Any reading role, for units within its token's unit."
+    ),
+)
 async def read_series(
     kpi_id: str,
     session: SessionDep,

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from ioc.api import SessionDep
+from ioc.api import Instant, SessionDep
 from ioc.auth import Principal, authenticate, require
 from ioc.privacy.service import list_access_log, read_personal
 
@@ -77,6 +77,10 @@ async def _read(
     "/dossiers/{record_id}",
     response_model=list[PersonalRecordOut],
     summary="The applicant's unmasked data of a dossier (admin; logged with the reason)",
+    description=(
+        "The applicant's name, phone, e-mail and address of a dossier, unmasked, for a stated "
+        "reason that is logged. Administrators only."
+    ),
 )
 async def dossier_personal_data(
     record_id: str,
@@ -93,6 +97,10 @@ async def dossier_personal_data(
     "/reports/{record_id}",
     response_model=list[PersonalRecordOut],
     summary="The citizen's unmasked data of a 1022 report (admin; logged with the reason)",
+    description=(
+        "The citizen's name and phone of a hotline report, unmasked, for a stated reason that is "
+        "logged. Administrators only."
+    ),
 )
 async def report_personal_data(
     record_id: str,
@@ -109,10 +117,14 @@ async def report_personal_data(
     "/access-log",
     response_model=list[AccessLogOut],
     summary="Who read which citizen's data, when and why (admin; newest first)",
+    description=(
+        "The log of every read of unmasked personal data: who, when, which record and why, newest "
+        "first. Administrators only."
+    ),
 )
 async def access_log(
     session: SessionDep,
-    since: datetime | None = None,
+    since: Instant | None = None,
     limit: int = Query(default=100, ge=1, le=1000),
     principal: Principal = Depends(require("admin")),
 ) -> list[AccessLogOut]:

@@ -30,6 +30,10 @@ async def read_766(
     ),
     principal: Principal = Depends(require("operator")),
 ) -> Scorecard:
+    """Each 766 indicator's value (computed from records, entered, or missing), its points,
+    threshold and score; each group's subtotal; the total out of `max`; the unit's children
+    ranked by total. A closed period's scorecard is stored once and does not move with later
+    records (docs/scorecards.md)."""
     code = await scoped_unit(session, principal, unit)
     return await read_scorecard(session, code, period)
 
@@ -43,6 +47,9 @@ async def read_766(
 async def read_indicators(
     principal: Principal = Depends(require("operator")),
 ) -> list[IndicatorOut]:
+    """Every indicator a scorecard or a leader reads: how its value comes (`computed` from
+    records or `entered`), for which period, on which scale, and for the 766 ones their group,
+    points, threshold and scope."""
     scored = [
         IndicatorOut(
             id=i.id,
@@ -91,6 +98,9 @@ async def read_indicators(
 async def post_indicator_value(
     body: IndicatorValueIn, session: SessionDep, principal: Principal = Depends(require("admin"))
 ) -> IndicatorValueOut:
+    """A value for an indicator ioc does not compute (766 group 1, DTI, PAR Index, SIPAS,
+    PCI/DDCI…), for a unit and period, with a note; who entered it is kept. A value for a
+    closed period recomputes that unit's stored scorecards of the period."""
     await scoped_unit(session, principal, body.unit)
     return await enter_value(session, body, by=principal.name, source="api")
 
@@ -106,5 +116,7 @@ async def list_indicator_values(
     indicator: str | None = Query(default=None),
     principal: Principal = Depends(require("operator")),
 ) -> list[IndicatorValueOut]:
+    """The history of entered values for the unit's subtree, newest first, superseded entries
+    included (the newest per indicator, unit and period is the one used)."""
     code = await scoped_unit(session, principal, unit)
     return await value_history(session, await subtree(session, code), indicator=indicator)

@@ -21,7 +21,7 @@ from ioc.screen.files import ASSETS, INDEX, MEDIA_TYPES
 from ioc.screen.positions import placed_children
 from ioc.units import scoped_unit
 
-router = APIRouter(tags=["screen"], include_in_schema=False)
+router = APIRouter(tags=["screen"])
 
 # The page loads only its own scripts and styles and talks only to its own origin (the API
 # and the websocket: Chromium and Firefox let 'self' cover ws:/wss: of the same host).
@@ -51,12 +51,20 @@ def _file(request: Request, path: Path, headers: dict[str, str]) -> Response:
     return response
 
 
-@router.get("/screen", summary="The wall screen (HTML); ?unit=CODE&window=WINDOW#token=…")
+@router.get(
+    "/screen",
+    summary="The wall screen (HTML); ?unit=CODE&window=WINDOW#token=…",
+    include_in_schema=False,  # a page, not an operation (like /docs)
+)
 async def screen_page(request: Request) -> Response:
     return _file(request, INDEX, {**COMMON_HEADERS, "Content-Security-Policy": CSP})
 
 
-@router.get("/screen/assets/{name}", summary="A script, style or icon of the wall screen")
+@router.get(
+    "/screen/assets/{name}",
+    summary="A script, style or icon of the wall screen",
+    include_in_schema=False,
+)
 async def screen_asset(request: Request, name: str) -> Response:
     # Only files listed when the package was imported are served: no path from the request
     # ever reaches the filesystem, so `..` and friends cannot escape the directory.
@@ -84,6 +92,8 @@ class MapOut(BaseModel):
     "/api/v1/screen/map/{code}",
     response_model=MapOut,
     dependencies=[Depends(authenticate)],
+    description="Where to draw a unit's direct children on the wall's map: each child's "
+    "position and name. Any reading role, for units within its token's unit.",
     summary="A unit's children with their map positions (for the wall's map view)",
 )
 async def screen_map(

@@ -28,7 +28,15 @@ class UnitWithChildren(UnitOut):
     children: list[UnitOut]
 
 
-@router.get("/{code}", response_model=UnitWithChildren, summary="A unit and its direct children")
+@router.get(
+    "/{code}",
+    response_model=UnitWithChildren,
+    summary="A unit and its direct children",
+    description=(
+        "The name, level and parent of an administrative unit (province, district, commune) and the"
+        " units directly under it. Any reading role, for units within its token's unit."
+    ),
+)
 async def read_unit(
     code: str, session: SessionDep, principal: Principal = Depends(require("operator"))
 ) -> UnitWithChildren:

@@ -268,6 +268,14 @@ MATRIX: dict[tuple[str, str], Spec] = {
         EVERYONE, fixed("GET", "/docs/oauth2-redirect"), scoped=False, public=True
     ),
     ("GET", "/redoc"): Spec(EVERYONE, fixed("GET", "/redoc"), scoped=False, public=True),
+    ("GET", "/docs/assets/{name}"): Spec(
+        EVERYONE, fixed("GET", "/docs/assets/swagger-ui-bundle.js"), scoped=False, public=True
+    ),
+    # what each problem `type` means and what to do: no data either
+    ("GET", "/problems"): Spec(EVERYONE, fixed("GET", "/problems"), scoped=False, public=True),
+    ("GET", "/problems/{name}"): Spec(
+        EVERYONE, fixed("GET", "/problems/out-of-scope"), scoped=False, public=True
+    ),
     # units
     ("GET", "/api/v1/units/{code}"): Spec(READ, in_path("GET", "/api/v1/units/{unit}")),
     ("GET", "/api/v1/screen/map/{code}"): Spec(READ, in_path("GET", "/api/v1/screen/map/{unit}")),

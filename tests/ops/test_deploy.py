@@ -35,6 +35,7 @@ from ioc.app import create_app
 from ioc.kpis import CATALOGUE
 from ioc.settings import Settings
 from tests.conftest import ServerMaker, TokenMaker, free_port
+from tests.hardening.test_authz_matrix import app_routes
 from tests.tools import missing, require_tool
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
@@ -297,7 +298,7 @@ def test_systemd_documentation_points_at_what_an_install_has() -> None:
         for link in line.split("=", 1)[1].split()
     ]
     assert links
-    served = {getattr(route, "path", None) for route in create_app(Settings()).routes}
+    served = {path for _, path in app_routes(create_app(Settings()))}
     for link in links:
         parts = urlsplit(link)
         assert parts.scheme == "http" and parts.hostname == "127.0.0.1", link
