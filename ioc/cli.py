@@ -60,6 +60,10 @@ ROOM_COMMANDS: dict[str, tuple[str, str]] = {
         "ioc.scorecards.cli",
         "The Decision 766 scorecard: show a unit's, recompute a closed period.",
     ),
+    "digest": (
+        "ioc.digest.cli",
+        "The weekly digest to department heads: recipients, preview, send.",
+    ),
     "indicators": (
         "ioc.scorecards.cli",
         "Indicators ioc cannot compute (766 group 1, DTI, PAR Index, SIPAS, PCI/DDCI): load "

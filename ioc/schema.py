@@ -18,6 +18,7 @@ import ioc.alerts
 import ioc.auth
 import ioc.calendar
 import ioc.collectors
+import ioc.digest
 import ioc.events
 import ioc.federation
 import ioc.feeds
@@ -32,7 +33,7 @@ from ioc.db import PgChar, metadata
 # one `MetaData`.
 ROOMS = (
     ioc.units, ioc.auth, ioc.collectors, ioc.events, ioc.calendar, ioc.kpis, ioc.alerts,
-    ioc.feeds, ioc.federation, ioc.privacy, ioc.scorecards,
+    ioc.feeds, ioc.federation, ioc.privacy, ioc.scorecards, ioc.digest,
 )  # fmt: skip
 
 # What a `Table` cannot say, so a comparison must not look for it: the `event_log` view

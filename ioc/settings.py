@@ -179,6 +179,14 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_tls: Literal["none", "starttls", "tls"] = "none"
     smtp_timeout_seconds: float = Field(default=15.0, gt=0)
+    # --- weekly digest (docs/digest.md)
+    digest_enabled: bool = Field(default=True, description="Send the weekly digest.")
+    digest_cron: str = Field(
+        default="30 7 * * mon",
+        description="When the weekly digest is sent, as a crontab line in Asia/Ho_Chi_Minh "
+        "(minute hour day month weekday); it covers the Monday–Sunday week before.",
+    )
+
     # --- open data (docs/api.md, open data)
     open_data_public: bool = Field(
         default=False,
@@ -339,7 +347,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL, e.g. postgresql://user@127.0.0.1/ioc")
         return value
 
-    @field_validator("scorecard_close_cron")
+    @field_validator("scorecard_close_cron", "digest_cron")
     @classmethod
     def _crontab(cls, value: str) -> str:
         from apscheduler.triggers.cron import CronTrigger

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.slow
 LEASED = {
     "alerts.evaluator",
     "alerts.sender",
+    "digest.sender",
     "feeds.delivery",
     "feeds.records",
     "kpis",

@@ -1,0 +1,263 @@
+"""The weekly digest: a department head's e-mail received by a real SMTP server with the
+right numbers in Vietnamese, a plain part and inline charts; the preview rendered in Chromium
+with nothing loaded from elsewhere; sent once per recipient and week when two replicas run it,
+and not again after a restart; retried when the mail server was down.
+
+The week is the one the default schedule (Monday 07:30) makes due today, so the test follows
+the calendar: its records are placed in that week."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from ioc.cli import app
+from ioc.db import Database
+from ioc.digest.content import build_digest
+from ioc.digest.loops import DigestSender
+from ioc.digest.render import preview_html
+from ioc.digest.service import add_recipient, send_week
+from ioc.localtime import LOCAL_TZ
+from tests.alerts.conftest import SmtpSink, alert_overrides
+from tests.conftest import DatabaseFactory
+from tests.conftest import test_settings as settings_for
+from tests.kpis.conftest import add_dossier, engine_round
+
+COMMUNE, OTHER, DISTRICT = "25432", "25433", "697"
+HEAD = "truongphong.697@binhphuoc.gov.vn"
+NOW = datetime.now(UTC)
+WEEK = DigestSender(Database("postgresql://x@127.0.0.1/x"), settings_for()).due(NOW)
+assert WEEK is not None
+
+
+def day(n: int, hour: int = 9) -> datetime:
+    """Day `n` (0 = Monday) of the digest's week, local time."""
+    return datetime.combine(WEEK + timedelta(days=n), datetime.min.time(), LOCAL_TZ).replace(
+        hour=hour
+    )
+
+
+@pytest.fixture(scope="module")
+async def ddb(databases: DatabaseFactory) -> AsyncIterator[Database]:
+    url = await databases.create()
+    db = Database(url, pool_size=4)
+    async with db.session() as s:
+        # The commune: 4 dossiers received (2 online); 2 finished in the week, 1 of them late.
+        await add_dossier(
+            s, COMMUNE, day(0), channel=2, status=10, finished_at=day(1), due_at=day(3, 17)
+        )
+        await add_dossier(
+            s, COMMUNE, day(0), channel=1, status=10, finished_at=day(4), due_at=day(2, 17)
+        )
+        await add_dossier(s, COMMUNE, day(2), channel=2)
+        await add_dossier(s, COMMUNE, day(3), channel=1)
+        # The other commune: 1 dossier, in person, finished on time.
+        await add_dossier(
+            s, OTHER, day(1), channel=1, status=10, finished_at=day(2), due_at=day(5, 17)
+        )
+        # An alert of the district that fired on Tuesday and resolved on Thursday.
+        rule = (
+            await s.execute(
+                text(
+                    "INSERT INTO alert_rules (name, kpi, unit_code, time_window, op, threshold, "
+                    "severity, webhook_secret, created_by) VALUES ('Tỷ lệ đúng hạn thấp', "
+                    "'dossier_ontime_rate', :u, '7d', '<', 0.95, 'critical', 'whsec_x', 'test') "
+                    "RETURNING id"
+                ),
+                {"u": DISTRICT},
+            )
+        ).scalar_one()
+        alert = (
+            await s.execute(
+                text(
+                    "INSERT INTO alerts (rule_id, unit_code, state, since) VALUES (:r, :u, "
+                    "'resolved', :t) RETURNING id"
+                ),
+                {"r": rule, "u": DISTRICT, "t": day(3)},
+            )
+        ).scalar_one()
+        for state, at in (("firing", day(1, 10)), ("resolved", day(3, 15))):
+            await s.execute(
+                text(
+                    "INSERT INTO alert_transitions (alert_id, at, to_state, episode) "
+                    "VALUES (:a, :t, :s, 1)"
+                ),
+                {"a": alert, "t": at, "s": state},
+            )
+        await add_recipient(s, DISTRICT, HEAD, "Trưởng phòng 697")
+    await engine_round(db, NOW)
+    yield db
+    await db.close()
+
+
+async def test_the_digest_says_the_weeks_numbers(ddb: Database) -> None:
+    async with ddb.session() as s:
+        digest = await build_digest(s, DISTRICT, WEEK)
+    kpis = {k.id: k for k in digest.kpis}
+    # District 697 = both communes: received 5, online 2 → 40 %; finished 3, late 1 → 2/3.
+    assert kpis["dossier_online_rate"].value == pytest.approx(0.4)
+    assert kpis["dossier_ontime_rate"].value == pytest.approx(2 / 3)
+    assert kpis["dossier_ontime_rate"].status == "bad"
+    assert len(kpis["dossier_ontime_rate"].history) == 30
+    # The commune with the late dossier is first among the worst.
+    assert digest.worst[0].unit == COMMUNE
+    assert [(a.state, a.rule) for a in digest.alerts] == [
+        ("firing", "Tỷ lệ đúng hạn thấp"),
+        ("resolved", "Tỷ lệ đúng hạn thấp"),
+    ]
+    assert digest.score is not None and digest.score_max is not None
+
+
+async def test_received_once_by_a_real_mail_server_from_two_replicas(ddb: Database) -> None:
+    sink = SmtpSink()
+    sink.start()
+    try:
+        settings = settings_for(
+            **{k: v for k, v in alert_overrides(sink).items() if k.startswith(("smtp", "public"))}
+        )
+        replicas = [DigestSender(ddb, settings), DigestSender(ddb, settings)]
+        await asyncio.gather(*(r.run_once() for r in replicas))
+        assert len(sink.messages) == 1
+        # A restart (a new process, the same schedule): nothing more.
+        await DigestSender(ddb, settings).run_once()
+        assert len(sink.messages) == 1
+    finally:
+        sink.stop()
+    mail = sink.messages[0]
+    assert mail["To"] == HEAD
+    assert str(mail["Subject"]).startswith(f"[IOC] Bản tin tuần {WEEK:%d/%m}")
+    plain = mail.get_body(preferencelist=("plain",))
+    html = mail.get_body(preferencelist=("html",))
+    assert plain is not None and html is not None
+    body = plain.get_content()
+    assert "Tỷ lệ hồ sơ TTHC nộp trực tuyến" in body or "trực tuyến" in body
+    assert "40%" in body and "66,7%" in body  # Vietnamese decimals
+    assert "Không đạt" in body
+    assert "1 lần vượt ngưỡng, 1 lần hết cảnh báo" in body
+    images = [p for p in mail.walk() if p.get_content_type() == "image/png"]
+    cids = {str(p["Content-ID"]).strip().strip("<>") for p in images}
+    assert images and all(f"cid:{c}" in html.get_content() for c in cids)
+    assert all(p.get_content()[:8] == b"\x89PNG\r\n\x1a\n" for p in images)
+    for secret in ("Nguyễn", "0912"):  # no citizen in a digest
+        assert secret not in body
+
+
+async def test_a_failed_send_is_retried_and_then_sent_once(
+    ddb: Database, databases: DatabaseFactory
+) -> None:
+    async with ddb.session() as s:
+        await add_recipient(s, COMMUNE, "xa.25432@binhphuoc.gov.vn", None)
+    down = SmtpSink()  # never started: the port refuses
+    settings = settings_for(smtp_host="127.0.0.1", smtp_port=down.port, smtp_timeout_seconds=2)
+    assert await send_week(ddb, settings, WEEK) == 0
+    async with ddb.session() as s:
+        state = (
+            await s.execute(
+                text(
+                    "SELECT state, attempts FROM digest_sends "
+                    "WHERE email = 'xa.25432@binhphuoc.gov.vn'"
+                )
+            )
+        ).one()
+    assert state == ("failed", 1)
+    down.start()
+    try:
+        settings = settings_for(smtp_host="127.0.0.1", smtp_port=down.port)
+        assert await send_week(ddb, settings, WEEK) == 1  # only the one not yet served
+        assert await send_week(ddb, settings, WEEK) == 0
+    finally:
+        down.stop()
+    assert [m["To"] for m in down.messages] == ["xa.25432@binhphuoc.gov.vn"]
+
+
+async def test_preview_renders_offline_in_a_browser(
+    ddb: Database, tmp_path: Path, database_url: str
+) -> None:
+    from tests.screen.conftest import CHROMIUM_ARGS, chromium_path
+    from tests.tools import missing
+
+    async with ddb.session() as s:
+        digest = await build_digest(s, DISTRICT, WEEK)
+    page_file = tmp_path / "digest.html"
+    page_file.write_text(preview_html(digest, "http://ioc.local/screen"), encoding="utf-8")
+    path = chromium_path()
+    if path is None:
+        missing("no Chromium: install Debian's `chromium` (apt-get install -y chromium)")
+    from playwright.async_api import async_playwright
+
+    outside: list[str] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+
+            async def guard(route: object) -> None:
+                url = route.request.url  # type: ignore[attr-defined]
+                if url.startswith(("file:", "data:")):
+                    await route.continue_()  # type: ignore[attr-defined]
+                else:
+                    outside.append(url)
+                    await route.abort()  # type: ignore[attr-defined]
+
+            await page.route("**/*", guard)
+            await page.goto(page_file.as_uri())
+            assert "Bản tin tuần" in await page.locator("h1").inner_text()
+            widths = await page.locator("img").evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
+            assert widths and all(w == 480 for w in widths)
+            row = page.locator('tr[data-kpi="dossier_ontime_rate"]')
+            assert "66,7%" in await row.inner_text()
+        finally:
+            await browser.close()
+    assert outside == [], outside
+    assert urlsplit(page_file.as_uri()).scheme == "file"
+
+
+async def test_command_line_preview_and_recipients(ddb: Database, tmp_path: Path) -> None:
+    out = tmp_path / "ban-tin.html"
+    env = {"IOC_DATABASE_URL": ddb.url}
+    runner = CliRunner()
+    added = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        [
+            "digest",
+            "recipients",
+            "add",
+            "--unit",
+            DISTRICT,
+            "--email",
+            "pho.697@binhphuoc.gov.vn",
+        ],
+        env=env,
+    )
+    assert added.exit_code == 0, added.output
+    listed = await asyncio.to_thread(runner.invoke, app, ["digest", "recipients", "list"], env=env)
+    assert "pho.697@binhphuoc.gov.vn" in listed.output
+    bad = await asyncio.to_thread(
+        runner.invoke,
+        app,
+        [
+            "digest",
+            "recipients",
+            "add",
+            "--unit",
+            DISTRICT,
+            "--email",
+            "not an address",
+        ],
+        env=env,
+    )
+    assert bad.exit_code == 1 and "not an e-mail address" in bad.output
+    shown = await asyncio.to_thread(
+        runner.invoke, app, ["digest", "preview", "--unit", DISTRICT, "--out", str(out)], env=env
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "Bản tin tuần" in out.read_text(encoding="utf-8")
+    assert "data:image/png;base64," in out.read_text(encoding="utf-8")
