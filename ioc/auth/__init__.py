@@ -2,7 +2,7 @@
 
 from ioc.auth import tables as _tables  # noqa: F401  (puts the room's tables on ioc.db.metadata)
 from ioc.auth.cli import register_cli
-from ioc.auth.deps import ROLE_IMPLIES, authenticate, bearer_token, require, require_role
+from ioc.auth.deps import BEARER, ROLE_IMPLIES, authenticate, bearer_token, require, require_role
 from ioc.auth.service import (
     ROLES,
     SOURCE_PATTERN,
@@ -17,6 +17,7 @@ from ioc.auth.service import (
 )
 
 __all__ = [
+    "BEARER",
     "ROLES",
     "ROLE_IMPLIES",
     "SOURCE_PATTERN",

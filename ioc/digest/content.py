@@ -11,7 +11,8 @@ from datetime import date, datetime, time, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ioc.kpis import CATALOGUE, KpiValue, series, snapshot
+from ioc import kpis
+from ioc.kpis import CATALOGUE, KpiValue, snapshot
 from ioc.localtime import LOCAL_TZ, local_date
 from ioc.scorecards import read_scorecard
 from ioc.units import get_unit, subtree_sql
@@ -90,15 +91,15 @@ async def build_digest(
     found = await get_unit(session, unit)
     week = await snapshot(session, unit, "7d", children=True, now=moment)
     by_id = {k.id: k for k in week.kpis}
-    kpis = []
+    lines = []
     for kpi_id in DIGEST_KPIS:
         value: KpiValue | None = by_id.get(kpi_id)
         if value is None:
             continue
-        history = await series(
+        history = await kpis.series(
             session, kpi_id, unit, week_end - timedelta(days=HISTORY_DAYS - 1), week_end
         )
-        kpis.append(
+        lines.append(
             KpiLine(
                 kpi_id,
                 CATALOGUE[kpi_id].name_vi,
@@ -131,7 +132,7 @@ async def build_digest(
         score=card.total,
         score_max=card.max,
         score_before=score_before,
-        kpis=kpis,
+        kpis=lines,
         worst=[c for c in worst if c.bad or c.ontime is not None],
         alerts=await _alerts(session, unit, week_start, week_end),
         overdue=overdue,

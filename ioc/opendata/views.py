@@ -11,8 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, Security
 from fastapi.security import HTTPAuthorizationCredentials
 
 from ioc.api import SessionDep, get_ctx
-from ioc.auth import Principal, authenticate, require_role
-from ioc.auth.deps import BEARER
+from ioc.auth import BEARER, Principal, authenticate, require_role
 from ioc.errors import Invalid
 from ioc.localtime import local_date
 from ioc.opendata.service import OpenRow, as_csv, open_rows
