@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -12,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ioc.api.asgi import ASGIApp, Message, Receive, Scope, Send
 from ioc.api.problem_types import for_status, problem_type
@@ -78,12 +80,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem(
-            exc.status_code,
-            _title(exc.status_code),
-            str(exc.detail),
-            headers=dict(exc.headers) if exc.headers else None,
-        )
+        headers = dict(exc.headers) if exc.headers else None
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route whose path matched; a path
+            # served by several routes (GET and PATCH and DELETE /x/{id}) has them all.
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
+        return problem(exc.status_code, _title(exc.status_code), str(exc.detail), headers=headers)
 
     async def _database_error(request: Request, exc: Exception) -> JSONResponse:
         # The database restarting or unreachable is an outage, not a bug: 503 + Retry-After,
@@ -223,3 +225,23 @@ def _title(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route of the app serves at this request's path."""
+    scope = {**request.scope, "method": "\0"}  # a method no route has: paths only
+    methods: set[str] = set()
+    for route in _flat(request.app.router.routes):
+        match, _ = route.matches(scope)
+        if match == Match.PARTIAL:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods - {"HEAD"}) or ["GET"]
+
+
+def _flat(routes: list[Any]) -> Iterator[Any]:
+    """Routes with included routers flattened (FastAPI keeps an included router whole)."""
+    for route in routes:
+        if hasattr(route, "effective_route_contexts"):
+            yield from route.effective_route_contexts()
+        else:
+            yield route

@@ -259,3 +259,31 @@ async def test_an_unexpected_error_logs_no_secret_and_keeps_the_connection(
     assert token not in log and token[4:20] not in log
     assert log.count("unexpected error") == 1
     assert len(log) < 20_000, len(log)
+
+
+async def test_the_behaviour_agrees_with_the_description(
+    make_server: ServerMaker, make_token: TokenMaker
+) -> None:
+    """What schemathesis found (item 11), each asked directly: a 405 names the methods the
+    route has; a bare number is not a date-time; an id beyond int64 is a 404/422, not a 500."""
+    server = await make_server()
+    admin = {"Authorization": f"Bearer {await make_token('admin', None)}"}
+    async with httpx.AsyncClient(base_url=server.url, headers=admin, timeout=10) as http:
+        wrong = await http.delete("/api/v1/kpis")
+        assert wrong.status_code == 405
+        assert wrong.headers["allow"] == "GET"
+        assert wrong.headers["content-type"] == PROBLEM
+        both = await http.put("/api/v1/alert-rules/1")
+        assert both.status_code == 405
+        assert set(both.headers["allow"].replace(" ", "").split(",")) == {"GET", "PATCH", "DELETE"}
+        for since in ("0.5", "1700000000", "2026-12-01T08:00:00"):  # no offset: not a moment
+            answer = await http.get("/api/v1/alerts/history", params={"unit": "70", "since": since})
+            assert answer.status_code == 422, (since, answer.text)
+            assert answer.headers["content-type"] == PROBLEM
+        silence = {"unit": "689", "until": 0.5, "reason": "kiểm thử"}
+        assert (await http.post("/api/v1/silences", json=silence)).status_code == 422
+        for path in ("/api/v1/alerts/{}", "/api/v1/alert-rules/{}"):
+            for ident in (str(2**63), str(2**64 + 5), "-1"):
+                answer = await http.get(path.format(ident))
+                assert answer.status_code in (404, 422), (path, ident, answer.text)
+                assert answer.headers["content-type"] == PROBLEM
