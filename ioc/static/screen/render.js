@@ -30,9 +30,15 @@ function targetOp(id, catalogue) {
 
 /** The order of tiles: the catalogue's, then any KPI the catalogue does not know; the
  * headline on-time figure (766's) comes first of the on-time ones. */
+/** The overview's tiles: the plain KPIs and the headline 766 rate, in catalogue order. The
+ * other 766 indicators are the scorecard view's (28 tiles do not fit a TV legibly). */
+export function onOverview(id) {
+  return !id.startsWith('i766_') || id === ONTIME_KPIS[0];
+}
+
 function tileOrder(kpis, catalogue) {
-  const ids = [...catalogue.keys()].filter((id) => kpis.has(id));
-  for (const id of kpis.keys()) if (!catalogue.has(id)) ids.push(id);
+  const ids = [...catalogue.keys()].filter((id) => kpis.has(id) && onOverview(id));
+  for (const id of kpis.keys()) if (!catalogue.has(id) && onOverview(id)) ids.push(id);
   const [headline, plain] = ONTIME_KPIS;
   if (ids.includes(headline) && ids.includes(plain)) {
     ids.splice(ids.indexOf(headline), 1);
