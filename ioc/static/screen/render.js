@@ -118,8 +118,20 @@ export function renderTiles(root, { state, catalogue, series, lang, fmt }) {
  * step by step, rather than let it be clipped. Needs the tiles to be in the page. */
 export function fitValues(root) {
   for (const value of root.querySelectorAll('.tile .value:not(.none)')) {
+    // Too wide for its tile, or the tile too short for a two-line name, the figure and a
+    // two-line foot: a size or two smaller, never clipped or drawn over the name.
+    const tile = value.closest('.tile');
+    const name = tile?.querySelector('.name');
+    const foot = tile?.querySelector('.foot');
+    const overflows = () => {
+      if (value.scrollWidth > value.clientWidth) return true;
+      const box = value.getBoundingClientRect();
+      return (name && box.top < name.getBoundingClientRect().bottom - 1)
+        || (foot && box.bottom > foot.getBoundingClientRect().top + 1);
+    };
+    value.classList.remove('fit-1', 'fit-2', 'fit-3');
     for (const step of ['fit-1', 'fit-2', 'fit-3']) {
-      if (value.scrollWidth <= value.clientWidth) break;
+      if (!overflows()) break;
       value.classList.remove('fit-1', 'fit-2');
       value.classList.add(step);
     }
