@@ -77,6 +77,13 @@ BENCHMARKS: list[Benchmark] = [
         "wall screen in Chromium: ingest → tile latency, beside a bare websocket client",
     ),
     Benchmark(
+        "screen_views",
+        "screen_views.py",
+        ["--minutes", "60"],  # the hour of fast events for the page's heap
+        ["--rounds", "3", "--minutes", "1"],
+        "wall views: first paint, ingest → view, screenshots, the page's heap after a long run",
+    ),
+    Benchmark(
         "feeds",
         "feeds.py",
         ["--down-seconds", "600"],  # the 10 minutes with the receiver down
