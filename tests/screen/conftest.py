@@ -11,10 +11,11 @@ import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
 from tests.conftest import RunningServer, test_settings
 from tests.tools import missing
@@ -88,3 +89,20 @@ async def screen_server(database_url: str) -> AsyncIterator[RunningServer]:
 async def screen_client(screen_server: RunningServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=screen_server.url, timeout=10) as http:
         yield http
+
+
+async def refuse_other_hosts(page: Page, server_url: str) -> list[str]:
+    """Abort and record every request of the page to a host other than the server's (a
+    government network has no internet); the caller asserts the list stays empty."""
+    own = urlsplit(server_url).netloc
+    outside: list[str] = []
+
+    async def guard(route: Route) -> None:
+        if urlsplit(route.request.url).netloc == own:
+            await route.continue_()
+        else:
+            outside.append(route.request.url)
+            await route.abort()
+
+    await page.route("**/*", guard)
+    return outside

@@ -5,14 +5,14 @@ The test fails on any request to another host."""
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Page, Route, expect
+from playwright.async_api import Page, expect
 
 from ioc.auth import create_token
 from ioc.db import Database
 from tests.conftest import DatabaseFactory, ServerMaker
+from tests.screen.conftest import refuse_other_hosts
 from tests.screen.test_live import Site
 from tests.screen.test_views import LIVE_MS, finished
 
@@ -39,17 +39,7 @@ async def test_scorecard_view_shows_points_ranking_and_follows_records(
     page: Page, site: Site, make_server: ServerMaker, output_dir: Path
 ) -> None:
     server = await make_server(url=site.url, scorecard_live_seconds=0.3)
-    own = urlsplit(server.url).netloc
-    outside: list[str] = []
-
-    async def guard(route: Route) -> None:
-        if urlsplit(route.request.url).netloc == own:
-            await route.continue_()
-        else:
-            outside.append(route.request.url)
-            await route.abort()
-
-    await page.route("**/*", guard)
+    outside = await refuse_other_hosts(page, server.url)
     await site.ingest(server, finished("SC-1", "25195", late=False))  # a commune of 689
     await site.received(server, 1, unit="689")
     await page.goto(f"{server.url}/screen?unit=689&view=scorecard#token={site.screen}")

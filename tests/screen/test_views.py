@@ -10,16 +10,16 @@ import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Page, Route, expect
+from playwright.async_api import Page, expect
 
 from ioc.alerts import DEMO_RULES, ensure_demo_rules
 from ioc.auth import create_token
 from ioc.db import Database
 from ioc.localtime import LOCAL_TZ
 from tests.conftest import DatabaseFactory, RunningServer, ServerMaker
+from tests.screen.conftest import refuse_other_hosts
 from tests.screen.test_live import Site, dossier, local
 
 pytestmark = pytest.mark.browser
@@ -57,17 +57,7 @@ async def server(site: Site, make_server: ServerMaker) -> RunningServer:
 async def offline(page: Page, server: RunningServer) -> AsyncIterator[list[str]]:
     """Every request to a host other than the server's is aborted and recorded; the test
     fails if there was one (a government network has no internet)."""
-    own = urlsplit(server.url).netloc
-    outside: list[str] = []
-
-    async def guard(route: Route) -> None:
-        if urlsplit(route.request.url).netloc == own:
-            await route.continue_()
-        else:
-            outside.append(route.request.url)
-            await route.abort()
-
-    await page.route("**/*", guard)
+    outside = await refuse_other_hosts(page, server.url)
     yield outside
     assert outside == [], f"requests left the server: {outside}"
 
