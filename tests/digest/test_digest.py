@@ -28,7 +28,7 @@ from ioc.localtime import LOCAL_TZ
 from tests.alerts.conftest import SmtpSink, alert_overrides
 from tests.conftest import DatabaseFactory
 from tests.conftest import test_settings as settings_for
-from tests.kpis.conftest import add_dossier, engine_round
+from tests.kpis.conftest import add_agency_report, add_dossier, add_report, engine_round
 
 COMMUNE, OTHER, DISTRICT = "25432", "25433", "697"
 HEAD = "truongphong.697@binhphuoc.gov.vn"
@@ -62,6 +62,13 @@ async def ddb(databases: DatabaseFactory) -> AsyncIterator[Database]:
         await add_dossier(
             s, OTHER, day(1), channel=1, status=10, finished_at=day(2), due_at=day(5, 17)
         )
+        # Overdue now, all in the commune, received before the week: 2 dossiers not finished
+        # past their due date, 1 hotline report unanswered past its, 1 agency report not filed.
+        before = day(-20)
+        for _ in range(2):
+            await add_dossier(s, COMMUNE, before, channel=1, due_at=day(-10, 17))
+        await add_report(s, COMMUNE, before, due_at=day(-10, 17))
+        await add_agency_report(s, COMMUNE, before, day(-10, 17))
         # An alert of the district that fired on Tuesday and resolved on Thursday.
         rule = (
             await s.execute(
@@ -113,6 +120,11 @@ async def test_the_digest_says_the_weeks_numbers(ddb: Database) -> None:
         ("resolved", "Tỷ lệ đúng hạn thấp"),
     ]
     assert digest.score is not None and digest.score_max is not None
+    assert digest.overdue == {
+        "dossier_overdue_open": 2,
+        "report_overdue_open": 1,
+        "agency_report_overdue_open": 1,
+    }
 
 
 async def test_received_once_by_a_real_mail_server_from_two_replicas(ddb: Database) -> None:
@@ -141,6 +153,9 @@ async def test_received_once_by_a_real_mail_server_from_two_replicas(ddb: Databa
     assert "40%" in body and "66,7%" in body  # Vietnamese decimals
     assert "Không đạt" in body
     assert "1 lần vượt ngưỡng, 1 lần hết cảnh báo" in body
+    assert "Hồ sơ TTHC quá hạn chưa giải quyết: 2\n" in body
+    assert "Phản ánh, kiến nghị quá hạn: 1\n" in body
+    assert "Báo cáo quá hạn chưa nộp: 1\n" in body
     images = [p for p in mail.walk() if p.get_content_type() == "image/png"]
     cids = {str(p["Content-ID"]).strip().strip("<>") for p in images}
     assert images and all(f"cid:{c}" in html.get_content() for c in cids)
