@@ -335,3 +335,30 @@ async def test_the_change_since_last_week_and_a_claim_left_by_a_crash(ddb: Datab
             ).all()
         )
     assert states == {"crash.697@binhphuoc.gov.vn": "sent", "busy.697@binhphuoc.gov.vn": "sending"}
+
+
+async def test_send_now_from_the_command_line_sends_once(ddb: Database) -> None:
+    """`ioc digest send --now`: the new recipient gets last week's digest; a second run, none."""
+    async with ddb.session() as s:
+        await add_recipient(s, COMMUNE, "now.25432@binhphuoc.gov.vn", None)
+    sink = SmtpSink()
+    sink.start()
+    env = {
+        "IOC_DATABASE_URL": ddb.url,
+        "IOC_SMTP_HOST": "127.0.0.1",
+        "IOC_SMTP_PORT": str(sink.port),
+        "IOC_SMTP_FROM": "ioc@binhphuoc.gov.vn",
+    }
+    runner = CliRunner()
+    try:
+        first = await asyncio.to_thread(runner.invoke, app, ["digest", "send", "--now"], env=env)
+        again = await asyncio.to_thread(runner.invoke, app, ["digest", "send", "--now"], env=env)
+        refused = await asyncio.to_thread(runner.invoke, app, ["digest", "send"], env=env)
+    finally:
+        sink.stop()
+    assert first.exit_code == 0, first.output
+    assert again.exit_code == 0 and "0 digests sent" in again.output, again.output
+    assert refused.exit_code == 2 and "--now" in refused.output
+    to = [str(m["To"]) for m in sink.messages]
+    assert to.count("now.25432@binhphuoc.gov.vn") == 1
+    assert f"{len(to)} digests sent" in first.output
