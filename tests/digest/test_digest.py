@@ -362,3 +362,25 @@ async def test_send_now_from_the_command_line_sends_once(ddb: Database) -> None:
     to = [str(m["To"]) for m in sink.messages]
     assert to.count("now.25432@binhphuoc.gov.vn") == 1
     assert f"{len(to)} digests sent" in first.output
+
+
+async def test_a_run_whose_claim_was_taken_over_does_not_mark_the_row(ddb: Database) -> None:
+    """A run paused past the stale limit finds its claim taken by another run: its late
+    `failed` must not undo the other run's `sent` (which would send a third time)."""
+    from ioc.digest.service import Recipient, _claim, _mark
+
+    me = Recipient(OTHER, "cham.25433@binhphuoc.gov.vn", None)
+    week = WEEK - timedelta(days=14)
+    mine = datetime.now(UTC) - timedelta(minutes=30)
+    assert await _claim(ddb, me, week, mine)
+    theirs = datetime.now(UTC)
+    assert await _claim(ddb, me, week, theirs)  # stale: taken over
+    await _mark(ddb, me, week, theirs, "sent", total=50.0)
+    await _mark(ddb, me, week, mine, "failed", error="late")
+    async with ddb.session() as s:
+        row = (
+            await s.execute(
+                text("SELECT state, attempts FROM digest_sends WHERE email = :e"), {"e": me.email}
+            )
+        ).one()
+    assert row == ("sent", 2)
