@@ -141,9 +141,9 @@ async def send_week(db: Database, settings: Settings, week: date) -> int:
             await send_mail(email, settings, timeout=settings.smtp_timeout_seconds)
         except Exception as exc:  # recorded on the row and retried at the next run
             log.warning("digest for %s (%s) not sent: %s", recipient.email, recipient.unit, exc)
-            await _mark(db, recipient, week, "failed", error=str(exc)[:500])
+            await _mark(db, recipient, week, now, "failed", error=str(exc)[:500])
             continue
-        await _mark(db, recipient, week, "sent", total=digest.score)
+        await _mark(db, recipient, week, now, "sent", total=digest.score)
         sent += 1
     return sent
 
@@ -152,6 +152,7 @@ async def _mark(
     db: Database,
     recipient: Recipient,
     week: date,
+    claimed_at: datetime,
     state: str,
     *,
     error: str | None = None,
@@ -163,6 +164,9 @@ async def _mark(
             .where(digest_sends.c.email == recipient.email)
             .where(digest_sends.c.unit_code == recipient.unit)
             .where(digest_sends.c.week_start == week)
+            # Only our own claim: one taken over after going stale is the other run's to mark.
+            .where(digest_sends.c.state == "sending")
+            .where(digest_sends.c.claimed_at == claimed_at)
             .values(
                 state=state,
                 last_error=error,

@@ -28,7 +28,7 @@ from ioc.localtime import LOCAL_TZ
 from tests.alerts.conftest import SmtpSink, alert_overrides
 from tests.conftest import DatabaseFactory
 from tests.conftest import test_settings as settings_for
-from tests.kpis.conftest import add_dossier, engine_round
+from tests.kpis.conftest import add_agency_report, add_dossier, add_report, engine_round
 
 COMMUNE, OTHER, DISTRICT = "25432", "25433", "697"
 HEAD = "truongphong.697@binhphuoc.gov.vn"
@@ -62,6 +62,13 @@ async def ddb(databases: DatabaseFactory) -> AsyncIterator[Database]:
         await add_dossier(
             s, OTHER, day(1), channel=1, status=10, finished_at=day(2), due_at=day(5, 17)
         )
+        # Overdue now, all in the commune, received before the week: 2 dossiers not finished
+        # past their due date, 1 hotline report unanswered past its, 1 agency report not filed.
+        before = day(-20)
+        for _ in range(2):
+            await add_dossier(s, COMMUNE, before, channel=1, due_at=day(-10, 17))
+        await add_report(s, COMMUNE, before, due_at=day(-10, 17))
+        await add_agency_report(s, COMMUNE, before, day(-10, 17))
         # An alert of the district that fired on Tuesday and resolved on Thursday.
         rule = (
             await s.execute(
@@ -113,6 +120,11 @@ async def test_the_digest_says_the_weeks_numbers(ddb: Database) -> None:
         ("resolved", "Tỷ lệ đúng hạn thấp"),
     ]
     assert digest.score is not None and digest.score_max is not None
+    assert digest.overdue == {
+        "dossier_overdue_open": 2,
+        "report_overdue_open": 1,
+        "agency_report_overdue_open": 1,
+    }
 
 
 async def test_received_once_by_a_real_mail_server_from_two_replicas(ddb: Database) -> None:
@@ -141,6 +153,9 @@ async def test_received_once_by_a_real_mail_server_from_two_replicas(ddb: Databa
     assert "40%" in body and "66,7%" in body  # Vietnamese decimals
     assert "Không đạt" in body
     assert "1 lần vượt ngưỡng, 1 lần hết cảnh báo" in body
+    assert "Hồ sơ TTHC quá hạn chưa giải quyết: 2\n" in body
+    assert "Phản ánh, kiến nghị quá hạn: 1\n" in body
+    assert "Báo cáo quá hạn chưa nộp: 1\n" in body
     images = [p for p in mail.walk() if p.get_content_type() == "image/png"]
     cids = {str(p["Content-ID"]).strip().strip("<>") for p in images}
     assert images and all(f"cid:{c}" in html.get_content() for c in cids)
@@ -261,3 +276,111 @@ async def test_command_line_preview_and_recipients(ddb: Database, tmp_path: Path
     assert shown.exit_code == 0, shown.output
     assert "Bản tin tuần" in out.read_text(encoding="utf-8")
     assert "data:image/png;base64," in out.read_text(encoding="utf-8")
+
+
+async def test_the_change_since_last_week_and_a_claim_left_by_a_crash(ddb: Database) -> None:
+    """Last week's sent digest stored its score: this week's mail says the change. A claim
+    left `sending` by a crash is sent again once stale (same Message-ID), not while fresh."""
+    from ioc.digest.service import Recipient, message_id
+
+    async with ddb.session() as s:
+        score = (await build_digest(s, DISTRICT, WEEK)).score
+        assert score is not None
+        await s.execute(
+            text(
+                "INSERT INTO digest_sends (email, unit_code, week_start, state, sent_at, "
+                "scorecard_total) VALUES ('cu.697@binhphuoc.gov.vn', :u, :w, 'sent', now(), :t)"
+            ),
+            {"u": DISTRICT, "w": WEEK - timedelta(days=7), "t": score - 2.5},
+        )
+        for email, age in (("crash.697@binhphuoc.gov.vn", 20), ("busy.697@binhphuoc.gov.vn", 1)):
+            await add_recipient(s, DISTRICT, email, None)
+            await s.execute(
+                text(
+                    "INSERT INTO digest_sends (email, unit_code, week_start, state, claimed_at, "
+                    "attempts) VALUES (:e, :u, :w, 'sending', now() - make_interval(mins => :m), 1)"
+                ),
+                {"e": email, "u": DISTRICT, "w": WEEK, "m": age},
+            )
+    sink = SmtpSink()
+    sink.start()
+    try:
+        settings = settings_for(smtp_host="127.0.0.1", smtp_port=sink.port)
+        await send_week(ddb, settings, WEEK)
+        await send_week(ddb, settings, WEEK)
+    finally:
+        sink.stop()
+    to = sorted(str(m["To"]) for m in sink.messages)
+    # The crashed claim is retried; the fresh one (another replica still sending) is left;
+    # the head served earlier is not sent again. (The CLI test's added recipient is served.)
+    assert "busy.697@binhphuoc.gov.vn" not in to and HEAD not in to
+    assert to.count("crash.697@binhphuoc.gov.vn") == 1
+    crash = next(m for m in sink.messages if m["To"] == "crash.697@binhphuoc.gov.vn")
+    assert crash["Message-ID"] == (
+        f"<{message_id(Recipient(DISTRICT, 'crash.697@binhphuoc.gov.vn', None), WEEK)}@ioc.digest>"
+    )
+    plain = crash.get_body(preferencelist=("plain",))
+    assert plain is not None
+    assert "so với tuần trước: +2,5 điểm" in plain.get_content()
+    async with ddb.session() as s:
+        states = dict(
+            (
+                await s.execute(
+                    text(
+                        "SELECT email, state FROM digest_sends WHERE week_start = :w "
+                        "AND email IN ('crash.697@binhphuoc.gov.vn', 'busy.697@binhphuoc.gov.vn')"
+                    ),
+                    {"w": WEEK},
+                )
+            ).all()
+        )
+    assert states == {"crash.697@binhphuoc.gov.vn": "sent", "busy.697@binhphuoc.gov.vn": "sending"}
+
+
+async def test_send_now_from_the_command_line_sends_once(ddb: Database) -> None:
+    """`ioc digest send --now`: the new recipient gets last week's digest; a second run, none."""
+    async with ddb.session() as s:
+        await add_recipient(s, COMMUNE, "now.25432@binhphuoc.gov.vn", None)
+    sink = SmtpSink()
+    sink.start()
+    env = {
+        "IOC_DATABASE_URL": ddb.url,
+        "IOC_SMTP_HOST": "127.0.0.1",
+        "IOC_SMTP_PORT": str(sink.port),
+        "IOC_SMTP_FROM": "ioc@binhphuoc.gov.vn",
+    }
+    runner = CliRunner()
+    try:
+        first = await asyncio.to_thread(runner.invoke, app, ["digest", "send", "--now"], env=env)
+        again = await asyncio.to_thread(runner.invoke, app, ["digest", "send", "--now"], env=env)
+        refused = await asyncio.to_thread(runner.invoke, app, ["digest", "send"], env=env)
+    finally:
+        sink.stop()
+    assert first.exit_code == 0, first.output
+    assert again.exit_code == 0 and "0 digests sent" in again.output, again.output
+    assert refused.exit_code == 2 and "--now" in refused.output
+    to = [str(m["To"]) for m in sink.messages]
+    assert to.count("now.25432@binhphuoc.gov.vn") == 1
+    assert f"{len(to)} digests sent" in first.output
+
+
+async def test_a_run_whose_claim_was_taken_over_does_not_mark_the_row(ddb: Database) -> None:
+    """A run paused past the stale limit finds its claim taken by another run: its late
+    `failed` must not undo the other run's `sent` (which would send a third time)."""
+    from ioc.digest.service import Recipient, _claim, _mark
+
+    me = Recipient(OTHER, "cham.25433@binhphuoc.gov.vn", None)
+    week = WEEK - timedelta(days=14)
+    mine = datetime.now(UTC) - timedelta(minutes=30)
+    assert await _claim(ddb, me, week, mine)
+    theirs = datetime.now(UTC)
+    assert await _claim(ddb, me, week, theirs)  # stale: taken over
+    await _mark(ddb, me, week, theirs, "sent", total=50.0)
+    await _mark(ddb, me, week, mine, "failed", error="late")
+    async with ddb.session() as s:
+        row = (
+            await s.execute(
+                text("SELECT state, attempts FROM digest_sends WHERE email = :e"), {"e": me.email}
+            )
+        ).one()
+    assert row == ("sent", 2)

@@ -2,7 +2,7 @@
 
 Revision ID: 0027_digest
 Revises: 0026_scorecards
-Create Date: 2026-12-04
+Create Date: 2026-12-03
 """
 
 from collections.abc import Sequence
